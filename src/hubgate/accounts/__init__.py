@@ -1,0 +1,1 @@
+"""Accounts: users, emails, passwords, sessions, tokens, throttling and mail."""

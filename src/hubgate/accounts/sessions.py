@@ -1,0 +1,80 @@
+"""Server-side browser sessions.
+
+The cookie holds a random id; the database keeps only its SHA-256, so a copy of
+the database cannot be turned into live cookies. Sessions end after an idle
+period or an absolute lifetime, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from hubgate.db.models import WebSession
+from hubgate.store import digest
+
+__all__ = ["Lifetimes", "end", "end_all", "resolve", "start"]
+
+COOKIE = "hubgate_session"
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetimes:
+    idle: timedelta
+    absolute: timedelta
+
+
+def start(
+    db: Session,
+    user_id: int,
+    lifetimes: Lifetimes,
+    now: datetime,
+    *,
+    client_address: str | None = None,
+    user_agent: str | None = None,
+) -> tuple[str, WebSession]:
+    """Open a session; returns the cookie value (shown once) and the row."""
+    cookie = secrets.token_urlsafe(32)
+    row = WebSession(
+        id_hash=digest(cookie),
+        user_id=user_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetimes.absolute,
+        client_address=client_address,
+        user_agent=(user_agent or "")[:256] or None,
+    )
+    db.add(row)
+    db.flush()
+    return cookie, row
+
+
+def resolve(db: Session, cookie: str, lifetimes: Lifetimes, now: datetime) -> WebSession | None:
+    """The live session for ``cookie``, or ``None`` (and the row is gone) if it ended."""
+    if not cookie or len(cookie) > 128:
+        return None
+    row = db.scalars(select(WebSession).where(WebSession.id_hash == digest(cookie))).first()
+    if row is None:
+        return None
+    if row.expires_at <= now or row.last_seen_at + lifetimes.idle <= now:
+        db.delete(row)
+        return None
+    if now - row.last_seen_at >= _TOUCH_EVERY:
+        db.execute(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now))
+    return row
+
+
+def end(db: Session, cookie: str) -> None:
+    db.execute(delete(WebSession).where(WebSession.id_hash == digest(cookie)))
+
+
+def end_all(db: Session, user_id: int, *, keep: int | None = None) -> int:
+    statement = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep is not None:
+        statement = statement.where(WebSession.id != keep)
+    return int(getattr(db.execute(statement), "rowcount", 0) or 0)

@@ -1,0 +1,102 @@
+"""Access tokens: personal tokens act as their user, team tokens as their team.
+
+A token is shown once (``hg_`` + 256 random bits), stored as a SHA-256 hash
+(high-entropy secrets need no slow hash), may expire, may be revoked, and records
+when it was last used (at most once a minute, so a busy token costs no write per
+request).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hubgate.access import Scope
+from hubgate.db.models import Token
+from hubgate.errors import BadRequest, Unauthenticated
+from hubgate.store import digest
+
+__all__ = ["PERSONAL_SCOPES", "TEAM_SCOPES", "PREFIX", "NewToken", "issue", "resolve", "revoke"]
+
+PREFIX = "hg_"
+PERSONAL_SCOPES = frozenset({Scope.READ, Scope.WRITE})
+TEAM_SCOPES = frozenset({Scope.FULL, Scope.INFERENCE, Scope.READ})
+_MAX_SECRET = 128
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    secret: str
+    row: Token
+
+
+def parse_scopes(values: list[str] | tuple[str, ...], allowed: frozenset[Scope]) -> str:
+    try:
+        scopes = {Scope(v) for v in values}
+    except ValueError as exc:
+        raise BadRequest(
+            f"Unknown scope; choose from {_names(allowed)}.", code="invalid_scope"
+        ) from exc
+    if not scopes or not scopes <= allowed:
+        raise BadRequest(f"Choose scopes from {_names(allowed)}.", code="invalid_scope")
+    return " ".join(sorted(scopes))
+
+
+def _names(scopes: frozenset[Scope]) -> str:
+    return ", ".join(sorted(s.value for s in scopes))
+
+
+def issue(
+    db: Session,
+    *,
+    user_id: int,
+    name: str,
+    scopes: str,
+    expires_at: datetime | None,
+    org_id: int | None = None,
+    team_id: int | None = None,
+) -> NewToken:
+    secret = PREFIX + secrets.token_urlsafe(32)
+    row = Token(
+        kind="team" if team_id is not None else "personal",
+        name=name,
+        secret_hash=digest(secret),
+        hint=secret[:8],
+        user_id=user_id,
+        org_id=org_id,
+        team_id=team_id,
+        scopes=scopes,
+        expires_at=expires_at,
+    )
+    db.add(row)
+    db.flush()
+    return NewToken(secret=secret, row=row)
+
+
+def resolve(db: Session, secret: str, now: datetime) -> Token:
+    """The live token for ``secret``; raises ``Unauthenticated`` with the exact reason."""
+    if not secret.startswith(PREFIX) or len(secret) > _MAX_SECRET:
+        raise Unauthenticated("The access token is not valid.", code="token_invalid")
+    row = db.scalars(select(Token).where(Token.secret_hash == digest(secret))).first()
+    if row is None:
+        raise Unauthenticated("The access token is not valid.", code="token_invalid")
+    if row.revoked_at is not None:
+        raise Unauthenticated("The access token was revoked.", code="token_revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated("The access token has expired.", code="token_expired")
+    if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
+        db.execute(update(Token).where(Token.id == row.id).values(last_used_at=now))
+    return row
+
+
+def revoke(db: Session, row: Token, now: datetime) -> bool:
+    """Revoke once; answers whether this call did it."""
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    return True

@@ -1,0 +1,120 @@
+"""Audit events: an append-only record of who did what, when, and why not.
+
+Writes go through :func:`record` only; the database refuses UPDATE and DELETE on
+the table (see the first migration).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubgate.db.models import AuditEvent
+
+__all__ = ["Actor", "AuditFilter", "event_json", "iter_all", "new_trace_id", "query", "record"]
+
+
+def new_trace_id() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a label for people to read, the user id if any, and request facts."""
+
+    label: str
+    user_id: int | None = None
+    client_address: str | None = None
+    trace_id: str = field(default_factory=new_trace_id)
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(label=label)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    org_id: int | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
+def record(
+    db: Session,
+    actor: Actor,
+    action: str,
+    *,
+    org_id: int | None = None,
+    target: str = "",
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        org_id=org_id,
+        actor_id=actor.user_id,
+        actor=actor.label,
+        action=action,
+        target=target[:320],
+        reason=reason,
+        trace_id=actor.trace_id,
+        client_address=actor.client_address,
+        data=json.dumps(data or {}, sort_keys=True),
+    )
+    db.add(event)
+    return event
+
+
+def query(db: Session, where: AuditFilter) -> list[AuditEvent]:
+    """Newest first; page on with ``before_id`` set to the last id seen."""
+    statement = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(where.limit)
+    if where.org_id is not None:
+        statement = statement.where(AuditEvent.org_id == where.org_id)
+    if where.actor:
+        statement = statement.where(AuditEvent.actor == where.actor)
+    if where.action:
+        statement = statement.where(AuditEvent.action == where.action)
+    if where.since:
+        statement = statement.where(AuditEvent.at >= where.since)
+    if where.until:
+        statement = statement.where(AuditEvent.at < where.until)
+    if where.before_id:
+        statement = statement.where(AuditEvent.id < where.before_id)
+    return list(db.scalars(statement))
+
+
+def event_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "org_id": event.org_id,
+        "actor": event.actor,
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "target": event.target,
+        "reason": event.reason,
+        "trace_id": event.trace_id,
+        "client_address": event.client_address,
+        "data": json.loads(event.data),
+    }
+
+
+def iter_all(db: Session, where: AuditFilter, page: int = 500) -> Iterator[AuditEvent]:
+    """Every matching event, newest first, fetched page by page (for exports)."""
+    cursor = where.before_id
+    while True:
+        batch = query(db, replace(where, before_id=cursor, limit=page))
+        yield from batch
+        if len(batch) < page:
+            return
+        cursor = batch[-1].id

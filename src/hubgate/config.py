@@ -1,0 +1,83 @@
+"""Settings, read from ``HUBGATE_*`` environment variables and a ``.env`` file.
+
+One typed object, built by :func:`load_settings` when the app or the CLI starts,
+never at import time. Outside development it refuses to start with a missing or
+placeholder secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Environment", "Settings", "load_settings"]
+
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
+_MIN_SECRET_LENGTH = 32
+DEV_SECRET = "hubgate-development-secret-not-for-production-use"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every knob of a hubgate instance. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUBGATE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = Environment.PRODUCTION
+    secret_key: str = ""
+    database_url: str = "sqlite:///hubgate.db"
+    base_url: str = "http://127.0.0.1:8000"
+    allow_private_idp_urls: bool = False
+
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    session_idle_seconds: Annotated[int, Field(ge=60)] = 2 * 3600
+    session_absolute_seconds: Annotated[int, Field(ge=60)] = 14 * 24 * 3600
+    email_token_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
+
+    throttle_window_seconds: Annotated[int, Field(ge=1)] = 15 * 60
+    throttle_account_failures: Annotated[int, Field(ge=1)] = 10
+    throttle_address_failures: Annotated[int, Field(ge=1)] = 50
+
+    password_memory_kib: Annotated[int, Field(ge=1024)] = 65536
+    password_time_cost: Annotated[int, Field(ge=1)] = 3
+
+    trusted_proxies: Annotated[int, Field(ge=0)] = 0
+    json_logs: bool = False
+    mailer: str = "outbox"
+
+    @model_validator(mode="after")
+    def _secret_is_real(self) -> Self:
+        if self.env is Environment.DEV:
+            return self
+        secret = self.secret_key.strip()
+        if secret.lower() in _PLACEHOLDER_SECRETS or secret == DEV_SECRET:
+            raise ValueError(
+                "Config 'HUBGATE_SECRET_KEY' is missing or a placeholder; set a random value "
+                "of at least 32 characters, or HUBGATE_ENV=dev for local development."
+            )
+        if len(secret) < _MIN_SECRET_LENGTH:
+            raise ValueError("Config 'HUBGATE_SECRET_KEY' must be at least 32 characters long.")
+        return self
+
+    @property
+    def secret(self) -> bytes:
+        """The signing secret; development falls back to a fixed, public value."""
+        return (self.secret_key or DEV_SECRET).encode()
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and ``.env``); keyword overrides win."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,103 @@
+"""The error tree. Every refusal hubgate makes is one of these.
+
+Each class carries an HTTP ``status``, a stable machine-readable ``code`` and a
+default ``message`` for people. One handler module (``web/errors.py``) turns them
+into a JSON body, an HTML page or (later) a SCIM error.
+
+    HubgateError
+    ├── BadRequest (400)            invalid_request, invalid_email, weak_password
+    ├── Unauthenticated (401)       sign_in_required, invalid_credentials,
+    │                               token_invalid, session_expired, sso_required
+    ├── Forbidden (403)             forbidden, csrf_failed, email_unverified
+    ├── NotFound (404)              not_found
+    ├── Conflict (409)              name_taken, email_taken, last_admin
+    ├── PayloadTooLarge (413)       body_too_large
+    └── TooManyRequests (429)       too_many_attempts
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "HubgateError",
+    "NotFound",
+    "PayloadTooLarge",
+    "TooManyRequests",
+    "Unauthenticated",
+]
+
+
+class HubgateError(Exception):
+    """Root of every error hubgate answers with on purpose."""
+
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "Something went wrong on our side."
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, **details: object
+    ) -> None:
+        self.code = code or self.default_code
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+
+class BadRequest(HubgateError):
+    """The request is malformed or a value is not acceptable."""
+
+    status = 400
+    default_code = "invalid_request"
+    default_message = "The request is not valid."
+
+
+class Unauthenticated(HubgateError):
+    """No credential, or one that is wrong, expired or revoked."""
+
+    status = 401
+    default_code = "sign_in_required"
+    default_message = "Sign in to continue."
+
+
+class Forbidden(HubgateError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    default_code = "forbidden"
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(HubgateError):
+    """Nothing by that name, or nothing the caller may know about."""
+
+    status = 404
+    default_code = "not_found"
+    default_message = "Not found."
+
+
+class Conflict(HubgateError):
+    """The change collides with existing state."""
+
+    status = 409
+    default_code = "conflict"
+    default_message = "This conflicts with something that already exists."
+
+
+class PayloadTooLarge(HubgateError):
+    """The request body is over the configured limit."""
+
+    status = 413
+    default_code = "body_too_large"
+    default_message = "The request body is too large."
+
+
+class TooManyRequests(HubgateError):
+    """Too many failed attempts in the current window."""
+
+    status = 429
+    default_code = "too_many_attempts"
+    default_message = "Too many attempts. Wait a few minutes and try again."

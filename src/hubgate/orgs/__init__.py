@@ -1,0 +1,1 @@
+"""Organizations, members, teams and resources."""

@@ -1,0 +1,233 @@
+"""Organizations, members and teams (DESIGN.md §1).
+
+Every function runs inside the caller's transaction and never commits. Access
+questions go to :func:`hubgate.principals.require`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hubgate import audit
+from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget
+from hubgate.audit import Actor
+from hubgate.db.models import Membership, Org, Team, TeamMembership, User
+from hubgate.errors import BadRequest, Conflict, NotFound
+from hubgate.orgs.names import check_org_name, check_team_name
+from hubgate.principals import require
+
+__all__ = [
+    "DEFAULT_TEAM",
+    "add_member",
+    "create_org",
+    "create_team",
+    "delete_team",
+    "get_org",
+    "get_team",
+    "membership",
+    "remove_member",
+    "remove_team_member",
+    "set_role",
+    "set_team_member",
+]
+
+DEFAULT_TEAM = "everyone"
+_DEFAULT_TEAM_ROLE = {
+    OrgRole.READ: TeamRole.READ,
+    OrgRole.CONTRIBUTOR: TeamRole.READ,
+    OrgRole.WRITE: TeamRole.WRITE,
+    OrgRole.ADMIN: TeamRole.WRITE,
+}
+
+
+def get_org(db: Session, name: str) -> Org:
+    org = db.scalars(select(Org).where(Org.name == name)).first() if len(name) <= 64 else None
+    if org is None:
+        raise NotFound("No organization by that name.")
+    return org
+
+
+def get_team(db: Session, org: Org, name: str) -> Team:
+    team = db.scalars(select(Team).where(Team.org_id == org.id, Team.name == name)).first()
+    if team is None:
+        raise NotFound("No team by that name.")
+    return team
+
+
+def default_team(db: Session, org_id: int) -> Team:
+    return db.scalars(select(Team).where(Team.org_id == org_id, Team.is_default)).one()
+
+
+def membership(db: Session, org_id: int, user_id: int) -> Membership | None:
+    return db.scalars(
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    ).first()
+
+
+def _flush_or_conflict(db: Session, message: str, code: str) -> None:
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise Conflict(message, code=code) from exc
+
+
+def create_org(db: Session, actor: Actor, name: str, display_name: str | None, admin: User) -> Org:
+    """Create an org with ``admin`` as its first admin and its default team."""
+    org = Org(name=check_org_name(name), display_name=_label(display_name, name))
+    db.add(org)
+    _flush_or_conflict(db, "That organization name is taken.", "name_taken")
+    db.add(Team(org_id=org.id, name=DEFAULT_TEAM, display_name="Everyone", is_default=True))
+    db.flush()
+    _join(db, org.id, admin.id, OrgRole.ADMIN)
+    audit.record(db, actor, "org.created", org_id=org.id, target=org.name)
+    return org
+
+
+def _label(value: str | None, fallback: str) -> str:
+    label = (value or "").strip() or fallback
+    if len(label) > 120 or not label.isprintable():
+        raise BadRequest("Display names are up to 120 printable characters.", code="invalid_name")
+    return label
+
+
+def _join(db: Session, org_id: int, user_id: int, role: OrgRole) -> Membership:
+    member = Membership(org_id=org_id, user_id=user_id, role=role.label)
+    db.add(member)
+    _flush_or_conflict(db, "That person is already a member.", "already_member")
+    team = default_team(db, org_id)
+    db.add(TeamMembership(team_id=team.id, user_id=user_id, role=_DEFAULT_TEAM_ROLE[role].label))
+    db.flush()
+    return member
+
+
+def add_member(
+    db: Session, actor: Actor, principal: Principal, org: Org, user: User, role: OrgRole
+) -> Membership:
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    member = _join(db, org.id, user.id, role)
+    audit.record(
+        db, actor, "member.added", org_id=org.id, target=_who(user), data={"role": role.label}
+    )
+    return member
+
+
+def _who(user: User) -> str:
+    return user.emails[0].address if user.emails else f"user:{user.id}"
+
+
+def _admin_count(db: Session, org_id: int) -> int:
+    statement = select(func.count()).where(
+        Membership.org_id == org_id, Membership.role == OrgRole.ADMIN.label
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        locked = select(Membership.id).where(Membership.org_id == org_id).with_for_update()
+        db.execute(locked)
+    return int(db.scalar(statement) or 0)
+
+
+def _protect_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> None:
+    if member.role != OrgRole.ADMIN.label or new_role is OrgRole.ADMIN:
+        return
+    if _admin_count(db, member.org_id) <= 1:
+        raise Conflict("An organization must keep at least one admin.", code="last_admin")
+
+
+def _member_or_404(db: Session, org: Org, user: User) -> Membership:
+    member = membership(db, org.id, user.id)
+    if member is None:
+        raise NotFound("That person is not a member of this organization.")
+    return member
+
+
+def set_role(
+    db: Session, actor: Actor, principal: Principal, org: Org, user: User, role: OrgRole
+) -> Membership:
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    member = _member_or_404(db, org, user)
+    _protect_last_admin(db, member, role)
+    old, member.role = member.role, role.label
+    audit.record(
+        db, actor, "member.role_changed", org_id=org.id, target=_who(user),
+        data={"from": old, "to": role.label},
+    )  # fmt: skip
+    return member
+
+
+def remove_member(db: Session, actor: Actor, principal: Principal, org: Org, user: User) -> None:
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    member = _member_or_404(db, org, user)
+    _protect_last_admin(db, member, None)
+    org_teams = select(Team.id).where(Team.org_id == org.id)
+    db.execute(
+        delete(TeamMembership).where(
+            TeamMembership.user_id == user.id, TeamMembership.team_id.in_(org_teams)
+        )
+    )
+    db.delete(member)
+    audit.record(db, actor, "member.removed", org_id=org.id, target=_who(user))
+
+
+def create_team(
+    db: Session, actor: Actor, principal: Principal, org: Org, name: str, display_name: str | None
+) -> Team:
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    team = Team(org_id=org.id, name=check_team_name(name), display_name=_label(display_name, name))
+    db.add(team)
+    _flush_or_conflict(db, "A team by that name exists.", "name_taken")
+    audit.record(db, actor, "team.created", org_id=org.id, target=team.name)
+    return team
+
+
+def delete_team(db: Session, actor: Actor, principal: Principal, org: Org, team: Team) -> None:
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    if team.is_default:
+        raise Conflict("The default team cannot be deleted.", code="default_team")
+    db.delete(team)
+    audit.record(db, actor, "team.deleted", org_id=org.id, target=team.name)
+
+
+def set_team_member(
+    db: Session,
+    actor: Actor,
+    principal: Principal,
+    org: Org,
+    team: Team,
+    user: User,
+    role: TeamRole,
+) -> TeamMembership:
+    require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    _member_or_404(db, org, user)
+    row = db.scalars(
+        select(TeamMembership).where(
+            TeamMembership.team_id == team.id, TeamMembership.user_id == user.id
+        )
+    ).first()
+    old = row.role if row else None
+    if row is None:
+        row = TeamMembership(team_id=team.id, user_id=user.id, role=role.label)
+        db.add(row)
+    row.role = role.label
+    db.flush()
+    audit.record(
+        db, actor, "team.member_set", org_id=org.id, target=f"{team.name}/{_who(user)}",
+        data={"from": old, "to": role.label},
+    )  # fmt: skip
+    return row
+
+
+def remove_team_member(
+    db: Session, actor: Actor, principal: Principal, org: Org, team: Team, user: User
+) -> None:
+    require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    deleted = db.execute(
+        delete(TeamMembership).where(
+            TeamMembership.team_id == team.id, TeamMembership.user_id == user.id
+        )
+    )
+    if not getattr(deleted, "rowcount", 0):
+        raise NotFound("That person is not in this team.")
+    audit.record(
+        db, actor, "team.member_removed", org_id=org.id, target=f"{team.name}/{_who(user)}"
+    )

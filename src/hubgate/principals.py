@@ -1,0 +1,126 @@
+"""From a request's credential to a :class:`~hubgate.access.Principal` for one org,
+and from a :class:`~hubgate.access.Deny` to the error the caller sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from hubgate.access import (
+    Action,
+    CredentialKind,
+    Deny,
+    OrgRole,
+    OrgTarget,
+    Principal,
+    ResourceTarget,
+    Scope,
+    Target,
+    TeamRole,
+    decide,
+)
+from hubgate.db.models import Membership, Team, TeamMembership
+from hubgate.errors import Forbidden, HubgateError, NotFound, Unauthenticated
+from hubgate.sso.freshness import sso_state
+
+__all__ = ["Credential", "denial_error", "principal_for", "require"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """Who the request is, before any org is considered."""
+
+    kind: CredentialKind
+    user_id: int | None = None
+    label: str = "anonymous"
+    session_id: int | None = None
+    token_id: int | None = None
+    scopes: frozenset[Scope] = frozenset()
+    team_id: int | None = None
+    org_id: int | None = None
+
+    @property
+    def is_user(self) -> bool:
+        return self.user_id is not None and self.kind is not CredentialKind.TEAM_TOKEN
+
+
+ANONYMOUS = Credential(kind=CredentialKind.ANONYMOUS)
+
+
+def principal_for(db: Session, credential: Credential, org_id: int) -> Principal:
+    """Load what :func:`decide` needs about ``credential`` inside ``org_id``."""
+    if credential.kind is CredentialKind.ANONYMOUS:
+        return Principal.anonymous()
+    if credential.kind is CredentialKind.TEAM_TOKEN:
+        return Principal(
+            credential=credential.kind,
+            org_id=credential.org_id,
+            scopes=credential.scopes,
+            token_team_id=credential.team_id,
+        )
+    role, team_roles = _membership(db, org_id, credential.user_id)
+    return Principal(
+        credential=credential.kind,
+        user_id=credential.user_id,
+        org_id=org_id if role is not None else None,
+        org_role=role,
+        team_roles=team_roles,
+        scopes=credential.scopes,
+        sso=sso_state(db, org_id, credential.kind, credential.user_id),
+    )
+
+
+def _membership(
+    db: Session, org_id: int, user_id: int | None
+) -> tuple[OrgRole | None, dict[int, TeamRole]]:
+    """The org role and team roles in one query."""
+    org_teams = select(Team.id).where(Team.org_id == org_id).scalar_subquery()
+    rows = db.execute(
+        select(Membership.role, TeamMembership.team_id, TeamMembership.role)
+        .outerjoin(
+            TeamMembership,
+            and_(
+                TeamMembership.user_id == Membership.user_id, TeamMembership.team_id.in_(org_teams)
+            ),
+        )
+        .where(Membership.org_id == org_id, Membership.user_id == user_id)
+    ).all()
+    if not rows:
+        return None, {}
+    teams = {team_id: TeamRole.parse(role) for _, team_id, role in rows if team_id is not None}
+    return OrgRole.parse(rows[0][0]), teams
+
+
+def require(principal: Principal, action: Action, target: Target) -> None:
+    """Raise the caller-facing error unless :func:`decide` allows."""
+    decision = decide(principal, action, target)
+    if isinstance(decision, Deny):
+        raise denial_error(principal, decision, target)
+
+
+def denial_error(principal: Principal, denial: Deny, target: Target) -> HubgateError:
+    """Map a refusal to what the caller may learn: nothing it cannot read is revealed."""
+    reason = denial.reason
+    if reason == "credential_revoked":
+        return Unauthenticated("The credential was revoked.", code="token_revoked")
+    if reason == "sso_required":
+        return Unauthenticated(
+            "This organization requires a recent single sign-on.", code="sso_required"
+        )
+    if isinstance(target, ResourceTarget) and not decide(principal, Action.READ, target).allowed:
+        return NotFound()
+    if reason == "not_member" and not isinstance(target, OrgTarget):
+        return NotFound()
+    if reason == "sign_in_required":
+        return Unauthenticated()
+    return Forbidden(_MESSAGES.get(reason, Forbidden.default_message), code=reason)
+
+
+_MESSAGES = {
+    "insufficient_role": "Your role in this organization does not allow this.",
+    "team_restricted": "This belongs to a team you are not a member of.",
+    "scope_insufficient": "The access token's scopes do not allow this.",
+    "not_member": "You are not a member of this organization.",
+}

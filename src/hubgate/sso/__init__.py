@@ -1,0 +1,1 @@
+"""Organization SSO: connections, policy and login (filled in by the SSO issues)."""

@@ -1,0 +1,81 @@
+"""The shared short-lived store (STYLE.md principle 5).
+
+One-time links, request ids, nonces and seen ids live in the ``ephemeral`` table
+with an expiry and a unique ``(purpose, key_hash)``; every instance shares it.
+Keys are stored hashed, so a database reader cannot replay a link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hubgate.db.models import Ephemeral
+from hubgate.db.types import utcnow
+
+__all__ = ["consume", "digest", "new_key", "peek", "purge_expired", "put"]
+
+
+def new_key() -> str:
+    """A random, URL-safe key with 256 bits of entropy."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def put(db: Session, purpose: str, key: str, payload: dict[str, Any], ttl: timedelta) -> None:
+    """Store ``payload`` under ``key`` for ``ttl``; a duplicate key violates the constraint."""
+    db.add(
+        Ephemeral(
+            purpose=purpose,
+            key_hash=digest(key),
+            payload=json.dumps(payload),
+            expires_at=utcnow() + ttl,
+        )
+    )
+    db.flush()
+
+
+def consume(
+    db: Session, purpose: str, key: str, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """Take the payload stored under ``key`` once; ``None`` if unknown, used or expired.
+
+    The row is deleted with a conditional DELETE, so of two concurrent consumers
+    on any instances only the one whose DELETE removed the row gets the payload.
+    """
+    now = now or utcnow()
+    row = db.execute(
+        delete(Ephemeral)
+        .where(Ephemeral.purpose == purpose, Ephemeral.key_hash == digest(key))
+        .returning(Ephemeral.payload, Ephemeral.expires_at)
+    ).first()
+    if row is None or row.expires_at <= now:
+        return None
+    loaded: dict[str, Any] = json.loads(row.payload)
+    return loaded
+
+
+def peek(db: Session, purpose: str, key: str, now: datetime | None = None) -> dict[str, Any] | None:
+    """Read without consuming (for pages that show a link before it is used)."""
+    now = now or utcnow()
+    row = db.scalars(
+        select(Ephemeral).where(Ephemeral.purpose == purpose, Ephemeral.key_hash == digest(key))
+    ).first()
+    if row is None or row.expires_at <= now:
+        return None
+    loaded: dict[str, Any] = json.loads(row.payload)
+    return loaded
+
+
+def purge_expired(db: Session, now: datetime | None = None) -> int:
+    result = db.execute(delete(Ephemeral).where(Ephemeral.expires_at <= (now or utcnow())))
+    return int(getattr(result, "rowcount", 0) or 0)
