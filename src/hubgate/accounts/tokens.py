@@ -15,12 +15,24 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hubgate import audit
 from hubgate.access import Scope
+from hubgate.audit import Actor
 from hubgate.db.models import Token
-from hubgate.errors import BadRequest, Unauthenticated
+from hubgate.errors import BadRequest, NotFound, Unauthenticated
 from hubgate.store import digest
 
-__all__ = ["PERSONAL_SCOPES", "TEAM_SCOPES", "PREFIX", "NewToken", "issue", "resolve", "revoke"]
+__all__ = [
+    "PERSONAL_SCOPES",
+    "PREFIX",
+    "TEAM_SCOPES",
+    "NewToken",
+    "create_personal",
+    "issue",
+    "resolve",
+    "revoke",
+    "revoke_personal",
+]
 
 PREFIX = "hg_"
 PERSONAL_SCOPES = frozenset({Scope.READ, Scope.WRITE})
@@ -100,3 +112,37 @@ def revoke(db: Session, row: Token, now: datetime) -> bool:
         return False
     row.revoked_at = now
     return True
+
+
+def create_personal(
+    db: Session,
+    actor: Actor,
+    user_id: int,
+    name: str,
+    scopes: list[str],
+    days: int | None,
+    now: datetime,
+) -> NewToken:
+    new = issue(
+        db, user_id=user_id, name=name.strip() or "token",
+        scopes=parse_scopes(scopes, PERSONAL_SCOPES),
+        expires_at=now + timedelta(days=days) if days else None,
+    )  # fmt: skip
+    audit.record(
+        db,
+        actor,
+        "token.created",
+        target=f"token:{new.row.id}",
+        data={"kind": "personal", "scopes": new.row.scopes},
+    )
+    return new
+
+
+def revoke_personal(db: Session, actor: Actor, user_id: int, token_id: int, now: datetime) -> None:
+    row = db.get(Token, token_id)
+    if row is None or row.kind != "personal" or row.user_id != user_id:
+        raise NotFound("No such token.")
+    if revoke(db, row, now):
+        audit.record(
+            db, actor, "token.revoked", target=f"token:{row.id}", data={"kind": "personal"}
+        )

@@ -1,0 +1,47 @@
+"""Builds the ASGI app from the routers; settings are read here, never at import."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from hubgate import __version__
+from hubgate.config import Settings, load_settings
+from hubgate.logs import configure_logging
+from hubgate.runtime import Runtime, build_runtime
+from hubgate.web import api, errors, forward_auth, ops, pages
+from hubgate.web.middleware import BodyLimit, Observe
+
+__all__ = ["create_app"]
+
+WEB = Path(__file__).parent / "web"
+log = logging.getLogger("hubgate")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """The hubgate ASGI app. ``runtime`` lets tests share one database."""
+    runtime = runtime or build_runtime(settings or load_settings())
+    configure_logging(json_logs=runtime.settings.json_logs)
+    app = FastAPI(
+        title="hubgate",
+        version=__version__,
+        summary="Organization single sign-on and access control for ML model platforms.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.templates = Jinja2Templates(directory=WEB / "templates")
+    errors.install(app)
+    app.include_router(ops.router)
+    app.include_router(api.router)
+    app.include_router(forward_auth.router)
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    app.include_router(pages.router)
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(Observe)
+    return app

@@ -1,0 +1,109 @@
+"""Read-side queries for pages and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubgate.db.models import Email, Membership, Org, Team, TeamMembership, Token, User
+
+__all__ = [
+    "MemberRow",
+    "TeamRow",
+    "members_of",
+    "orgs_of",
+    "personal_tokens",
+    "primary_email",
+    "team_tokens",
+    "teams_of",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    user_id: int
+    email: str
+    display_name: str
+    role: str
+    teams: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRow:
+    team: Team
+    members: list[tuple[int, str, str]]
+
+
+def primary_email(db: Session, user_id: int) -> str:
+    found = db.scalars(
+        select(Email.address)
+        .where(Email.user_id == user_id)
+        .order_by(Email.is_primary.desc(), Email.id)
+    ).first()
+    return found or f"user:{user_id}"
+
+
+def _team_roles(db: Session, org_id: int) -> dict[int, dict[str, str]]:
+    rows = db.execute(
+        select(TeamMembership.user_id, Team.name, TeamMembership.role)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(Team.org_id == org_id)
+    )
+    found: dict[int, dict[str, str]] = {}
+    for user_id, team, role in rows:
+        found.setdefault(user_id, {})[team] = role
+    return found
+
+
+def members_of(db: Session, org: Org) -> list[MemberRow]:
+    teams = _team_roles(db, org.id)
+    rows = db.execute(
+        select(Membership.user_id, Membership.role, User.display_name)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.org_id == org.id)
+        .order_by(Membership.id)
+    )
+    return [
+        MemberRow(user_id, primary_email(db, user_id), name, role, teams.get(user_id, {}))
+        for user_id, role, name in rows
+    ]
+
+
+def orgs_of(db: Session, user_id: int) -> list[tuple[Org, str, dict[str, str]]]:
+    rows = db.execute(
+        select(Org, Membership.role)
+        .join(Membership, Membership.org_id == Org.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Org.name)
+    ).all()
+    return [(org, role, _team_roles(db, org.id).get(user_id, {})) for org, role in rows]
+
+
+def teams_of(db: Session, org: Org) -> list[TeamRow]:
+    teams = list(db.scalars(select(Team).where(Team.org_id == org.id).order_by(Team.name)))
+    rows = db.execute(
+        select(TeamMembership.team_id, TeamMembership.user_id, TeamMembership.role)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(Team.org_id == org.id)
+        .order_by(TeamMembership.id)
+    ).all()
+    return [
+        TeamRow(t, [(u, primary_email(db, u), r) for team_id, u, r in rows if team_id == t.id])
+        for t in teams
+    ]
+
+
+def personal_tokens(db: Session, user_id: int) -> list[Token]:
+    return list(
+        db.scalars(
+            select(Token)
+            .where(Token.user_id == user_id, Token.kind == "personal")
+            .order_by(Token.id.desc())
+        )
+    )
+
+
+def team_tokens(db: Session, team_id: int) -> list[Token]:
+    return list(db.scalars(select(Token).where(Token.team_id == team_id).order_by(Token.id.desc())))

@@ -1,0 +1,134 @@
+"""Per-request facts the routes need: the runtime, the caller and its credential."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubgate.access import CredentialKind, Scope
+from hubgate.accounts import sessions, tokens
+from hubgate.audit import Actor, new_trace_id
+from hubgate.db.models import Email, User
+from hubgate.errors import Unauthenticated
+from hubgate.principals import ANONYMOUS, Credential
+from hubgate.runtime import Runtime
+
+__all__ = ["CurrentCredential", "CurrentUser", "Rt", "actor_of", "client_address"]
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+def trace_id(request: Request) -> str:
+    found = getattr(request.state, "trace_id", None)
+    if found is None:
+        found = request.state.trace_id = new_trace_id()
+    return str(found)
+
+
+def client_address(request: Request, trusted_proxies: int) -> str | None:
+    """The peer address, or the one ``trusted_proxies`` hops back in X-Forwarded-For."""
+    peer = request.client.host if request.client else None
+    if trusted_proxies <= 0:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    if len(hops) < trusted_proxies:
+        return peer
+    candidate = hops[-trusted_proxies]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
+
+
+def bearer_secret(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("Use 'Authorization: Bearer hg_...'.", code="token_invalid")
+    return value.strip()
+
+
+def resolve_credential(db: Session, rt: Runtime, request: Request) -> Credential:
+    """The request's credential: a bearer token wins over the session cookie."""
+    secret = bearer_secret(request)
+    if secret is not None:
+        return _token_credential(db, rt, secret)
+    cookie = request.cookies.get(sessions.COOKIE)
+    if cookie:
+        session = sessions.resolve(db, cookie, rt.lifetimes, rt.now())
+        if session is not None:
+            return Credential(
+                kind=CredentialKind.SESSION, user_id=session.user_id,
+                label=_label(db, session.user_id), session_id=session.id,
+            )  # fmt: skip
+    return ANONYMOUS
+
+
+def _token_credential(db: Session, rt: Runtime, secret: str) -> Credential:
+    token = tokens.resolve(db, secret, rt.now())
+    scopes = frozenset(Scope(s) for s in token.scopes.split())
+    if token.kind == "team":
+        return Credential(
+            kind=CredentialKind.TEAM_TOKEN, user_id=token.user_id, label=f"token:{token.id}",
+            token_id=token.id, scopes=scopes, team_id=token.team_id, org_id=token.org_id,
+        )  # fmt: skip
+    return Credential(
+        kind=CredentialKind.PERSONAL_TOKEN, user_id=token.user_id,
+        label=f"{_label(db, token.user_id)} (token:{token.id})", token_id=token.id, scopes=scopes,
+    )  # fmt: skip
+
+
+def _label(db: Session, user_id: int) -> str:
+    address = db.scalars(
+        select(Email.address).where(Email.user_id == user_id).order_by(Email.id).limit(1)
+    ).first()
+    return address or f"user:{user_id}"
+
+
+def get_credential(request: Request, rt: Rt) -> Credential:
+    cached = getattr(request.state, "credential", None)
+    if isinstance(cached, Credential):
+        return cached
+    with rt.db.transaction() as db:
+        credential = resolve_credential(db, rt, request)
+    request.state.credential = credential
+    return credential
+
+
+CurrentCredential = Annotated[Credential, Depends(get_credential)]
+
+
+def get_user(request: Request, rt: Rt, credential: CurrentCredential) -> User:
+    """The signed-in person; team tokens act for a team, not a person."""
+    if not credential.is_user or credential.user_id is None:
+        raise Unauthenticated()
+    with rt.db.transaction() as db:
+        user = db.get(User, credential.user_id)
+        if user is None:
+            raise Unauthenticated()
+        _ = user.emails
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_user)]
+
+
+def actor_of(request: Request, rt: Runtime, credential: Credential) -> Actor:
+    return Actor(
+        label=credential.label,
+        user_id=credential.user_id if credential.is_user else None,
+        client_address=client_address(request, rt.settings.trusted_proxies),
+        trace_id=trace_id(request),
+    )

@@ -1,0 +1,96 @@
+"""One place that turns errors into responses: JSON for the API and forward-auth,
+an HTML page for browsers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hubgate.errors import BadRequest, Conflict, HubgateError
+from hubgate.web.context import trace_id
+
+__all__ = ["install"]
+
+log = logging.getLogger("hubgate.web")
+_STATUS_CODES = {
+    400: "invalid_request", 401: "sign_in_required", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+}  # fmt: skip
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/auth/", "/scim/", "/healthz", "/metrics")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def respond(request: Request, error: HubgateError) -> Response:
+    trace = trace_id(request)
+    headers = {"X-Trace-Id": trace}
+    retry_after = error.details.get("retry_after")
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if _wants_html(request):
+        templates = request.app.state.templates
+        context = {"error": error, "trace_id": trace, "status": error.status}
+        return templates.TemplateResponse(  # type: ignore[no-any-return]
+            request, "error.html", context, status_code=error.status, headers=headers
+        )
+    body: dict[str, Any] = {"error": error.code, "message": error.message, "trace_id": trace}
+    extra = {k: v for k, v in error.details.items() if k != "retry_after"}
+    if extra:
+        body["details"] = extra
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+async def _hubgate_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubgateError)
+    return respond(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_problem(e) for e in exc.errors()][:20]
+    json_invalid = any(p["type"] == "json_invalid" for p in problems)
+    message = "The body is not valid JSON." if json_invalid else "Some fields are not valid."
+    return respond(request, BadRequest(message, problems=problems))
+
+
+def _problem(error: Any) -> dict[str, str]:
+    location = ".".join(str(part) for part in error.get("loc", ()))
+    return {"field": location, "type": str(error.get("type")), "message": str(error.get("msg"))}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code if exc.status_code in _STATUS_CODES else 400
+    error = HubgateError(str(exc.detail), code=_STATUS_CODES.get(status, "invalid_request"))
+    error.status = status  # type: ignore[misc]
+    return respond(request, error)
+
+
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    log.info("integrity error answered as 409: %s", exc)
+    return respond(request, Conflict())
+
+
+async def _database_busy(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", exc)
+    error = HubgateError("The service is busy; try again.", code="unavailable")
+    error.status = 503  # type: ignore[misc]
+    return respond(request, error)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HubgateError, _hubgate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _database_busy)

@@ -1,0 +1,143 @@
+"""Forward-auth: ``GET /auth/check`` for nginx ``auth_request``, Traefik
+``forwardAuth`` and Caddy ``forward_auth``.
+
+The proxy sends the original request's path (``X-Original-URI`` or
+``X-Forwarded-Uri``) and method (``X-Original-Method`` or
+``X-Forwarded-Method``), plus the caller's ``Authorization`` header or cookie.
+The path is mapped to a resource and an action by these rules:
+
+====================================================  ==========================
+original request                                      action
+====================================================  ==========================
+``/{org}/deployments/{name}/predict|invoke|generate``  ``call`` (any method)
+``/{org}/deployments/{name}/v1/...``                  ``call`` (OpenAI-style API)
+``DELETE /{org}/{kind}s/{name}``                      ``delete``
+``GET|HEAD|OPTIONS /{org}/{kind}s/{name}[/...]``      ``read``
+other methods on ``/{org}/deployments/{name}/...``    ``deploy``
+other methods on ``/{org}/{kind}s/{name}/...``        ``write``
+====================================================  ==========================
+
+``{kind}s`` is ``models``, ``datasets``, ``spaces`` or ``deployments``. Any other
+path is refused with ``route_unmapped`` (fail closed). The answer is 200 with
+``X-Hubgate-User`` and ``X-Hubgate-Org``, 401 (no or bad credential) or 403, each
+refusal with ``X-Hubgate-Reason``; proxies understand only these codes, so an
+unknown resource answers 403 ``not_found`` too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hubgate import metrics
+from hubgate.access import Action, CredentialKind, Deny, ResourceKind, decide
+from hubgate.db.models import Org, Resource
+from hubgate.errors import HubgateError
+from hubgate.orgs.resources import target_of
+from hubgate.principals import Credential, principal_for
+from hubgate.web.context import Rt, resolve_credential
+
+__all__ = ["Route", "map_request", "router"]
+
+router = APIRouter(tags=["forward-auth"])
+_CALL_SUFFIXES = frozenset({"predict", "invoke", "generate", "v1"})
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_URI = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    org: str
+    kind: ResourceKind
+    name: str
+    action: Action
+
+
+def map_request(uri: str, method: str) -> Route | None:
+    """The resource and action an original request touches, or ``None`` if unmapped."""
+    if not uri or len(uri) > _MAX_URI:
+        return None
+    path = urlsplit(uri).path
+    parts = [unquote(p) for p in path.split("/")]
+    if len(parts) < 4 or parts[0] != "" or any(p in ("", ".", "..") for p in parts[1:4]):
+        return None
+    org, plural, name, rest = parts[1], parts[2], parts[3], parts[4:]
+    kind = next((k for k in ResourceKind if k.plural == plural), None)
+    if kind is None or any("/" in p or "\\" in p for p in (org, name)):
+        return None
+    return Route(org, kind, name, _action(kind, method.upper(), rest))
+
+
+def _action(kind: ResourceKind, method: str, rest: list[str]) -> Action:
+    if kind is ResourceKind.DEPLOYMENT and rest and rest[0] in _CALL_SUFFIXES:
+        return Action.CALL
+    if method == "DELETE" and not [p for p in rest if p]:
+        return Action.DELETE
+    if method in _READ_METHODS:
+        return Action.READ
+    return Action.DEPLOY if kind is ResourceKind.DEPLOYMENT else Action.WRITE
+
+
+def _refuse(status: int, reason: str) -> Response:
+    metrics.DECISIONS.labels("forward_auth", reason).inc()
+    return Response(status_code=status, headers={"X-Hubgate-Reason": reason})
+
+
+def _find(db: Session, route: Route) -> Resource | None:
+    return db.scalars(
+        select(Resource)
+        .join(Org, Org.id == Resource.org_id)
+        .where(
+            Org.name == route.org, Resource.kind == route.kind.value, Resource.name == route.name
+        )
+    ).first()
+
+
+@router.get("/auth/check", include_in_schema=True)
+def check(request: Request, rt: Rt) -> Response:
+    """Answer the proxy: may this credential make the original request?"""
+    headers = request.headers
+    uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri") or ""
+    method = headers.get("x-original-method") or headers.get("x-forwarded-method") or "GET"
+    route = map_request(uri, method)
+    if route is None:
+        return _refuse(403, "route_unmapped")
+    with rt.db.transaction() as db:
+        try:
+            credential = resolve_credential(db, rt, request)
+        except HubgateError as exc:
+            return _refuse(401, exc.code)
+        resource = _find(db, route)
+        if resource is None:
+            return _refuse(401 if credential.kind is CredentialKind.ANONYMOUS else 403, "not_found")
+        principal = principal_for(db, credential, resource.org_id)
+        decision = decide(principal, route.action, target_of(resource))
+    if isinstance(decision, Deny):
+        return _refuse(_status(credential, decision), decision.reason)
+    metrics.DECISIONS.labels("forward_auth", "allow").inc()
+    return Response(status_code=200, headers=_identity(credential, route))
+
+
+def _status(credential: Credential, denial: Deny) -> int:
+    if credential.kind is CredentialKind.ANONYMOUS or denial.reason in {
+        "sso_required",
+        "credential_revoked",
+    }:
+        return 401
+    return 403
+
+
+def _identity(credential: Credential, route: Route) -> dict[str, str]:
+    identity = {
+        "X-Hubgate-Org": route.org,
+        "X-Hubgate-Action": route.action.value,
+        "X-Hubgate-Credential": credential.kind.value,
+    }
+    if credential.kind is not CredentialKind.ANONYMOUS:
+        identity["X-Hubgate-User"] = credential.label
+    return identity

@@ -1,0 +1,183 @@
+"""Request and response documents of the JSON API (``XCreate`` / ``XUpdate`` / ``XPublic``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hubgate.access import ResourceKind, Visibility
+
+Str = Annotated[str, Field(max_length=320)]
+Name = Annotated[str, Field(min_length=1, max_length=96)]
+Password = Annotated[str, Field(max_length=256)]
+OrgRoleName = Annotated[str, Field(pattern="^(read|contributor|write|admin)$")]
+TeamRoleName = Annotated[str, Field(pattern="^(read|write|admin)$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(Strict):
+    email: Str
+    password: Password
+    display_name: Annotated[str | None, Field(max_length=120)] = None
+
+
+class LoginRequest(Strict):
+    email: Str
+    password: Password
+
+
+class EmailCreate(Strict):
+    email: Str
+
+
+class EmailVerify(Strict):
+    token: Annotated[str, Field(max_length=128)]
+
+
+class EmailPublic(BaseModel):
+    address: str
+    verified: bool
+    primary: bool
+
+
+class MembershipSummary(BaseModel):
+    org: str
+    role: str
+    teams: dict[str, str]
+    sso: str
+
+
+class MePublic(BaseModel):
+    id: int
+    display_name: str
+    emails: list[EmailPublic]
+    orgs: list[MembershipSummary]
+    credential: str
+    csrf_token: str | None = None
+
+
+class OrgCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    display_name: Annotated[str | None, Field(max_length=120)] = None
+
+
+class OrgPublic(BaseModel):
+    name: str
+    display_name: str
+    created_at: datetime
+
+
+class MemberAdd(Strict):
+    email: Str
+    role: OrgRoleName = "write"
+
+
+class MemberUpdate(Strict):
+    role: OrgRoleName
+
+
+class MemberPublic(BaseModel):
+    user_id: int
+    email: str
+    display_name: str
+    role: str
+    teams: dict[str, str]
+
+
+class TeamCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    display_name: Annotated[str | None, Field(max_length=120)] = None
+
+
+class TeamMemberSet(Strict):
+    role: TeamRoleName = "write"
+
+
+class TeamMemberPublic(BaseModel):
+    user_id: int
+    email: str
+    role: str
+
+
+class TeamPublic(BaseModel):
+    name: str
+    display_name: str
+    is_default: bool
+    members: list[TeamMemberPublic]
+
+
+class ResourceCreate(Strict):
+    kind: ResourceKind
+    name: Name
+    visibility: Visibility = Visibility.PRIVATE
+    team: Annotated[str | None, Field(max_length=64)] = None
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class ResourceUpdate(Strict):
+    visibility: Visibility | None = None
+    team: Annotated[str | None, Field(max_length=64)] = None
+    description: Annotated[str | None, Field(max_length=500)] = None
+
+
+class ResourcePublic(BaseModel):
+    kind: str
+    name: str
+    org: str
+    visibility: str
+    team: str | None
+    description: str
+    created_at: datetime
+
+
+class TokenCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    scopes: Annotated[list[Annotated[str, Field(max_length=16)]], Field(min_length=1, max_length=4)]
+    expires_in_days: Annotated[int | None, Field(ge=1, le=3650)] = None
+
+
+class TokenPublic(BaseModel):
+    id: int
+    kind: str
+    name: str
+    hint: str
+    scopes: list[str]
+    team: str | None = None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The secret, shown this once.")
+
+
+class AuditEventPublic(BaseModel):
+    id: int
+    at: str
+    org_id: int | None
+    actor: str
+    actor_id: int | None
+    action: str
+    target: str
+    reason: str | None
+    trace_id: str
+    client_address: str | None
+    data: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventPublic]
+    next_before_id: int | None
+
+
+class ErrorPublic(BaseModel):
+    error: str
+    message: str
+    trace_id: str | None = None

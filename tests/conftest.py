@@ -1,0 +1,129 @@
+"""Shared fixtures: a migrated database per test (SQLite, or PostgreSQL when
+``HUBGATE_TEST_DATABASE_URL`` is set), a runtime, the app and a client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from hubgate.access import OrgRole
+from hubgate.accounts import users
+from hubgate.app import create_app
+from hubgate.audit import Actor
+from hubgate.config import Settings, load_settings
+from hubgate.db.engine import create_database
+from hubgate.db.migrate import upgrade
+from hubgate.db.models import Org, User
+from hubgate.orgs import service
+from hubgate.runtime import Runtime, build_runtime
+
+PG_URL = os.environ.get("HUBGATE_TEST_DATABASE_URL", "")
+PASSWORD = "correct horse battery staple"
+_TABLES = (
+    "audit_events, ephemeral, outbox, throttle, sessions, tokens, resources, "
+    "team_memberships, teams, memberships, emails, users, orgs"
+)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per run: a SQLite file to copy, or the PostgreSQL schema."""
+    if PG_URL:
+        database = create_database(PG_URL)
+        with database.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        database.engine.dispose()
+        upgrade(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    if PG_URL:
+        database = create_database(PG_URL)
+        with database.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+        database.engine.dispose()
+        yield PG_URL
+        return
+    target = tmp_path / "hubgate.db"
+    shutil.copy(migrated_template, target)
+    yield f"sqlite:///{target}"
+
+
+def test_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "dev",
+        "database_url": database_url,
+        "password_memory_kib": 1024,
+        "password_time_cost": 1,
+        "base_url": "http://testserver",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return test_settings(database_url)
+
+
+@pytest.fixture
+def rt(settings: Settings) -> Iterator[Runtime]:
+    runtime = build_runtime(settings)
+    yield runtime
+    runtime.db.engine.dispose()
+
+
+@pytest.fixture
+def client(rt: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=rt)) as test_client:
+        yield test_client
+
+
+@dataclass
+class World:
+    """A small org to test against: ``acme`` with an admin, a writer and a reader."""
+
+    rt: Runtime
+
+    def user(self, email: str, *, verified: bool = True, password: str = PASSWORD) -> User:
+        with self.rt.db.transaction() as db:
+            return users.create_user(db, self.rt, email, password=password, verified=verified)
+
+    def org(self, name: str, admin: User) -> Org:
+        with self.rt.db.transaction() as db:
+            return service.create_org(db, Actor.system(), name, None, db.merge(admin))
+
+    def member(self, org: Org, user: User, role: OrgRole) -> None:
+        from hubgate.access import CredentialKind, Principal
+
+        operator = Principal(
+            credential=CredentialKind.SESSION, org_id=org.id, org_role=OrgRole.ADMIN
+        )
+        with self.rt.db.transaction() as db:
+            service.add_member(db, Actor.system(), operator, db.merge(org), db.merge(user), role)
+
+
+@pytest.fixture
+def world(rt: Runtime) -> World:
+    return World(rt)
+
+
+def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
+    """Sign the client in; returns the CSRF token for cookie-authenticated API calls."""
+    response = client.post("/api/v1/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["csrf_token"]
+    client.headers["x-csrf-token"] = token
+    return token
