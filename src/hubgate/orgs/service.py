@@ -14,7 +14,7 @@ from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget
 from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, Team, TeamMembership, User
-from hubgate.errors import BadRequest, Conflict, NotFound
+from hubgate.errors import BadRequest, Conflict, Forbidden, NotFound
 from hubgate.orgs.names import check_org_name, check_team_name
 from hubgate.principals import require
 
@@ -73,8 +73,23 @@ def _flush_or_conflict(db: Session, message: str, code: str) -> None:
         raise Conflict(message, code=code) from exc
 
 
-def create_org(db: Session, actor: Actor, name: str, display_name: str | None, admin: User) -> Org:
-    """Create an org with ``admin`` as its first admin and its default team."""
+def create_org(
+    db: Session,
+    actor: Actor,
+    name: str,
+    display_name: str | None,
+    admin: User,
+    *,
+    require_verified_email: bool = True,
+) -> Org:
+    """Create an org with ``admin`` as its first admin and its default team.
+
+    People creating orgs for themselves need a verified email; operators (the
+    CLI) may name any account.
+    """
+    if require_verified_email and not any(e.verified_at for e in admin.emails):
+        message = "Verify your email before creating an organization."
+        raise Forbidden(message, code="email_unverified")
     org = Org(name=check_org_name(name), display_name=_label(display_name, name))
     db.add(org)
     _flush_or_conflict(db, "That organization name is taken.", "name_taken")
