@@ -3,7 +3,7 @@ and from a :class:`~hubgate.access.Deny` to the error the caller sees."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -109,13 +109,20 @@ def denial_error(principal: Principal, denial: Deny, target: Target) -> HubgateE
         return Unauthenticated(
             "This organization requires a recent single sign-on.", code="sso_required"
         )
-    if isinstance(target, ResourceTarget) and not decide(principal, Action.READ, target).allowed:
+    if isinstance(target, ResourceTarget) and not _could_read(principal, target):
         return NotFound()
     if reason == "not_member" and not isinstance(target, OrgTarget):
         return NotFound()
     if reason == "sign_in_required":
         return Unauthenticated()
     return Forbidden(_MESSAGES.get(reason, Forbidden.default_message), code=reason)
+
+
+def _could_read(principal: Principal, target: ResourceTarget) -> bool:
+    """Whether the principal's user or team may read ``target``, whatever its token's
+    scopes: a narrow token does not hide what its owner already knows exists."""
+    widened = replace(principal, scopes=frozenset(Scope))
+    return decide(widened, Action.READ, target).allowed
 
 
 _MESSAGES = {

@@ -64,13 +64,25 @@ def map_request(uri: str, method: str) -> Route | None:
         return None
     path = urlsplit(uri).path
     parts = [unquote(p) for p in path.split("/")]
-    if len(parts) < 4 or parts[0] != "" or any(p in ("", ".", "..") for p in parts[1:4]):
+    if len(parts) < 4 or parts[0] != "" or "" in parts[1:4] or not all(map(_plain, parts)):
         return None
     org, plural, name, rest = parts[1], parts[2], parts[3], parts[4:]
     kind = next((k for k in ResourceKind if k.plural == plural), None)
-    if kind is None or any("/" in p or "\\" in p for p in (org, name)):
+    if kind is None:
         return None
     return Route(org, kind, name, _action(kind, method.upper(), rest))
+
+
+def _plain(segment: str) -> bool:
+    """A path segment every upstream reads the same way.
+
+    Dot segments (also ``..;`` and encoded forms), encoded slashes or
+    backslashes and double encoding would let the upstream normalize the path
+    into another resource than the one checked, so they fail closed.
+    """
+    if segment.split(";")[0] in {".", ".."}:
+        return False
+    return not any(c in segment for c in "/\\%") and segment.isprintable()
 
 
 def _action(kind: ResourceKind, method: str, rest: list[str]) -> Action:

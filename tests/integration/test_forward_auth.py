@@ -1,0 +1,90 @@
+"""``GET /auth/check`` in-process (the nginx end-to-end test drives it through a proxy)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hubgate.access import CredentialKind, OrgRole, ResourceKind, Visibility
+from hubgate.accounts import tokens
+from hubgate.audit import Actor
+from hubgate.orgs import resources, service
+from hubgate.principals import Credential, principal_for
+from hubgate.runtime import Runtime
+from tests.conftest import World, sign_in
+
+
+def _check(
+    client: TestClient, uri: str, method: str = "GET", **headers: str
+) -> tuple[int, str | None]:
+    response = client.get(
+        "/auth/check", headers={"x-original-uri": uri, "x-original-method": method, **headers}
+    )
+    return response.status_code, response.headers.get("x-hubgate-reason")
+
+
+@pytest.fixture
+def seeded(world: World, rt: Runtime) -> dict[str, str]:
+    admin = world.user("admin@acme.test")
+    org = world.org("acme", admin)
+    member = world.user("member@acme.test")
+    world.member(org, member, OrgRole.WRITE)
+    with rt.db.transaction() as db:
+        principal = principal_for(
+            db, Credential(kind=CredentialKind.SESSION, user_id=admin.id), org.id
+        )
+        actor = Actor("admin@acme.test", user_id=admin.id)
+        for kind, name, visibility in [
+            (ResourceKind.MODEL, "open", Visibility.PUBLIC),
+            (ResourceKind.MODEL, "closed", Visibility.PRIVATE),
+            (ResourceKind.DEPLOYMENT, "chat", Visibility.PRIVATE),
+        ]:
+            resources.create(db, actor, principal, db.merge(org), kind, name, visibility)
+        read = tokens.issue(db, user_id=member.id, name="r", scopes="read", expires_at=None)
+        expired = tokens.issue(
+            db,
+            user_id=member.id,
+            name="e",
+            scopes="write",
+            expires_at=rt.now() - timedelta(seconds=1),
+        )
+        assert service.membership(db, org.id, member.id) is not None
+    return {"read": read.secret, "expired": expired.secret}
+
+
+def test_answers(client: TestClient, seeded: dict[str, str]) -> None:
+    bearer = {"authorization": f"Bearer {seeded['read']}"}
+    assert _check(client, "/acme/models/open") == (200, None)
+    assert _check(client, "/acme/models/closed") == (401, "sign_in_required")
+    assert _check(client, "/acme/models/closed", **bearer) == (200, None)
+    assert _check(client, "/acme/models/closed", "POST", **bearer) == (403, "scope_insufficient")
+    assert _check(client, "/acme/deployments/chat/predict", "POST", **bearer) == (
+        403,
+        "scope_insufficient",
+    )
+    assert _check(client, "/acme/models/nothing", **bearer) == (403, "not_found")
+    assert _check(client, "/acme/models/../closed", **bearer) == (403, "route_unmapped")
+    expired = {"authorization": f"Bearer {seeded['expired']}"}
+    assert _check(client, "/acme/models/closed", **expired) == (401, "token_expired")
+    ok = client.get("/auth/check", headers={"x-forwarded-uri": "/acme/models/closed", **bearer})
+    assert (
+        ok.headers["x-hubgate-user"].startswith("member@acme.test")
+        and ok.headers["x-hubgate-org"] == "acme"
+    )
+
+
+def test_session_cookie_and_idle_expiry(
+    client: TestClient, seeded: dict[str, str], rt: Runtime
+) -> None:
+    sign_in(client, "member@acme.test")
+    assert _check(client, "/acme/deployments/chat/predict", "POST") == (200, None)
+    from sqlalchemy import update
+
+    from hubgate.db.models import WebSession
+
+    with rt.db.transaction() as db:
+        idle = rt.now() - timedelta(seconds=rt.settings.session_idle_seconds + 1)
+        db.execute(update(WebSession).values(last_seen_at=idle))
+    assert _check(client, "/acme/deployments/chat/predict", "POST") == (401, "sign_in_required")
