@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -54,7 +54,8 @@ def _api_csrf(request: Request, rt: Rt, credential: CurrentCredential) -> None:
 
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(_api_csrf)])
-OrgName = Annotated[str, "org"]
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def _scope(db: Session, credential: Credential, org_name: str) -> tuple[Org, Principal]:
@@ -267,7 +268,7 @@ def _require_session(credential: Credential) -> None:
 
 @router.delete("/me/tokens/{token_id}", status_code=204, tags=["tokens"])
 def revoke_token(
-    token_id: int, request: Request, rt: Rt, user: CurrentUser, credential: CurrentCredential
+    token_id: RowId, request: Request, rt: Rt, user: CurrentUser, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
         tokens.revoke_personal(db, actor_of(request, rt, credential), user.id, token_id, rt.now())
@@ -359,7 +360,7 @@ def add_member(
 )
 def set_member_role(
     org: str,
-    user_id: int,
+    user_id: RowId,
     body: schemas.MemberUpdate,
     request: Request,
     rt: Rt,
@@ -377,7 +378,7 @@ def set_member_role(
 
 @router.delete("/orgs/{org}/members/{user_id}", status_code=204, tags=["members"])
 def remove_member(
-    org: str, user_id: int, request: Request, rt: Rt, credential: CurrentCredential
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = _scope(db, credential, org)
@@ -455,7 +456,7 @@ def delete_team(
 def set_team_member(
     org: str,
     team: str,
-    user_id: int,
+    user_id: RowId,
     body: schemas.TeamMemberSet,
     request: Request,
     rt: Rt,
@@ -478,7 +479,7 @@ def set_team_member(
 
 @router.delete("/orgs/{org}/teams/{team}/members/{user_id}", status_code=204, tags=["teams"])
 def remove_team_member(
-    org: str, team: str, user_id: int, request: Request, rt: Rt, credential: CurrentCredential
+    org: str, team: str, user_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = _scope(db, credential, org)
@@ -536,7 +537,7 @@ def create_team_token(
 
 @router.delete("/orgs/{org}/teams/{team}/tokens/{token_id}", status_code=204, tags=["tokens"])
 def revoke_team_token(
-    org: str, team: str, token_id: int, request: Request, rt: Rt, credential: CurrentCredential
+    org: str, team: str, token_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = _scope(db, credential, org)
@@ -679,7 +680,7 @@ def list_audit(
     actor: Annotated[str | None, Query(max_length=320)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None, until: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> schemas.AuditPage:  # fmt: skip
     with rt.db.transaction() as db:
