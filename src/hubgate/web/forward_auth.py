@@ -80,7 +80,7 @@ def _plain(segment: str) -> bool:
     backslashes and double encoding would let the upstream normalize the path
     into another resource than the one checked, so they fail closed.
     """
-    if segment.split(";")[0] in {".", ".."}:
+    if segment.split(";", maxsplit=1)[0] in {".", ".."}:
         return False
     return not any(c in segment for c in "/\\%") and segment.isprintable()
 
