@@ -1,0 +1,42 @@
+# hubgate developer tasks. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: help setup system-deps check test test-sqlite test-postgres bench demo clean
+
+help:
+	@echo "make setup        create $(VENV) and install hubgate with its pinned dev tools"
+	@echo "make system-deps  install the Debian packages the end-to-end tests drive (nginx)"
+	@echo "make check        ruff and mypy"
+	@echo "make test         the whole suite on SQLite, then on PostgreSQL if HUBGATE_TEST_DATABASE_URL is set"
+	@echo "make bench        print the benchmark figures (bench/*.py)"
+	@echo "make demo         run 'hubgate demo'"
+
+$(BIN)/hubgate: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+setup: $(BIN)/hubgate
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup system-deps
+	bash scripts/test.sh
+
+bench: setup
+	$(BIN)/python bench/access.py
+
+demo: setup
+	$(BIN)/hubgate demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache hubgate-demo.db*
