@@ -30,11 +30,16 @@ __all__ = ["Credential", "denial_error", "principal_for", "require"]
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """Who the request is, before any org is considered."""
+    """Who the request is, before any org is considered.
+
+    ``subject`` names who acts (a person's email, or ``token:ID`` for a team
+    token) and is what forward-auth hands upstream; ``label`` is what the audit
+    log records (it also names the token a person used)."""
 
     kind: CredentialKind
     user_id: int | None = None
     label: str = "anonymous"
+    subject: str = ""
     session_id: int | None = None
     token_id: int | None = None
     scopes: frozenset[Scope] = frozenset()

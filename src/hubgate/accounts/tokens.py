@@ -66,7 +66,7 @@ def _names(scopes: frozenset[Scope]) -> str:
 def issue(
     db: Session,
     *,
-    user_id: int,
+    user_id: int | None,
     name: str,
     scopes: str,
     expires_at: datetime | None,

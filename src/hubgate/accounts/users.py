@@ -152,7 +152,8 @@ def password_sign_in(
     try:
         normalized = normalize_email(address)
     except BadRequest:
-        normalized = address.strip().lower()[:254]
+        error = Unauthenticated("Wrong email or password.", code="invalid_credentials")
+        return _refuse(db, actor, address.encode("unicode_escape").decode()[:254], error)
     now = rt.now()
     try:
         throttle.check(db, rt.limits, normalized, actor.client_address, now)

@@ -215,13 +215,16 @@ class Resource(Base):
 
 
 class Token(Base):
-    """An access token: personal (acts as its user) or a team token."""
+    """An access token: personal (acts as its user, ``user_id``) or a team token
+    (acts as its team, ``team_id``; it belongs to no person, so it outlives whoever
+    created it — the audit log names them)."""
 
     __tablename__ = "tokens"
     __table_args__ = (
         _one_of("kind", ("personal", "team"), "kind"),
         CheckConstraint(
-            "(kind = 'personal' AND team_id IS NULL) OR (kind = 'team' AND team_id IS NOT NULL)",
+            "(kind = 'personal' AND team_id IS NULL AND user_id IS NOT NULL) "
+            "OR (kind = 'team' AND team_id IS NOT NULL AND user_id IS NULL)",
             name="kind_team",
         ),
     )
@@ -231,7 +234,9 @@ class Token(Base):
     name: Mapped[str] = mapped_column(String(100))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(16))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
     team_id: Mapped[int | None] = mapped_column(
         ForeignKey("teams.id", ondelete="CASCADE"), index=True

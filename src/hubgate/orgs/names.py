@@ -6,7 +6,14 @@ import re
 
 from hubgate.errors import BadRequest
 
-__all__ = ["RESERVED", "check_org_name", "check_resource_name", "check_team_name"]
+__all__ = [
+    "RESERVED",
+    "check_org_name",
+    "check_resource_name",
+    "check_team_name",
+    "is_resource_name",
+    "is_slug",
+]
 
 RESERVED = frozenset(
     {
@@ -17,6 +24,15 @@ RESERVED = frozenset(
 )  # fmt: skip
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _RESOURCE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+
+
+def is_slug(name: str) -> bool:
+    """Whether ``name`` can be an org or team name (lookups of others answer 404)."""
+    return bool(_SLUG.match(name))
+
+
+def is_resource_name(name: str) -> bool:
+    return bool(_RESOURCE.match(name)) and ".." not in name
 
 
 def check_org_name(name: str) -> str:
@@ -39,7 +55,7 @@ def check_team_name(name: str) -> str:
 
 
 def check_resource_name(name: str) -> str:
-    if not isinstance(name, str) or not _RESOURCE.match(name) or ".." in name:
+    if not isinstance(name, str) or not is_resource_name(name):
         raise BadRequest(
             "Resource names are 1-96 letters, digits, '.', '_' or '-', starting and ending "
             "with a letter or digit.",

@@ -11,7 +11,7 @@ from hubgate.access import Action, Principal, ResourceKind, ResourceTarget, Visi
 from hubgate.audit import Actor
 from hubgate.db.models import Org, Resource, Team
 from hubgate.errors import BadRequest, Conflict, NotFound
-from hubgate.orgs.names import check_resource_name
+from hubgate.orgs.names import check_resource_name, is_resource_name, is_slug
 from hubgate.principals import require
 
 __all__ = ["create", "delete", "get", "target_of", "update", "visible"]
@@ -36,6 +36,8 @@ def parse_kind(value: str) -> ResourceKind:
 
 
 def get(db: Session, org: Org, kind: ResourceKind, name: str) -> Resource:
+    if not is_resource_name(name):
+        raise NotFound()
     found = db.scalars(
         select(Resource).where(
             Resource.org_id == org.id, Resource.kind == kind.value, Resource.name == name
@@ -60,7 +62,9 @@ def visible(
 def _team_of(db: Session, org: Org, name: str | None) -> Team | None:
     if name is None:
         return None
-    team = db.scalars(select(Team).where(Team.org_id == org.id, Team.name == name)).first()
+    team = None
+    if is_slug(name):
+        team = db.scalars(select(Team).where(Team.org_id == org.id, Team.name == name)).first()
     if team is None:
         raise BadRequest("No team by that name in this organization.", code="unknown_team")
     return team

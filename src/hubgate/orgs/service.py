@@ -15,7 +15,7 @@ from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, Team
 from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, Team, TeamMembership, User
 from hubgate.errors import BadRequest, Conflict, Forbidden, NotFound
-from hubgate.orgs.names import check_org_name, check_team_name
+from hubgate.orgs.names import check_org_name, check_team_name, is_slug
 from hubgate.principals import require
 
 __all__ = [
@@ -43,14 +43,16 @@ _DEFAULT_TEAM_ROLE = {
 
 
 def get_org(db: Session, name: str) -> Org:
-    org = db.scalars(select(Org).where(Org.name == name)).first() if len(name) <= 64 else None
+    org = db.scalars(select(Org).where(Org.name == name)).first() if is_slug(name) else None
     if org is None:
         raise NotFound("No organization by that name.")
     return org
 
 
 def get_team(db: Session, org: Org, name: str) -> Team:
-    team = db.scalars(select(Team).where(Team.org_id == org.id, Team.name == name)).first()
+    team = None
+    if is_slug(name):
+        team = db.scalars(select(Team).where(Team.org_id == org.id, Team.name == name)).first()
     if team is None:
         raise NotFound("No team by that name.")
     return team

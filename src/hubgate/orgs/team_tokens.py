@@ -11,7 +11,7 @@ from hubgate.access import Action, Principal, TeamTarget
 from hubgate.accounts.tokens import TEAM_SCOPES, NewToken, issue, parse_scopes, revoke
 from hubgate.audit import Actor
 from hubgate.db.models import Org, Team, Token
-from hubgate.errors import NotFound, Unauthenticated
+from hubgate.errors import NotFound
 from hubgate.principals import require
 
 __all__ = ["create", "revoke_team_token"]
@@ -29,10 +29,8 @@ def create(
     now: datetime,
 ) -> NewToken:
     require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
-    if actor.user_id is None:
-        raise Unauthenticated("Team tokens are created by a person.")
     new = issue(
-        db, user_id=actor.user_id, name=name.strip() or "token",
+        db, user_id=None, name=name.strip() or "token",
         scopes=parse_scopes(scopes, TEAM_SCOPES),
         expires_at=now + timedelta(days=days) if days else None, org_id=org.id, team_id=team.id,
     )  # fmt: skip

@@ -56,6 +56,7 @@ def _api_csrf(request: Request, rt: Rt, credential: CurrentCredential) -> None:
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(_api_csrf)])
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+NO_NUL = r"^[^\x00]*$"
 
 
 def _scope(db: Session, credential: Credential, org_name: str) -> tuple[Org, Principal]:
@@ -677,8 +678,8 @@ def _audit_filter(
 @router.get("/orgs/{org}/audit", response_model=schemas.AuditPage, tags=["audit"])
 def list_audit(
     org: str, rt: Rt, credential: CurrentCredential,
-    actor: Annotated[str | None, Query(max_length=320)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=320, pattern=NO_NUL)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: datetime | None = None, until: datetime | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -698,7 +699,7 @@ def list_audit(
 @router.get("/orgs/{org}/audit/export", tags=["audit"], response_class=StreamingResponse)
 def export_audit(
     org: str, rt: Rt, credential: CurrentCredential,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: datetime | None = None, until: datetime | None = None,
 ) -> StreamingResponse:  # fmt: skip
     with rt.db.transaction() as db:

@@ -69,9 +69,10 @@ def resolve_credential(db: Session, rt: Runtime, request: Request) -> Credential
     if cookie:
         session = sessions.resolve(db, cookie, rt.lifetimes, rt.now())
         if session is not None:
+            email = _email(db, session.user_id)
             return Credential(
-                kind=CredentialKind.SESSION, user_id=session.user_id,
-                label=_label(db, session.user_id), session_id=session.id,
+                kind=CredentialKind.SESSION, user_id=session.user_id, label=email,
+                subject=email, session_id=session.id,
             )  # fmt: skip
     return ANONYMOUS
 
@@ -79,18 +80,19 @@ def resolve_credential(db: Session, rt: Runtime, request: Request) -> Credential
 def _token_credential(db: Session, rt: Runtime, secret: str) -> Credential:
     token = tokens.resolve(db, secret, rt.now())
     scopes = frozenset(Scope(s) for s in token.scopes.split())
-    if token.kind == "team":
+    if token.user_id is None:
         return Credential(
-            kind=CredentialKind.TEAM_TOKEN, user_id=token.user_id, label=f"token:{token.id}",
+            kind=CredentialKind.TEAM_TOKEN, label=f"token:{token.id}", subject=f"token:{token.id}",
             token_id=token.id, scopes=scopes, team_id=token.team_id, org_id=token.org_id,
         )  # fmt: skip
+    email = _email(db, token.user_id)
     return Credential(
         kind=CredentialKind.PERSONAL_TOKEN, user_id=token.user_id,
-        label=f"{_label(db, token.user_id)} (token:{token.id})", token_id=token.id, scopes=scopes,
+        label=f"{email} (token:{token.id})", subject=email, token_id=token.id, scopes=scopes,
     )  # fmt: skip
 
 
-def _label(db: Session, user_id: int) -> str:
+def _email(db: Session, user_id: int) -> str:
     address = db.scalars(
         select(Email.address).where(Email.user_id == user_id).order_by(Email.id).limit(1)
     ).first()

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hubgate.errors import BadRequest, Conflict, HubgateError
@@ -81,6 +81,14 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
     return respond(request, Conflict())
 
 
+async def _data_error(request: Request, exc: Exception) -> Response:
+    """A value the database cannot store that validation let through: refuse it.
+
+    Inputs are validated at the edges; this keeps a gap there a 400, not a 500."""
+    log.warning("database refused a value: %s", exc)
+    return respond(request, BadRequest("A value in the request cannot be stored."))
+
+
 async def _database_busy(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", exc)
     error = HubgateError("The service is busy; try again.", code="unavailable")
@@ -93,4 +101,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OperationalError, _database_busy)

@@ -151,5 +151,5 @@ def _identity(credential: Credential, route: Route) -> dict[str, str]:
         "X-Hubgate-Credential": credential.kind.value,
     }
     if credential.kind is not CredentialKind.ANONYMOUS:
-        identity["X-Hubgate-User"] = credential.label
+        identity["X-Hubgate-User"] = credential.subject
     return identity

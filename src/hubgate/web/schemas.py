@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hubgate.access import ResourceKind, Visibility
 
@@ -17,7 +17,17 @@ TeamRoleName = Annotated[str, Field(pattern="^(read|write|admin)$")]
 
 
 class Strict(BaseModel):
+    """Request bodies: unknown fields and NUL characters are refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class UserCreate(Strict):

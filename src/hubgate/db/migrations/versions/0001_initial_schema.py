@@ -250,7 +250,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
         sa.Column("hint", sa.String(length=16), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("org_id", sa.Integer(), nullable=True),
         sa.Column("team_id", sa.Integer(), nullable=True),
         sa.Column("scopes", sa.String(length=64), nullable=False),
@@ -259,7 +259,8 @@ def upgrade() -> None:
         sa.Column("revoked_at", hubgate.db.types.UtcDateTime(), nullable=True),
         sa.Column("last_used_at", hubgate.db.types.UtcDateTime(), nullable=True),
         sa.CheckConstraint(
-            "(kind = 'personal' AND team_id IS NULL) OR (kind = 'team' AND team_id IS NOT NULL)",
+            "(kind = 'personal' AND team_id IS NULL AND user_id IS NOT NULL) "
+            "OR (kind = 'team' AND team_id IS NOT NULL AND user_id IS NULL)",
             name=op.f("ck_tokens_kind_team"),
         ),
         sa.CheckConstraint("kind IN ('personal', 'team')", name=op.f("ck_tokens_kind")),
