@@ -1,0 +1,128 @@
+"""The ``hubgate`` command (DESIGN.md §4).
+
+Settings come from ``HUBGATE_*`` environment variables (and a ``.env``); each
+command does its work in one transaction through the services, as the operator
+(audit label ``operator:cli``). ``--json`` makes any command that prints data
+print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
+
+    hubgate serve | demo | db upgrade
+    hubgate user create | org create|list | member list|add|set-role|remove
+    hubgate team create|add-member | resource create | token create|revoke
+    hubgate audit | mail outbox
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import uvicorn
+
+from hubgate import __version__
+from hubgate import demo as demo_data
+from hubgate.cli_base import HubgateGroup, load, safe_url
+from hubgate.cli_manage import member, org, resource, team, user
+from hubgate.cli_records import audit_command, mail, token
+from hubgate.db.migrate import upgrade
+from hubgate.runtime import Runtime, build_runtime
+
+__all__ = ["main"]
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+port_option = click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port."
+)
+
+
+@click.group("hubgate", cls=HubgateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hubgate")
+def main() -> None:
+    """hubgate: organization single sign-on and access control for ML model platforms.
+
+    Configure with HUBGATE_* environment variables or a .env file
+    (HUBGATE_DATABASE_URL, HUBGATE_SECRET_KEY, HUBGATE_BASE_URL, ...).
+    """
+
+
+@main.command()
+@host_option
+@port_option
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve hubgate over HTTP with uvicorn (put a TLS proxy in front)."""
+    load()  # refuse to start with a bad configuration, before uvicorn forks
+    uvicorn.run(
+        "hubgate.app:create_app", factory=True, host=host, port=port, workers=workers,
+        proxy_headers=False, log_level="info",
+    )  # fmt: skip
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database at HUBGATE_DATABASE_URL to the newest schema."""
+    url = load().database_url
+    upgrade(url)
+    click.echo(f"database {safe_url(url)} is up to date")
+
+
+@main.command()
+@host_option
+@port_option
+@click.option(
+    "--db", "path", type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("hubgate-demo.db"), show_default=True,
+    help="SQLite file for the demo; deleted and created afresh at every start.",
+)  # fmt: skip
+def demo(host: str, port: int, path: Path) -> None:
+    """Run a throw-away demo: a fresh SQLite database with an example org, then serve.
+
+    Development settings (HUBGATE_ENV=dev) apply whatever the environment says,
+    so no secret or .env is needed. Stop it with Ctrl+C.
+    """
+    from hubgate.app import create_app  # the web stack loads only for the commands that serve
+
+    base_url = f"http://{_url_host(host)}:{port}"
+    rt = _demo_runtime(path, base_url)
+    try:
+        click.echo(demo_data.describe(demo_data.seed(rt), base_url))
+        if host not in _LOOPBACK:
+            click.echo(f"warning: the demo listens on {host}; its password is above", err=True)
+        uvicorn.run(
+            create_app(runtime=rt), host=host, port=port, workers=1, proxy_headers=False,
+            log_level="info",
+        )  # fmt: skip
+    finally:
+        rt.db.engine.dispose()
+
+
+def _demo_runtime(path: Path, base_url: str) -> Runtime:
+    """Development settings on a fresh, migrated SQLite file, whatever the environment says."""
+    settings = load(
+        env="dev", database_url=f"sqlite:///{_fresh_file(path)}", base_url=base_url,
+        allow_private_idp_urls=True,
+    )  # fmt: skip
+    upgrade(settings.database_url)
+    return build_runtime(settings)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _fresh_file(path: Path) -> Path:
+    """Delete the old demo database (with its WAL files) and answer the absolute path."""
+    resolved = path.expanduser().resolve()
+    for suffix in ("", "-wal", "-shm"):
+        resolved.with_name(resolved.name + suffix).unlink(missing_ok=True)
+    resolved.parent.mkdir(parents=True, exist_ok=True)
+    return resolved
+
+
+for command in (user, org, member, team, resource, token, audit_command, mail):
+    main.add_command(command)
