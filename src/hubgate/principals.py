@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from hubgate import metrics
 from hubgate.access import (
     Action,
     CredentialKind,
@@ -102,7 +103,9 @@ def require(principal: Principal, action: Action, target: Target) -> None:
     """Raise the caller-facing error unless :func:`decide` allows."""
     decision = decide(principal, action, target)
     if isinstance(decision, Deny):
+        metrics.DECISIONS.labels("service", decision.reason).inc()
         raise denial_error(principal, decision, target)
+    metrics.DECISIONS.labels("service", "allow").inc()
 
 
 def denial_error(principal: Principal, denial: Deny, target: Target) -> HubgateError:

@@ -149,13 +149,18 @@ def password_sign_in(
 @router.post("/logout", status_code=204, tags=["accounts"])
 def log_out(request: Request, rt: Rt, credential: CurrentCredential) -> Response:
     response = Response(status_code=204)
+    end_session(request, response, rt, credential)
+    return response
+
+
+def end_session(request: Request, response: Response, rt: Runtime, credential: Credential) -> None:
+    """Shared by the API and the sign-out button: end the session, audit, clear the cookie."""
     cookie = request.cookies.get(sessions.COOKIE)
     if cookie:
         with rt.db.transaction() as db:
             sessions.end(db, cookie)
             audit.record(db, actor_of(request, rt, credential), "auth.logout")
     clear_session_cookie(response, rt)
-    return response
 
 
 def _me(

@@ -1,0 +1,23 @@
+// Progressive touches only: every page works without this file.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  // A copy button next to secrets shown once.
+  for (const el of document.querySelectorAll("[data-copy]")) {
+    if (!navigator.clipboard) break;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small secondary copy";
+    button.textContent = "Copy";
+    button.addEventListener("click", async () => {
+      await navigator.clipboard.writeText(el.textContent.trim());
+      button.textContent = "Copied";
+    });
+    el.after(" ", button);
+  }
+  // Ask before destructive forms.
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+});
