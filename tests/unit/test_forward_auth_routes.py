@@ -48,6 +48,10 @@ def test_documented_rules(uri: str, method: str, expected: Route) -> None:
         "/acme/models/x/a\\..\\..\\b",
         "http://evil.example/acme/models/x/../../../other/models/y",
         "/acme/models/x%00",
+        "/acme/models/open#/../secret",
+        "/acme/models/open#x",
+        "/acme/models/open?#/../../secret",
+        "acme/models/x",
     ],
 )  # fmt: skip
 def test_paths_that_an_upstream_could_read_differently_fail_closed(uri: str) -> None:

@@ -18,7 +18,10 @@ other methods on ``/{org}/{kind}s/{name}/...``        ``write``
 ====================================================  ==========================
 
 ``{kind}s`` is ``models``, ``datasets``, ``spaces`` or ``deployments``. Any other
-path is refused with ``route_unmapped`` (fail closed). The answer is 200 with
+path is refused with ``route_unmapped`` (fail closed), and so is anything an
+upstream could read as another path than the one checked: a URI that does not
+start with ``/``, a ``#`` (a request line never carries a fragment), dot segments
+and encoded separators. The answer is 200 with
 ``X-Hubgate-User`` and ``X-Hubgate-Org``, 401 (no or bad credential) or 403, each
 refusal with ``X-Hubgate-Reason``; proxies understand only these codes, so an
 unknown resource answers 403 ``not_found`` too.
@@ -27,7 +30,7 @@ unknown resource answers 403 ``not_found`` too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -60,9 +63,9 @@ class Route:
 
 def map_request(uri: str, method: str) -> Route | None:
     """The resource and action an original request touches, or ``None`` if unmapped."""
-    if not uri or len(uri) > _MAX_URI:
+    if not uri.startswith("/") or len(uri) > _MAX_URI or "#" in uri:
         return None
-    path = urlsplit(uri).path
+    path = uri.split("?", maxsplit=1)[0]
     parts = [unquote(p) for p in path.split("/")]
     if len(parts) < 4 or parts[0] != "" or "" in parts[1:4] or not all(map(_plain, parts)):
         return None
