@@ -1,0 +1,348 @@
+"""End-to-end fixtures: real processes on 127.0.0.1, always stopped afterwards.
+
+- :func:`running_server`: hubgate itself under uvicorn, on a database the caller
+  migrated (the ``database_url`` fixture, so SQLite or PostgreSQL);
+- :func:`echo_upstream`: a stand-in model server that answers every request with
+  what it received, as JSON, and remembers it;
+- :func:`running_nginx`: Debian's nginx running ``deploy/nginx/hubgate.conf``.
+
+They are plain context managers so other suites and benchmarks can use them
+outside pytest; the fixtures below wrap them. Without an nginx binary the nginx
+fixtures skip; CI installs ``nginx-light``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+__all__ = [
+    "EchoUpstream",
+    "UpstreamRequest",
+    "echo_upstream",
+    "free_port",
+    "nginx_binary",
+    "render_nginx_conf",
+    "running_nginx",
+    "running_server",
+]
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[2]
+NGINX_CONF = REPO / "deploy" / "nginx" / "hubgate.conf"
+HUBGATE_PLACEHOLDER = "hubgate:8000"
+UPSTREAM_PLACEHOLDER = "model-server:9000"
+LISTEN_PLACEHOLDER = "listen 80;"
+STARTUP_SECONDS = 30.0
+STOP_SECONDS = 10.0
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the kernel picks it for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# -- processes -----------------------------------------------------------------
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return "(no output)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log: Path
+) -> None:
+    """Poll ``ready`` until it holds; fail with the process output if it dies or hangs."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not ready():
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {STARTUP_SECONDS:.0f}s:\n{_tail(log)}")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to the whole process group (nginx workers too)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_SECONDS)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(STOP_SECONDS)
+
+
+@contextmanager
+def _process(
+    command: list[str], log: Path, *, env: Mapping[str, str] | None = None, cwd: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``command`` in its own session (so Ctrl-C reaches pytest, which stops it)."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        _stop(process)
+        if process.returncode not in (0, -signal.SIGTERM):
+            print(f"--- {command[0]} exited with {process.returncode}:\n{_tail(log)}")
+
+
+# -- hubgate -------------------------------------------------------------------
+
+
+def _hubgate_env(database_url: str, base_url: str, extra: Mapping[str, str]) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
+    return inherited | {
+        "HUBGATE_ENV": "dev",
+        "HUBGATE_DATABASE_URL": database_url,
+        "HUBGATE_BASE_URL": base_url,
+        "HUBGATE_PASSWORD_MEMORY_KIB": "1024",
+        "HUBGATE_PASSWORD_TIME_COST": "1",
+        **extra,
+    }
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def running_server(database_url: str, extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """hubgate under uvicorn on a free loopback port; yields its base URL.
+
+    ``database_url`` must already be migrated. ``extra_env`` adds or overrides
+    ``HUBGATE_*`` settings (inherited ``HUBGATE_*`` variables are dropped, and
+    the working folder is a fresh one, so no stray ``.env`` applies).
+    """
+    port = free_port()
+    base_url = f"http://{HOST}:{port}"
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "hubgate.app:create_app",
+        "--host", HOST, "--port", str(port), "--no-access-log",
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="hubgate-e2e-") as folder:
+        env = _hubgate_env(database_url, base_url, extra_env or {})
+        log = Path(folder) / "hubgate.log"
+        with _process(command, log, env=env, cwd=folder) as process:
+            _wait_until(lambda: _healthy(base_url), process, "hubgate", log)
+            yield base_url
+
+
+# -- the model server ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """One request as the model server received it (header names lowercased)."""
+
+    method: str
+    path: str
+    headers: dict[str, list[str]]
+    body_bytes: int
+
+
+@dataclass
+class EchoUpstream:
+    """A stand-in model server on ``address`` (``host:port``) and what reached it."""
+
+    address: str
+    requests: list[UpstreamRequest] = field(default_factory=list)
+
+
+def _echo_handler(seen: list[UpstreamRequest]) -> type[BaseHTTPRequestHandler]:
+    class Echo(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # nginx keeps upstream connections alive
+
+        def _echo(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers: dict[str, list[str]] = {}
+            for name, value in self.headers.items():
+                headers.setdefault(name.lower(), []).append(value)
+            request = UpstreamRequest(self.command, self.path, headers, len(body))
+            seen.append(request)
+            payload = json.dumps(asdict(request)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _echo
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            """Quiet: the test reads ``requests`` instead."""
+
+    return Echo
+
+
+@contextmanager
+def echo_upstream() -> Iterator[EchoUpstream]:
+    """An HTTP server in a thread that echoes method, path and headers as JSON."""
+    upstream = EchoUpstream(address="")
+    server = ThreadingHTTPServer((HOST, 0), _echo_handler(upstream.requests))
+    server.daemon_threads = True
+    upstream.address = f"{HOST}:{server.server_address[1]}"
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="echo-upstream",
+        daemon=True,
+    )  # fmt: skip
+    thread.start()
+    try:
+        yield upstream
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(STOP_SECONDS)
+
+
+# -- nginx -----------------------------------------------------------------------
+
+
+def nginx_binary() -> str | None:
+    """nginx on PATH, else Debian's /usr/sbin/nginx (not on a normal user's PATH)."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def _substitute(text: str, placeholder: str, value: str) -> str:
+    if placeholder not in text:
+        raise AssertionError(f"{NGINX_CONF} no longer contains {placeholder!r}")
+    return text.replace(placeholder, value)
+
+
+def render_nginx_conf(prefix: Path, *, listen_port: int, hubgate: str, upstream: str) -> str:
+    """``deploy/nginx/hubgate.conf`` with test addresses, wrapped in a whole nginx.conf
+    whose pid, logs and temporary files all live under ``prefix``."""
+    site = NGINX_CONF.read_text()
+    site = _substitute(site, HUBGATE_PLACEHOLDER, hubgate)
+    site = _substitute(site, UPSTREAM_PLACEHOLDER, upstream)
+    site = _substitute(site, LISTEN_PLACEHOLDER, f"listen {HOST}:{listen_port};")
+    # As root, workers would switch to `nobody`, who cannot enter pytest's folders.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / 'temp' / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""\
+daemon off;
+{user}
+worker_processes 1;
+pid {prefix / "nginx.pid"};
+error_log stderr info;
+
+events {{
+    worker_connections 256;
+}}
+
+http {{
+    access_log {prefix / "logs" / "access.log"};
+{temp}
+    default_type application/octet-stream;
+
+{site}
+}}
+"""
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def running_nginx(binary: str, *, hubgate_url: str, upstream: str) -> Iterator[str]:
+    """nginx in the foreground with the rendered config; yields its base URL."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="hubgate-nginx-") as folder:
+        prefix = Path(folder)
+        for sub in ("logs", "temp"):
+            (prefix / sub).mkdir()
+        conf = prefix / "nginx.conf"
+        hubgate = hubgate_url.removeprefix("http://")
+        conf.write_text(
+            render_nginx_conf(prefix, listen_port=port, hubgate=hubgate, upstream=upstream)
+        )
+        command = [binary, "-p", f"{prefix}/", "-c", str(conf)]
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+        if checked.returncode != 0:
+            raise RuntimeError(f"nginx refused the config:\n{checked.stderr}")
+        log = prefix / "logs" / "nginx.log"  # error_log is stderr, which goes here
+        with _process(command, log) as process:
+            _wait_until(lambda: _listening(port), process, "nginx", log)
+            try:
+                yield f"http://{HOST}:{port}"
+            finally:
+                print(f"--- nginx log (tail):\n{_tail(log, 20)}")
+
+
+# -- fixtures --------------------------------------------------------------------
+
+
+@pytest.fixture
+def nginx() -> str:
+    """The nginx binary, or skip the test."""
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed (CI installs Debian's nginx-light)")
+    return binary
+
+
+@pytest.fixture
+def hubgate_url(database_url: str) -> Iterator[str]:
+    """A running hubgate on the test's (migrated, empty) database."""
+    with running_server(database_url) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def model_server() -> Iterator[EchoUpstream]:
+    with echo_upstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def nginx_url(nginx: str, hubgate_url: str, model_server: EchoUpstream) -> Iterator[str]:
+    """nginx running deploy/nginx/hubgate.conf in front of ``model_server``."""
+    with running_nginx(nginx, hubgate_url=hubgate_url, upstream=model_server.address) as url:
+        yield url
