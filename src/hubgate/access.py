@@ -8,19 +8,22 @@ else decides access.
 The rules (DESIGN.md §1):
 
 - a revoked or expired credential reaches nothing;
+- ``call`` applies to deployments only;
 - a public resource is readable by anyone, signed in or not;
 - everything else needs membership of the resource's org;
 - org ``admin`` may do everything in the org;
 - a resource in a team is reachable only by that team's members (and org admins);
-  the team role decides: ``read`` reads, ``write`` also writes, deploys and calls,
-  ``admin`` also deletes and administers;
+  the team role alone decides: ``read`` reads, ``write`` also creates, writes,
+  deploys and calls, ``admin`` also deletes and administers;
 - a resource outside teams: ``read`` reads, ``contributor`` also creates and
   writes/deploys/calls/deletes what it created, ``write`` writes, deploys and
   calls everything;
-- tokens narrow what their user (or team) may do to their scopes;
+- a team token acts as a ``write`` member of its own team and reaches nothing else;
 - SSO freshness: when the org's SSO applies to this principal and its SSO
-  authentication is missing or stale, private content and every non-read action
-  answer ``sso_required`` (see :class:`SsoState`).
+  authentication is missing or stale, everything but public reads answers
+  ``sso_required`` (see :class:`SsoState`);
+- last, a token's scopes narrow what its user (or team) may do, so a refusal
+  names the deeper reason (``not_member`` before ``scope_insufficient``).
 """
 
 from __future__ import annotations
@@ -231,21 +234,32 @@ def decide(principal: Principal, action: Action, target: Target) -> Decision:
     """Answer whether ``principal`` may do ``action`` on ``target``."""
     if principal.revoked:
         return Deny("credential_revoked")
+    if action is Action.CALL and not _is_deployment(target):
+        return Deny("not_callable")
     if _is_public_read(action, target):
         return ALLOW
     if principal.credential is CredentialKind.ANONYMOUS:
         return Deny("sign_in_required")
     if principal.org_id != target.org_id:
         return Deny("not_member")
-    if not _scopes_allow(principal, action, target):
+    decision = _decide_by_role(principal, action, target)
+    if decision.allowed and not _scopes_allow(principal, action):
         return Deny("scope_insufficient")
+    return decision
+
+
+def _decide_by_role(principal: Principal, action: Action, target: Target) -> Decision:
     if principal.credential is CredentialKind.TEAM_TOKEN:
         return _decide_team_token(principal, action, target)
     if principal.org_role is None:
         return Deny("not_member")
-    if principal.sso is SsoState.STALE and _needs_sso(action, target):
+    if principal.sso is SsoState.STALE:
         return Deny("sso_required")
     return _decide_member(principal, principal.org_role, action, target)
+
+
+def _is_deployment(target: Target) -> bool:
+    return isinstance(target, ResourceTarget) and target.kind is ResourceKind.DEPLOYMENT
 
 
 def _is_public_read(action: Action, target: Target) -> bool:
@@ -256,20 +270,10 @@ def _is_public_read(action: Action, target: Target) -> bool:
     )
 
 
-def _needs_sso(action: Action, target: Target) -> bool:
-    """Private content and every change need SSO; public reads never reach here."""
-    if isinstance(target, ResourceTarget):
-        return target.visibility is Visibility.PRIVATE or action is not Action.READ
-    return True
-
-
-def _scopes_allow(principal: Principal, action: Action, target: Target) -> bool:
+def _scopes_allow(principal: Principal, action: Action) -> bool:
     if principal.credential not in (CredentialKind.PERSONAL_TOKEN, CredentialKind.TEAM_TOKEN):
         return True
-    allowed = frozenset().union(*(_SCOPE_ACTIONS[s] for s in principal.scopes))
-    if action is Action.CALL and isinstance(target, ResourceTarget):
-        return Action.CALL in allowed and target.kind is ResourceKind.DEPLOYMENT
-    return action in allowed
+    return any(action in _SCOPE_ACTIONS[scope] for scope in principal.scopes)
 
 
 def _decide_team_token(principal: Principal, action: Action, target: Target) -> Decision:
@@ -290,7 +294,7 @@ def _decide_member(principal: Principal, role: OrgRole, action: Action, target: 
         return _decide_team_target(principal, action, target.team_id)
     if target.team_id is None:
         return _decide_org_resource(principal, role, action, target)
-    return _decide_team_resource(principal, role, action, target, target.team_id)
+    return _decide_team_resource(principal, action, target.team_id)
 
 
 def _decide_team_target(principal: Principal, action: Action, team_id: int) -> Decision:
@@ -311,17 +315,11 @@ def _decide_org_resource(
     return Deny("insufficient_role")
 
 
-def _decide_team_resource(
-    principal: Principal, role: OrgRole, action: Action, target: ResourceTarget, team_id: int
-) -> Decision:
+def _decide_team_resource(principal: Principal, action: Action, team_id: int) -> Decision:
     team_role = principal.team_roles.get(team_id)
     if team_role is None:
         return Deny("team_restricted")
-    if action in _TEAM_ROLE_ACTIONS[team_role]:
-        return ALLOW
-    if _is_creator(principal, role, target) and action in _CREATOR_ACTIONS:
-        return ALLOW
-    return Deny("insufficient_role")
+    return _by_actions(_TEAM_ROLE_ACTIONS[team_role], action)
 
 
 def _is_creator(principal: Principal, role: OrgRole, target: ResourceTarget) -> bool:

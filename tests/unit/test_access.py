@@ -1,11 +1,13 @@
 """The one access decision, :func:`hubgate.access.decide` (DESIGN.md §1 and §3).
 
-Two parts:
+Three parts:
 
-- a table over every combination of target, credential, org role, team role and
-  action (the parametrized ids), each checked for every resource kind, creator,
+- a table over every combination of target, credential, org role and team role
+  (the parametrized ids), each checked for every action, resource kind, creator,
   home org, SSO state and revocation against :func:`oracle`, a plain restatement
   of the rules written for this test from the module docstring and DESIGN.md;
+  a failure lists every combination that disagrees;
+- a few rows spelled out as examples, for the reader;
 - Hypothesis properties that must hold for any principal and any target.
 
 Principals in the table carry their org role and team roles whatever their
@@ -131,28 +133,30 @@ def oracle(case: Case) -> str | None:
     """The expected answer: ``None`` to allow, else the reason of the refusal."""
     if case.revoked:
         return "credential_revoked"
+    if case.action is Action.CALL and not (
+        case.is_resource and case.kind is ResourceKind.DEPLOYMENT
+    ):
+        return "not_callable"  # only deployments are called
     if case.public and case.action is Action.READ:
         return None
     if case.cred.kind is CredentialKind.ANONYMOUS:
         return "sign_in_required"
     if not case.same_org:
         return "not_member"
-    if case.cred.scope is not None and not scope_permits(case, case.cred.scope):
-        return "scope_insufficient"
+    answer = by_role(case)
+    if answer is None and case.cred.scope is not None:
+        return None if case.action in SCOPE_GRANTS[case.cred.scope] else "scope_insufficient"
+    return answer  # scopes narrow last, so a refusal names the deeper reason
+
+
+def by_role(case: Case) -> str | None:
     if case.cred.kind is CredentialKind.TEAM_TOKEN:
         return team_token_answer(case)
     if case.org_role is None:
         return "not_member"
-    if case.sso is SsoState.STALE and (case.action is not Action.READ or not case.public):
-        return "sso_required"  # private content (the org and its teams too), any change
+    if case.sso is SsoState.STALE:
+        return "sso_required"  # everything but public reads, which allowed above
     return member_answer(case, case.org_role)
-
-
-def scope_permits(case: Case, scope: Scope) -> bool:
-    """Tokens: the scope lists the actions; a token calls nothing but deployments."""
-    if case.action is Action.CALL and case.is_resource and case.kind is not ResourceKind.DEPLOYMENT:
-        return False
-    return case.action in SCOPE_GRANTS[scope]
 
 
 def team_token_answer(case: Case) -> str | None:
@@ -171,14 +175,12 @@ def member_answer(case: Case, org_role: OrgRole) -> str | None:
     if case.target == "team":
         team_admin = case.team_role is TeamRole.ADMIN
         return None if case.action is Action.READ or team_admin else "insufficient_role"
-    if not case.in_team:
-        granted = ORG_ROLE_GRANTS[org_role]
-    elif case.team_role is None:
-        return "team_restricted"
-    else:
-        granted = TEAM_ROLE_GRANTS[case.team_role]
+    if case.in_team:  # the team role alone decides
+        if case.team_role is None:
+            return "team_restricted"
+        return None if case.action in TEAM_ROLE_GRANTS[case.team_role] else "insufficient_role"
     creator = case.creator and org_role >= OrgRole.CONTRIBUTOR
-    if case.action in granted or (creator and case.action in CREATOR_GRANTS):
+    if case.action in ORG_ROLE_GRANTS[org_role] or (creator and case.action in CREATOR_GRANTS):
         return None
     return "insufficient_role"
 
@@ -253,39 +255,45 @@ def label(role: OrgRole | TeamRole | None) -> str:
     return "none" if role is None else role.label
 
 
-def rows() -> tuple[Case, ...]:
-    dims = itertools.product(TARGETS, CREDS, ORG_ROLES, TEAM_ROLES, Action)
-    return tuple(Case(*values) for values in dims)
+@dataclass(frozen=True)
+class Row:
+    """One parametrized test: who asks for what target; the rest varies inside."""
+
+    target: str
+    cred: Cred
+    org_role: OrgRole | None
+    team_role: TeamRole | None
 
 
-def row_id(row: Case) -> str:
+def rows() -> tuple[Row, ...]:
+    return tuple(Row(*dims) for dims in itertools.product(TARGETS, CREDS, ORG_ROLES, TEAM_ROLES))
+
+
+def row_id(row: Row) -> str:
     roles = f"org={label(row.org_role)}/team={label(row.team_role)}"
-    return f"{row.target}/{row.cred.label}/{roles}/{row.action}"
+    return f"{row.target}/{row.cred.label}/{roles}"
 
 
-def row_values(row: Case) -> tuple[str, Cred, OrgRole | None, TeamRole | None, Action]:
-    return row.target, row.cred, row.org_role, row.team_role, row.action
-
-
-def variants(case: Case) -> Iterator[Case]:
-    """The same row for every kind, creator, home org, SSO state and revocation."""
-    kinds = tuple(ResourceKind) if case.is_resource else (ResourceKind.MODEL,)
-    creators = (False, True) if case.is_resource else (False,)
-    for kind, creator, same_org, sso, revoked in itertools.product(
-        kinds, creators, (True, False), SsoState, (False, True)
-    ):
-        yield Case(*row_values(case), kind, creator, same_org, sso, revoked)
+def variants(row: Row) -> Iterator[Case]:
+    """The row for every action, kind, creator, home org, SSO state and revocation."""
+    is_resource = row.target not in ("org", "team")
+    kinds = tuple(ResourceKind) if is_resource else (ResourceKind.MODEL,)
+    creators = (False, True) if is_resource else (False,)
+    who = (row.target, row.cred, row.org_role, row.team_role)
+    dims = itertools.product(Action, kinds, creators, (True, False), SsoState, (False, True))
+    for action, kind, creator, same_org, sso, revoked in dims:
+        yield Case(*who, action, kind, creator, same_org, sso, revoked)
 
 
 def describe(case: Case) -> str:
     return (
-        f"kind={case.kind} creator={case.creator} same_org={case.same_org}"
+        f"{case.action}: kind={case.kind} creator={case.creator} same_org={case.same_org}"
         f" sso={case.sso} revoked={case.revoked}"
     )
 
 
 @pytest.mark.parametrize("row", rows(), ids=row_id)
-def test_decide_matches_the_rules(row: Case) -> None:
+def test_decide_matches_the_rules(row: Row) -> None:
     mismatches = []
     for case in variants(row):
         got = answer(decide(principal_for(case), case.action, target_for(case)))
@@ -307,6 +315,7 @@ def test_the_table_reaches_every_answer() -> None:
         "team_restricted",
         "insufficient_role",
         "sso_required",
+        "not_callable",
     }
 
 
@@ -326,6 +335,15 @@ def personal_token(role: OrgRole | None, scope: Scope) -> Principal:
         org_id=ORG,
         org_role=role,
         scopes=frozenset({scope}),
+    )
+
+
+def team_token(scope: Scope, team_id: int = TEAM) -> Principal:
+    return Principal(
+        credential=CredentialKind.TEAM_TOKEN,
+        org_id=ORG,
+        scopes=frozenset({scope}),
+        token_team_id=team_id,
     )
 
 
@@ -377,8 +395,36 @@ def resource(
             personal_token(None, Scope.READ),
             Action.WRITE,
             resource(),
+            Deny("not_member"),
+            id="membership-named-before-scope",
+        ),
+        pytest.param(
+            personal_token(OrgRole.WRITE, Scope.READ),
+            Action.WRITE,
+            resource(),
             Deny("scope_insufficient"),
-            id="scope-checked-before-membership",
+            id="scope-narrows-a-writer",
+        ),
+        pytest.param(
+            team_token(Scope.FULL),
+            Action.CREATE,
+            resource(team_id=TEAM),
+            Deny("scope_insufficient"),
+            id="team-token-never-creates",
+        ),
+        pytest.param(
+            team_token(Scope.WRITE),
+            Action.DELETE,
+            resource(team_id=TEAM),
+            Deny("insufficient_role"),
+            id="team-token-capped-at-team-write",
+        ),
+        pytest.param(
+            member(OrgRole.WRITE),
+            Action.CALL,
+            resource(),
+            Deny("not_callable"),
+            id="only-deployments-are-called",
         ),
     ],
 )
@@ -430,25 +476,33 @@ def allowed_actions(principal: Principal, target: Target) -> frozenset[Action]:
     return frozenset(a for a in Action if decide(principal, a, target).allowed)
 
 
-@PROPERTY
-@given(principals, st.sampled_from(OrgRole), targets)
-def test_raising_the_org_role_never_removes_an_action(
-    principal: Principal, role: OrgRole, target: Target
-) -> None:
-    current = principal.org_role
-    raised = replace(principal, org_role=role if current is None else max(current, role))
-    assert allowed_actions(principal, target) <= allowed_actions(raised, target)
+# Roles only matter inside the principal's own org, with a live credential.
+members = principals.map(lambda p: replace(p, org_id=ORG, revoked=False))
+targets_in_org = targets.map(lambda t: replace(t, org_id=ORG))
+
+
+def widening(allowed: list[frozenset[Action]]) -> bool:
+    return all(low <= high for low, high in itertools.pairwise(allowed))
 
 
 @PROPERTY
-@given(principals, team_ids, st.sampled_from(TeamRole), targets)
+@given(members, targets_in_org)
+def test_raising_the_org_role_never_removes_an_action(principal: Principal, target: Target) -> None:
+    by_role = [allowed_actions(replace(principal, org_role=r), target) for r in ORG_ROLES]
+    assert widening(by_role), by_role
+
+
+@PROPERTY
+@given(members, team_ids, targets_in_org)
 def test_raising_a_team_role_never_removes_an_action(
-    principal: Principal, team_id: int, role: TeamRole, target: Target
+    principal: Principal, team_id: int, target: Target
 ) -> None:
-    current = principal.team_roles.get(team_id)
-    new_role = role if current is None else max(current, role)
-    raised = replace(principal, team_roles={**principal.team_roles, team_id: new_role})
-    assert allowed_actions(principal, target) <= allowed_actions(raised, target)
+    def with_role(role: TeamRole | None) -> Principal:
+        others = {t: r for t, r in principal.team_roles.items() if t != team_id}
+        return replace(principal, team_roles=others if role is None else {**others, team_id: role})
+
+    by_role = [allowed_actions(with_role(r), target) for r in TEAM_ROLES]
+    assert widening(by_role), by_role
 
 
 @PROPERTY
@@ -486,6 +540,26 @@ def test_a_revoked_credential_reaches_nothing(
     principal: Principal, action: Action, target: Target
 ) -> None:
     assert decide(principal, action, target) == Deny("credential_revoked")
+
+
+@PROPERTY
+@given(live_principals.map(lambda p: replace(p, credential=CredentialKind.TEAM_TOKEN)), targets)
+def test_a_team_token_is_at_most_a_team_writer_of_its_own_team(
+    principal: Principal, target: Target
+) -> None:
+    cap = WRITES if in_token_team(principal, target) else READS if is_public(target) else set()
+    assert allowed_actions(principal, target) <= cap
+
+
+def in_token_team(principal: Principal, target: Target) -> bool:
+    """The target is a resource of the team the token was issued for."""
+    if not isinstance(target, ResourceTarget) or target.team_id is None:
+        return False
+    return target.team_id == principal.token_team_id
+
+
+def is_public(target: Target) -> bool:
+    return isinstance(target, ResourceTarget) and target.visibility is Visibility.PUBLIC
 
 
 @PROPERTY
