@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -22,11 +25,22 @@ WEB = Path(__file__).parent / "web"
 log = logging.getLogger("hubgate")
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run no more request threads than there are pooled connections, so threads
+    never queue for a connection while holding a request."""
+    runtime: Runtime = app.state.runtime
+    to_thread.current_default_thread_limiter().total_tokens = runtime.settings.db_pool_size
+    yield
+    runtime.db.engine.dispose()
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """The hubgate ASGI app. ``runtime`` lets tests share one database."""
     runtime = runtime or build_runtime(settings or load_settings())
     configure_logging(json_logs=runtime.settings.json_logs)
     app = FastAPI(
+        lifespan=_lifespan,
         title="hubgate",
         version=__version__,
         summary="Organization single sign-on and access control for ML model platforms.",
@@ -37,9 +51,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
     errors.install(app)
+    app.include_router(forward_auth.router)  # first: the proxy asks it on every request
     app.include_router(ops.router)
     app.include_router(api.router)
-    app.include_router(forward_auth.router)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     app.include_router(pages.router)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     allow_private_idp_urls: bool = False
 
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 8
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     session_idle_seconds: Annotated[int, Field(ge=60)] = 2 * 3600
     session_absolute_seconds: Annotated[int, Field(ge=60)] = 14 * 24 * 3600

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from hubgate import metrics
@@ -16,17 +16,19 @@ from hubgate.access import (
     OrgRole,
     OrgTarget,
     Principal,
+    ResourceKind,
     ResourceTarget,
     Scope,
     Target,
     TeamRole,
+    Visibility,
     decide,
 )
-from hubgate.db.models import Membership, Team, TeamMembership
+from hubgate.db.models import Membership, Org, Resource, Team, TeamMembership
 from hubgate.errors import Forbidden, HubgateError, NotFound, Unauthenticated
 from hubgate.sso.freshness import sso_state
 
-__all__ = ["Credential", "denial_error", "principal_for", "require"]
+__all__ = ["Credential", "denial_error", "principal_for", "require", "resource_access"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +59,14 @@ ANONYMOUS = Credential(kind=CredentialKind.ANONYMOUS)
 
 def principal_for(db: Session, credential: Credential, org_id: int) -> Principal:
     """Load what :func:`decide` needs about ``credential`` inside ``org_id``."""
-    if credential.kind is CredentialKind.ANONYMOUS:
-        return Principal.anonymous()
+    if not credential.is_user:
+        return _non_member_principal(credential)
+    role, team_roles = _membership(db, org_id, credential.user_id)
+    return _member_principal(db, credential, org_id, role, team_roles)
+
+
+def _non_member_principal(credential: Credential) -> Principal:
+    """Anonymous callers and team tokens: no membership to load."""
     if credential.kind is CredentialKind.TEAM_TOKEN:
         return Principal(
             credential=credential.kind,
@@ -66,7 +74,16 @@ def principal_for(db: Session, credential: Credential, org_id: int) -> Principal
             scopes=credential.scopes,
             token_team_id=credential.team_id,
         )
-    role, team_roles = _membership(db, org_id, credential.user_id)
+    return Principal.anonymous()
+
+
+def _member_principal(
+    db: Session,
+    credential: Credential,
+    org_id: int,
+    role: OrgRole | None,
+    team_roles: dict[int, TeamRole],
+) -> Principal:
     return Principal(
         credential=credential.kind,
         user_id=credential.user_id,
@@ -97,6 +114,59 @@ def _membership(
         return None, {}
     teams = {team_id: TeamRole.parse(role) for _, team_id, role in rows if team_id is not None}
     return OrgRole.parse(rows[0][0]), teams
+
+
+# Built once: forward-auth runs this on every request. The resource, and the
+# caller's org role and role in the resource's own team (all decide() needs for it).
+_RESOURCE_ACCESS = (
+    select(
+        Resource.org_id,
+        Resource.kind,
+        Resource.visibility,
+        Resource.team_id,
+        Resource.creator_id,
+        Membership.role.label("org_role"),
+        TeamMembership.role.label("team_role"),
+    )
+    .join(Org, Org.id == Resource.org_id)
+    .outerjoin(
+        Membership,
+        and_(Membership.org_id == Resource.org_id, Membership.user_id == bindparam("user_id")),
+    )
+    .outerjoin(
+        TeamMembership,
+        and_(
+            TeamMembership.team_id == Resource.team_id,
+            TeamMembership.user_id == bindparam("user_id"),
+        ),
+    )
+    .where(
+        Org.name == bindparam("org"),
+        Resource.kind == bindparam("kind"),
+        Resource.name == bindparam("name"),
+    )
+)
+
+
+def resource_access(
+    db: Session, credential: Credential, org: str, kind: ResourceKind, name: str
+) -> tuple[ResourceTarget, Principal] | None:
+    """The resource ``org/kind/name`` and the principal asking for it, in one query;
+    ``None`` if there is no such resource."""
+    user_id = credential.user_id if credential.is_user else None
+    params = {"org": org, "kind": kind.value, "name": name, "user_id": user_id}
+    row = db.execute(_RESOURCE_ACCESS, params).first()
+    if row is None:
+        return None
+    target = ResourceTarget(
+        org_id=row.org_id, kind=kind, visibility=Visibility(row.visibility),
+        team_id=row.team_id, creator_id=row.creator_id,
+    )  # fmt: skip
+    if not credential.is_user:
+        return target, _non_member_principal(credential)
+    role = OrgRole.parse(row.org_role) if row.org_role else None
+    teams = {row.team_id: TeamRole.parse(row.team_role)} if row.team_role else {}
+    return target, _member_principal(db, credential, row.org_id, role, teams)
 
 
 def require(principal: Principal, action: Action, target: Target) -> None:

@@ -11,13 +11,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from hubgate.accounts.lookups import primary_email_of
 from hubgate.db.models import WebSession
 from hubgate.store import digest
 
-__all__ = ["Lifetimes", "end", "end_all", "resolve", "start"]
+__all__ = ["Lifetimes", "LiveSession", "end", "end_all", "resolve", "start"]
 
 COOKIE = "hubgate_session"
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -54,19 +55,36 @@ def start(
     return cookie, row
 
 
-def resolve(db: Session, cookie: str, lifetimes: Lifetimes, now: datetime) -> WebSession | None:
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    id: int
+    user_id: int
+    email: str
+
+
+# Built once: this runs on every request that carries a cookie.
+_BY_HASH = select(
+    WebSession.id,
+    WebSession.user_id,
+    WebSession.expires_at,
+    WebSession.last_seen_at,
+    primary_email_of(WebSession.user_id).label("email"),
+).where(WebSession.id_hash == bindparam("id_hash"))
+
+
+def resolve(db: Session, cookie: str, lifetimes: Lifetimes, now: datetime) -> LiveSession | None:
     """The live session for ``cookie``, or ``None`` (and the row is gone) if it ended."""
     if not cookie or len(cookie) > 128:
         return None
-    row = db.scalars(select(WebSession).where(WebSession.id_hash == digest(cookie))).first()
+    row = db.execute(_BY_HASH, {"id_hash": digest(cookie)}).first()
     if row is None:
         return None
     if row.expires_at <= now or row.last_seen_at + lifetimes.idle <= now:
-        db.delete(row)
+        db.execute(delete(WebSession).where(WebSession.id == row.id))
         return None
     if now - row.last_seen_at >= _TOUCH_EVERY:
         db.execute(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now))
-    return row
+    return LiveSession(id=row.id, user_id=row.user_id, email=row.email or f"user:{row.user_id}")
 
 
 def end(db: Session, cookie: str) -> None:

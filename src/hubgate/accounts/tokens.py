@@ -12,11 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Scope
+from hubgate.accounts.lookups import primary_email_of
 from hubgate.audit import Actor
 from hubgate.db.models import Token
 from hubgate.errors import BadRequest, NotFound, Unauthenticated
@@ -26,6 +27,7 @@ __all__ = [
     "PERSONAL_SCOPES",
     "PREFIX",
     "TEAM_SCOPES",
+    "LiveToken",
     "NewToken",
     "create_personal",
     "issue",
@@ -90,11 +92,37 @@ def issue(
     return NewToken(secret=secret, row=row)
 
 
-def resolve(db: Session, secret: str, now: datetime) -> Token:
+@dataclass(frozen=True, slots=True)
+class LiveToken:
+    """A usable token: a personal one names its user (and email), a team one its team."""
+
+    id: int
+    user_id: int | None
+    email: str | None
+    org_id: int | None
+    team_id: int | None
+    scopes: frozenset[Scope]
+
+
+# Built once: this runs on every request that carries a token.
+_BY_HASH = select(
+    Token.id,
+    Token.user_id,
+    Token.org_id,
+    Token.team_id,
+    Token.scopes,
+    Token.expires_at,
+    Token.revoked_at,
+    Token.last_used_at,
+    primary_email_of(Token.user_id).label("email"),
+).where(Token.secret_hash == bindparam("secret_hash"))
+
+
+def resolve(db: Session, secret: str, now: datetime) -> LiveToken:
     """The live token for ``secret``; raises ``Unauthenticated`` with the exact reason."""
     if not secret.startswith(PREFIX) or len(secret) > _MAX_SECRET:
         raise Unauthenticated("The access token is not valid.", code="token_invalid")
-    row = db.scalars(select(Token).where(Token.secret_hash == digest(secret))).first()
+    row = db.execute(_BY_HASH, {"secret_hash": digest(secret)}).first()
     if row is None:
         raise Unauthenticated("The access token is not valid.", code="token_invalid")
     if row.revoked_at is not None:
@@ -103,7 +131,8 @@ def resolve(db: Session, secret: str, now: datetime) -> Token:
         raise Unauthenticated("The access token has expired.", code="token_expired")
     if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
         db.execute(update(Token).where(Token.id == row.id).values(last_used_at=now))
-    return row
+    scopes = frozenset(Scope(s) for s in row.scopes.split())
+    return LiveToken(row.id, row.user_id, row.email, row.org_id, row.team_id, scopes)
 
 
 def revoke(db: Session, row: Token, now: datetime) -> bool:

@@ -42,18 +42,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
-def create_database(url: str, *, echo: bool = False) -> Database:
-    """Build the engine for ``url``: SQLite (WAL, foreign keys) or PostgreSQL."""
+def create_database(url: str, *, echo: bool = False, pool_size: int = 8) -> Database:
+    """Build the engine for ``url``: SQLite (WAL, foreign keys) or PostgreSQL.
+
+    No pre-ping (a round trip per transaction): connections are recycled every
+    five minutes, and one lost to a database restart is dropped with the pool
+    when its error surfaces (a 503 the client may retry)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 10},
-            pool_size=8,
-            max_overflow=8,
+            pool_size=pool_size,
+            max_overflow=pool_size,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, echo=echo, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        engine = create_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300
+        )
     sessions = sessionmaker(engine, expire_on_commit=False)
     return Database(engine=engine, sessions=sessions)

@@ -6,13 +6,12 @@ import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hubgate.access import CredentialKind, Scope
+from hubgate.access import CredentialKind
 from hubgate.accounts import sessions, tokens
 from hubgate.audit import Actor, new_trace_id
-from hubgate.db.models import Email, User
+from hubgate.db.models import User
 from hubgate.errors import Unauthenticated
 from hubgate.principals import ANONYMOUS, Credential
 from hubgate.runtime import Runtime
@@ -20,7 +19,8 @@ from hubgate.runtime import Runtime
 __all__ = ["CurrentCredential", "CurrentUser", "Rt", "actor_of", "client_address"]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: a plain ``def`` dependency costs a thread hop per request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -69,34 +69,26 @@ def resolve_credential(db: Session, rt: Runtime, request: Request) -> Credential
     if cookie:
         session = sessions.resolve(db, cookie, rt.lifetimes, rt.now())
         if session is not None:
-            email = _email(db, session.user_id)
             return Credential(
-                kind=CredentialKind.SESSION, user_id=session.user_id, label=email,
-                subject=email, session_id=session.id,
+                kind=CredentialKind.SESSION, user_id=session.user_id, label=session.email,
+                subject=session.email, session_id=session.id,
             )  # fmt: skip
     return ANONYMOUS
 
 
 def _token_credential(db: Session, rt: Runtime, secret: str) -> Credential:
     token = tokens.resolve(db, secret, rt.now())
-    scopes = frozenset(Scope(s) for s in token.scopes.split())
     if token.user_id is None:
         return Credential(
             kind=CredentialKind.TEAM_TOKEN, label=f"token:{token.id}", subject=f"token:{token.id}",
-            token_id=token.id, scopes=scopes, team_id=token.team_id, org_id=token.org_id,
+            token_id=token.id, scopes=token.scopes, team_id=token.team_id, org_id=token.org_id,
         )  # fmt: skip
-    email = _email(db, token.user_id)
+    email = token.email or f"user:{token.user_id}"
     return Credential(
         kind=CredentialKind.PERSONAL_TOKEN, user_id=token.user_id,
-        label=f"{email} (token:{token.id})", subject=email, token_id=token.id, scopes=scopes,
+        label=f"{email} (token:{token.id})", subject=email, token_id=token.id,
+        scopes=token.scopes,
     )  # fmt: skip
-
-
-def _email(db: Session, user_id: int) -> str:
-    address = db.scalars(
-        select(Email.address).where(Email.user_id == user_id).order_by(Email.id).limit(1)
-    ).first()
-    return address or f"user:{user_id}"
 
 
 def get_credential(request: Request, rt: Rt) -> Credential:

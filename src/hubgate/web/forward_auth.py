@@ -34,15 +34,11 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hubgate import metrics
 from hubgate.access import Action, CredentialKind, Deny, ResourceKind, decide
-from hubgate.db.models import Org, Resource
 from hubgate.errors import HubgateError
-from hubgate.orgs.resources import target_of
-from hubgate.principals import Credential, principal_for
+from hubgate.principals import Credential, resource_access
 from hubgate.web.context import Rt, resolve_credential
 
 __all__ = ["Route", "map_request", "router"]
@@ -103,16 +99,6 @@ def _refuse(status: int, reason: str) -> Response:
     return Response(status_code=status, headers={"X-Hubgate-Reason": reason})
 
 
-def _find(db: Session, route: Route) -> Resource | None:
-    return db.scalars(
-        select(Resource)
-        .join(Org, Org.id == Resource.org_id)
-        .where(
-            Org.name == route.org, Resource.kind == route.kind.value, Resource.name == route.name
-        )
-    ).first()
-
-
 @router.get("/auth/check", include_in_schema=True)
 def check(request: Request, rt: Rt) -> Response:
     """Answer the proxy: may this credential make the original request?"""
@@ -127,11 +113,11 @@ def check(request: Request, rt: Rt) -> Response:
             credential = resolve_credential(db, rt, request)
         except HubgateError as exc:
             return _refuse(401, exc.code)
-        resource = _find(db, route)
-        if resource is None:
+        found = resource_access(db, credential, route.org, route.kind, route.name)
+        if found is None:
             return _refuse(401 if credential.kind is CredentialKind.ANONYMOUS else 403, "not_found")
-        principal = principal_for(db, credential, resource.org_id)
-        decision = decide(principal, route.action, target_of(resource))
+        target, principal = found
+        decision = decide(principal, route.action, target)
     if isinstance(decision, Deny):
         return _refuse(_status(credential, decision), decision.reason)
     metrics.DECISIONS.labels("forward_auth", "allow").inc()
