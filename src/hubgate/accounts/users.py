@@ -16,6 +16,7 @@ from hubgate.accounts.passwords import PasswordPolicy
 from hubgate.audit import Actor
 from hubgate.db.models import Email, User
 from hubgate.errors import BadRequest, Conflict, HubgateError, NotFound, Unauthenticated
+from hubgate.orgs import names
 from hubgate.runtime import Runtime
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
 
 VERIFY_PURPOSE = "email_verify"
 MAX_EMAILS = 10
-_DISPLAY_NAME_MAX = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +43,6 @@ class SignInRefused:
 
 def find_by_email(db: Session, address: str) -> User | None:
     return db.scalars(select(User).join(Email).where(Email.address == address)).first()
-
-
-def _display_name(value: str | None, address: str) -> str:
-    name = (value or "").strip() or address.split("@", maxsplit=1)[0]
-    if len(name) > _DISPLAY_NAME_MAX or not name.isprintable():
-        raise BadRequest("Display names are up to 120 printable characters.", code="invalid_name")
-    return name
 
 
 def create_user(
@@ -67,7 +60,7 @@ def create_user(
         PasswordPolicy.check(password, normalized)
     now = rt.now()
     user = User(
-        display_name=_display_name(display_name, normalized),
+        display_name=names.display_name(display_name, normalized.split("@", maxsplit=1)[0]),
         password_hash=rt.passwords.hash(password) if password is not None else None,
     )
     user.emails.append(_email_row(normalized, primary=True, verified_at=now if verified else None))

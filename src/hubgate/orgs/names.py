@@ -11,6 +11,7 @@ __all__ = [
     "check_org_name",
     "check_resource_name",
     "check_team_name",
+    "display_name",
     "is_resource_name",
     "is_slug",
 ]
@@ -24,6 +25,14 @@ RESERVED = frozenset(
 )  # fmt: skip
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _RESOURCE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+
+
+def display_name(value: str | None, fallback: str) -> str:
+    """A display name for a person, org or team: printable, up to 120 characters."""
+    label = (value or "").strip() or fallback
+    if len(label) > 120 or not label.isprintable():
+        raise BadRequest("Display names are up to 120 printable characters.", code="invalid_name")
+    return label
 
 
 def is_slug(name: str) -> bool:

@@ -14,8 +14,9 @@ from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget
 from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, Team, TeamMembership, User
-from hubgate.errors import BadRequest, Conflict, Forbidden, NotFound
+from hubgate.errors import Conflict, Forbidden, NotFound
 from hubgate.orgs.names import check_org_name, check_team_name, is_slug
+from hubgate.orgs.names import display_name as display_name_or
 from hubgate.principals import require
 
 __all__ = [
@@ -92,7 +93,7 @@ def create_org(
     if require_verified_email and not any(e.verified_at for e in admin.emails):
         message = "Verify your email before creating an organization."
         raise Forbidden(message, code="email_unverified")
-    org = Org(name=check_org_name(name), display_name=_label(display_name, name))
+    org = Org(name=check_org_name(name), display_name=display_name_or(display_name, name))
     db.add(org)
     _flush_or_conflict(db, "That organization name is taken.", "name_taken")
     db.add(Team(org_id=org.id, name=DEFAULT_TEAM, display_name="Everyone", is_default=True))
@@ -100,13 +101,6 @@ def create_org(
     _join(db, org.id, admin.id, OrgRole.ADMIN)
     audit.record(db, actor, "org.created", org_id=org.id, target=org.name)
     return org
-
-
-def _label(value: str | None, fallback: str) -> str:
-    label = (value or "").strip() or fallback
-    if len(label) > 120 or not label.isprintable():
-        raise BadRequest("Display names are up to 120 printable characters.", code="invalid_name")
-    return label
 
 
 def _join(db: Session, org_id: int, user_id: int, role: OrgRole) -> Membership:
@@ -190,7 +184,9 @@ def create_team(
     db: Session, actor: Actor, principal: Principal, org: Org, name: str, display_name: str | None
 ) -> Team:
     require(principal, Action.ADMIN, OrgTarget(org.id))
-    team = Team(org_id=org.id, name=check_team_name(name), display_name=_label(display_name, name))
+    team = Team(
+        org_id=org.id, name=check_team_name(name), display_name=display_name_or(display_name, name)
+    )
     db.add(team)
     _flush_or_conflict(db, "A team by that name exists.", "name_taken")
     audit.record(db, actor, "team.created", org_id=org.id, target=team.name)
