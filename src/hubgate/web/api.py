@@ -17,7 +17,6 @@ from hubgate.access import (
     CredentialKind,
     OrgRole,
     OrgTarget,
-    Principal,
     ResourceKind,
     Scope,
     TeamRole,
@@ -28,7 +27,7 @@ from hubgate.accounts.emails import normalize_email
 from hubgate.db.models import Org, Resource, Team, Token, User
 from hubgate.errors import Forbidden, NotFound, Unauthenticated
 from hubgate.orgs import queries, resources, service, team_tokens
-from hubgate.principals import Credential, principal_for, require
+from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
 from hubgate.sso.freshness import sso_state
 from hubgate.web import csrf, schemas
@@ -38,6 +37,7 @@ from hubgate.web.context import (
     Rt,
     actor_of,
     client_address,
+    org_scope,
     trace_id,
 )
 from hubgate.web.session_cookie import clear_session_cookie, set_session_cookie
@@ -57,11 +57,6 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(_api_csrf)])
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 NO_NUL = r"^[^\x00]*$"
-
-
-def _scope(db: Session, credential: Credential, org_name: str) -> tuple[Org, Principal]:
-    org = service.get_org(db, org_name)
-    return org, principal_for(db, credential, org.id)
 
 
 def _user_by_id(db: Session, user_id: int) -> User:
@@ -340,7 +335,7 @@ def _member_row(db: Session, org: Org, user_id: int) -> schemas.MemberPublic:
 @router.get("/orgs/{org}/members", response_model=list[schemas.MemberPublic], tags=["members"])
 def list_members(org: str, rt: Rt, credential: CurrentCredential) -> list[schemas.MemberPublic]:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.READ, OrgTarget(found.id))
         return [_member_public(m) for m in queries.members_of(db, found)]
 
@@ -352,7 +347,7 @@ def add_member(
     org: str, body: schemas.MemberAdd, request: Request, rt: Rt, credential: CurrentCredential
 ) -> schemas.MemberPublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
         user = _user_by_email(db, body.email)
         service.add_member(
@@ -373,7 +368,7 @@ def set_member_role(
     credential: CurrentCredential,
 ) -> schemas.MemberPublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
         user = _user_by_id(db, user_id)
         service.set_role(
@@ -387,7 +382,7 @@ def remove_member(
     org: str, user_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
         service.remove_member(
             db, actor_of(request, rt, credential), principal, found, _user_by_id(db, user_id)
@@ -412,7 +407,7 @@ def _team_row(db: Session, org: Org, name: str) -> schemas.TeamPublic:
 @router.get("/orgs/{org}/teams", response_model=list[schemas.TeamPublic], tags=["teams"])
 def list_teams(org: str, rt: Rt, credential: CurrentCredential) -> list[schemas.TeamPublic]:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.READ, OrgTarget(found.id))
         return [_team_public(t) for t in queries.teams_of(db, found)]
 
@@ -424,7 +419,7 @@ def create_team(
     org: str, body: schemas.TeamCreate, request: Request, rt: Rt, credential: CurrentCredential
 ) -> schemas.TeamPublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         team = service.create_team(
             db, actor_of(request, rt, credential), principal, found, body.name, body.display_name
         )
@@ -434,7 +429,7 @@ def create_team(
 @router.get("/orgs/{org}/teams/{team}", response_model=schemas.TeamPublic, tags=["teams"])
 def get_team(org: str, team: str, rt: Rt, credential: CurrentCredential) -> schemas.TeamPublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.READ, OrgTarget(found.id))
         return _team_row(db, found, service.get_team(db, found, team).name)
 
@@ -444,7 +439,7 @@ def delete_team(
     org: str, team: str, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
         service.delete_team(
             db,
@@ -469,7 +464,7 @@ def set_team_member(
     credential: CurrentCredential,
 ) -> schemas.TeamPublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = service.get_team(db, found, team)
         service.set_team_member(
             db,
@@ -488,7 +483,7 @@ def remove_team_member(
     org: str, team: str, user_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = service.get_team(db, found, team)
         service.remove_team_member(
             db, actor_of(request, rt, credential), principal, found, row, _user_by_id(db, user_id)
@@ -503,7 +498,7 @@ def list_team_tokens(
     org: str, team: str, rt: Rt, credential: CurrentCredential
 ) -> list[schemas.TokenPublic]:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = service.get_team(db, found, team)
         require(principal, Action.ADMIN, TeamTarget(found.id, row.id))
         return [token_public(t, row.name) for t in queries.team_tokens(db, row.id)]
@@ -525,7 +520,7 @@ def create_team_token(
 ) -> schemas.TokenCreated:
     _require_session(credential)
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = service.get_team(db, found, team)
         new = team_tokens.create(
             db,
@@ -546,7 +541,7 @@ def revoke_team_token(
     org: str, team: str, token_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = service.get_team(db, found, team)
         team_tokens.revoke_team_token(
             db, actor_of(request, rt, credential), principal, found, row, token_id, rt.now()
@@ -572,7 +567,7 @@ def list_resources(
     org: str, rt: Rt, credential: CurrentCredential, kind: ResourceKind | None = None
 ) -> list[schemas.ResourcePublic]:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         return [
             resource_public(db, found, r) for r in resources.visible(db, principal, found, kind)
         ]
@@ -588,7 +583,7 @@ def create_resource(
     org: str, body: schemas.ResourceCreate, request: Request, rt: Rt, credential: CurrentCredential
 ) -> schemas.ResourcePublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = resources.create(
             db,
             actor_of(request, rt, credential),
@@ -610,7 +605,7 @@ def get_resource(
     org: str, kind: str, name: str, rt: Rt, credential: CurrentCredential
 ) -> schemas.ResourcePublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = resources.get(db, found, resources.parse_kind(kind), name)
         require(principal, Action.READ, resources.target_of(row))
         return resource_public(db, found, row)
@@ -629,7 +624,7 @@ def update_resource(
     credential: CurrentCredential,
 ) -> schemas.ResourcePublic:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = resources.get(db, found, resources.parse_kind(kind), name)
         changes = body.model_dump(exclude_unset=True)
         team = {"team_name": changes["team"]} if "team" in changes else {}
@@ -651,7 +646,7 @@ def delete_resource(
     org: str, kind: str, name: str, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         row = resources.get(db, found, resources.parse_kind(kind), name)
         resources.delete(db, actor_of(request, rt, credential), principal, found, row)
     return Response(status_code=204)
@@ -690,7 +685,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> schemas.AuditPage:  # fmt: skip
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
         events = audit.query(
             db, _audit_filter(found.id, actor, action, since, until, before_id, limit)
@@ -708,7 +703,7 @@ def export_audit(
     since: datetime | None = None, until: datetime | None = None,
 ) -> StreamingResponse:  # fmt: skip
     with rt.db.transaction() as db:
-        found, principal = _scope(db, credential, org)
+        found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
     where = _audit_filter(found.id, None, action, since, until, None, 500)
     return StreamingResponse(_jsonl(rt, where), media_type="application/x-ndjson")

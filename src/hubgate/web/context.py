@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from hubgate.access import CredentialKind
+from hubgate.access import CredentialKind, Principal
 from hubgate.accounts import sessions, tokens
 from hubgate.audit import Actor, new_trace_id
-from hubgate.db.models import User
+from hubgate.db.models import Org, User
 from hubgate.errors import Unauthenticated
-from hubgate.principals import ANONYMOUS, Credential
+from hubgate.orgs import service
+from hubgate.principals import ANONYMOUS, Credential, principal_for
 from hubgate.runtime import Runtime
 
 __all__ = ["CurrentCredential", "CurrentUser", "Rt", "actor_of", "client_address"]
@@ -126,3 +127,9 @@ def actor_of(request: Request, rt: Runtime, credential: Credential) -> Actor:
         client_address=client_address(request, rt.settings.trusted_proxies),
         trace_id=trace_id(request),
     )
+
+
+def org_scope(db: Session, credential: Credential, org_name: str) -> tuple[Org, Principal]:
+    """The org named in the path and the caller as seen from it."""
+    org = service.get_org(db, org_name)
+    return org, principal_for(db, credential, org.id)

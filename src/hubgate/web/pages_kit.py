@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 from hubgate.access import Action, OrgTarget, Principal, decide
 from hubgate.db.models import Org, User
 from hubgate.errors import BadRequest, Conflict, NotFound, Unauthenticated
-from hubgate.orgs import service
-from hubgate.principals import Credential, principal_for
+from hubgate.principals import Credential
 from hubgate.runtime import Runtime
 from hubgate.web import csrf
-from hubgate.web.context import CurrentCredential, Rt
+from hubgate.web.context import CurrentCredential, Rt, org_scope
 
 __all__ = [
     "FORM_ERRORS",
@@ -144,11 +143,6 @@ def get_signed_in(credential: CurrentCredential) -> Credential:
 
 
 SignedIn = Annotated[Credential, Depends(get_signed_in)]
-
-
-def org_scope(db: Session, credential: Credential, org_name: str) -> tuple[Org, Principal]:
-    org = service.get_org(db, org_name)
-    return org, principal_for(db, credential, org.id)
 
 
 def org_context(org: Org, principal: Principal, tab: str) -> dict[str, Any]:
