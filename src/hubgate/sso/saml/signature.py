@@ -1,0 +1,103 @@
+"""XML signature checks for SAML (SAML core §5, XML-DSig) through the xmlsec bindings.
+
+Before xmlsec verifies anything, the signature's shape is checked: it must be
+a direct child of the element it signs, carry exactly one Reference to that
+element's ID, use only the enveloped-signature and exclusive c14n transforms,
+and an allow-listed algorithm. The key is only ever one of the connection's
+configured certificates; a key in ``KeyInfo`` is never used.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import xmlsec
+from lxml import etree
+
+from hubgate.sso.saml.errors import (
+    ForbiddenTransform,
+    SignatureAlgorithm,
+    SignatureInvalid,
+    SignatureReference,
+)
+from hubgate.sso.saml.xml import (
+    ALLOWED_DIGESTS,
+    ALLOWED_SIGNATURES,
+    ALLOWED_TRANSFORMS,
+    EXC_C14N,
+    q,
+)
+
+__all__ = ["enveloped_signature", "verify_enveloped"]
+
+
+def enveloped_signature(element: etree._Element) -> etree._Element | None:
+    """The element's own ds:Signature (a direct child), if any."""
+    found = element.findall(q("ds", "Signature"))
+    if len(found) > 1:
+        raise SignatureReference("An element carries more than one signature.")
+    return found[0] if found else None
+
+
+def verify_enveloped(
+    element: etree._Element, signature: etree._Element, certificates: tuple[str, ...]
+) -> None:
+    """Verify ``signature`` over ``element`` with one of ``certificates``."""
+    _check_shape(element, signature)
+    for certificate in certificates:
+        context = xmlsec.SignatureContext()
+        context.key = _key(certificate)
+        context.register_id(element, "ID")
+        try:
+            context.verify(signature)
+        except xmlsec.Error:
+            continue
+        return
+    raise SignatureInvalid()
+
+
+@lru_cache(maxsize=64)
+def _key(certificate_pem: str) -> xmlsec.Key:
+    try:
+        return xmlsec.Key.from_memory(
+            certificate_pem.encode(), xmlsec.constants.KeyDataFormatCertPem
+        )
+    except xmlsec.Error as exc:
+        raise SignatureInvalid("A configured IdP certificate cannot be loaded.") from exc
+
+
+def _check_shape(element: etree._Element, signature: etree._Element) -> None:
+    signed_info = _only(signature, q("ds", "SignedInfo"))
+    method = _algorithm(_only(signed_info, q("ds", "CanonicalizationMethod")))
+    if method != EXC_C14N:
+        raise ForbiddenTransform("SignedInfo must use exclusive c14n without comments.")
+    if _algorithm(_only(signed_info, q("ds", "SignatureMethod"))) not in ALLOWED_SIGNATURES:
+        raise SignatureAlgorithm()
+    references = signed_info.findall(q("ds", "Reference"))
+    if len(references) != 1:
+        raise SignatureReference("The signature must carry exactly one Reference.")
+    _check_reference(element, references[0])
+
+
+def _check_reference(element: etree._Element, reference: etree._Element) -> None:
+    element_id = element.get("ID")
+    if not element_id or reference.get("URI") != f"#{element_id}":
+        raise SignatureReference()
+    transforms = reference.findall(f"{q('ds', 'Transforms')}/{q('ds', 'Transform')}")
+    if len(transforms) > 2 or any(_algorithm(t) not in ALLOWED_TRANSFORMS for t in transforms):
+        raise ForbiddenTransform()
+    if _algorithm(_only(reference, q("ds", "DigestMethod"))) not in ALLOWED_DIGESTS:
+        raise SignatureAlgorithm()
+
+
+def _only(parent: etree._Element, tag: str) -> etree._Element:
+    found = parent.findall(tag)
+    if len(found) != 1:
+        raise SignatureReference(
+            f"The signature must carry exactly one {tag.rsplit('}', maxsplit=1)[-1]}."
+        )
+    return found[0]
+
+
+def _algorithm(node: etree._Element) -> str:
+    return node.get("Algorithm") or ""
