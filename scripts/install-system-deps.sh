@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hubgate's end-to-end tests drive: nginx (forward-auth
-# in front of a model server). Without root or apt, it says so and the tests that need
-# these programs are skipped with a reason.
+# in front of a model server) and SimpleSAMLphp with the PHP extensions it needs (a
+# real SAML 2.0 IdP that tests/e2e/idp.py runs under `php -S`). Without root or apt,
+# it says so and the tests that need these programs are skipped with a reason.
 set -euo pipefail
 
-packages=(nginx-light)
+packages=(nginx-light simplesamlphp php-cli php-xml php-curl php-mbstring php-intl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -18,6 +19,11 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The package starts a system nginx on port 80; the tests run their own.
-(command -v service >/dev/null && service nginx stop >/dev/null 2>&1) || true
+# The packages may start a system nginx on port 80, and simplesamlphp may pull in
+# apache2 or php-fpm; the tests run their own servers, so stop whatever started.
+if command -v service >/dev/null; then
+  for service in nginx apache2 $(cd /etc/init.d 2>/dev/null && ls -d php*-fpm 2>/dev/null); do
+    service "$service" stop >/dev/null 2>&1 || true
+  done
+fi
 echo "install-system-deps: installed ${missing[*]}"
