@@ -27,7 +27,7 @@ from hubgate.runtime import Runtime, build_runtime
 PG_URL = os.environ.get("HUBGATE_TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery staple"
 _TABLES = (
-    "audit_events, ephemeral, outbox, throttle, sessions, tokens, resources, "
+    "audit_events, ephemeral, outbox, throttle, sessions, tokens, resources, sso_connections, "
     "team_memberships, teams, memberships, emails, users, orgs"
 )
 

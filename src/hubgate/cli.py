@@ -23,6 +23,7 @@ from hubgate import demo as demo_data
 from hubgate.cli_base import HubgateGroup, load, safe_url
 from hubgate.cli_manage import member, org, resource, team, user
 from hubgate.cli_records import audit_command, mail, token
+from hubgate.cli_sso import sso
 from hubgate.db.migrate import upgrade
 from hubgate.runtime import Runtime, build_runtime
 
@@ -124,5 +125,5 @@ def _fresh_file(path: Path) -> Path:
     return resolved
 
 
-for command in (user, org, member, team, resource, token, audit_command, mail):
+for command in (user, org, member, team, resource, token, audit_command, mail, sso):
     main.add_command(command)

@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hubgate.db.models import Ephemeral
 from hubgate.db.types import utcnow
 
-__all__ = ["consume", "digest", "new_key", "peek", "purge_expired", "put"]
+__all__ = ["ReplayStore", "consume", "digest", "new_key", "peek", "purge_expired", "put"]
 
 
 def new_key() -> str:
@@ -79,3 +80,28 @@ def peek(db: Session, purpose: str, key: str, now: datetime | None = None) -> di
 def purge_expired(db: Session, now: datetime | None = None) -> int:
     result = db.execute(delete(Ephemeral).where(Ephemeral.expires_at <= (now or utcnow())))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class ReplayStore:
+    """Seen ids (e.g. SAML assertion ids) shared by every instance: the first
+    insert of a key wins, a second one, on any instance, finds it taken."""
+
+    def __init__(self, db: Session, purpose: str) -> None:
+        self.db = db
+        self.purpose = purpose
+
+    def first_use(self, key: str, expires_at: datetime) -> bool:
+        dialect = self.db.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(Ephemeral)
+            .values(
+                purpose=self.purpose,
+                key_hash=digest(key),
+                payload="{}",
+                expires_at=expires_at,
+                created_at=utcnow(),
+            )  # fmt: skip
+            .on_conflict_do_nothing(index_elements=["purpose", "key_hash"])
+        )
+        return bool(getattr(self.db.execute(statement), "rowcount", 0))

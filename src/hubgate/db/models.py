@@ -33,6 +33,7 @@ __all__ = [
     "Org",
     "OutboxMail",
     "Resource",
+    "SsoConnection",
     "Team",
     "TeamMembership",
     "Throttle",
@@ -280,3 +281,29 @@ class OutboxMail(Base):
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SsoConnection(Base):
+    """An org's link to one identity provider (DESIGN.md §1 "SSO connection").
+
+    ``settings`` holds the protocol's JSON settings (IdP entity id, URLs,
+    certificates, attribute names, flags); the SP key pair signs requests and
+    decrypts assertions for this connection alone.
+    """
+
+    __tablename__ = "sso_connections"
+    __table_args__ = (
+        _one_of("kind", ("saml", "oidc"), "kind"),
+        _one_of("state", ("draft", "verified", "active", "inactive"), "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    name: Mapped[str] = mapped_column(String(120))
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+    sp_private_key: Mapped[str] = mapped_column(Text, default="")
+    sp_certificate: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None]

@@ -1,0 +1,59 @@
+"""Fetching IdP documents (metadata, discovery, JWKS) from URLs an admin typed.
+
+A timeout, a size cap, https or http only, and no private, loopback or
+link-local addresses (server-side request forgery) unless
+``HUBGATE_ALLOW_PRIVATE_IDP_URLS`` is set, which tests and ``demo`` do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+import httpx
+
+from hubgate.errors import BadRequest
+
+__all__ = ["fetch"]
+
+MAX_BYTES = 1024 * 1024
+TIMEOUT = httpx.Timeout(5.0)
+
+
+def fetch(url: str, *, allow_private: bool, limit: int = MAX_BYTES) -> bytes:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise BadRequest("Give an http(s) URL.", code="url_invalid")
+    if not allow_private:
+        _refuse_private(parts.hostname)
+    try:
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
+            with client.stream("GET", url) as response:
+                response.raise_for_status()
+                return _read_bounded(response, limit)
+    except httpx.HTTPError as exc:
+        raise BadRequest(f"Could not fetch {url}: {exc}", code="fetch_failed") from exc
+
+
+def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    body = b""
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest("The document is larger than allowed.", code="fetch_too_large")
+    return body
+
+
+def _refuse_private(hostname: str) -> None:
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(hostname, None)}
+    except socket.gaierror as exc:
+        raise BadRequest(f"Cannot resolve {hostname}.", code="fetch_failed") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise BadRequest(
+                f"{hostname} resolves to a private or loopback address ({ip}); refused.",
+                code="url_private",
+            )

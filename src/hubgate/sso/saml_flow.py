@@ -1,0 +1,86 @@
+"""The SAML sign-in flow around the protocol code: pending requests bound to
+the browser, the shared replay store, and the audit trail.
+
+It ends in a verified Identity; turning that into membership and a session is
+the SSO policy's work (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from hubgate import audit, store
+from hubgate.audit import Actor
+from hubgate.db.models import SsoConnection
+from hubgate.runtime import Runtime
+from hubgate.sso import connections
+from hubgate.sso.identity import Identity
+from hubgate.sso.saml.errors import InResponseToMismatch
+from hubgate.sso.saml.request import new_request_id, redirect_url
+from hubgate.sso.saml.response import ResponseContext, verify_response
+
+__all__ = ["SignInResult", "finish", "start"]
+
+PENDING = "saml_request"
+SEEN = "saml_assertion"
+REQUEST_TTL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class SignInResult:
+    identity: Identity
+    next: str
+
+
+def start(
+    db: Session, rt: Runtime, connection: SsoConnection, next_path: str, browser_key: str
+) -> str:
+    """Record a pending AuthnRequest for this browser; the IdP URL to redirect to.
+
+    RelayState carries only an opaque key; the request id, the browser binding
+    and ``next`` stay in the shared store.
+    """
+    request_id, relay_state = new_request_id(), store.new_key()
+    pending = {
+        "request_id": request_id,
+        "connection_id": connection.id,
+        "next": next_path,
+        "browser": store.digest(browser_key),
+    }
+    store.put(db, PENDING, relay_state, pending, REQUEST_TTL)
+    config = connections.saml_config(rt, connection)
+    return redirect_url(config, request_id, relay_state, rt.now())
+
+
+def finish(
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    connection: SsoConnection,
+    saml_response: str,
+    relay_state: str,
+    browser_key: str,
+) -> SignInResult:
+    """Verify the IdP's response for this browser; raises a SamlError on refusal."""
+    pending = store.consume(db, PENDING, relay_state[:128], rt.now()) if relay_state else None
+    if pending is not None and (
+        pending["connection_id"] != connection.id or pending["browser"] != store.digest(browser_key)
+    ):
+        raise InResponseToMismatch("The sign-in was started in another browser or connection.")
+    context = ResponseContext(now=rt.now(), request_id=pending["request_id"] if pending else None)
+    config = connections.saml_config(rt, connection)
+    identity = verify_response(saml_response, config, context, store.ReplayStore(db, SEEN))
+    connections.mark_verified(connection, rt)
+    audit.record(
+        db, actor, "sso.identity_verified", org_id=connection.org_id,
+        target=f"connection:{connection.id}",
+        data=_summary(identity),
+    )  # fmt: skip
+    return SignInResult(identity, pending["next"] if pending else "/")
+
+
+def _summary(identity: Identity) -> dict[str, object]:
+    return {"subject": identity.subject, "email": identity.email, "groups": list(identity.groups)}

@@ -1,0 +1,187 @@
+"""The SAML sign-in flow over HTTP, in-process: metadata import, SP metadata,
+SP-initiated redirect, ACS, replay and browser binding (the real-IdP flow is in
+tests/e2e; the attack corpus in tests/security)."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from lxml import etree
+from sqlalchemy import func, select
+
+from hubgate.app import create_app
+from hubgate.audit import Actor
+from hubgate.cli_operator import operator_principal
+from hubgate.db.models import AuditEvent, Ephemeral, SsoConnection
+from hubgate.runtime import Runtime
+from hubgate.sso import connections
+from hubgate.sso.saml.metadata import REDIRECT, certificate_body
+from tests.conftest import World
+from tests.security.saml_forge import Claims, SamlForge, session_keys
+
+IDP = "https://idp.acme.example/saml"
+SSO_URL = "https://idp.acme.example/sso"
+
+
+def idp_metadata(cert_pem: str) -> bytes:
+    md, ds = "urn:oasis:names:tc:SAML:2.0:metadata", "http://www.w3.org/2000/09/xmldsig#"
+    entity = etree.Element(f"{{{md}}}EntityDescriptor", nsmap={"md": md, "ds": ds}, entityID=IDP)
+    idp = etree.SubElement(entity, f"{{{md}}}IDPSSODescriptor")
+    key = etree.SubElement(idp, f"{{{md}}}KeyDescriptor", use="signing")
+    data = etree.SubElement(etree.SubElement(key, f"{{{ds}}}KeyInfo"), f"{{{ds}}}X509Data")
+    etree.SubElement(data, f"{{{ds}}}X509Certificate").text = certificate_body(cert_pem)
+    etree.SubElement(idp, f"{{{md}}}SingleSignOnService", Binding=REDIRECT, Location=SSO_URL)
+    return etree.tostring(entity)
+
+
+@pytest.fixture
+def connection_id(world: World, rt: Runtime) -> int:
+    org = world.org("acme", world.user("admin@acme.test"))
+    with rt.db.transaction() as db:
+        row = connections.create_saml(
+            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            idp_metadata(session_keys().idp.cert_pem),
+        )  # fmt: skip
+        return row.id
+
+
+def _start(client: TestClient, next_path: str = "/acme") -> tuple[str, str]:
+    """Follow /sso/acme/start; the AuthnRequest's ID and the RelayState."""
+    response = client.get("/sso/acme/start", params={"next": next_path}, follow_redirects=False)
+    assert response.status_code == 303
+    url = urlsplit(response.headers["location"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == SSO_URL
+    query = parse_qs(url.query)
+    request = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
+    return etree.fromstring(request).get("ID"), query["RelayState"][0]
+
+
+def _answer(rt: Runtime, connection: int, request_id: str | None, **changes: object) -> str:
+    entity_id, acs = connections.sp_urls(rt, connection)
+    claims = Claims(
+        issued=datetime.now(UTC), response_issuer=IDP, assertion_issuer=IDP, destination=acs,
+        recipient=acs, audiences=(entity_id,), in_response_to=request_id,
+        confirmation_in_response_to=request_id,
+    )  # fmt: skip
+    forge = SamlForge(session_keys())
+    return forge.response(forge.claims(**{**claims.__dict__, **changes}))
+
+
+def _post(client: TestClient, connection: int, saml: str, relay: str) -> dict[str, object]:
+    response = client.post(
+        f"/sso/saml/{connection}/acs", data={"SAMLResponse": saml, "RelayState": relay},
+        headers={"accept": "application/json"},
+    )  # fmt: skip
+    return {"status": response.status_code, **response.json()}
+
+
+def _count(rt: Runtime, model: type, *where: object) -> int:
+    with rt.db.transaction() as db:
+        return int(db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def test_sp_metadata(client: TestClient, connection_id: int) -> None:
+    response = client.get(f"/sso/saml/{connection_id}/metadata")
+    assert response.headers["content-type"].startswith("application/samlmetadata+xml")
+    root = etree.fromstring(response.content)
+    assert root.get("entityID") == f"http://testserver/sso/saml/{connection_id}/metadata"
+    md = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+    uses = [k.get("use") for k in root.iter(f"{md}KeyDescriptor")]
+    assert uses == ["signing", "encryption"]
+    acs = root.find(f"{md}SPSSODescriptor/{md}AssertionConsumerService")
+    assert (
+        acs is not None and acs.get("Location") == f"http://testserver/sso/saml/{connection_id}/acs"
+    )
+    assert client.get("/sso/saml/999/metadata").status_code == 404
+
+
+def test_sp_initiated_sign_in_gives_the_identity(
+    client: TestClient, rt: Runtime, connection_id: int
+) -> None:
+    request_id, relay = _start(client, "/acme/models/x")
+    answer = _post(client, connection_id, _answer(rt, connection_id, request_id), relay)
+    assert answer["status"] == 200
+    identity = answer["identity"]
+    assert isinstance(identity, dict)
+    assert (
+        identity["subject"] == "ada.lovelace@acme.example" and identity["email_verified"] is False
+    )
+    assert len(identity["groups"]) >= 10 and answer["next"] == "/acme/models/x"
+    with rt.db.transaction() as db:
+        assert db.get(SsoConnection, connection_id).state == "verified"  # type: ignore[union-attr]
+
+
+def test_replay_is_refused_and_audited(client: TestClient, rt: Runtime, connection_id: int) -> None:
+    request_id, relay = _start(client)
+    saml = _answer(rt, connection_id, request_id)
+    assert _post(client, connection_id, saml, relay)["status"] == 200
+    request_id2, relay2 = _start(client)
+    again = _post(client, connection_id, saml, relay2)
+    assert again["status"] == 400 and again["error"] == "saml_in_response_to"
+    second_instance = TestClient(create_app(runtime=rt))
+    second_instance.cookies.update(client.cookies)
+    replayed = _post(second_instance, connection_id, saml, "")
+    assert replayed["status"] == 400 and replayed["error"] in {"saml_unsolicited", "saml_replayed"}
+    with rt.db.transaction() as db:
+        refused = db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "sso.login_refused")
+        ).all()
+    assert [e.reason for e in refused] == ["saml_in_response_to", replayed["error"]]
+    assert again["trace_id"] in {e.trace_id for e in refused}
+
+
+def test_the_same_assertion_twice_is_replayed(
+    client: TestClient, rt: Runtime, world: World
+) -> None:
+    org = world.org("acme", world.user("admin@acme.test"))
+    with rt.db.transaction() as db:
+        row = connections.create_saml(
+            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            idp_metadata(session_keys().idp.cert_pem), allow_idp_initiated=True,
+        )  # fmt: skip
+        connection = row.id
+    saml = _answer(rt, connection, None)
+    assert _post(client, connection, saml, "")["status"] == 200
+    other_browser = TestClient(create_app(runtime=rt))
+    replay = _post(other_browser, connection, saml, "")
+    assert replay["status"] == 400 and replay["error"] == "saml_replayed"
+
+
+def test_a_response_posted_from_another_browser_is_refused(
+    client: TestClient, rt: Runtime, connection_id: int
+) -> None:
+    request_id, relay = _start(client)
+    pending = _count(rt, Ephemeral)
+    thief = TestClient(create_app(runtime=rt))
+    stolen = _post(thief, connection_id, _answer(rt, connection_id, request_id), relay)
+    assert stolen["status"] == 400 and stolen["error"] == "saml_in_response_to"
+    assert _count(rt, Ephemeral) == pending, "a refusal changes nothing"
+    assert (
+        _post(client, connection_id, _answer(rt, connection_id, request_id), relay)["status"] == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "next_path", ["//evil.example/x", "https://evil.example", "/\\evil.example"]
+)
+def test_hostile_next_lands_on_root(
+    client: TestClient, rt: Runtime, connection_id: int, next_path: str
+) -> None:
+    request_id, relay = _start(client, next_path)
+    answer = _post(client, connection_id, _answer(rt, connection_id, request_id), relay)
+    assert answer["status"] == 200 and answer["next"] == "/"
+
+
+def test_hostile_relay_state_and_garbage(
+    client: TestClient, rt: Runtime, connection_id: int
+) -> None:
+    for relay in ["x" * 1000, "../../etc/passwd", "\u0000", ""]:
+        answer = _post(client, connection_id, "bm90IHhtbA==", relay)
+        assert answer["status"] == 400 and str(answer["error"]).startswith("saml_"), relay
+    huge = client.post(f"/sso/saml/{connection_id}/acs", data={"SAMLResponse": "A" * 2_000_000})
+    assert huge.status_code == 413
