@@ -103,5 +103,8 @@ class ReplayStore:
                 created_at=utcnow(),
             )  # fmt: skip
             .on_conflict_do_nothing(index_elements=["purpose", "key_hash"])
+            .returning(Ephemeral.id)
         )
-        return bool(getattr(self.db.execute(statement), "rowcount", 0))
+        # A row comes back only when this insert won (rowcount is not reliable
+        # with RETURNING on PostgreSQL).
+        return self.db.execute(statement).first() is not None

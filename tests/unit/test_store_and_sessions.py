@@ -56,3 +56,14 @@ def test_throttle_counts_per_window(rt: Runtime) -> None:
         throttle.failed(db, limits, "acct", "10.0.0.1", later)
         assert throttle.failures(db, "account:acct") == 1
         assert throttle.failures(db, "address:10.0.0.1") == 1, "a new window starts over"
+
+
+def test_replay_store_lets_only_the_first_use_through(rt: Runtime) -> None:
+    until = rt.now() + timedelta(minutes=5)
+    with rt.db.transaction() as db:
+        seen = store.ReplayStore(db, "test")
+        assert seen.first_use("a", until) is True
+        assert seen.first_use("a", until) is False
+        assert store.ReplayStore(db, "other").first_use("a", until) is True
+    with rt.db.transaction() as db:
+        assert store.ReplayStore(db, "test").first_use("a", until) is False
