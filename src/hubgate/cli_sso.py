@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -13,7 +12,6 @@ from hubgate.db.models import Org, SsoConnection
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
-from hubgate.sso.saml.keys import certificate_expiry
 
 __all__ = ["sso"]
 
@@ -29,14 +27,7 @@ def connection() -> None:
 
 
 def _describe(rt: Runtime, row: SsoConnection) -> dict[str, object]:
-    settings = json.loads(row.settings)
-    entity_id, acs_url = connections.sp_urls(rt, row.id)
-    expiries = [certificate_expiry(pem) for pem in settings.get("idp_certificates", [])]
-    return {
-        "id": row.id, "kind": row.kind, "state": row.state, "name": row.name,
-        "idp_entity_id": settings.get("idp_entity_id"), "sp_entity_id": entity_id,
-        "acs_url": acs_url, "certificates_expire": [e.isoformat() if e else None for e in expiries],
-    }  # fmt: skip
+    return connections.describe(rt, row)
 
 
 @connection.command("add")
@@ -75,7 +66,7 @@ def connection_add_cert(connection_id: int, cert_file: Path) -> None:
         pem = cert_file.read_text()[:65536]
         connections.add_certificate(db, operator(), operator_principal(org), row, pem)
         data = _describe(rt, row)
-    emit(data, f"connection {connection_id}: {len(data['certificates_expire'])} certificates")  # type: ignore[arg-type]
+    emit(data, f"connection {connection_id}: IdP certificate added")
 
 
 @connection.command("list")

@@ -185,3 +185,39 @@ def test_hostile_relay_state_and_garbage(
         assert answer["status"] == 400 and str(answer["error"]).startswith("saml_"), relay
     huge = client.post(f"/sso/saml/{connection_id}/acs", data={"SAMLResponse": "A" * 2_000_000})
     assert huge.status_code == 413
+
+
+def test_connections_api(rt: Runtime, world: World) -> None:
+    from hubgate.access import OrgRole
+    from tests.conftest import sign_in
+
+    admin = world.user("admin@acme.test")
+    org = world.org("acme", admin)
+    world.member(org, world.user("writer@acme.test"), OrgRole.WRITE)
+    client, writer = TestClient(create_app(runtime=rt)), TestClient(create_app(runtime=rt))
+    sign_in(client, "admin@acme.test")
+    sign_in(writer, "writer@acme.test")
+    xml = idp_metadata(session_keys().idp.cert_pem).decode()
+    denied = writer.post("/api/v1/orgs/acme/sso/connections", json={"metadata_xml": xml})
+    assert denied.status_code == 403
+    created = client.post("/api/v1/orgs/acme/sso/connections", json={"metadata_xml": xml})
+    assert created.status_code == 201 and created.json()["state"] == "draft"
+    body = created.json()
+    assert body["idp_entity_id"] == IDP and len(body["idp_certificates_expire"]) == 1
+    url = f"/api/v1/orgs/acme/sso/connections/{body['id']}"
+    changed = client.patch(url, json={"allow_idp_initiated": True, "clock_skew_seconds": 30})
+    assert changed.json()["settings"]["allow_idp_initiated"] is True
+    rotated = client.post(f"{url}/rotate-sp-key").json()
+    assert rotated["sp_certificate_expires"] != "" and rotated["id"] == body["id"]
+    bad = client.post("/api/v1/orgs/acme/sso/connections", json={"metadata_xml": "<x/>"})
+    assert bad.status_code == 400 and bad.json()["error"] == "saml_metadata_invalid"
+    doctype = client.post(
+        "/api/v1/orgs/acme/sso/connections",
+        json={"metadata_xml": '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'},
+    )
+    assert doctype.status_code == 400
+    ssrf = client.post(
+        "/api/v1/orgs/acme/sso/connections", json={"metadata_url": "http://127.0.0.1:5432/"}
+    )
+    assert ssrf.status_code == 400 and ssrf.json()["error"] == "url_private"
+    assert len(client.get("/api/v1/orgs/acme/sso/connections").json()) == 1

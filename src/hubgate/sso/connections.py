@@ -26,6 +26,9 @@ from hubgate.sso.saml.metadata import parse_idp_metadata
 __all__ = [
     "add_certificate",
     "create_saml",
+    "describe",
+    "rotate_sp_key",
+    "update_settings",
     "get",
     "load_metadata",
     "mark_verified",
@@ -144,3 +147,64 @@ def saml_config(rt: Runtime, connection: SsoConnection) -> SamlConfig:
         allow_idp_initiated=settings.get("allow_idp_initiated", False),
         clock_skew=timedelta(seconds=settings.get("clock_skew_seconds", 120)),
     )
+
+
+EDITABLE = {
+    "want_assertions_signed": bool,
+    "want_encrypted_assertions": bool,
+    "sign_authn_requests": bool,
+    "allow_idp_initiated": bool,
+    "clock_skew_seconds": int,
+    "email_attributes": list,
+    "name_attributes": list,
+    "groups_attributes": list,
+}
+
+
+def update_settings(
+    db: Session,
+    actor: Actor,
+    principal: Principal,
+    connection: SsoConnection,
+    changes: dict[str, Any],
+) -> None:
+    """Change flags and attribute names; every change is audited."""
+    require(principal, Action.ADMIN, OrgTarget(connection.org_id))
+    settings = _settings(connection)
+    for name, value in changes.items():
+        if name not in EDITABLE or not isinstance(value, EDITABLE[name]):
+            raise BadRequest(f"'{name}' cannot be set to that.", code="invalid_setting")
+        settings[name] = value
+    connection.settings = json.dumps(settings)
+    audit.record(
+        db, actor, "sso.settings_changed", org_id=connection.org_id,
+        target=f"connection:{connection.id}", data=changes,
+    )  # fmt: skip
+
+
+def rotate_sp_key(
+    db: Session, rt: Runtime, actor: Actor, principal: Principal, connection: SsoConnection
+) -> None:
+    """A new SP key pair; the IdP must fetch the SP metadata again."""
+    require(principal, Action.ADMIN, OrgTarget(connection.org_id))
+    connection.sp_private_key, connection.sp_certificate = new_key_pair("hubgate", rt.now())
+    audit.record(
+        db, actor, "sso.sp_key_rotated", org_id=connection.org_id,
+        target=f"connection:{connection.id}",
+    )  # fmt: skip
+
+
+def describe(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
+    """The connection as admins see it: state, SP values, IdP settings, cert expiries."""
+    settings = _settings(connection)
+    entity_id, acs_url = sp_urls(rt, connection.id)
+    certificates = settings.get("idp_certificates", [])
+    return {
+        "id": connection.id, "kind": connection.kind, "state": connection.state,
+        "name": connection.name, "sp_entity_id": entity_id, "acs_url": acs_url,
+        "sp_metadata_url": entity_id,
+        "sp_certificate_expires": certificate_expiry(connection.sp_certificate),
+        "idp_entity_id": settings.get("idp_entity_id"), "idp_sso_url": settings.get("idp_sso_url"),
+        "idp_certificates_expire": [certificate_expiry(pem) for pem in certificates],
+        "settings": {k: settings[k] for k in EDITABLE if k in settings},
+    }  # fmt: skip

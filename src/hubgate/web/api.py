@@ -45,7 +45,7 @@ from hubgate.web.session_cookie import clear_session_cookie, set_session_cookie
 __all__ = ["router"]
 
 
-def _api_csrf(request: Request, rt: Rt, credential: CurrentCredential) -> None:
+def api_csrf(request: Request, rt: Rt, credential: CurrentCredential) -> None:
     """Cookie-authenticated changes must carry the CSRF token in ``X-CSRF-Token``."""
     if request.method in csrf.SAFE_METHODS:
         return
@@ -53,7 +53,7 @@ def _api_csrf(request: Request, rt: Rt, credential: CurrentCredential) -> None:
         csrf.verify(request, rt, request.headers.get(csrf.HEADER))
 
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(_api_csrf)])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_csrf)])
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 NO_NUL = r"^[^\x00]*$"
