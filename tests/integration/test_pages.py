@@ -30,7 +30,7 @@ from hubgate.db.models import (
 )
 from hubgate.orgs import resources, service
 from hubgate.runtime import Runtime
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, sign_in
 
 HTML = {"accept": "text/html"}
 
@@ -430,3 +430,14 @@ def test_audit_page_is_for_admins_with_filters_and_paging(
     by_actor = client.get("/acme/audit?actor=nobody").text
     assert "No events match" in by_actor
     assert _count(rt, AuditEvent, AuditEvent.action == "test.event") == 60
+
+
+def test_ids_past_the_column_range_are_refused_not_500(client: TestClient, world: World) -> None:
+    admin = world.user("huge@acme.test")
+    world.org("acme", admin)
+    sign_in(client, "huge@acme.test")
+    huge = str(2**63)
+    for path in (f"/acme/members/{huge}/role", f"/settings/tokens/{huge}/revoke"):
+        response = client.post(path, data={"csrf_token": "x", "role": "read"})
+        assert 400 <= response.status_code < 500, path
+    assert client.get(f"/sso/saml/{huge}/metadata").status_code == 400

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,7 @@ from hubgate.web.context import (
     org_scope,
     trace_id,
 )
+from hubgate.web.schemas import MAX_ROW_ID, RowId
 from hubgate.web.session_cookie import clear_session_cookie, set_session_cookie
 
 __all__ = ["router"]
@@ -54,8 +55,6 @@ def api_csrf(request: Request, rt: Rt, credential: CurrentCredential) -> None:
 
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_csrf)])
-MAX_ROW_ID = 2**31 - 1
-RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 NO_NUL = r"^[^\x00]*$"
 
 

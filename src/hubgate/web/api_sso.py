@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from hubgate.access import Action, OrgTarget
@@ -13,12 +13,11 @@ from hubgate.principals import require
 from hubgate.sso import connections
 from hubgate.web.api import api_csrf
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
-from hubgate.web.schemas import Strict
+from hubgate.web.schemas import RowId, Strict
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/orgs/{org}/sso", tags=["sso"], dependencies=[Depends(api_csrf)])
-ConnectionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class SamlConnectionCreate(Strict):
@@ -85,7 +84,7 @@ def create_connection(
 
 @router.patch("/connections/{connection_id}")
 def update_connection(
-    org: str, connection_id: ConnectionId, body: ConnectionUpdate, request: Request, rt: Rt,
+    org: str, connection_id: RowId, body: ConnectionUpdate, request: Request, rt: Rt,
     credential: CurrentCredential,
 ) -> dict[str, Any]:  # fmt: skip
     changes = body.model_dump(exclude_none=True)
@@ -103,7 +102,7 @@ def update_connection(
 
 @router.post("/connections/{connection_id}/rotate-sp-key")
 def rotate_sp_key(
-    org: str, connection_id: ConnectionId, request: Request, rt: Rt, credential: CurrentCredential
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> dict[str, Any]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)

@@ -17,6 +17,7 @@ from hubgate.web.api import end_session, password_sign_in
 from hubgate.web.context import CurrentCredential, CurrentUser, Rt, actor_of, client_address
 from hubgate.web.context import trace_id as trace_of
 from hubgate.web.pages_kit import FORM_ERRORS, SignedIn, page_router, render, safe_next, see_other
+from hubgate.web.schemas import RowId
 
 __all__ = ["router"]
 
@@ -168,7 +169,7 @@ def create_token(
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke_token(request: Request, rt: Rt, credential: SignedIn, token_id: int) -> Response:
+def revoke_token(request: Request, rt: Rt, credential: SignedIn, token_id: RowId) -> Response:
     assert credential.user_id is not None
     with rt.db.transaction() as db:
         tokens.revoke_personal(

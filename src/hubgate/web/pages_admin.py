@@ -30,6 +30,7 @@ from hubgate.web.pages_kit import (
     see_other,
     user_by_id,
 )
+from hubgate.web.schemas import RowId
 
 __all__ = ["router"]
 
@@ -95,7 +96,7 @@ def add_member(
 @router.post("/{org}/members/{user_id}/role")
 def set_member_role(
     org: str,
-    user_id: int,
+    user_id: RowId,
     request: Request,
     rt: Rt,
     credential: SignedIn,
@@ -114,7 +115,7 @@ def set_member_role(
 
 @router.post("/{org}/members/{user_id}/remove")
 def remove_member(
-    org: str, user_id: int, request: Request, rt: Rt, credential: SignedIn
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
     try:
         with rt.db.transaction() as db:
@@ -231,7 +232,7 @@ def set_team_member(
 
 @router.post("/{org}/teams/{team}/members/{user_id}/remove")
 def remove_team_member(
-    org: str, team: str, user_id: int, request: Request, rt: Rt, credential: SignedIn
+    org: str, team: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal, row = _team_scope(db, credential, org, team, Action.ADMIN)
@@ -278,7 +279,7 @@ def create_team_token(
 
 @router.post("/{org}/teams/{team}/tokens/{token_id}/revoke")
 def revoke_team_token(
-    org: str, team: str, token_id: int, request: Request, rt: Rt, credential: SignedIn
+    org: str, team: str, token_id: RowId, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal, row = _team_scope(db, credential, org, team, Action.READ)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hubgate.access import ResourceKind, Visibility
 
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+"""A database id in a path: bounded, so no value can overflow the column."""
 Str = Annotated[str, Field(max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=96)]
 Password = Annotated[str, Field(max_length=256)]

@@ -10,7 +10,7 @@ import dataclasses
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -25,8 +25,11 @@ from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages_kit import render, safe_next
+from hubgate.web.schemas import MAX_ROW_ID, RowId
 
 __all__ = ["router"]
+
+OptionalRowId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 router = APIRouter(tags=["sso"])
 BROWSER_COOKIE = "hubgate_sso_browser"
@@ -34,7 +37,7 @@ _MAX_FORM_FIELD = 512 * 1024
 
 
 @router.get("/sso/saml/{connection_id}/metadata")
-def saml_metadata(connection_id: int, rt: Rt) -> Response:
+def saml_metadata(connection_id: RowId, rt: Rt) -> Response:
     with rt.db.transaction() as db:
         connection = _saml(db, connection_id)
         config = connections.saml_config(rt, connection)
@@ -47,7 +50,7 @@ def saml_metadata(connection_id: int, rt: Rt) -> Response:
 
 @router.get("/sso/{org}/start")
 def start(
-    org: str, request: Request, rt: Rt, next: str = "/", connection: int | None = None
+    org: str, request: Request, rt: Rt, next: str = "/", connection: OptionalRowId = None
 ) -> Response:
     """Send the browser to the org's identity provider."""
     browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
@@ -62,7 +65,7 @@ def start(
 
 @router.post("/sso/saml/{connection_id}/acs")
 def acs(
-    connection_id: int,
+    connection_id: RowId,
     request: Request,
     rt: Rt,
     credential: CurrentCredential,
