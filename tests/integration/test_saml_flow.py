@@ -120,18 +120,20 @@ def test_replay_is_refused_and_audited(client: TestClient, rt: Runtime, connecti
     request_id, relay = _start(client)
     saml = _answer(rt, connection_id, request_id)
     assert _post(client, connection_id, saml, relay)["status"] == 200
-    request_id2, relay2 = _start(client)
+    _request_id2, relay2 = _start(client)
     again = _post(client, connection_id, saml, relay2)
-    assert again["status"] == 400 and again["error"] == "saml_in_response_to"
+    assert again["status"] == 400 and again["error"] == "saml_replayed"
     second_instance = TestClient(create_app(runtime=rt))
     second_instance.cookies.update(client.cookies)
     replayed = _post(second_instance, connection_id, saml, "")
-    assert replayed["status"] == 400 and replayed["error"] == "saml_unsolicited"
+    assert replayed["status"] == 400 and replayed["error"] == "saml_replayed"
+    answers_the_first = _post(client, connection_id, _answer(rt, connection_id, request_id), relay2)
+    assert answers_the_first["error"] == "saml_in_response_to"
     with rt.db.transaction() as db:
         refused = db.scalars(
             select(AuditEvent).where(AuditEvent.action == "sso.login_refused")
         ).all()
-    assert [e.reason for e in refused] == ["saml_in_response_to", replayed["error"]]
+    assert [e.reason for e in refused] == ["saml_replayed", "saml_replayed", "saml_in_response_to"]
     assert again["trace_id"] in {e.trace_id for e in refused}
 
 

@@ -78,14 +78,19 @@ def certificate_body(pem: str) -> str:
 
 
 def sp_metadata(
-    entity_id: str, acs_url: str, certificate_pem: str, *, want_assertions_signed: bool
+    entity_id: str,
+    acs_url: str,
+    certificate_pem: str,
+    *,
+    want_assertions_signed: bool,
+    authn_requests_signed: bool,
 ) -> bytes:
     """The SP's metadata: entity id, ACS (HTTP-POST) and its signing and encryption keys."""
     md = NS["md"]
     entity = etree.Element(q("md", "EntityDescriptor"), nsmap={"md": md, "ds": NS["ds"]})
     entity.set("entityID", entity_id)
     sp = etree.SubElement(entity, q("md", "SPSSODescriptor"))
-    sp.set("AuthnRequestsSigned", "true")
+    sp.set("AuthnRequestsSigned", "true" if authn_requests_signed else "false")
     sp.set("WantAssertionsSigned", "true" if want_assertions_signed else "false")
     sp.set("protocolSupportEnumeration", NS["samlp"])
     for use in ("signing", "encryption"):

@@ -75,13 +75,15 @@ def verify_response(
     """Verify everything about the response, then hand on the Identity it asserts."""
     root = parse(decode(encoded, config.max_response_bytes))
     verified = _verify_structure_and_signatures(root, config)
+    # Right after the signatures, so a replay is named as one; the caller's
+    # transaction rolls the record back if a later check refuses.
+    _verify_not_replayed(verified.assertion, config, context, replay)
     _verify_status(verified.response)
     _verify_issuer(verified, config)
     _verify_destination(verified, config)
     _verify_in_response_to(verified, config, context)
     _verify_subject_confirmation(verified.assertion, config, context)
     _verify_conditions(verified.assertion, config, context)
-    _verify_not_replayed(verified.assertion, config, context, replay)
     return _identity(verified.assertion, config)
 
 

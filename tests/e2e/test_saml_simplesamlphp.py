@@ -1,0 +1,318 @@
+"""hubgate's SAML service provider against a real IdP: Debian's SimpleSAMLphp 1.19.
+
+Real processes: hubgate under uvicorn, SimpleSAMLphp under ``php -S``
+(tests/e2e/idp.py), and the ``hubgate`` CLI to create the connection from the
+IdP's metadata URL, as an operator would. The "browser" is httpx with one
+cookie jar per person and redirects followed by hand: hubgate's start URL, the
+IdP's login form, the IdP's auto-submit form, hubgate's ACS.
+
+The SP entity id holds the connection id, so the IdP is started first (its
+metadata does not depend on any SP), the connection is created from its
+metadata, and the IdP is then told about the new SP: SimpleSAMLphp reads its
+configuration on every request, so that needs no restart.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import World
+from tests.e2e.conftest import _hubgate_env, running_server
+from tests.e2e.idp import USERS, Browser, IdpInfo, IdpUser, running_idp, simplesamlphp_missing
+
+pytestmark = pytest.mark.e2e
+
+ORG = "acme"
+ADMIN = "admin@acme.test"
+JSON = {"Accept": "application/json"}
+HTML = {"Accept": "text/html"}
+SERVER_ENV = {"HUBGATE_ALLOW_PRIVATE_IDP_URLS": "true"}
+HUBGATE_CLI = [str(Path(sys.executable).with_name("hubgate"))]
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: int
+    sp_entity_id: str
+    acs_url: str
+
+
+@dataclass
+class Saml:
+    """hubgate and the IdP, running on the test's database, with org ``acme``."""
+
+    hubgate: str
+    idp: IdpInfo
+    env: Mapping[str, str]
+    browsers: list[Browser] = field(default_factory=list)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*HUBGATE_CLI, *args], env=dict(self.env), capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+
+    def cli_json(self, *args: str) -> object:
+        done = self.cli(*args, "--json")
+        assert done.returncode == 0, f"hubgate {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return json.loads(done.stdout)
+
+    def add_connection(
+        self, *, allow_idp_initiated: bool = False, register: bool = True
+    ) -> Connection:
+        """``hubgate sso connection add`` from the IdP's metadata URL; the IdP then
+        trusts the new SP (entity id and ACS URL as hubgate printed them), unless
+        ``register`` is false."""
+        flags = ["--allow-idp-initiated"] if allow_idp_initiated else []
+        printed = self.cli_json(
+            "sso", "connection", "add", "--org", ORG, "--saml-metadata", self.idp.metadata_url,
+            *flags,
+        )  # fmt: skip
+        assert isinstance(printed, dict), printed
+        connection = Connection(int(printed["id"]), printed["sp_entity_id"], printed["acs_url"])
+        base = f"{self.hubgate}/sso/saml/{connection.id}"
+        assert (connection.sp_entity_id, connection.acs_url) == (f"{base}/metadata", f"{base}/acs")
+        if register:
+            self.idp.register_sp(connection.sp_entity_id, connection.acs_url)
+        return connection
+
+    def browser(self) -> Browser:
+        browser = Browser()
+        self.browsers.append(browser)
+        return browser
+
+
+@pytest.fixture
+def saml(database_url: str, world: World) -> Iterator[Saml]:
+    missing = simplesamlphp_missing()
+    if missing:
+        pytest.skip(missing)
+    world.org(ORG, world.user(ADMIN))
+    with running_idp() as idp, running_server(database_url, SERVER_ENV) as hubgate:
+        env = _hubgate_env(database_url, hubgate, SERVER_ENV)
+        state = Saml(hubgate=hubgate, idp=idp, env=env)
+        try:
+            yield state
+        finally:
+            for browser in state.browsers:
+                browser.client.close()
+
+
+# -- flows ---------------------------------------------------------------------------
+
+
+def start_at_hubgate(saml: Saml, browser: Browser, next_path: str = "/acme") -> httpx.Response:
+    """GET /sso/acme/start: a redirect to the IdP's SSO URL with an AuthnRequest;
+    returns the page the IdP shows after its own redirects (the login form)."""
+    started = browser.get(
+        f"{saml.hubgate}/sso/{ORG}/start", params={"next": next_path}, follow=False
+    )
+    assert started.status_code in (302, 303), started.text
+    location = started.headers["location"]
+    assert location.startswith(saml.idp.sso_url + "?"), location
+    assert "SAMLRequest=" in location and "RelayState=" in location, location
+    return browser.follow(started)
+
+
+def log_in_at_idp(browser: Browser, page: httpx.Response, user: IdpUser) -> dict[str, str]:
+    """Sign in at the IdP's form (unless this browser's IdP session still holds);
+    returns the fields of the IdP's auto-submit form to the ACS."""
+    answered = page
+    if Browser.saml_response_form(page) is None:
+        answered = browser.idp_login(page, user.username, user.password)
+    form = Browser.saml_response_form(answered)
+    assert form is not None, f"the IdP sent no SAMLResponse:\n{answered.text[:3000]}"
+    assert form.method == "POST"
+    return {"action": form.action, **form.fields}
+
+
+def post_to_acs(
+    browser: Browser, fields: Mapping[str, str], headers: Mapping[str, str] = JSON
+) -> httpx.Response:
+    """The browser's auto-submit of the IdP's form to hubgate's ACS."""
+    data = {k: v for k, v in fields.items() if k in ("SAMLResponse", "RelayState")}
+    return browser.request("POST", fields["action"], data=data, headers=headers, follow=False)
+
+
+def sp_initiated(
+    saml: Saml, browser: Browser, connection: Connection, user: IdpUser
+) -> dict[str, str]:
+    fields = log_in_at_idp(browser, start_at_hubgate(saml, browser), user)
+    assert fields["action"] == connection.acs_url
+    return fields
+
+
+def idp_initiated(
+    saml: Saml, browser: Browser, connection: Connection, user: IdpUser
+) -> dict[str, str]:
+    page = browser.get(saml.idp.idp_initiated_url(connection.sp_entity_id))
+    fields = log_in_at_idp(browser, page, user)
+    assert fields["action"] == connection.acs_url
+    return fields
+
+
+def identity_of(response: httpx.Response) -> dict[str, object]:
+    assert response.status_code == 200, response.text
+    identity = response.json()["identity"]
+    assert isinstance(identity, dict)
+    return identity
+
+
+def error_of(response: httpx.Response) -> str:
+    assert response.status_code == 400, response.text
+    code = response.json()["error"]
+    assert isinstance(code, str)
+    return code
+
+
+def assert_identity(identity: Mapping[str, object], user: IdpUser, connection: Connection) -> None:
+    assert identity["connection_id"] == connection.id
+    assert identity["subject"] == user.username  # the IdP's persistent NameID (uid)
+    assert identity["email"] == user.email
+    assert identity["display_name"] == user.display_name
+    assert identity["groups"] == list(user.groups)
+    attributes = identity["attributes"]
+    assert isinstance(attributes, dict)
+    assert attributes["uid"] == [user.username]
+    assert attributes["email"] == [user.email]
+
+
+# -- tests ---------------------------------------------------------------------------
+
+
+def test_the_idp_publishes_metadata_hubgate_reads(saml: Saml) -> None:
+    """The connection hubgate makes from the IdP's metadata URL, and the SP
+    metadata hubgate publishes for it."""
+    connection = saml.add_connection()
+    metadata = httpx.get(connection.sp_entity_id, timeout=10.0)
+    assert metadata.status_code == 200, metadata.text
+    assert f'entityID="{connection.sp_entity_id}"' in metadata.text
+    assert connection.acs_url in metadata.text
+    listed = saml.cli_json("sso", "connection", "list", "--org", ORG)
+    assert isinstance(listed, list) and len(listed) == 1, listed
+    assert listed[0]["idp_entity_id"] == saml.idp.entity_id
+    assert listed[0]["idp_sso_url"] == saml.idp.sso_url
+    assert len(listed[0]["idp_certificates_expire"]) == 1  # the one it signs with
+
+
+def test_the_idp_trusts_hubgate_by_its_published_sp_metadata(saml: Saml) -> None:
+    """The IdP admin loads hubgate's SP metadata instead of typing values in:
+    SimpleSAMLphp honours what it declares (AuthnRequestsSigned, NameIDFormat)."""
+    connection = saml.add_connection(register=False)
+    metadata = httpx.get(connection.sp_entity_id, timeout=10.0)
+    assert metadata.status_code == 200, metadata.text
+    saml.idp.register_sp_metadata(metadata.text)
+    browser = saml.browser()
+    answered = post_to_acs(browser, sp_initiated(saml, browser, connection, USERS["alice"]))
+    identity = identity_of(answered)
+    assert identity["email"] == USERS["alice"].email
+    assert identity["subject"] in (USERS["alice"].username, USERS["alice"].email)
+
+
+def test_sp_initiated_sign_in_gives_the_identity(saml: Saml) -> None:
+    connection = saml.add_connection()
+    for user in (USERS["alice"], USERS["bob"]):
+        browser = saml.browser()
+        answered = post_to_acs(browser, sp_initiated(saml, browser, connection, user))
+        assert_identity(identity_of(answered), user, connection)
+        assert answered.json().get("next", "/acme") == "/acme"
+
+
+def test_sp_initiated_sign_in_renders_a_page_for_a_browser(saml: Saml) -> None:
+    connection = saml.add_connection()
+    browser = saml.browser()
+    answered = post_to_acs(browser, sp_initiated(saml, browser, connection, USERS["alice"]), HTML)
+    assert answered.status_code in (200, 303), answered.text
+    if answered.status_code == 200:
+        assert answered.headers["content-type"].startswith("text/html")
+
+
+def test_idp_initiated_sign_in_is_refused_unless_the_connection_allows_it(saml: Saml) -> None:
+    connection = saml.add_connection()
+    browser = saml.browser()
+    fields = idp_initiated(saml, browser, connection, USERS["alice"])
+    assert error_of(post_to_acs(browser, fields)) == "saml_unsolicited"
+    # A person's browser gets a page, not JSON; the same response is still refused.
+    again = idp_initiated(saml, browser, connection, USERS["alice"])  # the IdP session: no form
+    page = post_to_acs(browser, again, HTML)
+    assert page.status_code == 400
+    assert page.headers["content-type"].startswith("text/html")
+
+
+def test_idp_initiated_sign_in_is_accepted_when_allowed(saml: Saml) -> None:
+    connection = saml.add_connection(allow_idp_initiated=True)
+    browser = saml.browser()
+    answered = post_to_acs(browser, idp_initiated(saml, browser, connection, USERS["bob"]))
+    assert_identity(identity_of(answered), USERS["bob"], connection)
+
+
+def test_a_wrong_password_at_the_idp_yields_no_response(saml: Saml) -> None:
+    connection = saml.add_connection()
+    browser = saml.browser()
+    login_page = start_at_hubgate(saml, browser)
+    refused = browser.idp_login(login_page, "alice", "not-alicepass")
+    assert refused.status_code == 200
+    assert Browser.saml_response_form(refused) is None
+    assert browser.login_form(refused) is not None  # the IdP shows its form again
+    assert not any(str(r.url).startswith(saml.hubgate + "/sso/saml/") for r in browser.history)
+    # The same sign-in then goes through with the right password.
+    fields = log_in_at_idp(browser, refused, USERS["alice"])
+    assert_identity(identity_of(post_to_acs(browser, fields)), USERS["alice"], connection)
+
+
+def test_certificate_rotation(saml: Saml) -> None:
+    """The IdP moves to a new signing key: refused until the connection lists
+    its certificate too, then accepted with either."""
+    connection = saml.add_connection()
+    saml.idp.use_signing_cert(1)
+    browser = saml.browser()
+    fields = sp_initiated(saml, browser, connection, USERS["alice"])
+    assert error_of(post_to_acs(browser, fields)) == "saml_signature_invalid"
+
+    added = saml.cli_json(
+        "sso", "connection", "add-cert", str(connection.id), "--cert",
+        str(saml.idp.certificate_files[1]),
+    )  # fmt: skip
+    assert isinstance(added, dict)
+    assert len(added["idp_certificates_expire"]) == 2, added
+    listed = saml.cli_json("sso", "connection", "list", "--org", ORG)
+    assert isinstance(listed, list)
+    assert [len(c["idp_certificates_expire"]) for c in listed if c["id"] == connection.id] == [2]
+
+    for index in (1, 0):
+        saml.idp.use_signing_cert(index)
+        browser = saml.browser()
+        fields = sp_initiated(saml, browser, connection, USERS["alice"])
+        assert_identity(identity_of(post_to_acs(browser, fields)), USERS["alice"], connection)
+
+
+@pytest.mark.parametrize("allow_idp_initiated", [False, True], ids=["sp-only", "idp-allowed"])
+def test_a_replayed_response_is_refused(saml: Saml, allow_idp_initiated: bool) -> None:
+    """The browser posts the IdP's form a second time (back button, or a
+    captured response replayed with the victim's cookies)."""
+    connection = saml.add_connection(allow_idp_initiated=allow_idp_initiated)
+    browser = saml.browser()
+    fields = sp_initiated(saml, browser, connection, USERS["alice"])
+    identity_of(post_to_acs(browser, fields))
+    again = post_to_acs(browser, fields)
+    assert again.status_code == 400, again.text  # refused either way
+    assert error_of(again) == "saml_replayed"
+
+
+def test_a_replayed_idp_initiated_response_is_refused(saml: Saml) -> None:
+    """Where unsolicited responses are allowed, the replay cache is all that
+    stops a captured response, from any browser."""
+    connection = saml.add_connection(allow_idp_initiated=True)
+    browser = saml.browser()
+    fields = idp_initiated(saml, browser, connection, USERS["bob"])
+    identity_of(post_to_acs(browser, fields))
+    assert error_of(post_to_acs(browser, fields)) == "saml_replayed"
+    assert error_of(post_to_acs(saml.browser(), fields)) == "saml_replayed"
