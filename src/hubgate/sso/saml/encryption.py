@@ -9,7 +9,7 @@ from __future__ import annotations
 import xmlsec
 from lxml import etree
 
-from hubgate.sso.saml.errors import DecryptionFailed, KeyTransportForbidden, UnexpectedStructure
+from hubgate.sso.saml.errors import DecryptionFailed, KeyTransportForbidden
 from hubgate.sso.saml.xml import q
 
 __all__ = ["decrypt_assertion"]
@@ -31,10 +31,14 @@ _CONTENT = frozenset(
 
 
 def decrypt_assertion(encrypted: etree._Element, sp_private_key: str) -> etree._Element:
-    """Replace ``saml:EncryptedAssertion`` by the Assertion it holds, and return it."""
+    """Replace ``saml:EncryptedAssertion`` by the Assertion it holds, and return it.
+
+    Every failure is the same ``DecryptionFailed``, so the endpoint is no
+    decryption oracle."""
     data = encrypted.findall(q("xenc", "EncryptedData"))
-    if len(data) != 1:
-        raise UnexpectedStructure("An EncryptedAssertion must hold exactly one EncryptedData.")
+    if len(data) != 1 or len(encrypted) != 1:
+        raise DecryptionFailed("An EncryptedAssertion must hold exactly one EncryptedData.")
+    _check_inline(data[0])
     _check_algorithms(encrypted, data[0])
     if not sp_private_key:
         raise DecryptionFailed("The connection has no SP key to decrypt assertions with.")
@@ -46,12 +50,40 @@ def decrypt_assertion(encrypted: etree._Element, sp_private_key: str) -> etree._
         raise DecryptionFailed() from exc
     assertions = encrypted.findall(q("saml", "Assertion"))
     if len(assertions) != 1 or len(encrypted) != 1:
-        raise UnexpectedStructure("The encrypted content must be exactly one Assertion.")
+        raise DecryptionFailed("The encrypted content must be exactly one Assertion.")
     assertion = assertions[0]
     parent = encrypted.getparent()
     assert parent is not None
     parent.replace(encrypted, assertion)
     return assertion
+
+
+def _check_inline(data: etree._Element) -> None:
+    """Only inline ciphertext and an inline EncryptedKey: xmlsec would otherwise
+    follow CipherReference and RetrievalMethod URIs (files, the network, XSLT)."""
+    _only_children(data, {"EncryptionMethod", "KeyInfo", "CipherData"})
+    _inline_cipher(data)
+    key_info = data.find(q("ds", "KeyInfo"))
+    keys = [] if key_info is None else list(key_info)
+    if len(keys) != 1 or keys[0].tag != q("xenc", "EncryptedKey"):
+        raise DecryptionFailed("The EncryptedData must carry exactly one inline EncryptedKey.")
+    _only_children(keys[0], {"EncryptionMethod", "KeyInfo", "CipherData"})
+    _inline_cipher(keys[0])
+    for node in data.iter():
+        if node.tag in (q("ds", "RetrievalMethod"), q("xenc", "CipherReference")):
+            raise DecryptionFailed("References in encrypted content are not followed.")
+
+
+def _only_children(node: etree._Element, names: set[str]) -> None:
+    allowed = {q("xenc", n) for n in names} | {q("ds", n) for n in names}
+    if any(child.tag not in allowed for child in node):
+        raise DecryptionFailed("The encrypted content has unexpected elements.")
+
+
+def _inline_cipher(node: etree._Element) -> None:
+    cipher = node.findall(q("xenc", "CipherData"))
+    if len(cipher) != 1 or [c.tag for c in cipher[0]] != [q("xenc", "CipherValue")]:
+        raise DecryptionFailed("Only inline CipherValue ciphertext is accepted.")
 
 
 def _check_algorithms(encrypted: etree._Element, data: etree._Element) -> None:

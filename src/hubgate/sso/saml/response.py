@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from lxml import etree
@@ -46,6 +46,8 @@ EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 _MAX_ATTRIBUTES = 100
 _MAX_VALUES = 1000
 _MAX_VALUE_LENGTH = 1024
+_MAX_LIFETIME = timedelta(days=1)
+XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +80,20 @@ def verify_response(
     # Right after the signatures, so a replay is named as one; the caller's
     # transaction rolls the record back if a later check refuses.
     _verify_not_replayed(verified.assertion, config, context, replay)
-    _verify_status(verified.response)
     _verify_issuer(verified, config)
     _verify_destination(verified, config)
     _verify_in_response_to(verified, config, context)
-    _verify_subject_confirmation(verified.assertion, config, context)
     _verify_conditions(verified.assertion, config, context)
+    _verify_subject_confirmation(verified.assertion, config, context)
     return _identity(verified.assertion, config)
 
 
 def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -> _Verified:
     """One Response, one Assertion (after decryption), unique IDs, every signature
     enveloped in the Response or the Assertion and verified."""
-    if root.tag != q("samlp", "Response"):
+    if root.tag != q("samlp", "Response") or len(list(root.iter(q("samlp", "Response")))) != 1:
         raise UnexpectedStructure()
+    _verify_status(root)
     _verify_unique_ids(root)
     _verify_signatures_placed(root)
     verified = _Verified(response=root, assertion=_the_assertion(root, config))
@@ -109,6 +111,9 @@ def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -
 
 
 def _verify_unique_ids(root: etree._Element) -> None:
+    """IDs are unique, and ``xml:id`` (a second ID namespace) is not used at all."""
+    if any(node.get(XML_ID) is not None for node in root.iter()):
+        raise SignatureReference("xml:id attributes are not accepted (ID confusion).")
     ids = Counter(node.get("ID") for node in root.iter() if node.get("ID") is not None)
     if any(count > 1 for count in ids.values()):
         raise SignatureReference("Two elements share one ID (signature wrapping).")
@@ -264,6 +269,8 @@ def _verify_not_replayed(
         parse_instant(c.get("NotOnOrAfter")) for c in assertion.findall(q("saml", "Conditions"))
     ]
     latest = max((i for i in instants if i is not None), default=context.now)
+    if latest > context.now + _MAX_LIFETIME:
+        raise SubjectConfirmationInvalid("The assertion claims to stay valid for more than a day.")
     key = f"{config.connection_id}:{assertion_id}"
     if not replay.first_use(key, max(latest, context.now) + config.clock_skew):
         raise AssertionReplayed()

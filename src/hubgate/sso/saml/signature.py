@@ -47,8 +47,8 @@ def verify_enveloped(
     for certificate in certificates:
         context = xmlsec.SignatureContext()
         context.key = _key(certificate)
-        context.register_id(element, "ID")
         try:
+            context.register_id(element, "ID")
             context.verify(signature)
         except xmlsec.Error:
             continue

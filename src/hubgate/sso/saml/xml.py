@@ -74,8 +74,8 @@ def decode(encoded: str | bytes, limit: int) -> bytes:
     """Bound the size, then strictly decode the base64 form value."""
     if len(encoded) > limit:
         raise ResponseTooLarge()
-    raw = encoded.encode("ascii", "ignore") if isinstance(encoded, str) else encoded
     try:
+        raw = encoded.encode("ascii") if isinstance(encoded, str) else encoded
         return base64.b64decode(b"".join(raw.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedResponse() from exc
