@@ -329,4 +329,6 @@ def _all(attributes: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> tupl
 def _text(node: etree._Element | None) -> str:
     if node is None:
         return ""
+    if len(node) == 0:  # a leaf: comments and PIs are already gone at parse time
+        return (node.text or "").strip()
     return "".join(t for t in node.itertext() if isinstance(t, str)).strip()

@@ -93,18 +93,12 @@ def parse(document: bytes) -> etree._Element:
     if info.doctype or info.internalDTD is not None:
         raise ForbiddenXml()
     root = tree.getroot()
-    if _depth(root) > _MAX_DEPTH:
+    if _TOO_DEEP(root):
         raise MalformedResponse("The SAML response is nested too deeply.")
     return root
 
 
-def _depth(root: etree._Element) -> int:
-    deepest, stack = 0, [(root, 1)]
-    while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in node)
-    return deepest
+_TOO_DEEP = etree.XPath("boolean(" + "/*" * (_MAX_DEPTH + 1) + ")")
 
 
 def parse_instant(value: str | None) -> datetime | None:
