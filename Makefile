@@ -34,6 +34,8 @@ test: setup system-deps
 
 bench: setup
 	$(BIN)/python bench/access.py
+	$(BIN)/python bench/saml.py
+	cd bench && ../$(BIN)/python saml_acs.py
 
 demo: setup
 	$(BIN)/hubgate demo

@@ -223,3 +223,48 @@ def test_connections_api(rt: Runtime, world: World) -> None:
     )
     assert ssrf.status_code == 400 and ssrf.json()["error"] == "url_private"
     assert len(client.get("/api/v1/orgs/acme/sso/connections").json()) == 1
+
+
+def test_refused_responses_change_no_rows(
+    client: TestClient, rt: Runtime, connection_id: int
+) -> None:
+    """Attacks posted to the real ACS: each refused with its code, and no user,
+    membership, session, short-lived entry or connection state changes."""
+    from hubgate.db.models import Membership, User, WebSession
+
+    keys = session_keys()
+    forge = SamlForge(keys)
+    entity_id, acs = connections.sp_urls(rt, connection_id)
+    good = {
+        "issued": datetime.now(UTC), "response_issuer": IDP, "assertion_issuer": IDP,
+        "destination": acs, "recipient": acs, "audiences": (entity_id,),
+    }  # fmt: skip
+    tables = (User, Membership, WebSession, Ephemeral)
+    request_id, relay = _start(client)
+    before = [_count(rt, t) for t in tables]
+    attacks = {
+        "saml_signature_invalid": forge.response(
+            forge.claims(**good, in_response_to=request_id, confirmation_in_response_to=request_id),
+            signer=keys.attacker,
+        ),
+        "saml_audience_mismatch": forge.response(
+            forge.claims(
+                **{**good, "audiences": ("https://other.example/sp",)},
+                in_response_to=request_id,
+                confirmation_in_response_to=request_id,
+            )
+        ),
+        "saml_signature_missing": forge.response(
+            forge.claims(**good, in_response_to=request_id, confirmation_in_response_to=request_id),
+            sign_assertion=False,
+        ),
+        "saml_in_response_to": forge.response(
+            forge.claims(**good, in_response_to="_forged", confirmation_in_response_to="_forged")
+        ),
+    }
+    for code, saml in attacks.items():
+        answer = _post(client, connection_id, saml, relay)
+        assert (answer["status"], answer["error"]) == (400, code)
+    assert [_count(rt, t) for t in tables] == before
+    with rt.db.transaction() as db:
+        assert db.get(SsoConnection, connection_id).state == "draft"  # type: ignore[union-attr]
