@@ -39,11 +39,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from hubgate.sso.saml.keys import new_key_pair
 from tests.e2e.conftest import HOST, _process, _tail, _wait_until, free_port
 
 __all__ = [
@@ -100,27 +97,9 @@ def simplesamlphp_missing() -> str | None:
     return None
 
 
-def generate_key_pair(common_name: str, *, days: int = 30) -> tuple[str, str]:
+def generate_key_pair(common_name: str) -> tuple[str, str]:
     """A fresh RSA-2048 private key and a self-signed certificate for it, both PEM."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return key_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return new_key_pair(common_name, dt.datetime.now(dt.UTC), years=1)
 
 
 # -- the IdP -----------------------------------------------------------------------
