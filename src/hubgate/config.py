@@ -34,6 +34,7 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.PRODUCTION
     secret_key: str = ""
+    previous_secret_keys: list[str] = []
     database_url: str = "sqlite:///hubgate.db"
     base_url: str = "http://127.0.0.1:8000"
     allow_private_idp_urls: bool = False

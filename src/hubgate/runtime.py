@@ -12,6 +12,7 @@ from hubgate.accounts.throttle import Limits
 from hubgate.config import Settings
 from hubgate.db.engine import Database, create_database
 from hubgate.db.types import utcnow
+from hubgate.sealed import Sealer
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -22,6 +23,7 @@ class Runtime:
     db: Database
     passwords: Passwords
     mailer: Mailer
+    sealer: Sealer
 
     @property
     def lifetimes(self) -> Lifetimes:
@@ -54,4 +56,5 @@ def build_runtime(settings: Settings, database: Database | None = None) -> Runti
             memory_kib=settings.password_memory_kib, time_cost=settings.password_time_cost
         ),
         mailer=OutboxMailer(),
+        sealer=Sealer(settings),
     )

@@ -268,3 +268,12 @@ def test_refused_responses_change_no_rows(
     assert [_count(rt, t) for t in tables] == before
     with rt.db.transaction() as db:
         assert db.get(SsoConnection, connection_id).state == "draft"  # type: ignore[union-attr]
+
+
+def test_the_sp_private_key_is_sealed_at_rest(rt: Runtime, connection_id: int) -> None:
+    with rt.db.transaction() as db:
+        row = db.get(SsoConnection, connection_id)
+        assert row is not None
+        assert "PRIVATE KEY" not in row.sp_private_key
+        assert "PRIVATE KEY" in rt.sealer.unseal(row.sp_private_key)
+        assert connections.saml_config(rt, row).sp_private_key.startswith("-----BEGIN PRIVATE KEY")

@@ -288,7 +288,8 @@ class SsoConnection(Base):
 
     ``settings`` holds the protocol's JSON settings (IdP entity id, URLs,
     certificates, attribute names, flags); the SP key pair signs requests and
-    decrypts assertions for this connection alone.
+    decrypts assertions for this connection alone, its private key sealed at rest
+    (:mod:`hubgate.sealed`).
     """
 
     __tablename__ = "sso_connections"

@@ -78,7 +78,7 @@ def create_saml(
     key, certificate = new_key_pair(f"hubgate {org.name}", rt.now())
     connection = SsoConnection(
         org_id=org.id, kind="saml", name=idp.entity_id[:120], settings=json.dumps(settings),
-        sp_private_key=key, sp_certificate=certificate,
+        sp_private_key=rt.sealer.seal(key), sp_certificate=certificate,
     )  # fmt: skip
     db.add(connection)
     db.flush()
@@ -139,7 +139,7 @@ def saml_config(rt: Runtime, connection: SsoConnection) -> SamlConfig:
         idp_certificates=tuple(settings["idp_certificates"]),
         sp_entity_id=entity_id,
         acs_url=acs_url,
-        sp_private_key=connection.sp_private_key,
+        sp_private_key=rt.sealer.unseal(connection.sp_private_key),
         sp_certificate=connection.sp_certificate,
         want_assertions_signed=settings.get("want_assertions_signed", True),
         want_encrypted_assertions=settings.get("want_encrypted_assertions", False),
@@ -187,7 +187,8 @@ def rotate_sp_key(
 ) -> None:
     """A new SP key pair; the IdP must fetch the SP metadata again."""
     require(principal, Action.ADMIN, OrgTarget(connection.org_id))
-    connection.sp_private_key, connection.sp_certificate = new_key_pair("hubgate", rt.now())
+    key, connection.sp_certificate = new_key_pair("hubgate", rt.now())
+    connection.sp_private_key = rt.sealer.seal(key)
     audit.record(
         db, actor, "sso.sp_key_rotated", org_id=connection.org_id,
         target=f"connection:{connection.id}",
