@@ -1,0 +1,134 @@
+"""OIDC errors: one class per check, each with a stable reason code.
+
+OidcError (400)
+├── StateInvalid            oidc_state_invalid
+├── ProviderError           oidc_provider_error
+├── IssuerMismatch          oidc_issuer_mismatch
+├── DiscoveryInvalid        oidc_discovery_invalid
+├── TokenExchangeFailed     oidc_token_exchange_failed
+├── TokenMalformed          oidc_token_malformed
+├── AlgorithmRefused        oidc_algorithm_refused
+├── HeaderRefused           oidc_header_refused
+├── KeyNotFound             oidc_key_not_found
+├── SignatureInvalid        oidc_signature_invalid
+├── AudienceMismatch        oidc_audience_mismatch
+├── TokenExpired            oidc_token_expired
+├── TokenTimeInvalid        oidc_token_time_invalid
+├── NonceMismatch           oidc_nonce_mismatch
+├── SubjectMissing          oidc_subject_missing
+└── UserinfoMismatch        oidc_userinfo_mismatch
+"""
+
+from __future__ import annotations
+
+from hubgate.errors import HubgateError
+
+__all__ = [
+    "AlgorithmRefused",
+    "AudienceMismatch",
+    "DiscoveryInvalid",
+    "HeaderRefused",
+    "IssuerMismatch",
+    "KeyNotFound",
+    "NonceMismatch",
+    "OidcError",
+    "ProviderError",
+    "SignatureInvalid",
+    "StateInvalid",
+    "SubjectMissing",
+    "TokenExchangeFailed",
+    "TokenExpired",
+    "TokenMalformed",
+    "TokenTimeInvalid",
+    "UserinfoMismatch",
+]
+
+
+class OidcError(HubgateError):
+    """An OpenID Connect sign-in was refused."""
+
+    status = 400
+    default_code = "oidc_invalid"
+    default_message = "The sign-in response from the identity provider was refused."
+
+
+class StateInvalid(OidcError):
+    default_code = "oidc_state_invalid"
+    default_message = "This sign-in was not started here, was already used, or expired."
+
+
+class ProviderError(OidcError):
+    default_code = "oidc_provider_error"
+    default_message = "The identity provider did not sign you in."
+
+
+class IssuerMismatch(OidcError):
+    default_code = "oidc_issuer_mismatch"
+    default_message = "The response comes from another identity provider than configured."
+
+
+class DiscoveryInvalid(OidcError):
+    default_code = "oidc_discovery_invalid"
+    default_message = "The provider's discovery document is not usable."
+
+
+class TokenExchangeFailed(OidcError):
+    default_code = "oidc_token_exchange_failed"
+    default_message = "The identity provider refused to exchange the authorization code."
+
+
+class TokenMalformed(OidcError):
+    default_code = "oidc_token_malformed"
+    default_message = "The id_token is not a well-formed signed JWT."
+
+
+class AlgorithmRefused(OidcError):
+    default_code = "oidc_algorithm_refused"
+    default_message = "The id_token is signed with an algorithm this connection does not allow."
+
+
+class HeaderRefused(OidcError):
+    """RFC 8725 §3.10: keys are never taken from jku/x5u/jwk/x5c; unknown crit fails."""
+
+    default_code = "oidc_header_refused"
+    default_message = "The id_token header names a key source or critical extension not accepted."
+
+
+class KeyNotFound(OidcError):
+    default_code = "oidc_key_not_found"
+    default_message = "No key of the provider's published key set fits the id_token."
+
+
+class SignatureInvalid(OidcError):
+    default_code = "oidc_signature_invalid"
+    default_message = "The id_token signature does not verify."
+
+
+class AudienceMismatch(OidcError):
+    default_code = "oidc_audience_mismatch"
+    default_message = "The id_token is meant for another client (aud/azp)."
+
+
+class TokenExpired(OidcError):
+    default_code = "oidc_token_expired"
+    default_message = "The id_token has expired."
+
+
+class TokenTimeInvalid(OidcError):
+    default_code = "oidc_token_time_invalid"
+    default_message = "The id_token's times (iat/nbf) are missing or out of range."
+
+
+class NonceMismatch(OidcError):
+    default_code = "oidc_nonce_mismatch"
+    default_message = "The id_token answers another sign-in (nonce)."
+
+
+class SubjectMissing(OidcError):
+    default_code = "oidc_subject_missing"
+    default_message = "The id_token names no subject (sub)."
+
+
+class UserinfoMismatch(OidcError):
+    default_code = "oidc_userinfo_mismatch"
+    default_message = "The userinfo answer is about another subject than the id_token."
