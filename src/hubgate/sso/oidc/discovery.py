@@ -1,0 +1,58 @@
+"""OpenID Provider discovery (OpenID Connect Discovery 1.0 §4.3): the issuer in
+the document must equal the configured one exactly."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from hubgate.sso.oidc.errors import DiscoveryInvalid, IssuerMismatch
+
+__all__ = ["ProviderMetadata", "discovery_url", "parse_discovery"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderMetadata:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None
+    iss_parameter_supported: bool
+    """RFC 9207: the provider puts ``iss`` in the authorization response."""
+
+
+def discovery_url(issuer: str) -> str:
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def parse_discovery(document: bytes, expected_issuer: str) -> ProviderMetadata:
+    try:
+        data: Any = json.loads(document)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DiscoveryInvalid("The discovery document is not JSON.") from exc
+    if not isinstance(data, dict):
+        raise DiscoveryInvalid()
+    if data.get("issuer") != expected_issuer:
+        raise IssuerMismatch("The discovery document names another issuer than configured.")
+    methods = data.get("code_challenge_methods_supported")
+    if isinstance(methods, list) and "S256" not in methods:
+        raise DiscoveryInvalid("The provider does not support PKCE with S256.")
+    return ProviderMetadata(
+        issuer=expected_issuer,
+        authorization_endpoint=_url(data, "authorization_endpoint"),
+        token_endpoint=_url(data, "token_endpoint"),
+        jwks_uri=_url(data, "jwks_uri"),
+        userinfo_endpoint=_url(data, "userinfo_endpoint") if "userinfo_endpoint" in data else None,
+        iss_parameter_supported=data.get("authorization_response_iss_parameter_supported") is True,
+    )
+
+
+def _url(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    parts = urlsplit(value) if isinstance(value, str) and len(value) <= 2048 else None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
+        raise DiscoveryInvalid(f"The discovery document has no usable {name}.")
+    return str(value)

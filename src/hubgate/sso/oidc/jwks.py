@@ -1,0 +1,90 @@
+"""The provider's signing keys (RFC 7517), cached per process.
+
+A key set is refetched when it is older than ``max_age``; an unknown ``kid``
+triggers at most one refetch per ``cooldown``, so a flood of random kids costs
+one fetch. Keys that fail to parse are skipped. (Public data: a per-process
+cache is fine; the protocol's own state lives in the shared store.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
+
+from hubgate.sso.oidc.errors import KeyNotFound
+
+__all__ = ["JwksCache", "parse_jwks"]
+
+_MAX_KEYS = 32
+_TYPES: dict[str, Any] = {"RSA": RSAKey, "EC": ECKey}
+
+
+def parse_jwks(document: bytes) -> KeySet:
+    """The usable public signing keys of a JWKS document."""
+    try:
+        data: Any = json.loads(document)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KeyNotFound("The provider's key set is not JSON.") from exc
+    entries = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise KeyNotFound("The provider's key set has no keys.")
+    return KeySet([k for k in map(_key, entries[:_MAX_KEYS]) if k is not None])
+
+
+def _key(entry: Any) -> Any:
+    if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+        return None
+    kind = _TYPES.get(str(entry.get("kty")))
+    public = {k: v for k, v in entry.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
+    try:
+        return kind.import_key(public) if kind else None
+    except (JoseError, ValueError, TypeError):
+        return None
+
+
+@dataclass
+class _Entry:
+    keys: KeySet
+    fetched_at: datetime
+
+
+class JwksCache:
+    def __init__(
+        self,
+        fetch: Callable[[str], bytes],
+        *,
+        max_age: timedelta = timedelta(hours=1),
+        cooldown: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._fetch = fetch
+        self._max_age = max_age
+        self._cooldown = cooldown
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def keys_for(self, jwks_uri: str, kid: str | None, now: datetime) -> KeySet:
+        """The key set, refetched if stale, or (once per cooldown) if ``kid`` is unknown."""
+        with self._lock:
+            entry = self._entries.get(jwks_uri)
+            if entry is None or now - entry.fetched_at >= self._max_age:
+                return self._refresh(jwks_uri, now)
+            if kid is not None and not _has(entry.keys, kid):
+                if now - entry.fetched_at >= self._cooldown:
+                    return self._refresh(jwks_uri, now)
+            return entry.keys
+
+    def _refresh(self, jwks_uri: str, now: datetime) -> KeySet:
+        keys = parse_jwks(self._fetch(jwks_uri))
+        self._entries[jwks_uri] = _Entry(keys, now)
+        return keys
+
+
+def _has(keys: KeySet, kid: str) -> bool:
+    return any(k.kid == kid for k in keys.keys)
