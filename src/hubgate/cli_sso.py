@@ -12,6 +12,7 @@ from hubgate.db.models import Org, SsoConnection
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
+from hubgate.sso.oidc.config import TokenAuth
 
 __all__ = ["sso"]
 
@@ -32,24 +33,47 @@ def _describe(rt: Runtime, row: SsoConnection) -> dict[str, object]:
 
 @connection.command("add")
 @click.option("--org", "org_name", required=True, metavar="NAME", help="The org.")
-@click.option("--saml-metadata", required=True, metavar="FILE_OR_URL", help="IdP metadata.")
-@click.option("--allow-idp-initiated", is_flag=True, help="Accept IdP-initiated sign-in.")
+@click.option("--saml-metadata", metavar="FILE_OR_URL", help="SAML: the IdP's metadata.")
+@click.option("--allow-idp-initiated", is_flag=True, help="SAML: accept IdP-initiated sign-in.")
+@click.option("--oidc-issuer", metavar="URL", help="OIDC: the issuer (discovery is fetched).")
+@click.option("--client-id", help="OIDC: the client id.")
+@click.option("--client-secret-stdin", is_flag=True, help="OIDC: read the client secret.")
+@click.option(
+    "--token-auth", type=click.Choice([t.value for t in TokenAuth]),
+    default=TokenAuth.CLIENT_SECRET_BASIC.value, show_default=True, help="OIDC: client auth.",
+)  # fmt: skip
 @json_option
-def connection_add(org_name: str, saml_metadata: str, allow_idp_initiated: bool) -> None:
-    """Create a SAML connection from the IdP's metadata; prints its id and SP values."""
+def connection_add(
+    org_name: str,
+    saml_metadata: str | None,
+    allow_idp_initiated: bool,
+    oidc_issuer: str | None,
+    client_id: str | None,
+    client_secret_stdin: bool,
+    token_auth: str,
+) -> None:
+    """Create a SAML connection from IdP metadata, or an OIDC one from an issuer;
+    prints its id and the values to give the IdP."""
+    if (saml_metadata is None) == (oidc_issuer is None):
+        raise click.UsageError("Give exactly one of --saml-metadata and --oidc-issuer.")
     rt = runtime()
-    metadata = connections.load_metadata(rt, saml_metadata)
+    metadata = connections.load_metadata(rt, saml_metadata) if saml_metadata else b""
+    secret = click.get_text_stream("stdin").readline().strip() if client_secret_stdin else ""
     with rt.db.transaction() as db:
         org: Org = service.get_org(db, org_name)
-        row = connections.create_saml(
-            db, rt, operator(), operator_principal(org), org, metadata,
-            allow_idp_initiated=allow_idp_initiated,
-        )  # fmt: skip
+        principal = operator_principal(org)
+        if oidc_issuer is not None:
+            row = connections.create_oidc(
+                db, rt, operator(), principal, org, issuer=oidc_issuer,
+                client_id=client_id or "", client_secret=secret, token_auth=TokenAuth(token_auth),
+            )  # fmt: skip
+        else:
+            row = connections.create_saml(
+                db, rt, operator(), principal, org, metadata,
+                allow_idp_initiated=allow_idp_initiated,
+            )  # fmt: skip
         data = _describe(rt, row)
-    emit(
-        data,
-        lambda: f"{data['id']}\nSP entity id: {data['sp_entity_id']}\nACS URL: {data['acs_url']}",
-    )
+    emit(data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
 @connection.command("add-cert")

@@ -9,31 +9,53 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from hubgate.errors import BadRequest
 
-__all__ = ["fetch"]
+__all__ = ["check_url", "fetch", "post_form"]
 
 MAX_BYTES = 1024 * 1024
 TIMEOUT = httpx.Timeout(5.0)
 
 
-def fetch(url: str, *, allow_private: bool, limit: int = MAX_BYTES) -> bytes:
+def check_url(url: str, *, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise BadRequest("Give an http(s) URL.", code="url_invalid")
     if not allow_private:
         _refuse_private(parts.hostname)
+
+
+def fetch(
+    url: str, *, allow_private: bool, limit: int = MAX_BYTES, headers: dict[str, str] | None = None
+) -> bytes:
+    check_url(url, allow_private=allow_private)
+    return _send("GET", url, limit, headers=headers)
+
+
+def post_form(
+    url: str, form: dict[str, str], *, allow_private: bool, auth: tuple[str, str] | None = None
+) -> bytes:
+    """A bounded form POST (token endpoints); the body is returned whatever the status."""
+    check_url(url, allow_private=allow_private)
+    return _send("POST", url, MAX_BYTES, data=form, auth=auth, accept_errors=True)
+
+
+def _send(
+    method: str, url: str, limit: int, *, accept_errors: bool = False, **options: Any
+) -> bytes:
     try:
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-            with client.stream("GET", url) as response:
-                response.raise_for_status()
+            with client.stream(method, url, **options) as response:
+                if not accept_errors:
+                    response.raise_for_status()
                 return _read_bounded(response, limit)
     except httpx.HTTPError as exc:
-        raise BadRequest(f"Could not fetch {url}: {exc}", code="fetch_failed") from exc
+        raise BadRequest(f"Could not reach {url}: {exc}", code="fetch_failed") from exc
 
 
 def _read_bounded(response: httpx.Response, limit: int) -> bytes:

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from hubgate import audit, store
+from hubgate import store
 from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
 from hubgate.runtime import Runtime
@@ -73,14 +73,5 @@ def finish(
     context = ResponseContext(now=rt.now(), request_id=pending["request_id"] if pending else None)
     config = connections.saml_config(rt, connection)
     identity = verify_response(saml_response, config, context, store.ReplayStore(db, SEEN))
-    connections.mark_verified(connection, rt)
-    audit.record(
-        db, actor, "sso.identity_verified", org_id=connection.org_id,
-        target=f"connection:{connection.id}",
-        data=_summary(identity),
-    )  # fmt: skip
+    connections.identity_verified(db, rt, actor, connection, identity)
     return SignInResult(identity, pending["next"] if pending else "/")
-
-
-def _summary(identity: Identity) -> dict[str, object]:
-    return {"subject": identity.subject, "email": identity.email, "groups": list(identity.groups)}

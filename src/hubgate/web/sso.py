@@ -20,7 +20,7 @@ from hubgate.db.models import Org, SsoConnection
 from hubgate.errors import BadRequest, HubgateError, NotFound
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, saml_flow
+from hubgate.sso import connections, oidc_flow, saml_flow
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
 from hubgate.web.context import CurrentCredential, Rt, actor_of
@@ -58,7 +58,8 @@ def start(
     with rt.db.transaction() as db:
         found = service.get_org(db, org)
         chosen = _connection_for(db, found, connection)
-        url = saml_flow.start(db, rt, chosen, safe_next(next), browser_key)
+        flow = oidc_flow if chosen.kind == "oidc" else saml_flow
+        url = flow.start(db, rt, chosen, safe_next(next), browser_key)
     response = RedirectResponse(url, status_code=303)
     _set_browser_cookie(response, rt, browser_key)
     return response
@@ -88,15 +89,38 @@ def acs(
     return _identity_response(request, rt, result.identity, result.next)
 
 
+@router.get("/sso/oidc/{connection_id}/callback")
+def oidc_callback(
+    connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    """The redirect URI: state first, then the provider's answer, then the tokens."""
+    actor = actor_of(request, rt, credential)
+    params = {k: v[:4096] for k, v in request.query_params.items()}
+    browser_key = request.cookies.get(BROWSER_COOKIE, "")
+    try:
+        with rt.db.transaction() as db:
+            connection = _of_kind(db, connection_id, "oidc")
+            result = oidc_flow.finish(db, rt, actor, connection, params, browser_key)
+    except HubgateError as exc:
+        _record_refusal(rt, actor, connection_id, exc)
+        raise
+    metrics.SIGN_INS.labels("oidc", "identity_verified").inc()
+    return _identity_response(request, rt, result.identity, result.next)
+
+
 def _saml(db: Session, connection_id: int) -> SsoConnection:
+    return _of_kind(db, connection_id, "saml")
+
+
+def _of_kind(db: Session, connection_id: int, kind: str) -> SsoConnection:
     connection = connections.get(db, connection_id)
-    if connection.kind != "saml" or connection.state == "inactive":
-        raise NotFound("No such SAML connection.")
+    if connection.kind != kind or connection.state == "inactive":
+        raise NotFound(f"No such {kind.upper()} connection.")
     return connection
 
 
 def _connection_for(db: Session, org: Org, wanted: int | None) -> SsoConnection:
-    found = [c for c in connections.of_org(db, org) if c.kind == "saml" and c.state != "inactive"]
+    found = [c for c in connections.of_org(db, org) if c.state != "inactive"]
     if wanted is not None:
         found = [c for c in found if c.id == wanted]
     if len(found) != 1:
@@ -109,7 +133,7 @@ def _connection_for(db: Session, org: Org, wanted: int | None) -> SsoConnection:
 
 def _record_refusal(rt: Runtime, actor: audit.Actor, connection_id: int, exc: HubgateError) -> None:
     """The refusal is audited in its own transaction: the sign-in's own rolled back."""
-    metrics.SIGN_INS.labels("saml", exc.code).inc()
+    metrics.SIGN_INS.labels("sso", exc.code).inc()
     with rt.db.transaction() as db:
         connection = db.get(SsoConnection, connection_id)
         audit.record(
