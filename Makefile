@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/saml.py
 	cd bench && ../$(BIN)/python saml_acs.py
+	$(BIN)/python bench/oidc.py
 
 demo: setup
 	$(BIN)/hubgate demo
