@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 
 help:
 	@echo "make setup        create $(VENV) and install hubgate with its pinned dev tools"
-	@echo "make system-deps  install the Debian packages the end-to-end tests drive (nginx, SimpleSAMLphp, PHP)"
+	@echo "make system-deps  install what the end-to-end tests drive: nginx, SimpleSAMLphp (Debian), oidc-provider (npm ci)"
 	@echo "make check        ruff and mypy"
 	@echo "make test         the whole suite on SQLite, then on PostgreSQL if HUBGATE_TEST_DATABASE_URL is set"
 	@echo "make bench        print the benchmark figures (bench/*.py)"
@@ -23,6 +23,7 @@ setup: $(BIN)/hubgate
 
 system-deps:
 	bash scripts/install-system-deps.sh
+	bash scripts/install-node-deps.sh
 
 check: setup
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -68,7 +68,10 @@ def token_request(config: OidcConfig, code: str, verifier: str, now: datetime) -
     }
     url = config.provider.token_endpoint
     if config.token_auth is TokenAuth.CLIENT_SECRET_BASIC:
-        return TokenRequest(url, form, (config.client_id, config.client_secret))
+        # RFC 6749 §2.3.1: form-urlencode both before the Basic encoding.
+        return TokenRequest(
+            url, form, (quote_plus(config.client_id), quote_plus(config.client_secret))
+        )
     form["client_id"] = config.client_id
     if config.token_auth is TokenAuth.CLIENT_SECRET_POST:
         form["client_secret"] = config.client_secret

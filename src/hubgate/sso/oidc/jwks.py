@@ -53,6 +53,8 @@ def _key(entry: Any) -> Any:
 class _Entry:
     keys: KeySet
     fetched_at: datetime
+    missed_at: datetime | None = None
+    """When an unknown kid last caused a refetch (the cooldown counts from here)."""
 
 
 class JwksCache:
@@ -75,14 +77,16 @@ class JwksCache:
             entry = self._entries.get(jwks_uri)
             if entry is None or now - entry.fetched_at >= self._max_age:
                 return self._refresh(jwks_uri, now)
-            if kid is not None and not _has(entry.keys, kid):
-                if now - entry.fetched_at >= self._cooldown:
-                    return self._refresh(jwks_uri, now)
+            if kid is not None and not _has(entry.keys, kid) and self._may_retry(entry, now):
+                return self._refresh(jwks_uri, now, missed=True)
             return entry.keys
 
-    def _refresh(self, jwks_uri: str, now: datetime) -> KeySet:
+    def _may_retry(self, entry: _Entry, now: datetime) -> bool:
+        return entry.missed_at is None or now - entry.missed_at >= self._cooldown
+
+    def _refresh(self, jwks_uri: str, now: datetime, *, missed: bool = False) -> KeySet:
         keys = parse_jwks(self._fetch(jwks_uri))
-        self._entries[jwks_uri] = _Entry(keys, now)
+        self._entries[jwks_uri] = _Entry(keys, now, now if missed else None)
         return keys
 
 
