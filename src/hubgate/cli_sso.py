@@ -58,7 +58,8 @@ def connection_add(
         raise click.UsageError("Give exactly one of --saml-metadata and --oidc-issuer.")
     rt = runtime()
     metadata = connections.load_metadata(rt, saml_metadata) if saml_metadata else b""
-    secret = click.get_text_stream("stdin").readline().strip() if client_secret_stdin else ""
+    stdin = click.get_text_stream("stdin")
+    secret = stdin.readline().rstrip("\r\n") if client_secret_stdin else ""
     with rt.db.transaction() as db:
         org: Org = service.get_org(db, org_name)
         principal = operator_principal(org)

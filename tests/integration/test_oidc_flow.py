@@ -130,6 +130,8 @@ def test_a_complete_sign_in(
     identity = answer["identity"]
     assert identity["subject"] == f"{ISSUER} 00u1" and identity["email_verified"] is True
     assert identity["groups"] == ["research", "admins"]
+    assert identity["attributes"]["email_verified"] == ["true"]
+    assert not {"nonce", "aud", "exp", "iat", "iss"} & identity["attributes"].keys()
     with rt.db.transaction() as db:
         assert db.get(SsoConnection, connection_id).state == "verified"  # type: ignore[union-attr]
         stored = db.get(SsoConnection, connection_id)

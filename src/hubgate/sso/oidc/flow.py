@@ -109,9 +109,15 @@ def identity_from(
         email_verified=merged.get(config.email_verified_claim) is True,
         display_name=_text(merged.get(config.name_claim)),
         groups=_groups(merged.get(config.groups_claim)),
-        attributes={k: _values(v) for k, v in merged.items()},
+        attributes={k: _values(v) for k, v in merged.items() if k not in _PROTOCOL_CLAIMS},
         authenticated_at=_instant(claims.get("auth_time")),
     )
+
+
+# Claims about the token itself, not the person: kept out of Identity.attributes.
+_PROTOCOL_CLAIMS = frozenset(
+    {"iss", "aud", "azp", "exp", "iat", "nbf", "nonce", "jti", "at_hash", "c_hash", "sid"}
+)
 
 
 def needs_userinfo(config: OidcConfig, claims: Mapping[str, Any]) -> bool:
@@ -132,8 +138,13 @@ def _groups(value: Any) -> tuple[str, ...]:
 
 
 def _values(value: Any) -> tuple[str, ...]:
+    """Attribute values as text; JSON booleans keep their JSON spelling."""
     items = value if isinstance(value, list) else [value]
-    return tuple(str(item)[:1024] for item in items[:100])
+    return tuple(_json_text(item)[:1024] for item in items[:100])
+
+
+def _json_text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _instant(value: Any) -> datetime | None:
