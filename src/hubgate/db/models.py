@@ -29,12 +29,19 @@ __all__ = [
     "Base",
     "Email",
     "Ephemeral",
+    "Invitation",
     "Membership",
     "Org",
+    "OrgDomain",
+    "OrgSso",
+    "RoleMapping",
     "OutboxMail",
     "Resource",
+    "SsoAuthentication",
     "SsoConnection",
+    "SsoLink",
     "Team",
+    "TeamMapping",
     "TeamMembership",
     "Throttle",
     "Token",
@@ -51,6 +58,11 @@ NAMING = {
 }
 ORG_ROLES = ("read", "contributor", "write", "admin")
 TEAM_ROLES = ("read", "write", "admin")
+SSO_MODES = ("off", "basic", "managed")
+# Where a membership's org role, or a team place, came from: set by hand (an
+# admin, the CLI, the org's creation) or by the SSO policy. A role or team place
+# that a mapping gave is taken back when the IdP stops asserting its value.
+GRANT_SOURCES = ("manual", "default", "invitation", "mapping")
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
@@ -150,12 +162,17 @@ class Membership(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "user_id"),
         _one_of("role", ORG_ROLES, "role"),
+        _one_of("role_source", GRANT_SOURCES, "role_source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
+    role_source: Mapped[str] = mapped_column(String(16), default="manual")
+    invited_role: Mapped[str | None] = mapped_column(String(16))
+    external_collaborator: Mapped[bool] = mapped_column(default=False)
+    deactivated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -185,12 +202,14 @@ class TeamMembership(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "user_id"),
         _one_of("role", TEAM_ROLES, "role"),
+        _one_of("source", GRANT_SOURCES, "source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), default="manual")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -308,3 +327,145 @@ class SsoConnection(Base):
     sp_certificate: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None]
+
+
+class OrgSso(Base):
+    """An org's SSO policy (DESIGN.md §1 "SSO mode", "Policy"); no row means SSO off.
+
+    ``enforced`` matters in managed mode only: an operator lifting enforcement
+    lets the org's people use their passwords again, under basic mode's rule.
+    """
+
+    __tablename__ = "org_sso"
+    __table_args__ = (
+        _one_of("mode", SSO_MODES, "mode"),
+        _one_of("default_role", ORG_ROLES, "default_role"),
+        CheckConstraint("session_timeout_seconds BETWEEN 3600 AND 7776000", name="session_timeout"),
+    )
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), default="off")
+    optional: Mapped[bool] = mapped_column(default=False)
+    enforced: Mapped[bool] = mapped_column(default=True)
+    session_timeout_seconds: Mapped[int] = mapped_column(Integer, default=7 * 24 * 3600)
+    default_role: Mapped[str] = mapped_column(String(16), default="write")
+    default_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    join_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    join_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrgDomain(Base):
+    """An email domain an org claims; it counts once verified, and a verified
+    domain belongs to one org only (the partial unique index)."""
+
+    __tablename__ = "org_domains"
+    __table_args__ = (
+        UniqueConstraint("org_id", "domain"),
+        Index(
+            "uq_org_domains_verified",
+            "domain",
+            unique=True,
+            sqlite_where=text("verified_at IS NOT NULL"),
+            postgresql_where=text("verified_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(253), index=True)
+    verification_token: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None]
+    verified_by: Mapped[str | None] = mapped_column(String(16))
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_connections.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SsoLink(Base):
+    """An identity bound to an account: (connection, subject) -> user, for good."""
+
+    __tablename__ = "sso_links"
+    __table_args__ = (UniqueConstraint("connection_id", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("sso_connections.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(1024))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SsoAuthentication(Base):
+    """A session's SSO authentication for one org; fresh while younger than the
+    org's session timeout and the IdP's own session expiry, if it gave one."""
+
+    __tablename__ = "sso_authentications"
+    __table_args__ = (
+        UniqueConstraint("session_id", "org_id"),
+        Index("ix_sso_authentications_user_org", "user_id", "org_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_connections.id", ondelete="SET NULL")
+    )
+    authenticated_at: Mapped[datetime]
+    idp_expires_at: Mapped[datetime | None]
+
+
+class RoleMapping(Base):
+    """An IdP attribute value that grants an org role (the most privileged match wins)."""
+
+    __tablename__ = "role_mappings"
+    __table_args__ = (
+        UniqueConstraint("org_id", "attribute", "value"),
+        _one_of("role", ORG_ROLES, "role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    attribute: Mapped[str] = mapped_column(String(256))
+    value: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class TeamMapping(Base):
+    """An IdP attribute value that grants a place in a team (additive)."""
+
+    __tablename__ = "team_mappings"
+    __table_args__ = (
+        UniqueConstraint("org_id", "attribute", "value", "team_id"),
+        _one_of("team_role", TEAM_ROLES, "team_role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    attribute: Mapped[str] = mapped_column(String(256))
+    value: Mapped[str] = mapped_column(String(256))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    team_role: Mapped[str] = mapped_column(String(16))
+
+
+class Invitation(Base):
+    """An email invited into an org with a role and teams; accepted only by
+    signing in through the org's SSO with that email."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        UniqueConstraint("org_id", "email"),
+        _one_of("role", ORG_ROLES, "role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    teams: Mapped[str] = mapped_column(Text, default="[]")
+    invited_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
