@@ -4,9 +4,9 @@
 - :func:`running_idp` starts the IdP on a free loopback port with a config dir
   made from ``tests/e2e/simplesamlphp/`` and fresh signing key pairs, and
   yields an :class:`IdpInfo`; :meth:`IdpInfo.register_sp`,
-  :meth:`IdpInfo.register_sp_metadata` and :meth:`IdpInfo.use_signing_cert`
-  change the running IdP (PHP reads its configuration on every request, so no
-  restart is needed);
+  :meth:`IdpInfo.register_sp_metadata`, :meth:`IdpInfo.use_signing_cert`,
+  :meth:`IdpInfo.set_user` and :meth:`IdpInfo.remove_user` change the running
+  IdP (PHP reads its configuration on every request, so no restart is needed);
 - :class:`Browser` follows redirects by hand with one cookie jar, reads HTML
   forms, signs in at the IdP's login form and finds the auto-submit form that
   carries a ``SAMLResponse``.
@@ -19,8 +19,9 @@ environment to ``getenv()``, so setting it on the ``php -S`` process is enough:
 nothing under /etc is read or changed. ``baseurlpath`` is a whole URL, since
 behind ``php -S`` nothing else tells SimpleSAMLphp its address.
 
-The IdP's users are in ``simplesamlphp/authsources.php``; :data:`USERS` says the
-same for the tests.
+The IdP's users live in the same JSON state file (``authsources.php`` reads them
+from it); every IdP starts with :data:`USERS` and a test changes them with
+:meth:`IdpInfo.set_user` and :meth:`IdpInfo.remove_user`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import httpx
@@ -60,17 +62,52 @@ TEMPLATES = Path(__file__).resolve().parent / "simplesamlphp"
 SIMPLESAMLPHP_WWW = Path("/usr/share/simplesamlphp/www")
 STATE_FILE = "hubgate-e2e.json"
 MAX_REDIRECTS = 10
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class IdpUser:
-    """One user of the IdP's ``example-userpass`` source (authsources.php)."""
+    """One user of the IdP's ``example-userpass`` source (authsources.php).
+
+    The IdP asserts ``uid`` (which is also the persistent NameID, so hubgate's
+    subject), ``email``, ``displayName`` and ``groups``: the names hubgate maps
+    by default (``hubgate.sso.saml.config.DEFAULT_ATTRIBUTES``). ``email`` or
+    ``display_name`` ``None`` leaves that attribute out; so does an empty
+    ``groups``. ``attributes`` are raw SAML attributes added to those, or
+    replacing one of the same name (an empty tuple leaves it out).
+    """
 
     username: str
     password: str
-    email: str
-    display_name: str
+    email: str | None
+    display_name: str | None
     groups: tuple[str, ...]
+    uid: str = ""  # the NameID; "" means the username
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        """The NameID value: what hubgate records as the Identity's subject."""
+        return self.uid or self.username
+
+    def saml_attributes(self) -> dict[str, list[str]]:
+        """The attributes the IdP asserts for this user, by name."""
+        standard = {
+            "uid": [self.subject],
+            "email": [self.email] if self.email is not None else [],
+            "displayName": [self.display_name] if self.display_name is not None else [],
+            "groups": list(self.groups),
+        }
+        merged = {**standard, **{name: list(values) for name, values in self.attributes.items()}}
+        return {name: values for name, values in merged.items() if values}
+
+    def state(self) -> dict[str, object]:
+        """This user as authsources.php reads it from the state file."""
+        return {
+            "username": self.username,
+            "password": self.password,
+            "attributes": self.saml_attributes(),
+        }
 
 
 USERS = {
@@ -111,7 +148,8 @@ class IdpInfo:
 
     ``certificates_pem`` are all the signing certificates generated for it (index
     0 first); ``certificate_files`` the same as files, for ``add-cert``. It signs
-    with ``certificates_pem[signing_cert_index]``.
+    with ``certificates_pem[signing_cert_index]``. ``users`` are its users now
+    (:data:`USERS` at first), by username.
     """
 
     base_url: str
@@ -123,7 +161,58 @@ class IdpInfo:
     signing_cert_index: int
     config_dir: Path
     log_file: Path
+    sessions_dir: Path
+    users: dict[str, IdpUser] = field(default_factory=lambda: dict(USERS))
     _state: dict[str, object] = field(repr=False, default_factory=dict)
+
+    def set_user(
+        self,
+        username: str,
+        *,
+        password: str | None = None,
+        email: str | None = None,
+        name: str | None = None,
+        groups: Iterable[str] | None = None,
+        uid: str | None = None,
+        attributes: Mapping[str, Iterable[str]] | None = None,
+    ) -> IdpUser:
+        """Add user ``username`` or change it (from the next sign-in on): what is not
+        given stays as it was; a new user starts as ``{username}pass``,
+        ``{username}@acme.test``, the capitalized username as name, no groups,
+        NameID the username. ``email`` may be any address (another org's domain, too); to
+        assert none, pass ``attributes={"email": []}``.
+
+        The IdP keeps the attributes of a session it already holds: sign in from
+        a fresh :class:`Browser`, or call :meth:`end_sessions` first.
+        """
+        if not username or ":" in username:
+            raise ValueError(f"{username!r}: a username is not empty and has no ':'")
+        now = self.users.get(username) or IdpUser(
+            username, f"{username}pass", f"{username}@acme.test", username.capitalize(), ()
+        )
+        user = replace(
+            now,
+            password=_given(password, now.password),
+            email=_given(email, now.email),
+            display_name=_given(name, now.display_name),
+            groups=now.groups if groups is None else tuple(groups),
+            uid=_given(uid, now.uid),
+            attributes=now.attributes if attributes is None else _raw(attributes),
+        )
+        self.users[username] = user
+        self._write()
+        return user
+
+    def remove_user(self, username: str) -> None:
+        """Delete the user: its next login at the IdP's form fails. A browser that
+        still holds an IdP session for it keeps signing in until :meth:`end_sessions`."""
+        del self.users[username]
+        self._write()
+
+    def end_sessions(self) -> None:
+        """Forget every IdP session, so each browser meets the login form again."""
+        for session in self.sessions_dir.iterdir():
+            session.unlink()
 
     def register_sp(self, entity_id: str, acs_url: str) -> None:
         """Trust one more service provider (takes effect on the next request)."""
@@ -169,7 +258,16 @@ class IdpInfo:
         return sps
 
     def _write(self) -> None:
+        self._state["users"] = [user.state() for user in self.users.values()]
         _write_state(self.config_dir, self._state)
+
+
+def _given(value: T | None, now: T) -> T:
+    return now if value is None else value
+
+
+def _raw(attributes: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
+    return {name: tuple(values) for name, values in attributes.items()}
 
 
 def _signing(entity_id: str, index: int) -> dict[str, str]:
@@ -253,6 +351,7 @@ def running_idp(
             signing_cert_index=signing_cert_index,
             config_dir=config_dir,
             log_file=tmp / "log" / "simplesamlphp.log",
+            sessions_dir=tmp / "sessions",
             _state=state,
         )
         if sp_entity_id is not None:

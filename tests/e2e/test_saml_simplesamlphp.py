@@ -14,6 +14,7 @@ configuration on every request, so that needs no restart.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -83,6 +84,13 @@ class Saml:
         if register:
             self.idp.register_sp(connection.sp_entity_id, connection.acs_url)
         return connection
+
+    def verified_identities(self) -> list[dict[str, object]]:
+        """The data of the org's ``sso.identity_verified`` audit events, oldest first:
+        subject, email and groups of each verified sign-in."""
+        events = self.cli_json("audit", "--org", ORG, "--action", "sso.identity_verified")
+        assert isinstance(events, list), events
+        return [event["data"] for event in reversed(events)]
 
     def browser(self) -> Browser:
         browser = Browser()
@@ -159,6 +167,21 @@ def idp_initiated(
     return fields
 
 
+def signed_in(saml: Saml, connection: Connection, user: IdpUser) -> dict[str, str]:
+    """A whole SP-initiated sign-in from a fresh browser (so a fresh IdP session);
+    returns the IdP's form fields. Only checks that hubgate did not refuse it."""
+    browser = saml.browser()
+    fields = sp_initiated(saml, browser, connection, user)
+    answered = post_to_acs(browser, fields)
+    assert answered.status_code < 400, answered.text
+    return fields
+
+
+def asserted_xml(fields: Mapping[str, str]) -> str:
+    """The SAML response the IdP sent, as XML (what the IdP side asserted)."""
+    return base64.b64decode(fields["SAMLResponse"]).decode()
+
+
 def identity_of(response: httpx.Response) -> dict[str, object]:
     assert response.status_code == 200, response.text
     identity = response.json()["identity"]
@@ -175,13 +198,13 @@ def error_of(response: httpx.Response) -> str:
 
 def assert_identity(identity: Mapping[str, object], user: IdpUser, connection: Connection) -> None:
     assert identity["connection_id"] == connection.id
-    assert identity["subject"] == user.username  # the IdP's persistent NameID (uid)
+    assert identity["subject"] == user.subject  # the IdP's persistent NameID (uid)
     assert identity["email"] == user.email
     assert identity["display_name"] == user.display_name
     assert identity["groups"] == list(user.groups)
     attributes = identity["attributes"]
     assert isinstance(attributes, dict)
-    assert attributes["uid"] == [user.username]
+    assert attributes["uid"] == [user.subject]
     assert attributes["email"] == [user.email]
 
 
@@ -316,3 +339,46 @@ def test_a_replayed_idp_initiated_response_is_refused(saml: Saml) -> None:
     identity_of(post_to_acs(browser, fields))
     assert error_of(post_to_acs(browser, fields)) == "saml_replayed"
     assert error_of(post_to_acs(saml.browser(), fields)) == "saml_replayed"
+
+
+def test_groups_changed_at_the_idp_arrive_with_the_next_sign_in(saml: Saml) -> None:
+    """The IdP admin moves alice to other groups between two sign-ins; the IdP's
+    configuration is rewritten, not restarted."""
+    connection = saml.add_connection()
+    alice = USERS["alice"]
+    first = signed_in(saml, connection, alice)
+    moved = saml.idp.set_user("alice", groups=["ml-platform", "reviewers"])
+    assert (moved.password, moved.email, moved.subject) == (alice.password, alice.email, "alice")
+    second = signed_in(saml, connection, moved)
+    assert "hubgate-admins" in asserted_xml(first) and "hubgate-admins" not in asserted_xml(second)
+    assert "ml-platform" in asserted_xml(second)
+    expected = [
+        {"subject": "alice", "email": alice.email, "groups": list(alice.groups)},
+        {"subject": "alice", "email": alice.email, "groups": ["ml-platform", "reviewers"]},
+    ]
+    assert saml.verified_identities() == expected
+
+
+def test_users_added_and_removed_at_the_idp(saml: Saml) -> None:
+    """A new user with its own NameID and an email in another domain signs in; a
+    removed user is refused at the IdP's own login form, even from a browser
+    whose IdP session was ended."""
+    connection = saml.add_connection()
+    carol = saml.idp.set_user(
+        "carol", email="carol.new@acme.test", name="Carol", groups=["research"], uid="u-1234"
+    )
+    signed_in(saml, connection, carol)
+    assert saml.verified_identities() == [
+        {"subject": "u-1234", "email": "carol.new@acme.test", "groups": ["research"]}
+    ]
+
+    browser = saml.browser()
+    fields = sp_initiated(saml, browser, connection, USERS["bob"])
+    assert post_to_acs(browser, fields).status_code < 400
+    saml.idp.remove_user("bob")
+    saml.idp.end_sessions()
+    login_page = browser.get(saml.idp.idp_initiated_url(connection.sp_entity_id))
+    refused = browser.idp_login(login_page, "bob", USERS["bob"].password)
+    assert Browser.saml_response_form(refused) is None
+    assert browser.login_form(refused) is not None
+    assert "bob" not in saml.idp.users and "carol" in saml.idp.users

@@ -1,29 +1,24 @@
 <?php
 
 /*
- * The IdP's users for hubgate's end-to-end tests (tests/e2e/idp.py USERS says
- * the same in Python). Attribute names are the ones hubgate maps by default:
- * email, displayName, groups; uid becomes the persistent NameID.
+ * The IdP's users for hubgate's end-to-end tests, from hubgate-e2e.json
+ * ("users": username, password and the attributes to assert), which
+ * tests/e2e/idp.py writes (IdpInfo.set_user / remove_user) and PHP reads on
+ * every request. Attribute names are the ones hubgate maps by default: email,
+ * displayName, groups; uid becomes the persistent NameID.
  */
+
+$e2e = json_decode(file_get_contents(__DIR__ . '/hubgate-e2e.json'), true, 32, JSON_THROW_ON_ERROR);
+
+$users = ['exampleauth:UserPass'];
+foreach ($e2e['users'] as $user) {
+    $users[$user['username'] . ':' . $user['password']] = $user['attributes'];
+}
 
 $config = [
     'admin' => [
         'core:AdminPassword',
     ],
 
-    'example-userpass' => [
-        'exampleauth:UserPass',
-        'alice:alicepass' => [
-            'uid' => ['alice'],
-            'email' => ['alice@acme.test'],
-            'displayName' => ['Alice Admin'],
-            'groups' => ['hubgate-admins', 'research'],
-        ],
-        'bob:bobpass' => [
-            'uid' => ['bob'],
-            'email' => ['bob@acme.test'],
-            'displayName' => ['Bob Builder'],
-            'groups' => ['research'],
-        ],
-    ],
+    'example-userpass' => $users,
 ];

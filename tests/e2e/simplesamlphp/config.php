@@ -5,9 +5,10 @@
  *
  * tests/e2e/idp.py copies this folder into a temporary config dir, points
  * SIMPLESAMLPHP_CONFIG_DIR at it and writes hubgate-e2e.json beside this file:
- * base URL, writable folders, salt, the signing key pair in use and the service
- * providers to trust. PHP reads the configuration on every request, so
- * rewriting that JSON changes the running IdP at once (new SP, cert rotation).
+ * base URL, writable folders, salt, the signing key pair in use, the service
+ * providers to trust and the users (authsources.php). PHP reads the
+ * configuration on every request, so rewriting that JSON changes the running
+ * IdP at once (new SP, cert rotation, a user added, changed or removed).
  */
 
 $e2e = json_decode(file_get_contents(__DIR__ . '/hubgate-e2e.json'), true, 32, JSON_THROW_ON_ERROR);
