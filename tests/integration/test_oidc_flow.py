@@ -42,6 +42,7 @@ class Provider:
                                        "name": "Ada", "groups": ["research", "admins"]}  # fmt: skip
         self.userinfo_sub: str | None = None
         self.iss_supported = True
+        self.token_requests: list[tuple[dict[str, str], tuple[str, str] | None]] = []
 
     def discovery(self, issuer: str = ISSUER) -> bytes:
         return json.dumps({
@@ -83,14 +84,24 @@ class Provider:
         raise BadRequest("unreachable", code="fetch_failed")
 
 
-@pytest.fixture
-def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+def install(monkeypatch: pytest.MonkeyPatch) -> Provider:
+    """A Provider answering hubgate's fetches and token requests (which it keeps)."""
     fake = Provider()
-    monkeypatch.setattr(oidc_flow, "post_form", lambda url, form, **_: fake.token(form))
+
+    def post_form(url: str, form: dict[str, str], **options: Any) -> bytes:
+        fake.token_requests.append((dict(form), options.get("auth")))
+        return fake.token(form)
+
+    monkeypatch.setattr(oidc_flow, "post_form", post_form)
     monkeypatch.setattr(oidc_flow, "fetch", fake.fetch)
     monkeypatch.setattr(connections, "fetch", fake.fetch)
     monkeypatch.setattr(oidc_flow, "_KEYS", {})
-    yield fake
+    return fake
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+    yield install(monkeypatch)
 
 
 @pytest.fixture

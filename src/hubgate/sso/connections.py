@@ -20,9 +20,10 @@ from hubgate.principals import require
 from hubgate.runtime import Runtime
 from hubgate.sso.fetch import fetch
 from hubgate.sso.identity import Identity
+from hubgate.sso.oidc import settings as oidc_settings
 from hubgate.sso.oidc.config import OidcConfig, TokenAuth
 from hubgate.sso.oidc.discovery import ProviderMetadata, discovery_url, parse_discovery
-from hubgate.sso.oidc.errors import OidcError
+from hubgate.sso.oidc.errors import OidcError, SettingInvalid
 from hubgate.sso.saml.config import SamlConfig
 from hubgate.sso.saml.errors import SamlError
 from hubgate.sso.saml.keys import certificate_expiry, new_key_pair
@@ -33,14 +34,17 @@ __all__ = [
     "create_oidc",
     "create_saml",
     "describe",
+    "discover",
     "rotate_sp_key",
     "update_settings",
     "get",
     "identity_verified",
+    "jwks_uri",
     "load_metadata",
     "mark_verified",
     "of_org",
     "oidc_config",
+    "update_oidc",
     "redirect_uri",
     "saml_config",
     "sp_urls",
@@ -208,12 +212,7 @@ def describe(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
     """The connection as admins see it: state, SP values, IdP settings, cert expiries."""
     settings = _settings(connection)
     if connection.kind == "oidc":
-        return {
-            "id": connection.id, "kind": "oidc", "state": connection.state,
-            "name": connection.name, "redirect_uri": redirect_uri(rt, connection.id),
-            "issuer": settings["provider"]["issuer"], "client_id": settings["client_id"],
-            "token_auth": settings["token_auth"],
-        }  # fmt: skip
+        return _describe_oidc(rt, connection)
     entity_id, acs_url = sp_urls(rt, connection.id)
     certificates = settings.get("idp_certificates", [])
     return {
@@ -240,6 +239,17 @@ def identity_verified(
     )  # fmt: skip
 
 
+def discover(rt: Runtime, issuer: str) -> ProviderMetadata:
+    """The provider's discovery document, fetched now (bounded, SSRF-checked); its
+    ``issuer`` must equal the configured one exactly."""
+    issuer = oidc_settings.checked_issuer(issuer)
+    document = fetch(discovery_url(issuer), allow_private=rt.settings.allow_private_idp_urls)
+    try:
+        return parse_discovery(document, issuer)
+    except OidcError as exc:
+        raise BadRequest(exc.message, code=exc.code) from exc
+
+
 def create_oidc(
     db: Session,
     rt: Runtime,
@@ -251,40 +261,110 @@ def create_oidc(
     client_id: str,
     client_secret: str,
     token_auth: TokenAuth = TokenAuth.CLIENT_SECRET_BASIC,
+    provider: ProviderMetadata | None = None,
 ) -> SsoConnection:
-    """An OIDC connection; the provider's discovery document is fetched and checked now."""
+    """An OIDC connection from the provider's discovery document: fetched now,
+    unless the caller did so (outside its transaction) and gives ``provider``."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
-    if not client_id or len(client_id) > 256 or len(client_secret) > 1024:
-        raise BadRequest("Give a client id (and a client secret) of sane length.")
-    document = fetch(discovery_url(issuer), allow_private=rt.settings.allow_private_idp_urls)
-    try:
-        provider = parse_discovery(document, issuer)
-    except OidcError as exc:
-        raise BadRequest(exc.message, code=exc.code) from exc
+    client_id = oidc_settings.checked_client_id(client_id)
+    client_secret = oidc_settings.checked_client_secret(client_secret)
+    _require_secret(token_auth, client_secret)
+    provider = provider or discover(rt, issuer)
+    if provider.issuer != issuer:
+        raise SettingInvalid("The discovered provider is not this issuer's.", setting="issuer")
     key, certificate = new_key_pair(f"hubgate {org.name}", rt.now())
     settings = {
         "provider": dataclasses.asdict(provider), "client_id": client_id,
         "client_secret": rt.sealer.seal(client_secret), "token_auth": token_auth.value,
     }  # fmt: skip
     connection = SsoConnection(
-        org_id=org.id, kind="oidc", name=issuer[:120], settings=json.dumps(settings),
+        org_id=org.id, kind="oidc", name=provider.issuer[:120], settings=json.dumps(settings),
         sp_private_key=rt.sealer.seal(key), sp_certificate=certificate,
     )  # fmt: skip
     db.add(connection)
     db.flush()
     audit.record(
         db, actor, "sso.connection_created", org_id=org.id, target=f"connection:{connection.id}",
-        data={"kind": "oidc", "issuer": issuer, "token_auth": token_auth.value},
+        data={"kind": "oidc", "issuer": provider.issuer, "token_auth": token_auth.value},
     )  # fmt: skip
     return connection
+
+
+def _require_secret(token_auth: TokenAuth, client_secret: str) -> None:
+    if token_auth in oidc_settings.SECRET_METHODS and not client_secret:
+        raise SettingInvalid(f"{token_auth.value} needs a client secret.", setting="client_secret")
+
+
+def update_oidc(
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    principal: Principal,
+    connection: SsoConnection,
+    changes: dict[str, Any],
+) -> None:
+    """Change an OIDC connection's client, scopes, claim names or algorithms; all
+    are checked before any is stored, the secret is sealed, the change audited
+    (the secret only as replaced)."""
+    require(principal, Action.ADMIN, OrgTarget(connection.org_id))
+    if connection.kind != "oidc":
+        raise SettingInvalid("These settings are for OIDC connections.")
+    checked = oidc_settings.checked_changes(changes)
+    settings = _settings(connection)
+    secret = checked.pop("client_secret", None)
+    token_auth = TokenAuth(checked.get("token_auth", settings["token_auth"]))
+    current = secret if secret is not None else rt.sealer.unseal(settings["client_secret"])
+    _require_secret(token_auth, current)
+    settings.update(checked)
+    if secret is not None:
+        settings["client_secret"] = rt.sealer.seal(secret)
+        checked["client_secret"] = "replaced"
+    connection.settings = json.dumps(settings)
+    audit.record(
+        db, actor, "sso.settings_changed", org_id=connection.org_id,
+        target=f"connection:{connection.id}", data=checked,
+    )  # fmt: skip
 
 
 def redirect_uri(rt: Runtime, connection_id: int) -> str:
     return rt.url(f"/sso/oidc/{connection_id}/callback")
 
 
+def jwks_uri(rt: Runtime, connection_id: int) -> str:
+    """Where the provider fetches the key of a private_key_jwt client."""
+    return rt.url(f"/sso/oidc/{connection_id}/jwks")
+
+
+_OIDC_DEFAULTS = {field.name: field.default for field in dataclasses.fields(OidcConfig)}
+
+
+def _oidc_setting(settings: dict[str, Any], name: str) -> Any:
+    """A stored setting, else OidcConfig's default (Okta, Entra ID, Google, Keycloak)."""
+    return settings.get(name, _OIDC_DEFAULTS[name])
+
+
+def _oidc_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """What describe shows and oidc_config uses, without the client."""
+    shown = {name: _oidc_setting(settings, name) for name in oidc_settings.CLAIM_SETTINGS}
+    shown["scopes"] = list(_oidc_setting(settings, "scopes"))
+    shown["algorithms"] = sorted(_oidc_setting(settings, "algorithms"))
+    return shown
+
+
+def _describe_oidc(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
+    settings = _settings(connection)
+    return {
+        "id": connection.id, "kind": "oidc", "state": connection.state,
+        "name": connection.name, "redirect_uri": redirect_uri(rt, connection.id),
+        "jwks_uri": jwks_uri(rt, connection.id),
+        "issuer": settings["provider"]["issuer"], "client_id": settings["client_id"],
+        "token_auth": settings["token_auth"], "settings": _oidc_settings(settings),
+    }  # fmt: skip
+
+
 def oidc_config(rt: Runtime, connection: SsoConnection) -> OidcConfig:
     settings = _settings(connection)
+    shown = _oidc_settings(settings)
     return OidcConfig(
         connection_id=connection.id,
         provider=ProviderMetadata(**settings["provider"]),
@@ -293,4 +373,7 @@ def oidc_config(rt: Runtime, connection: SsoConnection) -> OidcConfig:
         redirect_uri=redirect_uri(rt, connection.id),
         token_auth=TokenAuth(settings["token_auth"]),
         private_key_pem=rt.sealer.unseal(connection.sp_private_key),
+        scopes=tuple(shown["scopes"]),
+        algorithms=frozenset(shown["algorithms"]),
+        **{name: shown[name] for name in oidc_settings.CLAIM_SETTINGS},
     )

@@ -17,11 +17,14 @@ OidcError (400)
 ├── NonceMismatch           oidc_nonce_mismatch
 ├── SubjectMissing          oidc_subject_missing
 └── UserinfoMismatch        oidc_userinfo_mismatch
+
+BadRequest (400)
+└── SettingInvalid          invalid_setting   (an admin's connection settings)
 """
 
 from __future__ import annotations
 
-from hubgate.errors import HubgateError
+from hubgate.errors import BadRequest, HubgateError
 
 __all__ = [
     "AlgorithmRefused",
@@ -33,6 +36,7 @@ __all__ = [
     "NonceMismatch",
     "OidcError",
     "ProviderError",
+    "SettingInvalid",
     "SignatureInvalid",
     "StateInvalid",
     "SubjectMissing",
@@ -132,3 +136,10 @@ class SubjectMissing(OidcError):
 class UserinfoMismatch(OidcError):
     default_code = "oidc_userinfo_mismatch"
     default_message = "The userinfo answer is about another subject than the id_token."
+
+
+class SettingInvalid(BadRequest):
+    """A connection setting an admin gave is refused; nothing was changed."""
+
+    default_code = "invalid_setting"
+    default_message = "That value cannot be set on an OIDC connection."

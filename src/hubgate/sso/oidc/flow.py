@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 from joserfc import jwt
-from joserfc.jwk import RSAKey
 
 from hubgate.sso.identity import Identity
+from hubgate.sso.oidc.client_keys import ASSERTION_ALGORITHM, signing_key
 from hubgate.sso.oidc.config import OidcConfig, TokenAuth
 from hubgate.sso.oidc.errors import UserinfoMismatch
 
@@ -82,8 +82,9 @@ def token_request(config: OidcConfig, code: str, verifier: str, now: datetime) -
 
 
 def _client_assertion(config: OidcConfig, now: datetime) -> str:
-    """RFC 7523 §3: a short-lived JWT signed with the connection's private key."""
-    key = RSAKey.import_key(config.private_key_pem)
+    """RFC 7523 §3: a short-lived JWT signed with the connection's private key,
+    whose ``kid`` names the key the connection publishes (client_keys)."""
+    key = signing_key(config.private_key_pem)
     claims = {
         "iss": config.client_id,
         "sub": config.client_id,
@@ -92,7 +93,8 @@ def _client_assertion(config: OidcConfig, now: datetime) -> str:
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=2)).timestamp()),
     }
-    return jwt.encode({"alg": "RS256"}, claims, key, algorithms=["RS256"])
+    header = {"alg": ASSERTION_ALGORITHM, "kid": key.kid}
+    return jwt.encode(header, claims, key, algorithms=[ASSERTION_ALGORITHM])
 
 
 def identity_from(
