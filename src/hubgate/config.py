@@ -7,10 +7,11 @@ placeholder secret.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Environment", "Settings", "load_settings"]
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///hubgate.db"
     base_url: str = "http://127.0.0.1:8000"
     allow_private_idp_urls: bool = False
+    dns_resolver: str | None = None
 
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 8
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
@@ -70,6 +72,18 @@ class Settings(BaseSettings):
             raise ValueError("Config 'HUBGATE_SECRET_KEY' must be at least 32 characters long.")
         return self
 
+    @field_validator("dns_resolver")
+    @classmethod
+    def _resolver_is_an_address(cls, value: str | None) -> str | None:
+        if value:
+            _resolver_address(value)
+        return value or None
+
+    @property
+    def dns_resolver_address(self) -> tuple[str, int] | None:
+        """The DNS server to ask as (IP, port), or ``None`` for the system resolver."""
+        return _resolver_address(self.dns_resolver) if self.dns_resolver else None
+
     @property
     def secret(self) -> bytes:
         """The signing secret; development falls back to a fixed, public value."""
@@ -78,6 +92,25 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
+
+
+def _resolver_address(value: str) -> tuple[str, int]:
+    """``host`` or ``host:port`` (``[v6]:port``) -> (IP, port); the host is an IP address."""
+    host, port = value.strip(), "53"
+    if host.startswith("[") and "]:" in host:
+        host, port = host[1:].split("]:", 1)
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    try:
+        address = str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        raise ValueError(
+            "give the DNS server as an IP address, optionally with ':port' "
+            "('[v6]:port' for IPv6), e.g. 127.0.0.1:5353"
+        ) from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("the DNS server's port must be within 1-65535")
+    return address, int(port)
 
 
 def load_settings(**overrides: object) -> Settings:
