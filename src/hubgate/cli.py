@@ -21,6 +21,7 @@ import uvicorn
 from hubgate import __version__
 from hubgate import demo as demo_data
 from hubgate.cli_base import HubgateGroup, load, safe_url
+from hubgate.cli_domains import domain
 from hubgate.cli_manage import member, org, resource, team, user
 from hubgate.cli_records import audit_command, mail, token
 from hubgate.cli_sso import sso
@@ -125,5 +126,5 @@ def _fresh_file(path: Path) -> Path:
     return resolved
 
 
-for command in (user, org, member, team, resource, token, audit_command, mail, sso):
+for command in (user, org, member, team, resource, token, audit_command, mail, sso, domain):
     main.add_command(command)
