@@ -19,6 +19,7 @@ from hubgate.access import (
     ResourceKind,
     ResourceTarget,
     Scope,
+    SsoState,
     Target,
     TeamRole,
     Visibility,
@@ -61,8 +62,8 @@ def principal_for(db: Session, credential: Credential, org_id: int) -> Principal
     """Load what :func:`decide` needs about ``credential`` inside ``org_id``."""
     if not credential.is_user:
         return _non_member_principal(credential)
-    role, team_roles = _membership(db, org_id, credential.user_id)
-    return _member_principal(db, credential, org_id, role, team_roles)
+    role, team_roles, external = _membership(db, org_id, credential.user_id)
+    return _member_principal(db, credential, org_id, role, team_roles, external)
 
 
 def _non_member_principal(credential: Credential) -> Principal:
@@ -83,7 +84,14 @@ def _member_principal(
     org_id: int,
     role: OrgRole | None,
     team_roles: dict[int, TeamRole],
+    external: bool,
 ) -> Principal:
+    sso = SsoState.NOT_REQUIRED
+    if role is not None:
+        sso = sso_state(
+            db, org_id, credential.kind, credential.user_id, credential.session_id,
+            external=external,
+        )  # fmt: skip
     return Principal(
         credential=credential.kind,
         user_id=credential.user_id,
@@ -91,29 +99,39 @@ def _member_principal(
         org_role=role,
         team_roles=team_roles,
         scopes=credential.scopes,
-        sso=sso_state(db, org_id, credential.kind, credential.user_id),
+        sso=sso,
     )
 
 
 def _membership(
     db: Session, org_id: int, user_id: int | None
-) -> tuple[OrgRole | None, dict[int, TeamRole]]:
-    """The org role and team roles in one query."""
+) -> tuple[OrgRole | None, dict[int, TeamRole], bool]:
+    """The org role, team roles and external-collaborator flag in one query; a
+    deactivated member (SCIM ``active=false``) is no member."""
     org_teams = select(Team.id).where(Team.org_id == org_id).scalar_subquery()
     rows = db.execute(
-        select(Membership.role, TeamMembership.team_id, TeamMembership.role)
+        select(
+            Membership.role,
+            TeamMembership.team_id,
+            TeamMembership.role,
+            Membership.external_collaborator,
+        )  # fmt: skip
         .outerjoin(
             TeamMembership,
             and_(
                 TeamMembership.user_id == Membership.user_id, TeamMembership.team_id.in_(org_teams)
             ),
         )
-        .where(Membership.org_id == org_id, Membership.user_id == user_id)
+        .where(
+            Membership.org_id == org_id,
+            Membership.user_id == user_id,
+            Membership.deactivated_at.is_(None),
+        )  # fmt: skip
     ).all()
     if not rows:
-        return None, {}
-    teams = {team_id: TeamRole.parse(role) for _, team_id, role in rows if team_id is not None}
-    return OrgRole.parse(rows[0][0]), teams
+        return None, {}, False
+    teams = {team_id: TeamRole.parse(role) for _, team_id, role, _ in rows if team_id is not None}
+    return OrgRole.parse(rows[0][0]), teams, bool(rows[0][3])
 
 
 # Built once: forward-auth runs this on every request. The resource, and the
@@ -126,12 +144,17 @@ _RESOURCE_ACCESS = (
         Resource.team_id,
         Resource.creator_id,
         Membership.role.label("org_role"),
+        Membership.external_collaborator,
         TeamMembership.role.label("team_role"),
     )
     .join(Org, Org.id == Resource.org_id)
     .outerjoin(
         Membership,
-        and_(Membership.org_id == Resource.org_id, Membership.user_id == bindparam("user_id")),
+        and_(
+            Membership.org_id == Resource.org_id,
+            Membership.user_id == bindparam("user_id"),
+            Membership.deactivated_at.is_(None),
+        ),
     )
     .outerjoin(
         TeamMembership,
@@ -165,8 +188,9 @@ def resource_access(
     if not credential.is_user:
         return target, _non_member_principal(credential)
     role = OrgRole.parse(row.org_role) if row.org_role else None
-    teams = {row.team_id: TeamRole.parse(row.team_role)} if row.team_role else {}
-    return target, _member_principal(db, credential, row.org_id, role, teams)
+    teams = {row.team_id: TeamRole.parse(row.team_role)} if row.team_role and role else {}
+    external = bool(row.external_collaborator)
+    return target, _member_principal(db, credential, row.org_id, role, teams, external)
 
 
 def require(principal: Principal, action: Action, target: Target) -> None:
@@ -185,8 +209,9 @@ def denial_error(principal: Principal, denial: Deny, target: Target) -> HubgateE
         return Unauthenticated("The credential was revoked.", code="token_revoked")
     if reason == "sso_required":
         return Unauthenticated(
-            "This organization requires a recent single sign-on.", code="sso_required"
-        )
+            "This organization requires a recent single sign-on.", code="sso_required",
+            org_id=principal.org_id,
+        )  # fmt: skip
     if isinstance(target, ResourceTarget) and not _could_read(principal, target):
         return NotFound()
     if reason == "not_member" and not isinstance(target, OrgTarget):

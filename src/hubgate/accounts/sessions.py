@@ -18,7 +18,7 @@ from hubgate.accounts.lookups import primary_email_of
 from hubgate.db.models import WebSession
 from hubgate.store import digest
 
-__all__ = ["Lifetimes", "LiveSession", "end", "end_all", "resolve", "start"]
+__all__ = ["Lifetimes", "LiveSession", "end", "end_all", "end_by_id", "resolve", "start"]
 
 COOKIE = "hubgate_session"
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -89,6 +89,10 @@ def resolve(db: Session, cookie: str, lifetimes: Lifetimes, now: datetime) -> Li
 
 def end(db: Session, cookie: str) -> None:
     db.execute(delete(WebSession).where(WebSession.id_hash == digest(cookie)))
+
+
+def end_by_id(db: Session, session_id: int) -> None:
+    db.execute(delete(WebSession).where(WebSession.id == session_id))
 
 
 def end_all(db: Session, user_id: int, *, keep: int | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -138,10 +139,20 @@ def remove_email(db: Session, actor: Actor, user: User, address: str) -> None:
     audit.record(db, actor, "user.email_removed", target=address)
 
 
+PasswordGuard = Callable[[Session, str, User], HubgateError | None]
+
+
 def password_sign_in(
-    db: Session, rt: Runtime, actor: Actor, address: str, password: str
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    address: str,
+    password: str,
+    guard: PasswordGuard | None = None,
 ) -> User | SignInRefused:
-    """Check the password with throttling; refusals are audited, not raised."""
+    """Check the password with throttling; refusals are audited, not raised.
+
+    ``guard`` may still refuse a correct password (an org enforcing SSO)."""
     try:
         normalized = normalize_email(address)
     except BadRequest:
@@ -158,6 +169,9 @@ def password_sign_in(
         error = Unauthenticated("Wrong email or password.", code="invalid_credentials")
         return _refuse(db, actor, normalized, error)
     throttle.reset(db, normalized)
+    refusal = guard(db, normalized, user) if guard is not None else None
+    if refusal is not None:
+        return _refuse(db, actor, normalized, refusal)
     if user.password_hash and rt.passwords.needs_rehash(user.password_hash):
         user.password_hash = rt.passwords.hash(password)
     audit.record(db, actor, "auth.login", target=normalized, data={"method": "password"})

@@ -21,12 +21,15 @@ from hubgate.principals import require
 
 __all__ = [
     "DEFAULT_TEAM",
+    "DEFAULT_TEAM_ROLE",
     "add_member",
+    "admin_count",
     "create_org",
     "create_team",
     "delete_team",
     "get_org",
     "get_team",
+    "join",
     "membership",
     "remove_member",
     "remove_team_member",
@@ -35,7 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_TEAM = "everyone"
-_DEFAULT_TEAM_ROLE = {
+DEFAULT_TEAM_ROLE = {
     OrgRole.READ: TeamRole.READ,
     OrgRole.CONTRIBUTOR: TeamRole.READ,
     OrgRole.WRITE: TeamRole.WRITE,
@@ -98,17 +101,28 @@ def create_org(
     _flush_or_conflict(db, "That organization name is taken.", "name_taken")
     db.add(Team(org_id=org.id, name=DEFAULT_TEAM, display_name="Everyone", is_default=True))
     db.flush()
-    _join(db, org.id, admin.id, OrgRole.ADMIN)
+    join(db, org.id, admin.id, OrgRole.ADMIN)
     audit.record(db, actor, "org.created", org_id=org.id, target=org.name)
     return org
 
 
-def _join(db: Session, org_id: int, user_id: int, role: OrgRole) -> Membership:
-    member = Membership(org_id=org_id, user_id=user_id, role=role.label)
+def join(
+    db: Session,
+    org_id: int,
+    user_id: int,
+    role: OrgRole,
+    *,
+    role_source: str = "manual",
+    team_id: int | None = None,
+) -> Membership:
+    """Make ``user_id`` a member with ``role``, placed in the default team (or
+    ``team_id``, an org's configured default team for newcomers)."""
+    member = Membership(org_id=org_id, user_id=user_id, role=role.label, role_source=role_source)
     db.add(member)
     _flush_or_conflict(db, "That person is already a member.", "already_member")
-    team = default_team(db, org_id)
-    db.add(TeamMembership(team_id=team.id, user_id=user_id, role=_DEFAULT_TEAM_ROLE[role].label))
+    team = team_id if team_id is not None else default_team(db, org_id).id
+    team_role = DEFAULT_TEAM_ROLE[role].label
+    db.add(TeamMembership(team_id=team, user_id=user_id, role=team_role, source="default"))
     db.flush()
     return member
 
@@ -117,7 +131,7 @@ def add_member(
     db: Session, actor: Actor, principal: Principal, org: Org, user: User, role: OrgRole
 ) -> Membership:
     require(principal, Action.ADMIN, OrgTarget(org.id))
-    member = _join(db, org.id, user.id, role)
+    member = join(db, org.id, user.id, role)
     audit.record(
         db, actor, "member.added", org_id=org.id, target=_who(user), data={"role": role.label}
     )
@@ -128,7 +142,7 @@ def _who(user: User) -> str:
     return user.emails[0].address if user.emails else f"user:{user.id}"
 
 
-def _admin_count(db: Session, org_id: int) -> int:
+def admin_count(db: Session, org_id: int) -> int:
     statement = select(func.count()).where(
         Membership.org_id == org_id, Membership.role == OrgRole.ADMIN.label
     )
@@ -141,7 +155,7 @@ def _admin_count(db: Session, org_id: int) -> int:
 def _protect_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> None:
     if member.role != OrgRole.ADMIN.label or new_role is OrgRole.ADMIN:
         return
-    if _admin_count(db, member.org_id) <= 1:
+    if admin_count(db, member.org_id) <= 1:
         raise Conflict("An organization must keep at least one admin.", code="last_admin")
 
 
@@ -159,6 +173,7 @@ def set_role(
     member = _member_or_404(db, org, user)
     _protect_last_admin(db, member, role)
     old, member.role = member.role, role.label
+    member.role_source = "manual"
     audit.record(
         db, actor, "member.role_changed", org_id=org.id, target=_who(user),
         data={"from": old, "to": role.label},
@@ -221,7 +236,7 @@ def set_team_member(
     if row is None:
         row = TeamMembership(team_id=team.id, user_id=user.id, role=role.label)
         db.add(row)
-    row.role = role.label
+    row.role, row.source = role.label, "manual"
     db.flush()
     audit.record(
         db, actor, "team.member_set", org_id=org.id, target=f"{team.name}/{_who(user)}",

@@ -1,24 +1,98 @@
 """Where SSO freshness enters the access decision.
 
 :func:`sso_state` tells :func:`hubgate.access.decide` whether the org's SSO binds
-this credential and, if so, whether the session holds a fresh SSO
-authentication for the org. Until an org can turn SSO on (the SSO policy issue),
-no org's SSO binds anyone, so every credential is ``NOT_REQUIRED``; the decision
-itself already refuses ``STALE`` principals with ``sso_required``.
+this credential and, if so, whether it holds a fresh SSO authentication for the
+org: a session its own, a personal token any live session of its user's. Team
+tokens, external collaborators, orgs with SSO off and the ``optional`` variant
+are not bound. One primary-key read when the org has SSO settings, one indexed
+read more when they bind.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from hubgate.access import CredentialKind, SsoState
+from hubgate.db.models import OrgSso, SsoAuthentication
+from hubgate.db.types import utcnow
 
-__all__ = ["sso_state"]
+__all__ = ["SsoStatus", "sso_state", "sso_status"]
+
+_POLICY = select(OrgSso.mode, OrgSso.optional, OrgSso.session_timeout_seconds).where(
+    OrgSso.org_id == bindparam("org_id")
+)
+_LIVE = (
+    select(SsoAuthentication.authenticated_at, SsoAuthentication.idp_expires_at)
+    .where(
+        SsoAuthentication.org_id == bindparam("org_id"),
+        SsoAuthentication.authenticated_at > bindparam("since"),
+        or_(
+            SsoAuthentication.idp_expires_at.is_(None),
+            SsoAuthentication.idp_expires_at > bindparam("now"),
+        ),
+    )
+    .order_by(SsoAuthentication.authenticated_at.desc())
+    .limit(1)
+)
+_BY_SESSION = _LIVE.where(SsoAuthentication.session_id == bindparam("session_id"))
+_BY_USER = _LIVE.where(SsoAuthentication.user_id == bindparam("user_id"))
+_BOUND = (CredentialKind.SESSION, CredentialKind.PERSONAL_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class SsoStatus:
+    state: SsoState
+    fresh_until: datetime | None = None
+
+
+NOT_REQUIRED = SsoStatus(SsoState.NOT_REQUIRED)
+
+
+def sso_status(
+    db: Session,
+    org_id: int,
+    credential_kind: CredentialKind,
+    user_id: int | None,
+    session_id: int | None = None,
+    *,
+    external: bool = False,
+    now: datetime | None = None,
+) -> SsoStatus:
+    """The SSO state of a member's credential for ``org_id``, and until when a
+    fresh one stays fresh."""
+    if credential_kind not in _BOUND or external or user_id is None:
+        return NOT_REQUIRED
+    policy = db.execute(_POLICY, {"org_id": org_id}).first()
+    if policy is None or policy.mode == "off" or policy.optional:
+        return NOT_REQUIRED
+    now = now or utcnow()
+    timeout = timedelta(seconds=policy.session_timeout_seconds)
+    params = {
+        "org_id": org_id, "now": now, "since": now - timeout, "session_id": session_id,
+        "user_id": user_id,
+    }  # fmt: skip
+    by_session = credential_kind is CredentialKind.SESSION
+    found = db.execute(_BY_SESSION if by_session else _BY_USER, params).first()
+    if found is None:
+        return SsoStatus(SsoState.STALE)
+    until = found.authenticated_at + timeout
+    if found.idp_expires_at is not None:
+        until = min(until, found.idp_expires_at)
+    return SsoStatus(SsoState.FRESH, until)
 
 
 def sso_state(
-    db: Session, org_id: int, credential_kind: CredentialKind, user_id: int | None
+    db: Session,
+    org_id: int,
+    credential_kind: CredentialKind,
+    user_id: int | None,
+    session_id: int | None = None,
+    *,
+    external: bool = False,
 ) -> SsoState:
-    """The SSO state of ``user_id`` for ``org_id`` (team tokens are never bound by SSO)."""
-    del db, org_id, credential_kind, user_id
-    return SsoState.NOT_REQUIRED
+    status = sso_status(db, org_id, credential_kind, user_id, session_id, external=external)
+    return status.state

@@ -29,7 +29,8 @@ from hubgate.errors import Forbidden, NotFound, Unauthenticated
 from hubgate.orgs import queries, resources, service, team_tokens
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
-from hubgate.sso.freshness import sso_state
+from hubgate.sso import policy
+from hubgate.sso.freshness import sso_status
 from hubgate.web import csrf, schemas
 from hubgate.web.context import (
     CurrentCredential,
@@ -108,7 +109,7 @@ def log_in(
     with rt.db.transaction() as db:
         session = sessions.resolve(db, cookie, rt.lifetimes, rt.now())
         assert session is not None
-        me = _me(db, rt, request, session.user_id, CredentialKind.SESSION, cookie)
+        me = _me(db, rt, request, session.user_id, CredentialKind.SESSION, cookie, session.id)
     csrf.attach_cookie(request, response, rt)
     return me
 
@@ -122,7 +123,9 @@ def password_sign_in(
         trace_id=trace_id(request),
     )  # fmt: skip
     with rt.db.transaction() as db:
-        outcome = users.password_sign_in(db, rt, actor, email, password)
+        outcome = users.password_sign_in(
+            db, rt, actor, email, password, guard=policy.password_refusal
+        )
         if isinstance(outcome, users.SignInRefused):
             metrics.SIGN_INS.labels("password", outcome.error.code).inc()
         else:
@@ -164,18 +167,22 @@ def _me(
     user_id: int,
     kind: CredentialKind | None,
     cookie: str | None = None,
+    session_id: int | None = None,
 ) -> schemas.MePublic:
     """Who the caller is: emails, orgs with role, teams and SSO state."""
     user = _user_by_id(db, user_id)
-    orgs = [
-        schemas.MembershipSummary(
-            org=org.name,
-            role=role,
-            teams=teams,
-            sso=sso_state(db, org.id, kind or CredentialKind.SESSION, user_id).value,
+    orgs = []
+    for org, role, teams in queries.orgs_of(db, user_id):
+        status = sso_status(db, org.id, kind or CredentialKind.SESSION, user_id, session_id)
+        orgs.append(
+            schemas.MembershipSummary(
+                org=org.name,
+                role=role,
+                teams=teams,
+                sso=status.state.value,
+                sso_fresh_until=status.fresh_until,
+            )  # fmt: skip
         )
-        for org, role, teams in queries.orgs_of(db, user_id)
-    ]
     token = csrf.token_for(request, rt, cookie) if kind is CredentialKind.SESSION else None
     return schemas.MePublic(
         id=user.id, display_name=user.display_name, emails=_emails(user), orgs=orgs,
@@ -188,7 +195,10 @@ def me(request: Request, rt: Rt, credential: CurrentCredential) -> schemas.MePub
     if not credential.is_user or credential.user_id is None:
         raise Unauthenticated()
     with rt.db.transaction() as db:
-        return _me(db, rt, request, credential.user_id, credential.kind)
+        return _me(
+            db, rt, request, credential.user_id, credential.kind,
+            session_id=credential.session_id,
+        )  # fmt: skip
 
 
 @router.post("/me/emails", status_code=201, response_model=schemas.EmailPublic, tags=["accounts"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hubgate.db.models import Org
 from hubgate.errors import BadRequest, Conflict, HubgateError
 from hubgate.web.context import trace_id
 
@@ -31,7 +33,21 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def _sso_start(request: Request, error: HubgateError) -> None:
+    """``sso_required`` names the org's id; the caller gets the URL that starts SSO."""
+    org_id = error.details.pop("org_id", None)
+    if error.code != "sso_required" or not isinstance(org_id, int):
+        return
+    runtime = request.app.state.runtime
+    with runtime.db.transaction() as db:
+        org = db.get(Org, org_id)
+    if org is not None:
+        next_path = quote(request.url.path if _wants_html(request) else f"/{org.name}")
+        error.details["sso_url"] = runtime.url(f"/sso/{org.name}/start?next={next_path}")
+
+
 def respond(request: Request, error: HubgateError) -> Response:
+    _sso_start(request, error)
     trace = trace_id(request)
     headers = {"X-Trace-Id": trace}
     retry_after = error.details.get("retry_after")

@@ -64,6 +64,7 @@ class MembershipSummary(BaseModel):
     role: str
     teams: dict[str, str]
     sso: str
+    sso_fresh_until: datetime | None = None
 
 
 class MePublic(BaseModel):

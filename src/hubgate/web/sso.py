@@ -19,13 +19,16 @@ from hubgate import audit, metrics
 from hubgate.db.models import Org, SsoConnection
 from hubgate.errors import BadRequest, HubgateError, NotFound
 from hubgate.orgs import service
+from hubgate.principals import Credential
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, oidc_flow, saml_flow
+from hubgate.sso import connections, invitations, login, oidc_flow, saml_flow
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
+from hubgate.sso.saml_flow import SignInResult
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages_kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
+from hubgate.web.session_cookie import set_session_cookie
 
 __all__ = ["router"]
 
@@ -51,15 +54,46 @@ def saml_metadata(connection_id: RowId, rt: Rt) -> Response:
 
 @router.get("/sso/{org}/start")
 def start(
-    org: str, request: Request, rt: Rt, next: str = "/", connection: OptionalRowId = None
+    org: str,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+    next: str = "/",
+    connection: OptionalRowId = None,
 ) -> Response:
     """Send the browser to the org's identity provider."""
-    browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
     with rt.db.transaction() as db:
         found = service.get_org(db, org)
-        chosen = _connection_for(db, found, connection)
+    return _start(request, rt, credential, found, safe_next(next), connection, joining=False)
+
+
+@router.get("/sso/join/{key}")
+def join(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+    """The org's join link: SSO, then membership with the default role."""
+    with rt.db.transaction() as db:
+        found = invitations.join_org(db, key[:256], rt.now())
+    return _start(request, rt, credential, found, f"/{found.name}", None, joining=True)
+
+
+def _start(
+    request: Request,
+    rt: Runtime,
+    credential: Credential,
+    org: Org,
+    next_path: str,
+    wanted: int | None,
+    *,
+    joining: bool,
+) -> Response:
+    browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
+    with rt.db.transaction() as db:
+        chosen = _connection_for(db, org, wanted)
         flow = oidc_flow if chosen.kind == "oidc" else saml_flow
-        url = flow.start(db, rt, chosen, safe_next(next), browser_key)
+        url = flow.start(db, rt, chosen, next_path, browser_key)
+        login.remember(
+            db, browser_key, org.id, user_id=credential.user_id if credential.is_user else None,
+            session_id=credential.session_id, joining=joining,
+        )  # fmt: skip
     response = RedirectResponse(url, status_code=303)
     _set_browser_cookie(response, rt, browser_key)
     return response
@@ -79,14 +113,14 @@ def acs(
     try:
         with rt.db.transaction() as db:
             connection = _saml(db, connection_id)
+            active = connection.state == "active"
             result = saml_flow.finish(
                 db, rt, actor, connection, saml_response, relay_state, browser_key
             )
+        return _signed_in(request, rt, actor, connection, active, result, browser_key)
     except HubgateError as exc:
         _record_refusal(rt, actor, connection_id, exc)
         raise
-    metrics.SIGN_INS.labels("saml", "identity_verified").inc()
-    return _identity_response(request, rt, result.identity, result.next)
 
 
 @router.get("/sso/oidc/{connection_id}/callback")
@@ -100,12 +134,43 @@ def oidc_callback(
     try:
         with rt.db.transaction() as db:
             connection = _of_kind(db, connection_id, "oidc")
+            active = connection.state == "active"
             result = oidc_flow.finish(db, rt, actor, connection, params, browser_key)
+        return _signed_in(request, rt, actor, connection, active, result, browser_key)
     except HubgateError as exc:
         _record_refusal(rt, actor, connection_id, exc)
         raise
-    metrics.SIGN_INS.labels("oidc", "identity_verified").inc()
-    return _identity_response(request, rt, result.identity, result.next)
+
+
+def _signed_in(
+    request: Request,
+    rt: Runtime,
+    actor: audit.Actor,
+    connection: SsoConnection,
+    active: bool,
+    result: SignInResult,
+    browser_key: str,
+) -> Response:
+    """Through an active connection the org's policy runs and a session opens;
+    through one not yet active it was a test sign-in, shown as the Identity."""
+    if not active:
+        metrics.SIGN_INS.labels(connection.kind, "test_sign_in").inc()
+        return _identity_response(request, rt, result.identity, result.next)
+    with rt.db.transaction() as db:
+        browser = login.recall(
+            db, browser_key, connection.org_id, rt.now(),
+            client_address=actor.client_address, user_agent=request.headers.get("user-agent"),
+        )  # fmt: skip
+    signed = login.complete(rt, actor, connection.id, result.identity, browser)
+    metrics.SIGN_INS.labels(connection.kind, "success").inc()
+    if "application/json" in request.headers.get("accept", ""):
+        body = {"user_id": signed.user_id, "org": signed.org, "next": result.next,
+                "created": signed.created, "linked": signed.linked}  # fmt: skip
+        response: Response = JSONResponse(body)
+    else:
+        response = RedirectResponse(result.next, status_code=303)
+    set_session_cookie(response, rt, signed.cookie)
+    return response
 
 
 def _saml(db: Session, connection_id: int) -> SsoConnection:
@@ -120,7 +185,11 @@ def _of_kind(db: Session, connection_id: int, kind: str) -> SsoConnection:
 
 
 def _connection_for(db: Session, org: Org, wanted: int | None) -> SsoConnection:
+    """The connection named, else the org's one active connection, else its one
+    connection under test."""
     found = [c for c in connections.of_org(db, org) if c.state != "inactive"]
+    if wanted is None and any(c.state == "active" for c in found):
+        found = [c for c in found if c.state == "active"]
     if wanted is not None:
         found = [c for c in found if c.id == wanted]
     if len(found) != 1:

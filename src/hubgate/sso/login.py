@@ -1,0 +1,453 @@
+"""Identity -> membership + an SSO authentication + a session (DESIGN.md §2).
+
+The one place a verified sign-in becomes access. The protocol adapters hand over
+an :class:`~hubgate.sso.identity.Identity`; :func:`complete` finds or links the
+account (by (connection, subject), never by email alone after the first link),
+creates it just in time in managed mode, admits the person into the org
+(managed mode, an invitation or the join link), recomputes the mapped role and
+teams, and opens a session holding the org's SSO authentication. A refusal
+raises an :class:`~hubgate.sso.errors.SsoRefused` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hubgate import audit, store
+from hubgate.access import OrgRole
+from hubgate.accounts import sessions, users
+from hubgate.accounts.emails import split_email
+from hubgate.audit import Actor
+from hubgate.db.models import (
+    Email,
+    Invitation,
+    Membership,
+    Org,
+    OrgDomain,
+    SsoAuthentication,
+    SsoConnection,
+    SsoLink,
+    User,
+)
+from hubgate.errors import BadRequest, Conflict
+from hubgate.orgs import service
+from hubgate.runtime import Runtime
+from hubgate.sso import errors, invitations, mappings
+from hubgate.sso.identity import Identity
+from hubgate.sso.policy import Policy, SsoMode, policy_of
+
+__all__ = ["Browser", "SignedIn", "complete", "recall", "remember", "sign_in"]
+
+_RACE_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Browser:
+    """The browser finishing the sign-in: who it was signed in as when it started
+    (the IdP's cross-site POST carries no SameSite=Lax cookie, so this is kept in
+    the shared store at the start, see :func:`remember`), whether it came through
+    the join link, and request facts."""
+
+    user_id: int | None = None
+    session_id: int | None = None
+    join_org_id: int | None = None
+    client_address: str | None = None
+    user_agent: str | None = None
+
+
+_STARTED = "sso_started"
+_STARTED_TTL = timedelta(minutes=10)
+
+
+def remember(
+    db: Session,
+    browser_key: str,
+    org_id: int,
+    *,
+    user_id: int | None,
+    session_id: int | None,
+    joining: bool,
+) -> None:
+    """At the start of a sign-in: what :func:`recall` hands back at its end."""
+    payload = {
+        "user_id": user_id,
+        "session_id": session_id,
+        "join_org_id": org_id if joining else None,
+    }
+    store.consume(db, _STARTED, f"{browser_key}:{org_id}")
+    store.put(db, _STARTED, f"{browser_key}:{org_id}", payload, _STARTED_TTL)
+
+
+def recall(
+    db: Session,
+    browser_key: str,
+    org_id: int,
+    now: datetime,
+    *,
+    client_address: str | None,
+    user_agent: str | None,
+) -> Browser:
+    found = store.consume(db, _STARTED, f"{browser_key}:{org_id}", now) if browser_key else None
+    found = found or {}
+    return Browser(
+        user_id=found.get("user_id"), session_id=found.get("session_id"),
+        join_org_id=found.get("join_org_id"), client_address=client_address,
+        user_agent=user_agent,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    user_id: int
+    org: str
+    cookie: str
+    created: bool
+    linked: bool
+
+
+class _Raced(Exception):
+    """Another instance created the same account or link first: run again."""
+
+
+def complete(
+    rt: Runtime, actor: Actor, connection_id: int, identity: Identity, browser: Browser
+) -> SignedIn:
+    """:func:`sign_in` in its own transaction; a lost race for a unique row (twenty
+    first sign-ins of one person at once) runs again and finds the winner's rows."""
+    for attempt in range(_RACE_RETRIES):
+        try:
+            with rt.db.transaction() as db:
+                return sign_in(db, rt, actor, connection_id, identity, browser)
+        except (_Raced, IntegrityError):
+            if attempt == _RACE_RETRIES - 1:
+                raise Conflict("Too many sign-ins at once; try again.", code="sso_busy") from None
+    raise AssertionError("unreachable")
+
+
+def sign_in(
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    connection_id: int,
+    identity: Identity,
+    browser: Browser,
+) -> SignedIn:
+    connection = db.get(SsoConnection, connection_id)
+    if connection is None or connection.state != "active":
+        raise errors.ConnectionInactive()
+    org = db.get(Org, connection.org_id)
+    assert org is not None
+    policy = policy_of(db, org.id)
+    domain = _email_domain(identity)
+    _check_domain_owner(db, org, connection, domain)
+    user, linked, created = _account(db, rt, actor, connection, identity, policy, browser)
+    member = _admit(db, actor, org, policy, user, identity, browser)
+    _apply_mappings(db, actor, org, member, identity, policy)
+    cookie, session_id = _session(db, rt, user, browser, end_others=linked)
+    _record_authentication(db, rt, connection, session_id, user, identity)
+    audit.record(
+        db, actor, "sso.login", org_id=org.id, target=_who(user),
+        data={"connection": connection.id, "created": created, "linked": linked},
+    )  # fmt: skip
+    return SignedIn(user.id, org.name, cookie, created, linked)
+
+
+# -- the email and its domain ---------------------------------------------------
+
+
+def _email_domain(identity: Identity) -> str | None:
+    if identity.email is None:
+        return None
+    try:
+        return split_email(identity.email)[1]
+    except BadRequest as exc:
+        raise errors.DomainMismatch("The identity provider sent a malformed email.") from exc
+
+
+def _check_domain_owner(
+    db: Session, org: Org, connection: SsoConnection, domain: str | None
+) -> None:
+    """An org's IdP never signs in an address of another org's verified domain."""
+    if domain is None:
+        return
+    owner = _verified_owner(db, domain)
+    if owner is not None and owner.org_id != org.id:
+        raise errors.DomainMismatch()
+
+
+def _verified_owner(db: Session, domain: str) -> OrgDomain | None:
+    statement = select(OrgDomain).where(
+        OrgDomain.domain == domain, OrgDomain.verified_at.is_not(None)
+    )
+    return db.scalars(statement).first()
+
+
+def _email_admissible(db: Session, org: Org, connection: SsoConnection, identity: Identity) -> str:
+    """The normalized email, when it may link or create an account: in one of this
+    org's verified domains (that this connection may serve), vouched for by the IdP."""
+    if identity.email is None:
+        raise errors.EmailMissing()
+    local, domain = split_email(identity.email)
+    owner = _verified_owner(db, domain)
+    if owner is None or owner.org_id != org.id:
+        raise errors.DomainMismatch()
+    if owner.connection_id is not None and owner.connection_id != connection.id:
+        raise errors.DomainMismatch(
+            "Another of this organization's connections serves that domain."
+        )
+    # A SAML IdP speaks for the org's verified domains; OIDC says so per email.
+    if connection.kind == "oidc" and not identity.email_verified:
+        raise errors.EmailUnverified()
+    return f"{local}@{domain}"
+
+
+# -- the account ------------------------------------------------------------------
+
+
+def _account(
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    connection: SsoConnection,
+    identity: Identity,
+    policy: Policy,
+    browser: Browser,
+) -> tuple[User, bool, bool]:
+    """(user, linked now, created now)."""
+    if len(identity.subject) > 1024:
+        raise errors.SsoRefused("The identity provider's subject is too long.")
+    link = db.scalars(
+        select(SsoLink).where(
+            SsoLink.connection_id == connection.id, SsoLink.subject == identity.subject
+        )
+    ).first()
+    if link is not None:
+        if browser.user_id is not None and browser.user_id != link.user_id:
+            raise errors.AccountMismatch()
+        link.last_sign_in_at = rt.now()
+        user = db.get(User, link.user_id)
+        assert user is not None
+        return user, False, False
+    email = _email_admissible(db, db.get_one(Org, connection.org_id), connection, identity)
+    existing = users.find_by_email(db, email)
+    if existing is not None:
+        _check_linkable(existing, email, browser)
+        _link(db, actor, connection, identity, existing)
+        return existing, True, False
+    if browser.user_id is not None:
+        raise errors.EmailNotOnAccount()
+    if policy.mode is not SsoMode.MANAGED:
+        raise errors.AccountRequired()
+    user = _create(db, rt, actor, connection, identity, email)
+    _link(db, actor, connection, identity, user)
+    return user, False, True
+
+
+def _check_linkable(user: User, email: str, browser: Browser) -> None:
+    if browser.user_id is not None and browser.user_id != user.id:
+        raise errors.AccountMismatch()
+    row = next(e for e in user.emails if e.address == email)
+    if row.verified_at is None:
+        raise errors.AccountEmailUnverified()
+
+
+def _link(
+    db: Session, actor: Actor, connection: SsoConnection, identity: Identity, user: User
+) -> None:
+    db.add(SsoLink(connection_id=connection.id, subject=identity.subject, user_id=user.id))
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise _Raced() from exc
+    audit.record(
+        db, actor, "sso.linked", org_id=connection.org_id, target=_who(user),
+        data={"connection": connection.id, "subject": identity.subject},
+    )  # fmt: skip
+
+
+def _create(
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    connection: SsoConnection,
+    identity: Identity,
+    email: str,
+) -> User:
+    """A just-in-time account, owned by the org, with the IdP-vouched email verified."""
+    try:
+        user = users.create_user(
+            db, rt, email, password=None, display_name=identity.display_name, verified=True
+        )
+    except (Conflict, IntegrityError) as exc:
+        raise _Raced() from exc
+    user.managed_by_org_id = connection.org_id
+    audit.record(
+        db, actor, "sso.jit_created", org_id=connection.org_id, target=email,
+        data={"connection": connection.id},
+    )  # fmt: skip
+    return user
+
+
+# -- membership, roles and teams ---------------------------------------------------
+
+
+def _admit(
+    db: Session,
+    actor: Actor,
+    org: Org,
+    policy: Policy,
+    user: User,
+    identity: Identity,
+    browser: Browser,
+) -> Membership:
+    member = service.membership(db, org.id, user.id)
+    if member is not None and member.deactivated_at is not None:
+        raise errors.UserDeprovisioned()
+    invitation = _invitation(db, org, user)
+    joining = browser.join_org_id == org.id
+    if member is None:
+        if policy.mode is not SsoMode.MANAGED and invitation is None and not joining:
+            raise errors.NotInvited()
+        member = _join(db, org, policy, user, invitation)
+        action = "sso.join" if joining and invitation is None else "member.added"
+        audit.record(
+            db, actor, action, org_id=org.id, target=_who(user),
+            data={"role": member.role, "via": _via(policy, invitation, joining)},
+        )  # fmt: skip
+    if invitation is not None:
+        invitations.accept(db, actor, org, invitation, user)
+    return member
+
+
+def _invitation(db: Session, org: Org, user: User) -> Invitation | None:
+    addresses = [e.address for e in user.emails if e.verified_at is not None]
+    return invitations.pending_for(db, org.id, addresses)
+
+
+def _via(policy: Policy, invitation: Invitation | None, joining: bool) -> str:
+    if invitation is not None:
+        return "invitation"
+    return "join_link" if joining else "jit"
+
+
+def _join(
+    db: Session, org: Org, policy: Policy, user: User, invitation: Invitation | None
+) -> Membership:
+    role = OrgRole.parse(invitation.role) if invitation else policy.default_role
+    source = "invitation" if invitation else "default"
+    member = service.join(
+        db, org.id, user.id, role, role_source=source, team_id=policy.default_team_id
+    )
+    member.invited_role = invitation.role if invitation else None
+    return member
+
+
+def _apply_mappings(
+    db: Session, actor: Actor, org: Org, member: Membership, identity: Identity, policy: Policy
+) -> None:
+    roles, teams = mappings.load_rules(db, org.id)
+    grants = mappings.grants_for(identity, roles, teams)
+    _apply_role(db, actor, org, member, grants.role, policy)
+    added, removed = mappings.sync_teams(db, org.id, member.user_id, grants.teams)
+    if added or removed:
+        audit.record(
+            db, actor, "team.mapped", org_id=org.id, target=f"user:{member.user_id}",
+            data={"added": added, "removed": removed},
+        )  # fmt: skip
+
+
+def _apply_role(
+    db: Session,
+    actor: Actor,
+    org: Org,
+    member: Membership,
+    mapped: OrgRole | None,
+    policy: Policy,
+) -> None:
+    """The mapped role, else (when a mapping gave the current one) the invitation's
+    role, else the default role; a role set by hand stays unless a mapping matches."""
+    if mapped is not None:
+        role, source = mapped, "mapping"
+    elif member.role_source == "mapping":
+        role = OrgRole.parse(member.invited_role) if member.invited_role else policy.default_role
+        source = "invitation" if member.invited_role else "default"
+    else:
+        return
+    if role.label == member.role:
+        member.role_source = source
+        return
+    if member.role == OrgRole.ADMIN.label and service.admin_count(db, org.id) <= 1:
+        audit.record(
+            db, actor, "role.mapped", org_id=org.id, target=f"user:{member.user_id}",
+            reason="last_admin", data={"kept": member.role, "mapped": role.label},
+        )  # fmt: skip
+        return
+    old, member.role, member.role_source = member.role, role.label, source
+    audit.record(
+        db, actor, "role.mapped", org_id=org.id, target=f"user:{member.user_id}",
+        data={"from": old, "to": role.label, "source": source},
+    )  # fmt: skip
+
+
+# -- the session and its SSO authentication ------------------------------------------
+
+
+def _session(
+    db: Session, rt: Runtime, user: User, browser: Browser, *, end_others: bool
+) -> tuple[str, int]:
+    """A new session (rotated at every sign-in); the SSO authentications the old
+    one held for other orgs move over. A first link ends the account's other sessions."""
+    cookie, row = sessions.start(
+        db, user.id, rt.lifetimes, rt.now(), client_address=browser.client_address,
+        user_agent=browser.user_agent,
+    )  # fmt: skip
+    if browser.session_id is not None:
+        db.execute(
+            update(SsoAuthentication)
+            .where(
+                SsoAuthentication.session_id == browser.session_id,
+                SsoAuthentication.user_id == user.id,
+            )
+            .values(session_id=row.id)
+        )
+        sessions.end_by_id(db, browser.session_id)
+    if end_others:
+        sessions.end_all(db, user.id, keep=row.id)
+    return cookie, row.id
+
+
+def _record_authentication(
+    db: Session,
+    rt: Runtime,
+    connection: SsoConnection,
+    session_id: int,
+    user: User,
+    identity: Identity,
+) -> None:
+    """Freshness counts from this sign-in; the IdP's own session expiry, if it gave
+    one, ends the authentication sooner."""
+    existing = db.scalars(
+        select(SsoAuthentication).where(
+            SsoAuthentication.session_id == session_id,
+            SsoAuthentication.org_id == connection.org_id,
+        )
+    ).first()
+    if existing is None:
+        existing = SsoAuthentication(
+            session_id=session_id, user_id=user.id, org_id=connection.org_id
+        )
+        db.add(existing)
+    existing.connection_id = connection.id
+    existing.authenticated_at = rt.now()
+    existing.idp_expires_at = identity.session_expires_at
+    db.flush()
+
+
+def _who(user: User) -> str:
+    emails: list[Email] = list(user.emails)
+    return emails[0].address if emails else f"user:{user.id}"

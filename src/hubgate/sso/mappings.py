@@ -1,0 +1,219 @@
+"""Role mapping and team (resource-group) mapping (DESIGN.md §1 "Policy").
+
+A mapping reads an attribute of the verified Identity (``groups``, or a raw
+attribute by its name: an OIDC claim, a SAML attribute URI) and grants, when one
+of its values matches, an org role (the most privileged match wins) or a team
+place (additive). Both are recomputed at every SSO sign-in: what a mapping gave
+is taken back once the IdP stops asserting its value, what an admin set by hand
+stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from hubgate import audit
+from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole
+from hubgate.audit import Actor
+from hubgate.db.models import Membership, Org, RoleMapping, Team, TeamMapping, TeamMembership
+from hubgate.errors import BadRequest, Conflict
+from hubgate.principals import require
+from hubgate.sso.identity import Identity
+
+__all__ = [
+    "GROUPS",
+    "Grants",
+    "RoleRule",
+    "TeamRule",
+    "grants_for",
+    "load_rules",
+    "set_role_mappings",
+    "set_team_mappings",
+    "sync_teams",
+]
+
+GROUPS = "groups"
+MAX_RULES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRule:
+    attribute: str
+    value: str
+    role: OrgRole
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRule:
+    attribute: str
+    value: str
+    team_id: int
+    team_role: TeamRole
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """What the mappings give one identity: a role (if any rule matched) and teams."""
+
+    role: OrgRole | None
+    teams: dict[int, TeamRole]
+
+
+def values_of(identity: Identity, attribute: str) -> frozenset[str]:
+    if attribute == GROUPS:
+        return frozenset(identity.groups)
+    return frozenset(identity.attributes.get(attribute, ()))
+
+
+def grants_for(identity: Identity, roles: Iterable[RoleRule], teams: Iterable[TeamRule]) -> Grants:
+    """Pure: the most privileged matching role, and each matching team at its
+    highest matching team role."""
+    cache: dict[str, frozenset[str]] = {}
+
+    def matches(attribute: str, value: str) -> bool:
+        if attribute not in cache:
+            cache[attribute] = values_of(identity, attribute)
+        return value in cache[attribute]
+
+    role = max((r.role for r in roles if matches(r.attribute, r.value)), default=None)
+    granted: dict[int, TeamRole] = {}
+    for rule in teams:
+        if matches(rule.attribute, rule.value):
+            granted[rule.team_id] = max(granted.get(rule.team_id, rule.team_role), rule.team_role)
+    return Grants(role, granted)
+
+
+def load_rules(db: Session, org_id: int) -> tuple[list[RoleRule], list[TeamRule]]:
+    roles = [
+        RoleRule(row.attribute, row.value, OrgRole.parse(row.role))
+        for row in db.scalars(select(RoleMapping).where(RoleMapping.org_id == org_id))
+    ]
+    teams = [
+        TeamRule(row.attribute, row.value, row.team_id, TeamRole.parse(row.team_role))
+        for row in db.scalars(select(TeamMapping).where(TeamMapping.org_id == org_id))
+    ]
+    return roles, teams
+
+
+def _check_rule_text(attribute: str, value: str) -> None:
+    for text in (attribute, value):
+        if not text or len(text) > 256 or any(ord(c) < 32 for c in text):
+            raise BadRequest(
+                "Mapping attributes and values are 1 to 256 printable characters.",
+                code="invalid_mapping",
+            )
+
+
+def set_role_mappings(
+    db: Session, actor: Actor, principal: Principal, org: Org, rules: Sequence[RoleRule]
+) -> None:
+    """Replace the org's role mappings. A set that leaves no way to be admin (no
+    rule grants admin and no admin holds the role by hand) is refused."""
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    if len(rules) > MAX_RULES:
+        raise BadRequest(f"At most {MAX_RULES} role mappings.", code="invalid_mapping")
+    for rule in rules:
+        _check_rule_text(rule.attribute, rule.value)
+    if rules and not any(r.role is OrgRole.ADMIN for r in rules) and not _manual_admin(db, org):
+        raise Conflict(
+            "These mappings leave no way to be an admin: map a group to admin, or keep an "
+            "admin whose role was set by hand.",
+            code="no_admin_path",
+        )
+    if len({(r.attribute, r.value) for r in rules}) != len(rules):
+        raise BadRequest("Each attribute value maps to one role.", code="invalid_mapping")
+    db.execute(delete(RoleMapping).where(RoleMapping.org_id == org.id))
+    db.add_all(
+        RoleMapping(org_id=org.id, attribute=r.attribute, value=r.value, role=r.role.label)
+        for r in rules
+    )
+    audit.record(
+        db, actor, "sso.settings_changed", org_id=org.id, target=org.name,
+        data={"role_mappings": [[r.attribute, r.value, r.role.label] for r in rules]},
+    )  # fmt: skip
+
+
+def _manual_admin(db: Session, org: Org) -> bool:
+    statement = select(Membership.id).where(
+        Membership.org_id == org.id, Membership.role == OrgRole.ADMIN.label,
+        Membership.role_source != "mapping", Membership.deactivated_at.is_(None),
+    )  # fmt: skip
+    return db.scalar(statement.limit(1)) is not None
+
+
+def set_team_mappings(
+    db: Session,
+    actor: Actor,
+    principal: Principal,
+    org: Org,
+    rules: Sequence[tuple[str, str, str, TeamRole]],
+) -> list[TeamRule]:
+    """Replace the org's team mappings: (attribute, value, team name, team role)."""
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    if len(rules) > MAX_RULES:
+        raise BadRequest(f"At most {MAX_RULES} team mappings.", code="invalid_mapping")
+    teams = {t.name: t.id for t in db.scalars(select(Team).where(Team.org_id == org.id))}
+    resolved: list[TeamRule] = []
+    for attribute, value, team, role in rules:
+        _check_rule_text(attribute, value)
+        if team not in teams:
+            raise BadRequest(f"No team named {team[:64]!r}.", code="invalid_mapping")
+        resolved.append(TeamRule(attribute, value, teams[team], role))
+    if len({(r.attribute, r.value, r.team_id) for r in resolved}) != len(resolved):
+        raise BadRequest("Each attribute value maps to a team once.", code="invalid_mapping")
+    db.execute(delete(TeamMapping).where(TeamMapping.org_id == org.id))
+    db.add_all(
+        TeamMapping(
+            org_id=org.id,
+            attribute=r.attribute,
+            value=r.value,
+            team_id=r.team_id,
+            team_role=r.team_role.label,
+        )  # fmt: skip
+        for r in resolved
+    )
+    audit.record(
+        db, actor, "sso.settings_changed", org_id=org.id, target=org.name,
+        data={"team_mappings": [[a, v, t, r.label] for a, v, t, r in rules]},
+    )  # fmt: skip
+    return resolved
+
+
+def sync_teams(
+    db: Session, org_id: int, user_id: int, granted: dict[int, TeamRole]
+) -> tuple[list[int], list[int]]:
+    """Make the user's mapped team places equal ``granted``; places set by hand (or
+    given at joining) stay as they are. Returns (added or changed, removed) team ids."""
+    org_teams = select(Team.id).where(Team.org_id == org_id)
+    rows = {
+        row.team_id: row
+        for row in db.scalars(
+            select(TeamMembership).where(
+                TeamMembership.user_id == user_id, TeamMembership.team_id.in_(org_teams)
+            )
+        )
+    }
+    removed = [t for t, row in rows.items() if row.source == "mapping" and t not in granted]
+    if removed:
+        db.execute(
+            delete(TeamMembership).where(
+                TeamMembership.user_id == user_id, TeamMembership.team_id.in_(removed)
+            )
+        )
+    changed: list[int] = []
+    for team_id, role in granted.items():
+        row = rows.get(team_id)
+        if row is None:
+            db.add(
+                TeamMembership(team_id=team_id, user_id=user_id, role=role.label, source="mapping")
+            )
+            changed.append(team_id)
+        elif row.source == "mapping" and row.role != role.label:
+            row.role = role.label
+            changed.append(team_id)
+    db.flush()
+    return changed, removed

@@ -1,0 +1,122 @@
+"""An org with a verified domain and an active SAML connection, driven over HTTP
+with responses signed by the test IdP of tests/security/saml_forge.py."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi.testclient import TestClient
+from lxml import etree
+from sqlalchemy import func, select
+
+from hubgate.access import OrgRole, ResourceKind, Visibility
+from hubgate.audit import Actor
+from hubgate.cli_operator import operator_principal
+from hubgate.db.models import Org, OrgDomain, SsoConnection
+from hubgate.orgs import resources
+from hubgate.runtime import Runtime
+from hubgate.sso import connections, policy
+from tests.conftest import World
+from tests.integration.test_saml_flow import IDP, idp_metadata
+from tests.security.saml_forge import Claims, SamlForge, session_keys
+
+
+@dataclass
+class SsoOrg:
+    """``name`` with domain ``domain`` verified and one active SAML connection."""
+
+    rt: Runtime
+    world: World
+    org: Org
+    connection_id: int
+    domain: str
+
+    def set_mode(self, mode: str) -> None:
+        with self.rt.db.transaction() as db:
+            policy.set_mode(db, self.rt, Actor.system(), None, db.merge(self.org), mode)
+
+    def resource(self, name: str, visibility: Visibility, team: str | None = None) -> None:
+        with self.rt.db.transaction() as db:
+            resources.create(
+                db, Actor.system(), operator_principal(self.org), db.merge(self.org),
+                ResourceKind.MODEL, name, visibility, team,
+            )  # fmt: skip
+
+    def answer(self, request_id: str | None, **claims: Any) -> str:
+        entity_id, acs = connections.sp_urls(self.rt, self.connection_id)
+        base = Claims(
+            issued=datetime.now(UTC), response_issuer=IDP, assertion_issuer=IDP,
+            destination=acs, recipient=acs, audiences=(entity_id,), in_response_to=request_id,
+            confirmation_in_response_to=request_id,
+        )  # fmt: skip
+        forge = SamlForge(session_keys())
+        return forge.response(forge.claims(**{**base.__dict__, **claims}))
+
+    def sign_in(
+        self, client: TestClient, *, start: str | None = None, **claims: Any
+    ) -> dict[str, Any]:
+        """Start at ``start`` (default the org's SSO start), post the IdP's answer to
+        the ACS; the JSON answer with ``status``."""
+        path = start or f"/sso/{self.org.name}/start?next=/{self.org.name}"
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303, response.text
+        query = parse_qs(urlsplit(response.headers["location"]).query)
+        request = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
+        request_id = etree.fromstring(request).get("ID")
+        answer = client.post(
+            f"/sso/saml/{self.connection_id}/acs",
+            data={"SAMLResponse": self.answer(request_id, **claims),
+                  "RelayState": query["RelayState"][0]},
+            headers={"accept": "application/json"},
+        )  # fmt: skip
+        return {"status": answer.status_code, **answer.json()}
+
+
+def person(email: str, *groups: str, name_id: str | None = None) -> dict[str, Any]:
+    """Claims for one person: their NameID (their email unless given), email, groups."""
+    return {"name_id": name_id or email, "email": email, "groups": groups}
+
+
+def sso_org(rt: Runtime, world: World, name: str = "acme", domain: str = "acme.example") -> SsoOrg:
+    org = world.org(name, world.user(f"admin@{domain}"))
+    with rt.db.transaction() as db:
+        row = connections.create_saml(
+            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            idp_metadata(session_keys().idp.cert_pem),
+        )  # fmt: skip
+        db.add(
+            OrgDomain(
+                org_id=org.id,
+                domain=domain,
+                verification_token="t",
+                verified_at=rt.now(),
+                verified_by="operator",
+            )  # fmt: skip
+        )
+        connections.mark_verified(row, rt)
+        policy.activate(db, Actor.system(), None, row)
+        connection_id = row.id
+    return SsoOrg(rt, world, org, connection_id, domain)
+
+
+def count(rt: Runtime, model: type, *where: object) -> int:
+    with rt.db.transaction() as db:
+        return int(db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def role_of(rt: Runtime, org: Org, email: str) -> OrgRole | None:
+    from hubgate.accounts import users
+    from hubgate.orgs import service
+
+    with rt.db.transaction() as db:
+        user = users.find_by_email(db, email)
+        member = service.membership(db, org.id, user.id) if user else None
+        return OrgRole.parse(member.role) if member else None
+
+
+__all__ = ["SsoConnection", "SsoOrg", "count", "person", "role_of", "sso_org"]
