@@ -8,6 +8,11 @@ to drive a sign-in through it with the :class:`~tests.e2e.idp.Browser`.
   file; it yields a :class:`ProviderInfo`. :meth:`ProviderInfo.restart` starts
   the provider again on the same port with other redirect URIs or another key
   set (key rotation): oidc-provider reads its clients and keys once, at start.
+  Its accounts it reads again at every lookup: :meth:`ProviderInfo.set_account`
+  and :meth:`ProviderInfo.remove_account` change them between two sign-ins.
+- the client authenticates with ``client_secret_basic``, ``client_secret_post``
+  or ``private_key_jwt``; for the last, the client's keys are its ``jwks_uri``
+  (hubgate's ``/sso/oidc/{id}/jwks``) or an inline ``jwks``.
 - :func:`provider_login` fills in the provider's own login form (fields
   ``login`` and ``password``); :func:`provider_abort` presses its Cancel button,
   which answers ``access_denied`` to the client.
@@ -28,9 +33,9 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
@@ -51,12 +56,14 @@ __all__ = [
     "authorization_url",
     "callback_params",
     "exchange_code",
+    "generate_signing_key",
     "login_form",
     "node_binary",
     "pkce_pair",
     "provider_abort",
     "provider_login",
     "provider_missing",
+    "public_jwk",
     "require_provider",
     "running_provider",
 ]
@@ -64,7 +71,7 @@ __all__ = [
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc"
 SCRIPT = PROVIDER_DIR / "provider.mjs"
 CLIENT_ID = "hubgate-e2e"
-AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 UNUSED_REDIRECT_URI = f"http://{HOST}:9/unused"
 
 
@@ -131,7 +138,8 @@ def generate_signing_key(kid: str) -> dict[str, Any]:
     return dict(key.as_dict(private=True))
 
 
-def _public(jwk: Mapping[str, Any]) -> dict[str, Any]:
+def public_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
+    """A private JWK without its private members."""
     return {k: v for k, v in jwk.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
 
 
@@ -144,7 +152,9 @@ class ProviderInfo:
 
     ``keys`` are all the signing keys generated for it (private JWKs, index 0
     first); it signs with ``keys[key_index]`` and publishes ``published`` (the
-    indexes of the keys in its JWKS, the signing one first).
+    indexes of the keys in its JWKS, the signing one first). ``accounts`` are
+    its users now (:data:`ACCOUNTS` at start); ``client_jwks_uri`` or
+    ``client_jwks`` hold the client's keys, for ``private_key_jwt``.
     """
 
     issuer: str
@@ -158,6 +168,9 @@ class ProviderInfo:
     conform_id_token_claims: bool
     groups_scope: str
     folder: Path
+    accounts: dict[str, Account] = field(default_factory=lambda: dict(ACCOUNTS))
+    client_jwks_uri: str | None = None
+    client_jwks: dict[str, Any] | None = None
     log_file: Path = field(init=False)
     _stack: ExitStack | None = field(default=None, repr=False)
     _starts: int = field(default=0, repr=False)
@@ -179,7 +192,7 @@ class ProviderInfo:
 
     def public_jwks(self, indexes: Sequence[int] | None = None) -> dict[str, Any]:
         chosen = self.published if indexes is None else indexes
-        return {"keys": [_public(self.keys[i]) for i in chosen]}
+        return {"keys": [public_jwk(self.keys[i]) for i in chosen]}
 
     def discovery(self) -> dict[str, Any]:
         response = httpx.get(self.discovery_url, timeout=10.0)
@@ -201,11 +214,17 @@ class ProviderInfo:
         publish: Sequence[int] | None = None,
         auth_method: str | None = None,
         conform_id_token_claims: bool | None = None,
+        client_jwks_uri: str | None = None,
+        client_jwks: Mapping[str, Any] | None = None,
     ) -> None:
         """Stop the provider and start it again on the same port, with other
         redirect URIs, signing key (``key_index``; published alone unless
-        ``publish`` lists more indexes), client auth method or claims setting.
-        Its sessions, codes and tokens are in memory: they are gone."""
+        ``publish`` lists more indexes), client auth method, claims setting or
+        client keys (``client_jwks_uri`` or ``client_jwks``: one replaces the
+        other). Its sessions, codes and tokens are in memory: they are gone."""
+        if client_jwks_uri is not None or client_jwks is not None:
+            self.client_jwks_uri = client_jwks_uri
+            self.client_jwks = dict(client_jwks) if client_jwks is not None else None
         if redirect_uris is not None:
             self.redirect_uris = tuple(redirect_uris)
         if key_index is not None:
@@ -223,6 +242,43 @@ class ProviderInfo:
         self._stop()
         self._start()
 
+    def set_account(
+        self,
+        login: str,
+        *,
+        password: str | None = None,
+        sub: str | None = None,
+        email: str | None = None,
+        email_verified: bool | None = None,
+        name: str | None = None,
+        groups: Iterable[str] | None = None,
+    ) -> Account:
+        """Add account ``login`` or change it, from the next lookup on (no restart):
+        what is not given stays as it was. A new account starts as
+        ``{login}pass``, sub ``{login}-sub``, ``{login}@acme.test`` (verified), the
+        capitalized login as name, no groups. The provider reads claims at each
+        token and userinfo request, so the next sign-in carries the change."""
+        if not login:
+            raise ValueError("a login is not empty")
+        now = self.accounts.get(login) or Account(
+            login, f"{login}pass", f"{login}-sub", f"{login}@acme.test", True,
+            login.capitalize(), (),
+        )  # fmt: skip
+        given = {
+            "password": password, "sub": sub, "email": email, "email_verified": email_verified,
+            "name": name, "groups": tuple(groups) if groups is not None else None,
+        }  # fmt: skip
+        account = replace(now, **{k: v for k, v in given.items() if v is not None})
+        self.accounts[login] = account
+        self._write_accounts()
+        return account
+
+    def remove_account(self, login: str) -> None:
+        """Delete the account: its next login at the provider's form fails, and
+        tokens for its sub carry no claims."""
+        del self.accounts[login]
+        self._write_accounts()
+
     def token_requests(self) -> list[str]:
         """The log lines of this run's token requests: ``POST /token STATUS
         authorization_header=yes|no`` (yes: client_secret_basic)."""
@@ -236,6 +292,34 @@ class ProviderInfo:
 
     # -- processes
 
+    @property
+    def _accounts_file(self) -> Path:
+        return self.folder / "accounts.json"
+
+    def _write_accounts(self) -> None:
+        """Written next to the file and renamed over it: the provider never reads half."""
+        accounts = {
+            a.login: {"password": a.password, "sub": a.sub, "claims": a.claims()}
+            for a in self.accounts.values()
+        }
+        staged = self.folder / "accounts.json.new"
+        staged.write_text(json.dumps(accounts, indent=2))
+        staged.chmod(0o600)
+        os.replace(staged, self._accounts_file)
+
+    def _client(self) -> dict[str, Any]:
+        client: dict[str, Any] = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uris": list(self.redirect_uris),
+            "token_endpoint_auth_method": self.auth_method,
+        }
+        if self.client_jwks_uri is not None:
+            client["jwks_uri"] = self.client_jwks_uri
+        if self.client_jwks is not None:
+            client["jwks"] = self.client_jwks
+        return client
+
     def _write_config(self) -> Path:
         jwks_file = self.folder / f"jwks-{self._starts}.json"
         jwks_file.write_text(json.dumps({"keys": [self.keys[i] for i in self.published]}))
@@ -245,16 +329,8 @@ class ProviderInfo:
             "issuer": self.issuer,
             "jwks_file": str(jwks_file),
             "cookie_keys": [secrets.token_urlsafe(32)],
-            "client": {
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-                "redirect_uris": list(self.redirect_uris),
-                "token_endpoint_auth_method": self.auth_method,
-            },
-            "accounts": {
-                a.login: {"password": a.password, "sub": a.sub, "claims": a.claims()}
-                for a in ACCOUNTS.values()
-            },
+            "client": self._client(),
+            "accounts_file": str(self._accounts_file),
             "conform_id_token_claims": self.conform_id_token_claims,
             "groups_scope": self.groups_scope,
         }
@@ -267,6 +343,7 @@ class ProviderInfo:
         node = node_binary()
         assert node is not None
         config = self._write_config()
+        self._write_accounts()
         self.log_file = self.folder / f"provider-{self._starts}.log"
         self._starts += 1
         env = {**os.environ, "OIDC_PROVIDER_CONFIG": str(config), "NODE_ENV": "test"}

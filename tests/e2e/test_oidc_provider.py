@@ -29,7 +29,9 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import func, select
 
+from hubgate.db.models import Membership, SsoConnection, User, WebSession
 from tests.conftest import World
 from tests.e2e.conftest import _hubgate_env, running_server
 from tests.e2e.idp import Browser
@@ -40,10 +42,12 @@ from tests.e2e.oidc_provider import (
     authorization_url,
     callback_params,
     exchange_code,
+    generate_signing_key,
     login_form,
     pkce_pair,
     provider_abort,
     provider_login,
+    public_jwk,
     require_provider,
     running_provider,
 )
@@ -290,10 +294,18 @@ class Oidc:
         assert done.returncode == 0, f"hubgate {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return json.loads(done.stdout)
 
-    def add_connection(self, token_auth: str | None = None, *, secret: str = "") -> Connection:
+    def add_connection(
+        self,
+        token_auth: str | None = None,
+        *,
+        secret: str = "",
+        client_jwks: Mapping[str, Any] | None = None,
+    ) -> Connection:
         """``hubgate sso connection add --oidc-issuer`` with the provider's client secret
         (or ``secret``); the provider is then restarted with the printed redirect
-        URI registered, for the client auth method hubgate was told."""
+        URI registered, for the client auth method hubgate was told. For
+        ``private_key_jwt`` the client's keys are hubgate's printed ``jwks_uri``,
+        or ``client_jwks`` inline instead."""
         flags = ["--token-auth", token_auth] if token_auth else []
         printed = self.cli_json(
             "sso", "connection", "add", "--org", ORG, "--oidc-issuer", self.provider.issuer,
@@ -307,8 +319,18 @@ class Oidc:
         assert printed["client_id"] == self.provider.client_id
         assert printed["token_auth"] == (token_auth or "client_secret_basic")
         assert self.provider.client_secret not in json.dumps(printed)
+        assert printed["jwks_uri"] == f"{self.hubgate}/sso/oidc/{connection.id}/jwks"
+        keys: dict[str, Any] = {}
+        if token_auth == "private_key_jwt":
+            keys = (
+                {"client_jwks": client_jwks}
+                if client_jwks
+                else {"client_jwks_uri": printed["jwks_uri"]}
+            )
         self.provider.restart(
-            redirect_uris=[connection.redirect_uri], auth_method=token_auth or "client_secret_basic"
+            redirect_uris=[connection.redirect_uri],
+            auth_method=token_auth or "client_secret_basic",
+            **keys,
         )
         return connection
 
@@ -577,3 +599,66 @@ def test_a_client_secret_with_reserved_characters(
         connection = oidc.add_connection(token_auth)
         answered = sign_in(oidc, connection, ACCOUNTS["alice"])
         assert_identity(identity_of(answered), ACCOUNTS["alice"], connection, oidc.provider.issuer)
+
+
+def rows(world: World) -> dict[str, int]:
+    """Users, memberships and sessions in the database, and connections verified."""
+    with world.rt.db.transaction() as db:
+        count = {m.__name__: db.scalar(select(func.count()).select_from(m)) or 0
+                 for m in (User, Membership, WebSession)}  # fmt: skip
+        verified = select(func.count()).select_from(SsoConnection)
+        count["verified"] = db.scalar(verified.where(SsoConnection.state != "draft")) or 0
+        return count
+
+
+def test_private_key_jwt_sign_in(oidc: Oidc) -> None:
+    """The provider knows hubgate's client by its jwks_uri alone (no secret): it
+    fetches /sso/oidc/{id}/jwks and verifies hubgate's client assertion with it."""
+    connection = oidc.add_connection("private_key_jwt")
+    published = httpx.get(f"{oidc.hubgate}/sso/oidc/{connection.id}/jwks", timeout=10.0).json()
+    assert [key["alg"] for key in published["keys"]] == ["RS256"]
+    answered = sign_in(oidc, connection, ACCOUNTS["alice"])
+    assert_identity(identity_of(answered), ACCOUNTS["alice"], connection, oidc.provider.issuer)
+    assert oidc.provider.token_requests() == ["POST /token 200 authorization_header=no"]
+
+
+def test_a_client_assertion_signed_by_another_key_is_refused(oidc: Oidc, world: World) -> None:
+    """The provider holds another public key for the client than the one hubgate
+    signs with: it answers invalid_client, hubgate refuses the sign-in and nothing
+    changes; once the provider takes hubgate's published key, the sign-in passes."""
+    other = {"keys": [public_jwk(generate_signing_key("someone-else"))]}
+    connection = oidc.add_connection("private_key_jwt", client_jwks=other)
+    before = rows(world)
+    answered = sign_in(oidc, connection, ACCOUNTS["alice"])
+    assert error_of(answered) == "oidc_token_exchange_failed"
+    assert "invalid_client" in answered.json()["message"]
+    assert oidc.provider.token_requests() == ["POST /token 401 authorization_header=no"]
+    assert rows(world) == before and before["verified"] == 0
+    oidc.provider.restart(client_jwks_uri=f"{oidc.hubgate}/sso/oidc/{connection.id}/jwks")
+    identity_of(sign_in(oidc, connection, ACCOUNTS["alice"]))
+
+
+def test_a_changed_group_arrives_in_the_next_sign_in(oidc: Oidc) -> None:
+    """The provider reads its accounts at every lookup: a group removed and one
+    added between two sign-ins show in the second Identity, with no restart."""
+    connection = oidc.add_connection()
+    issuer = oidc.provider.issuer
+    first = identity_of(sign_in(oidc, connection, ACCOUNTS["alice"]))
+    assert first["groups"] == ["hubgate-admins", "research"]
+    changed = oidc.provider.set_account("alice", groups=["research", "ml-platform"])
+    second = identity_of(sign_in(oidc, connection, changed))
+    assert second["groups"] == ["research", "ml-platform"]
+    assert_identity(second, changed, connection, issuer)
+    assert len(oidc.provider.log_file.read_text().split("oidc-provider listening")) == 2
+
+
+def test_accounts_added_and_removed_between_two_sign_ins(oidc: Oidc) -> None:
+    connection = oidc.add_connection()
+    dave = oidc.provider.set_account("dave", email_verified=False, name="Dave Doe")
+    identity = identity_of(sign_in(oidc, connection, dave))
+    assert_identity(identity, dave, connection, oidc.provider.issuer)
+    oidc.provider.remove_account("dave")
+    browser = oidc.browser()
+    page = start_at_hubgate(oidc, browser, connection)
+    refused = provider_login(browser, page, dave, stop_at=connection.redirect_uri)
+    assert refused.status_code == 200 and "Invalid login or password" in refused.text

@@ -11,7 +11,11 @@
 //   cookie_keys              keys that sign oidc-provider's cookies
 //   client                   one static confidential client: client_id,
 //                            client_secret, redirect_uris, token_endpoint_auth_method
-//   accounts                 { login: { password, sub, claims: {...} } }
+//                            and, for private_key_jwt, the client's keys: its
+//                            jwks_uri or an inline jwks
+//   accounts_file            a JSON file { login: { password, sub, claims: {...} } },
+//                            read again at every lookup, so a test may change the
+//                            accounts between two sign-ins without a restart
 //   conform_id_token_claims  oidc-provider's conformIdTokenClaims: true (its default)
 //                            puts scope claims in userinfo only when an access token
 //                            is issued; false puts them in the id_token too
@@ -38,7 +42,10 @@ if (!configPath) {
 }
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
 const jwks = JSON.parse(readFileSync(config.jwks_file, 'utf8'));
-const accounts = config.accounts;
+// The accounts, read again at each lookup (the tests rewrite the file in one rename).
+function accounts() {
+  return JSON.parse(readFileSync(config.accounts_file, 'utf8'));
+}
 const groupsScope = config.groups_scope ?? 'profile';
 
 const standardClaims = {
@@ -50,21 +57,28 @@ const claims = { ...standardClaims };
 claims[groupsScope] = [...(claims[groupsScope] ?? []), 'groups'];
 
 function accountBySub(sub) {
-  return Object.values(accounts).find((account) => account.sub === sub);
+  return Object.values(accounts()).find((account) => account.sub === sub);
+}
+
+// A private_key_jwt client is known by its keys (jwks_uri or jwks), not a secret.
+function client() {
+  const { client_id, client_secret, redirect_uris, token_endpoint_auth_method, jwks_uri, jwks: keys } = config.client;
+  const registered = {
+    client_id,
+    redirect_uris,
+    token_endpoint_auth_method,
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    id_token_signed_response_alg: 'RS256',
+  };
+  if (token_endpoint_auth_method !== 'private_key_jwt') registered.client_secret = client_secret;
+  if (jwks_uri) registered.jwks_uri = jwks_uri;
+  if (keys) registered.jwks = keys;
+  return registered;
 }
 
 const provider = new Provider(config.issuer, {
-  clients: [
-    {
-      client_id: config.client.client_id,
-      client_secret: config.client.client_secret,
-      redirect_uris: config.client.redirect_uris,
-      token_endpoint_auth_method: config.client.token_endpoint_auth_method,
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      id_token_signed_response_alg: 'RS256',
-    },
-  ],
+  clients: [client()],
   jwks,
   cookies: { keys: config.cookie_keys },
   claims,
@@ -89,6 +103,12 @@ const provider = new Provider(config.issuer, {
       },
     };
   },
+  // oidc-provider's SSRF guard refuses special-use addresses, loopback too; the
+  // client's jwks_uri is hubgate on 127.0.0.1 here, so loopback URLs go without it.
+  fetch(url, options) {
+    const { dispatcher, ...unguarded } = options;
+    return globalThis.fetch(url, new URL(url).hostname === '127.0.0.1' ? unguarded : options);
+  },
   renderError(ctx, out) {
     ctx.type = 'html';
     ctx.body = page('Error', `<pre id="error">${escape(JSON.stringify(out, null, 2))}</pre>`);
@@ -97,7 +117,8 @@ const provider = new Provider(config.issuer, {
 
 for (const event of ['server_error', 'authorization.error', 'grant.error', 'userinfo.error']) {
   provider.on(event, (ctx, error) => {
-    console.log(`event ${event}: ${error?.name} ${error?.message} ${error?.error_description ?? ''}`);
+    const detail = [error?.error_detail, error?.cause?.message, error?.cause?.error_description].filter(Boolean).join('; ');
+    console.log(`event ${event}: ${error?.name} ${error?.message} ${error?.error_description ?? ''} ${detail}`.trimEnd());
   });
 }
 
@@ -195,7 +216,7 @@ async function interaction(req, res, uid, action) {
     send(res, 400, page('Error', '<p>This interaction is not a login.</p>'));
     return;
   }
-  const account = accounts[form.get('login') ?? ''];
+  const account = accounts()[form.get('login') ?? ''];
   if (!account || account.password !== form.get('password')) {
     send(res, 200, loginPage(uid, details.params.client_id, 'Invalid login or password.'));
     return;
