@@ -8,6 +8,7 @@ import json
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from hubgate.access import CredentialKind, OrgRole, Principal
 from hubgate.audit import Actor
@@ -142,6 +143,7 @@ def test_two_orgs_racing_to_verify_one_domain_the_second_is_refused(
         first.close()
         second.close()
     assert refused.value.code == "domain_claimed"
+    assert isinstance(refused.value.__cause__, IntegrityError), "the index, not the pre-check"
     assert rows(rt) == [(acme.id, "shared.example", "operator"), (rival.id, "shared.example", None)]
     assert actions(rt) == ["domain.added", "domain.added", "domain.verified"]
     with rt.db.transaction() as db:
