@@ -16,7 +16,18 @@ from hubgate import __version__
 from hubgate.config import Settings, load_settings
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
-from hubgate.web import api, api_domains, api_sso, errors, forward_auth, ops, pages, sso, sso_keys
+from hubgate.web import (
+    api,
+    api_domains,
+    api_sso,
+    api_sso_policy,
+    errors,
+    forward_auth,
+    ops,
+    pages,
+    sso,
+    sso_keys,
+)
 from hubgate.web.middleware import BodyLimit, Observe
 
 __all__ = ["create_app"]
@@ -55,6 +66,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(ops.router)
     app.include_router(api.router)
     app.include_router(api_sso.router)
+    app.include_router(api_sso_policy.router)
     app.include_router(api_domains.router)
     app.include_router(sso.router)
     app.include_router(sso_keys.router)

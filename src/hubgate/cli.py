@@ -23,8 +23,8 @@ from hubgate import demo as demo_data
 from hubgate.cli_base import HubgateGroup, load, safe_url
 from hubgate.cli_domains import domain
 from hubgate.cli_manage import member, org, resource, team, user
+from hubgate.cli_policy import sso  # the sso group, with its policy commands
 from hubgate.cli_records import audit_command, mail, token
-from hubgate.cli_sso import sso
 from hubgate.db.migrate import upgrade
 from hubgate.runtime import Runtime, build_runtime
 

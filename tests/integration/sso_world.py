@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from hubgate.access import OrgRole, ResourceKind, Visibility
 from hubgate.audit import Actor
 from hubgate.cli_operator import operator_principal
-from hubgate.db.models import Org, OrgDomain, SsoConnection
+from hubgate.db.models import Org, SsoConnection
 from hubgate.orgs import resources
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, policy
+from hubgate.sso import connections, domains, policy
 from tests.conftest import World
 from tests.integration.test_saml_flow import IDP, idp_metadata
 from tests.security.saml_forge import Claims, SamlForge, session_keys
@@ -89,15 +89,8 @@ def sso_org(rt: Runtime, world: World, name: str = "acme", domain: str = "acme.e
             db, rt, Actor.system(), operator_principal(org), db.merge(org),
             idp_metadata(session_keys().idp.cert_pem),
         )  # fmt: skip
-        db.add(
-            OrgDomain(
-                org_id=org.id,
-                domain=domain,
-                verification_token="t",
-                verified_at=rt.now(),
-                verified_by="operator",
-            )  # fmt: skip
-        )
+        domains.add(db, rt, Actor.system(), operator_principal(org), db.merge(org), domain)
+        domains.verify_by_operator(db, Actor.system(), db.merge(org), domain)
         connections.mark_verified(row, rt)
         policy.activate(db, Actor.system(), None, row)
         connection_id = row.id

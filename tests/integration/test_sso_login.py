@@ -241,7 +241,9 @@ def test_basic_mode_gates_private_content_until_sso(
     assert private.status_code == 401 and private.json()["error"] == "sso_required"
     assert private.json()["details"]["sso_url"].endswith("/sso/acme/start?next=/acme")
     assert client.get("/api/v1/orgs/acme/resources/model/open").status_code == 200
-    token = client.post("/api/v1/me/tokens", json={"name": "ci", "scopes": ["read"]}).json()["token"]
+    token = client.post("/api/v1/me/tokens", json={"name": "ci", "scopes": ["read"]}).json()[
+        "token"
+    ]
     bearer = {"authorization": f"Bearer {token}"}
     assert (
         client.get(

@@ -28,7 +28,6 @@ from hubgate.db.models import (
     Invitation,
     Membership,
     Org,
-    OrgDomain,
     SsoAuthentication,
     SsoConnection,
     SsoLink,
@@ -37,7 +36,7 @@ from hubgate.db.models import (
 from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import errors, invitations, mappings
+from hubgate.sso import domains, errors, invitations, mappings
 from hubgate.sso.identity import Identity
 from hubgate.sso.policy import Policy, SsoMode, policy_of
 
@@ -175,16 +174,9 @@ def _check_domain_owner(
     """An org's IdP never signs in an address of another org's verified domain."""
     if domain is None:
         return
-    owner = _verified_owner(db, domain)
+    owner = domains.verified_owner(db, domain)
     if owner is not None and owner.org_id != org.id:
         raise errors.DomainMismatch()
-
-
-def _verified_owner(db: Session, domain: str) -> OrgDomain | None:
-    statement = select(OrgDomain).where(
-        OrgDomain.domain == domain, OrgDomain.verified_at.is_not(None)
-    )
-    return db.scalars(statement).first()
 
 
 def _email_admissible(db: Session, org: Org, connection: SsoConnection, identity: Identity) -> str:
@@ -193,7 +185,7 @@ def _email_admissible(db: Session, org: Org, connection: SsoConnection, identity
     if identity.email is None:
         raise errors.EmailMissing()
     local, domain = split_email(identity.email)
-    owner = _verified_owner(db, domain)
+    owner = domains.verified_owner(db, domain)
     if owner is None or owner.org_id != org.id:
         raise errors.DomainMismatch()
     if owner.connection_id is not None and owner.connection_id != connection.id:

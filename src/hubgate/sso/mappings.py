@@ -29,8 +29,10 @@ __all__ = [
     "Grants",
     "RoleRule",
     "TeamRule",
+    "describe",
     "grants_for",
     "load_rules",
+    "preview",
     "set_role_mappings",
     "set_team_mappings",
     "sync_teams",
@@ -217,3 +219,36 @@ def sync_teams(
             changed.append(team_id)
     db.flush()
     return changed, removed
+
+
+def preview(
+    db: Session, org_id: int, groups: Sequence[str], attributes: dict[str, list[str]]
+) -> dict[str, object]:
+    """What the current mappings would give a person with these groups and
+    attributes: "role write and teams x, y" (the settings page's preview)."""
+    identity = Identity(
+        connection_id=0, subject="preview", email=None, email_verified=False,
+        display_name=None, groups=tuple(groups),
+        attributes={k: tuple(v) for k, v in attributes.items()},
+    )  # fmt: skip
+    grants = grants_for(identity, *load_rules(db, org_id))
+    names = {t.id: t.name for t in db.scalars(select(Team).where(Team.org_id == org_id))}
+    return {
+        "role": grants.role.label if grants.role else None,
+        "teams": {names[t]: r.label for t, r in sorted(grants.teams.items())},
+    }
+
+
+def describe(db: Session, org_id: int) -> dict[str, list[dict[str, str]]]:
+    roles, teams = load_rules(db, org_id)
+    names = {t.id: t.name for t in db.scalars(select(Team).where(Team.org_id == org_id))}
+    return {
+        "role_mappings": [
+            {"attribute": r.attribute, "value": r.value, "role": r.role.label} for r in roles
+        ],
+        "team_mappings": [
+            {"attribute": r.attribute, "value": r.value, "team": names[r.team_id],
+             "team_role": r.team_role.label}  # fmt: skip
+            for r in teams
+        ],
+    }

@@ -46,6 +46,7 @@ __all__ = [
     "describe",
     "end_org_sessions",
     "policy_of",
+    "require_admin",
     "set_collaborator",
     "set_enforcement",
     "set_mode",
@@ -108,6 +109,10 @@ class Policy:
             enforced=row.enforced, session_timeout=timedelta(seconds=row.session_timeout_seconds),
             default_role=OrgRole.parse(row.default_role), default_team_id=row.default_team_id,
         )  # fmt: skip
+
+
+def require_admin(principal: Principal, org: Org) -> None:
+    require(principal, Action.ADMIN, OrgTarget(org.id))
 
 
 def policy_of(db: Session, org_id: int) -> Policy:
