@@ -20,7 +20,7 @@ from hubgate.access import CredentialKind, SsoState
 from hubgate.db.models import OrgSso, SsoAuthentication
 from hubgate.db.types import utcnow
 
-__all__ = ["SsoStatus", "sso_state", "sso_status"]
+__all__ = ["SsoStatus", "banner", "sso_state", "sso_status"]
 
 _POLICY = select(OrgSso.mode, OrgSso.optional, OrgSso.session_timeout_seconds).where(
     OrgSso.org_id == bindparam("org_id")
@@ -96,3 +96,23 @@ def sso_state(
 ) -> SsoState:
     status = sso_status(db, org_id, credential_kind, user_id, session_id, external=external)
     return status.state
+
+
+def banner(
+    db: Session, org_id: int, state: SsoState, user_id: int | None, session_id: int | None
+) -> str | None:
+    """What an org page tells a signed-in member: ``required`` (SSO blocks them),
+    ``optional`` (the org rolls SSO out and this session has none yet), or nothing."""
+    if state is SsoState.STALE:
+        return "required"
+    if session_id is None or user_id is None:
+        return None
+    policy = db.execute(_POLICY, {"org_id": org_id}).first()
+    if policy is None or policy.mode == "off" or not policy.optional:
+        return None
+    now = utcnow()
+    params = {
+        "org_id": org_id, "now": now, "session_id": session_id,
+        "since": now - timedelta(seconds=policy.session_timeout_seconds),
+    }  # fmt: skip
+    return None if db.execute(_BY_SESSION, params).first() else "optional"

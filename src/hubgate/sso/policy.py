@@ -51,6 +51,7 @@ __all__ = [
     "set_enforcement",
     "set_mode",
     "settings_row",
+    "sso_for_email",
     "update_defaults",
 ]
 
@@ -373,3 +374,39 @@ def password_refusal(db: Session, address: str, user: User) -> HubgateError | No
         f"{found.display_name} signs you in through its identity provider: use single sign-on.",
         code="sso_enforced", sso_url=f"/sso/{found.name}/start",
     )  # fmt: skip
+
+
+def sso_for_email(db: Session, address: str) -> tuple[Org, SsoConnection] | None:
+    """Email-first sign-in: the org that verified the email's domain, when it signs
+    its people in through its IdP (managed mode, enforced), and the active
+    connection serving that domain. ``None`` means: the password form. Malformed,
+    unknown and foreign emails all answer ``None``: nothing to enumerate."""
+    try:
+        domain = split_email(address)[1]
+    except BadRequest:
+        return None
+    row = db.execute(
+        select(OrgDomain, OrgSso)
+        .join(OrgSso, OrgSso.org_id == OrgDomain.org_id)
+        .where(OrgDomain.domain == domain, OrgDomain.verified_at.is_not(None))
+    ).first()
+    if row is None or not Policy.of_row(row.OrgSso).password_refused:
+        return None
+    connection = _serving(db, row.OrgDomain)
+    org = db.get(Org, row.OrgDomain.org_id)
+    return (org, connection) if connection is not None and org is not None else None
+
+
+def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
+    """The domain's own connection when active, else the org's one active connection."""
+    active = list(
+        db.scalars(
+            select(SsoConnection).where(
+                SsoConnection.org_id == domain.org_id, SsoConnection.state == "active"
+            )
+        )
+    )
+    own = [c for c in active if c.id == domain.connection_id]
+    if own:
+        return own[0]
+    return active[0] if len(active) == 1 else None

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Form, Request
 from fastapi.responses import Response
 
 from hubgate import audit
 from hubgate.accounts import tokens, users
-from hubgate.errors import TooManyRequests, Unauthenticated
+from hubgate.errors import Forbidden, TooManyRequests, Unauthenticated
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
+from hubgate.sso import policy
 from hubgate.web.api import end_session, password_sign_in
 from hubgate.web.context import CurrentCredential, CurrentUser, Rt, actor_of, client_address
 from hubgate.web.context import trace_id as trace_of
@@ -109,16 +111,33 @@ def login(
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     target = safe_next(next)
+    if not password:
+        return _email_first(request, rt, email, target)
     response = see_other(target)
     try:
         password_sign_in(request, response, rt, email, password)
-    except (Unauthenticated, TooManyRequests) as exc:
-        context = {"error": exc.message, "email": email, "next": target}
+    except (Unauthenticated, Forbidden, TooManyRequests) as exc:
+        context = {
+            "error": exc.message, "email": email, "next": target,
+            "error_sso_url": exc.details.get("sso_url"),
+        }  # fmt: skip
         page = render(request, rt, "login.html", context, exc.status)
         if "retry_after" in exc.details:
             page.headers["Retry-After"] = str(exc.details["retry_after"])
         return page
     return response
+
+
+def _email_first(request: Request, rt: Runtime, email: str, target: str) -> Response:
+    """The email's domain picks its org's IdP when that org signs its people in
+    through it; anyone else, known or not, gets the same password step."""
+    with rt.db.transaction() as db:
+        found = policy.sso_for_email(db, email.strip())
+        if found is not None:
+            org, connection = found
+            query = urlencode({"next": target, "connection": connection.id})
+            return see_other(f"/sso/{org.name}/start?{query}")
+    return render(request, rt, "login.html", {"email": email, "next": target, "step": "password"})
 
 
 @router.post("/logout")

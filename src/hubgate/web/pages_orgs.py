@@ -15,6 +15,7 @@ from hubgate.errors import Forbidden, NotFound
 from hubgate.orgs import queries, resources, service
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
+from hubgate.sso import freshness
 from hubgate.web.context import CurrentCredential, CurrentUser, Rt, actor_of
 from hubgate.web.pages_kit import (
     FORM_ERRORS,
@@ -32,7 +33,18 @@ router = page_router()
 
 KINDS = {kind.plural: kind for kind in ResourceKind}
 TeamField = Annotated[str, Form(max_length=64)]
+DISMISSED = "hubgate_sso_dismissed_"
 Description = Annotated[str, Form(max_length=500)]
+
+
+def _banner(
+    request: Request, db: Session, org: Org, principal: Principal, credential: Credential
+) -> str | None:
+    """The SSO banner, unless this browser dismissed the optional one."""
+    shown = freshness.banner(db, org.id, principal.sso, credential.user_id, credential.session_id)
+    if shown == "optional" and request.cookies.get(f"{DISMISSED}{org.id}"):
+        return None
+    return shown
 
 
 def _team_names(db: Session, org_id: int) -> dict[int, str]:
@@ -98,6 +110,7 @@ def _org_page(
     with rt.db.transaction() as db:
         org, principal = org_scope(db, credential, org_name)
         context = org_context(org, principal, "resources")
+        context["sso_banner"] = _banner(request, db, org, principal, credential)
         rows = resources.visible(db, principal, org, None)
         teams = _team_names(db, org.id) if context["can_read_org"] else {}
         can_create = _can_create(principal, org, credential.user_id)
@@ -109,6 +122,19 @@ def _org_page(
 @router.get("/{org}")
 def org_page(org: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
     return _org_page(request, rt, credential, org)
+
+
+@router.post("/{org}/sso-banner/dismiss")
+def dismiss_banner(org: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+    """Hide the optional SSO banner of one org in this browser (for a day)."""
+    with rt.db.transaction() as db:
+        found = service.get_org(db, org)
+    response = see_other(f"/{found.name}")
+    response.set_cookie(
+        f"{DISMISSED}{found.id}", "1", max_age=86400, httponly=True, samesite="lax",
+        secure=rt.settings.secure_cookies, path=f"/{found.name}",
+    )  # fmt: skip
+    return response
 
 
 @router.post("/{org}/resources/new")
@@ -169,6 +195,7 @@ def resource_page(
         target = resources.target_of(row)
         require(principal, Action.READ, target)
         context = org_context(found, principal, "resources")
+        context["sso_banner"] = _banner(request, db, found, principal, credential)
         teams = _team_names(db, found.id)
         context |= {"resource": row, "kind": kind, "teams": teams, **_abilities(principal, target)}
     context["team"] = teams.get(row.team_id) if row.team_id else None
