@@ -4,6 +4,7 @@ nothing (the same journeys against real IdPs are in tests/e2e)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from hubgate.audit import Actor
 from hubgate.cli_operator import operator_principal
 from hubgate.db.models import (
     AuditEvent,
+    Ephemeral,
     Membership,
     SsoAuthentication,
     SsoConnection,
@@ -403,3 +405,34 @@ def test_a_connection_under_test_only_shows_the_identity(
     answer = acme.sign_in(client, **person("ada@acme.example"))
     assert answer["status"] == 200 and answer["identity"]["email"] == "ada@acme.example"
     assert _everything(rt) == before
+
+
+def test_start_picks_the_connection_serving_the_persons_domain(
+    client: TestClient, rt: Runtime, world: World, acme: SsoOrg
+) -> None:
+    from hubgate.sso import connections, domains
+    from tests.integration.test_saml_flow import idp_metadata
+    from tests.security.saml_forge import session_keys
+
+    with rt.db.transaction() as db:
+        org = db.merge(acme.org)
+        second = connections.create_saml(
+            db, rt, Actor.system(), _operator(acme), org, idp_metadata(session_keys().idp.cert_pem)
+        )
+        connections.mark_verified(second, rt)
+        policy.activate(db, Actor.system(), None, second)
+        domains.add(db, rt, Actor.system(), _operator(acme), org, "labs.acme.example")
+        domains.verify_by_operator(db, Actor.system(), org, "labs.acme.example")
+        domains.assign_connection(
+            db, Actor.system(), _operator(acme), org, "labs.acme.example", second.id
+        )
+        second_id = second.id
+    anonymous = client.get("/sso/acme/start", follow_redirects=False)
+    assert anonymous.status_code == 400 and anonymous.json()["error"] == "sso_not_configured"
+    world.member(acme.org, world.user("lab@labs.acme.example"), OrgRole.WRITE)
+    sign_in(client, "lab@labs.acme.example")
+    started = client.get("/sso/acme/start", follow_redirects=False)
+    assert started.status_code == 303
+    with rt.db.transaction() as db:
+        pending = [e for e in db.query(Ephemeral).filter(Ephemeral.purpose == "saml_request")]
+    assert [json.loads(e.payload)["connection_id"] for e in pending] == [second_id]

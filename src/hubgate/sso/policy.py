@@ -20,6 +20,7 @@ from hubgate.access import Action, OrgRole, OrgTarget, Principal
 from hubgate.accounts.emails import split_email
 from hubgate.audit import Actor
 from hubgate.db.models import (
+    Email,
     Membership,
     Org,
     OrgDomain,
@@ -42,6 +43,7 @@ __all__ = [
     "Policy",
     "SsoMode",
     "activate",
+    "connection_for",
     "deactivate",
     "describe",
     "end_org_sessions",
@@ -410,3 +412,42 @@ def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
     if own:
         return own[0]
     return active[0] if len(active) == 1 else None
+
+
+def connection_for(
+    db: Session, org: Org, wanted: int | None, user_id: int | None = None
+) -> SsoConnection:
+    """Where ``/sso/{org}/start`` sends the browser: the connection asked for; else
+    the active one serving the signed-in person's email domain, else the org's one
+    active connection; else its one connection under test (a test sign-in)."""
+    found = list(
+        db.scalars(
+            select(SsoConnection)
+            .where(SsoConnection.org_id == org.id, SsoConnection.state != "inactive")
+            .order_by(SsoConnection.id)
+        )
+    )
+    if wanted is not None:
+        found = [c for c in found if c.id == wanted]
+    elif any(c.state == "active" for c in found):
+        found = [c for c in found if c.state == "active"]
+        serving = _serving_user(db, org, user_id)
+        found = [c for c in found if c.id in serving] or found
+    if len(found) != 1:
+        raise BadRequest(
+            "This organization has no single SSO connection to sign in with.",
+            code="sso_not_configured",
+        )
+    return found[0]
+
+
+def _serving_user(db: Session, org: Org, user_id: int | None) -> set[int]:
+    """The connections assigned to the domains of the person's verified emails."""
+    if user_id is None:
+        return set()
+    domains = select(Email.domain).where(Email.user_id == user_id, Email.verified_at.is_not(None))
+    statement = select(OrgDomain.connection_id).where(
+        OrgDomain.org_id == org.id, OrgDomain.domain.in_(domains),
+        OrgDomain.connection_id.is_not(None),
+    )  # fmt: skip
+    return {c for c in db.scalars(statement) if c is not None}

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit, metrics
 from hubgate.db.models import Org, SsoConnection
-from hubgate.errors import BadRequest, HubgateError, NotFound
+from hubgate.errors import HubgateError, NotFound
 from hubgate.orgs import service
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, invitations, login, oidc_flow, saml_flow
+from hubgate.sso import connections, invitations, login, oidc_flow, policy, saml_flow
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
 from hubgate.sso.saml_flow import SignInResult
@@ -87,12 +87,13 @@ def _start(
 ) -> Response:
     browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
     with rt.db.transaction() as db:
-        chosen = _connection_for(db, org, wanted)
+        user_id = credential.user_id if credential.is_user else None
+        chosen = policy.connection_for(db, org, wanted, user_id)
         flow = oidc_flow if chosen.kind == "oidc" else saml_flow
         url = flow.start(db, rt, chosen, next_path, browser_key)
         login.remember(
-            db, browser_key, org.id, user_id=credential.user_id if credential.is_user else None,
-            session_id=credential.session_id, joining=joining,
+            db, browser_key, org.id, user_id=user_id, session_id=credential.session_id,
+            joining=joining,
         )  # fmt: skip
     response = RedirectResponse(url, status_code=303)
     _set_browser_cookie(response, rt, browser_key)
@@ -182,22 +183,6 @@ def _of_kind(db: Session, connection_id: int, kind: str) -> SsoConnection:
     if connection.kind != kind or connection.state == "inactive":
         raise NotFound(f"No such {kind.upper()} connection.")
     return connection
-
-
-def _connection_for(db: Session, org: Org, wanted: int | None) -> SsoConnection:
-    """The connection named, else the org's one active connection, else its one
-    connection under test."""
-    found = [c for c in connections.of_org(db, org) if c.state != "inactive"]
-    if wanted is None and any(c.state == "active" for c in found):
-        found = [c for c in found if c.state == "active"]
-    if wanted is not None:
-        found = [c for c in found if c.id == wanted]
-    if len(found) != 1:
-        raise BadRequest(
-            "This organization has no single SSO connection to sign in with.",
-            code="sso_not_configured",
-        )
-    return found[0]
 
 
 def _record_refusal(rt: Runtime, actor: audit.Actor, connection_id: int, exc: HubgateError) -> None:
