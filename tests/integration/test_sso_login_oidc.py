@@ -1,0 +1,73 @@
+"""The SSO policy behind an OIDC connection, in-process (the provider of
+test_oidc_flow.py): the IdP's ``email_verified`` decides whether an email may
+create or link an account."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hubgate.audit import Actor
+from hubgate.cli_operator import operator_principal
+from hubgate.db.models import Membership, SsoLink, User, WebSession
+from hubgate.runtime import Runtime
+from hubgate.sso import connections, domains, policy
+from tests.conftest import World
+from tests.integration.sso_world import count
+from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET, Provider, install
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> Provider:
+    return install(monkeypatch)
+
+
+@pytest.fixture
+def managed(world: World, rt: Runtime, provider: Provider) -> int:
+    """acme, managed, domain acme.example verified, one active OIDC connection."""
+    org = world.org("acme", world.user("admin@acme.example"))
+    with rt.db.transaction() as db:
+        org = db.merge(org)
+        row = connections.create_oidc(
+            db, rt, Actor.system(), operator_principal(org), org,
+            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
+        )  # fmt: skip
+        domains.add(db, rt, Actor.system(), operator_principal(org), org, "acme.example")
+        domains.verify_by_operator(db, Actor.system(), org, "acme.example")
+        connections.mark_verified(row, rt)
+        policy.activate(db, Actor.system(), None, row)
+        policy.set_mode(db, rt, Actor.system(), None, org, "managed")
+        return row.id
+
+
+def _sign_in(client: TestClient, provider: Provider, connection_id: int) -> dict[str, object]:
+    start = client.get("/sso/acme/start", params={"next": "/acme"}, follow_redirects=False)
+    answer = client.get(
+        f"/sso/oidc/{connection_id}/callback", params=provider.authorize(start.headers["location"]),
+        headers={"accept": "application/json"},
+    )  # fmt: skip
+    return {"status": answer.status_code, **answer.json()}
+
+
+def test_a_vouched_email_creates_the_account(
+    client: TestClient, rt: Runtime, provider: Provider, managed: int
+) -> None:
+    answer = _sign_in(client, provider, managed)
+    assert answer["status"] == 200 and answer["created"] is True
+    me = client.get("/api/v1/me").json()
+    assert me["emails"][0] == {"address": "ada@acme.example", "verified": True, "primary": True}
+    with rt.db.transaction() as db:
+        link = db.query(SsoLink).one()
+    assert link.subject == f"{ISSUER} 00u1"
+
+
+@pytest.mark.parametrize("claims", [{"email_verified": False}, {"email_verified": "true"}, {}])
+def test_an_email_the_idp_does_not_vouch_for_is_refused(
+    client: TestClient, rt: Runtime, provider: Provider, managed: int, claims: dict[str, object]
+) -> None:
+    provider.claims.pop("email_verified")
+    provider.claims.update(claims)
+    before = [count(rt, m) for m in (User, Membership, SsoLink, WebSession)]
+    answer = _sign_in(client, provider, managed)
+    assert (answer["status"], answer["error"]) == (403, "email_unverified")
+    assert [count(rt, m) for m in (User, Membership, SsoLink, WebSession)] == before
