@@ -37,6 +37,8 @@ bench: setup
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/saml.py
 	cd bench && ../$(BIN)/python saml_acs.py
+	$(BIN)/python bench/login.py
+	$(BIN)/python bench/login.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/hubgate_bench_login
 	$(BIN)/python bench/oidc.py
 
 demo: setup

@@ -4,7 +4,10 @@ running hubgate (2 uvicorn workers) on loopback.
 Each request carries a fresh IdP-initiated response (a new assertion id, since
 replays are refused), signed beforehand so the IdP's cost is not measured:
 hubgate decodes, verifies, checks, records the assertion id in the shared replay
-store, marks the connection, audits and answers. Prints figures; asserts nothing.
+store, marks the connection, audits and answers. The connection is never
+activated, so these are test sign-ins (no SSO policy, no session; it prints the
+path it measures); bench/login.py measures complete sign-ins. Prints figures;
+asserts nothing.
 
     .venv/bin/python bench/saml_acs.py [--requests 3000] [--concurrency 16]
 """
@@ -104,6 +107,21 @@ async def post_all(
         return time.perf_counter() - started, latencies, statuses
 
 
+def measured_path(url: str, body: str) -> str:
+    """Which ACS path the connection takes, from the shape of one JSON answer."""
+    answer = httpx.post(
+        url, data={"SAMLResponse": body}, headers={"accept": "application/json"}, timeout=30
+    ).json()
+    if "identity" in answer:
+        return (
+            "test sign-ins (the connection is not active: the response is verified and"
+            " shown as an Identity; no SSO policy, account, membership or session)"
+        )
+    if "user_id" in answer:
+        return "complete sign-ins (active connection: SSO policy and a session)"
+    return f"an unexpected answer: {str(answer)[:200]}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,7 +140,8 @@ def main() -> None:
         )
         with serve(url, workers=2) as base:
             target = f"{base}/sso/saml/{connection}/acs"
-            asyncio.run(post_all(target, bodies[:50], args.concurrency))  # warm-up
+            print("measures:", measured_path(target, bodies[0]))
+            asyncio.run(post_all(target, bodies[1:50], args.concurrency))  # warm-up
             elapsed, latencies, statuses = asyncio.run(
                 post_all(target, bodies[50:], args.concurrency)
             )
