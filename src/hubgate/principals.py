@@ -25,9 +25,9 @@ from hubgate.access import (
     Visibility,
     decide,
 )
-from hubgate.db.models import Membership, Org, Resource, Team, TeamMembership
+from hubgate.db.models import Membership, Org, OrgSso, Resource, Team, TeamMembership
 from hubgate.errors import Forbidden, HubgateError, NotFound, Unauthenticated
-from hubgate.sso.freshness import sso_state
+from hubgate.sso.freshness import NO_RULE, SsoRule, sso_state
 
 __all__ = ["Credential", "denial_error", "principal_for", "require", "resource_access"]
 
@@ -62,8 +62,8 @@ def principal_for(db: Session, credential: Credential, org_id: int) -> Principal
     """Load what :func:`decide` needs about ``credential`` inside ``org_id``."""
     if not credential.is_user:
         return _non_member_principal(credential)
-    role, team_roles, external = _membership(db, org_id, credential.user_id)
-    return _member_principal(db, credential, org_id, role, team_roles, external)
+    role, team_roles, external, rule = _membership(db, org_id, credential.user_id)
+    return _member_principal(db, credential, org_id, role, team_roles, external, rule)
 
 
 def _non_member_principal(credential: Credential) -> Principal:
@@ -85,12 +85,13 @@ def _member_principal(
     role: OrgRole | None,
     team_roles: dict[int, TeamRole],
     external: bool,
+    rule: SsoRule,
 ) -> Principal:
     sso = SsoState.NOT_REQUIRED
-    if role is not None:
+    if role is not None and rule.binds:
         sso = sso_state(
             db, org_id, credential.kind, credential.user_id, credential.session_id,
-            external=external,
+            external=external, rule=rule,
         )  # fmt: skip
     return Principal(
         credential=credential.kind,
@@ -105,9 +106,9 @@ def _member_principal(
 
 def _membership(
     db: Session, org_id: int, user_id: int | None
-) -> tuple[OrgRole | None, dict[int, TeamRole], bool]:
-    """The org role, team roles and external-collaborator flag in one query; a
-    deactivated member (SCIM ``active=false``) is no member."""
+) -> tuple[OrgRole | None, dict[int, TeamRole], bool, SsoRule]:
+    """The org role, team roles, external-collaborator flag and the org's SSO rule
+    in one query; a deactivated member (SCIM ``active=false``) is no member."""
     org_teams = select(Team.id).where(Team.org_id == org_id).scalar_subquery()
     rows = db.execute(
         select(
@@ -115,7 +116,11 @@ def _membership(
             TeamMembership.team_id,
             TeamMembership.role,
             Membership.external_collaborator,
-        )  # fmt: skip
+            OrgSso.mode,
+            OrgSso.optional,
+            OrgSso.session_timeout_seconds,
+        )
+        .outerjoin(OrgSso, OrgSso.org_id == Membership.org_id)
         .outerjoin(
             TeamMembership,
             and_(
@@ -129,9 +134,10 @@ def _membership(
         )  # fmt: skip
     ).all()
     if not rows:
-        return None, {}, False
-    teams = {team_id: TeamRole.parse(role) for _, team_id, role, _ in rows if team_id is not None}
-    return OrgRole.parse(rows[0][0]), teams, bool(rows[0][3])
+        return None, {}, False, NO_RULE
+    first = rows[0]
+    teams = {row[1]: TeamRole.parse(row[2]) for row in rows if row[1] is not None}
+    return OrgRole.parse(first[0]), teams, bool(first[3]), SsoRule(first[4], first[5], first[6])
 
 
 # Built once: forward-auth runs this on every request. The resource, and the
@@ -146,8 +152,12 @@ _RESOURCE_ACCESS = (
         Membership.role.label("org_role"),
         Membership.external_collaborator,
         TeamMembership.role.label("team_role"),
+        OrgSso.mode.label("sso_mode"),
+        OrgSso.optional.label("sso_optional"),
+        OrgSso.session_timeout_seconds.label("sso_timeout"),
     )
     .join(Org, Org.id == Resource.org_id)
+    .outerjoin(OrgSso, OrgSso.org_id == Resource.org_id)
     .outerjoin(
         Membership,
         and_(
@@ -190,7 +200,8 @@ def resource_access(
     role = OrgRole.parse(row.org_role) if row.org_role else None
     teams = {row.team_id: TeamRole.parse(row.team_role)} if row.team_role and role else {}
     external = bool(row.external_collaborator)
-    return target, _member_principal(db, credential, row.org_id, role, teams, external)
+    rule = SsoRule(row.sso_mode, row.sso_optional, row.sso_timeout)
+    return target, _member_principal(db, credential, row.org_id, role, teams, external, rule)
 
 
 def require(principal: Principal, action: Action, target: Target) -> None:

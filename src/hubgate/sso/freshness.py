@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from hubgate.access import CredentialKind, SsoState
 from hubgate.db.models import OrgSso, SsoAuthentication
 from hubgate.db.types import utcnow
 
-__all__ = ["SsoStatus", "banner", "sso_state", "sso_status"]
+__all__ = ["NO_RULE", "SsoRule", "SsoStatus", "banner", "rule_of", "sso_state", "sso_status"]
 
 _POLICY = select(OrgSso.mode, OrgSso.optional, OrgSso.session_timeout_seconds).where(
     OrgSso.org_id == bindparam("org_id")
@@ -43,6 +44,27 @@ _BY_USER = _LIVE.where(SsoAuthentication.user_id == bindparam("user_id"))
 _BOUND = (CredentialKind.SESSION, CredentialKind.PERSONAL_TOKEN)
 
 
+class SsoRule(NamedTuple):
+    """An org's SSO settings as freshness needs them; all ``None`` when it has none
+    (callers that already joined ``org_sso`` pass it, sparing a query)."""
+
+    mode: str | None
+    optional: bool | None
+    timeout_seconds: int | None
+
+    @property
+    def binds(self) -> bool:
+        return self.mode not in (None, "off") and not self.optional
+
+
+def rule_of(db: Session, org_id: int) -> SsoRule:
+    row = db.execute(_POLICY, {"org_id": org_id}).first()
+    return SsoRule(row.mode, row.optional, row.session_timeout_seconds) if row else NO_RULE
+
+
+NO_RULE = SsoRule(None, None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class SsoStatus:
     state: SsoState
@@ -60,17 +82,18 @@ def sso_status(
     session_id: int | None = None,
     *,
     external: bool = False,
+    rule: SsoRule | None = None,
     now: datetime | None = None,
 ) -> SsoStatus:
     """The SSO state of a member's credential for ``org_id``, and until when a
     fresh one stays fresh."""
     if credential_kind not in _BOUND or external or user_id is None:
         return NOT_REQUIRED
-    policy = db.execute(_POLICY, {"org_id": org_id}).first()
-    if policy is None or policy.mode == "off" or policy.optional:
+    rule = rule or rule_of(db, org_id)
+    if not rule.binds or rule.timeout_seconds is None:
         return NOT_REQUIRED
     now = now or utcnow()
-    timeout = timedelta(seconds=policy.session_timeout_seconds)
+    timeout = timedelta(seconds=rule.timeout_seconds)
     params = {
         "org_id": org_id, "now": now, "since": now - timeout, "session_id": session_id,
         "user_id": user_id,
@@ -93,9 +116,11 @@ def sso_state(
     session_id: int | None = None,
     *,
     external: bool = False,
+    rule: SsoRule | None = None,
 ) -> SsoState:
-    status = sso_status(db, org_id, credential_kind, user_id, session_id, external=external)
-    return status.state
+    return sso_status(
+        db, org_id, credential_kind, user_id, session_id, external=external, rule=rule
+    ).state
 
 
 def banner(
