@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,26 +46,33 @@ def post_form(
     return _send("POST", url, MAX_BYTES, data=form, auth=auth, accept_errors=True)
 
 
+@cache
+def _client() -> httpx.Client:
+    """One client per process (thread-safe): building one loads the CA bundle, which
+    costs more than a sign-in's own HTTP calls, and its pool keeps connections to
+    the IdP alive. Each URL is still checked before every request."""
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+
+
 def _send(
     method: str, url: str, limit: int, *, accept_errors: bool = False, **options: Any
 ) -> bytes:
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-            with client.stream(method, url, **options) as response:
-                if not accept_errors:
-                    response.raise_for_status()
-                return _read_bounded(response, limit)
+        with _client().stream(method, url, **options) as response:
+            if not accept_errors:
+                response.raise_for_status()
+            return _read_bounded(response, limit)
     except httpx.HTTPError as exc:
         raise BadRequest(f"Could not reach {url}: {exc}", code="fetch_failed") from exc
 
 
 def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    body = b""
+    body = bytearray()
     for chunk in response.iter_bytes():
         body += chunk
         if len(body) > limit:
             raise BadRequest("The document is larger than allowed.", code="fetch_too_large")
-    return body
+    return bytes(body)
 
 
 def _refuse_private(hostname: str) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from hubgate import audit, store
 from hubgate.access import OrgRole
@@ -28,6 +28,7 @@ from hubgate.db.models import (
     Invitation,
     Membership,
     Org,
+    OrgSso,
     SsoAuthentication,
     SsoConnection,
     SsoLink,
@@ -38,7 +39,7 @@ from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import domains, errors, invitations, mappings
 from hubgate.sso.identity import Identity
-from hubgate.sso.policy import Policy, SsoMode, policy_of
+from hubgate.sso.policy import Policy, SsoMode
 
 __all__ = ["Browser", "SignedIn", "complete", "recall", "remember", "sign_in"]
 
@@ -114,14 +115,25 @@ class _Raced(Exception):
 
 
 def complete(
-    rt: Runtime, actor: Actor, connection_id: int, identity: Identity, browser: Browser
+    rt: Runtime,
+    actor: Actor,
+    connection: SsoConnection,
+    identity: Identity,
+    browser_key: str,
+    *,
+    user_agent: str | None = None,
 ) -> SignedIn:
-    """:func:`sign_in` in its own transaction; a lost race for a unique row (twenty
-    first sign-ins of one person at once) runs again and finds the winner's rows."""
+    """What the browser started (:func:`recall`), then :func:`sign_in`, in one
+    transaction; a lost race for a unique row (twenty first sign-ins of one person
+    at once) runs again and finds the winner's rows."""
     for attempt in range(_RACE_RETRIES):
         try:
             with rt.db.transaction() as db:
-                return sign_in(db, rt, actor, connection_id, identity, browser)
+                browser = recall(
+                    db, browser_key, connection.org_id, rt.now(),
+                    client_address=actor.client_address, user_agent=user_agent,
+                )  # fmt: skip
+                return sign_in(db, rt, actor, connection.id, identity, browser)
         except (_Raced, IntegrityError):
             if attempt == _RACE_RETRIES - 1:
                 raise Conflict("Too many sign-ins at once; try again.", code="sso_busy") from None
@@ -136,24 +148,34 @@ def sign_in(
     identity: Identity,
     browser: Browser,
 ) -> SignedIn:
-    connection = db.get(SsoConnection, connection_id)
-    if connection is None or connection.state != "active":
-        raise errors.ConnectionInactive()
-    org = db.get(Org, connection.org_id)
-    assert org is not None
-    policy = policy_of(db, org.id)
+    connection, org, policy = _connection_org_policy(db, connection_id)
     domain = _email_domain(identity)
     _check_domain_owner(db, org, connection, domain)
     user, linked, created = _account(db, rt, actor, connection, identity, policy, browser)
     member = _admit(db, actor, org, policy, user, identity, browser)
     _apply_mappings(db, actor, org, member, identity, policy)
-    cookie, session_id = _session(db, rt, user, browser, end_others=linked)
+    cookie, session_id = _session(db, rt, user, org.id, browser, end_others=linked)
     _record_authentication(db, rt, connection, session_id, user, identity)
     audit.record(
         db, actor, "sso.login", org_id=org.id, target=_who(user),
         data={"connection": connection.id, "created": created, "linked": linked},
     )  # fmt: skip
     return SignedIn(user.id, org.name, cookie, created, linked)
+
+
+def _connection_org_policy(db: Session, connection_id: int) -> tuple[SsoConnection, Org, Policy]:
+    """The active connection, its org and the org's policy, in one query."""
+    row = db.execute(
+        select(SsoConnection, Org, OrgSso)
+        .join(Org, Org.id == SsoConnection.org_id)
+        .outerjoin(OrgSso, OrgSso.org_id == Org.id)
+        .where(SsoConnection.id == connection_id)
+    ).first()
+    if row is None or row.SsoConnection.state != "active":
+        raise errors.ConnectionInactive()
+    settings = row.OrgSso
+    policy = Policy.of_row(settings) if settings is not None else Policy(org_id=row.Org.id)
+    return row.SsoConnection, row.Org, policy
 
 
 # -- the email and its domain ---------------------------------------------------
@@ -213,17 +235,20 @@ def _account(
     """(user, linked now, created now)."""
     if len(identity.subject) > 1024:
         raise errors.SsoRefused("The identity provider's subject is too long.")
-    link = db.scalars(
-        select(SsoLink).where(
-            SsoLink.connection_id == connection.id, SsoLink.subject == identity.subject
-        )
-    ).first()
-    if link is not None:
-        if browser.user_id is not None and browser.user_id != link.user_id:
+    linked_id = db.scalar(
+        update(SsoLink)
+        .where(SsoLink.connection_id == connection.id, SsoLink.subject == identity.subject)
+        .values(last_sign_in_at=rt.now())
+        .returning(SsoLink.user_id)
+    )
+    if linked_id is not None:
+        if browser.user_id is not None and browser.user_id != linked_id:
             raise errors.AccountMismatch()
-        link.last_sign_in_at = rt.now()
-        user = db.get(User, link.user_id)
-        assert user is not None
+        user = (
+            db.scalars(select(User).options(joinedload(User.emails)).where(User.id == linked_id))
+            .unique()
+            .one()
+        )
         return user, False, False
     email = _email_admissible(db, db.get_one(Org, connection.org_id), connection, identity)
     existing = users.find_by_email(db, email)
@@ -297,20 +322,23 @@ def _admit(
     identity: Identity,
     browser: Browser,
 ) -> Membership:
+    """The person's membership, made now when managed mode, an invitation (which
+    is then spent) or the join link admits them."""
     member = service.membership(db, org.id, user.id)
-    if member is not None and member.deactivated_at is not None:
-        raise errors.UserDeprovisioned()
+    if member is not None:
+        if member.deactivated_at is not None:
+            raise errors.UserDeprovisioned()
+        return member
     invitation = _invitation(db, org, user)
     joining = browser.join_org_id == org.id
-    if member is None:
-        if policy.mode is not SsoMode.MANAGED and invitation is None and not joining:
-            raise errors.NotInvited()
-        member = _join(db, org, policy, user, invitation)
-        action = "sso.join" if joining and invitation is None else "member.added"
-        audit.record(
-            db, actor, action, org_id=org.id, target=_who(user),
-            data={"role": member.role, "via": _via(policy, invitation, joining)},
-        )  # fmt: skip
+    if policy.mode is not SsoMode.MANAGED and invitation is None and not joining:
+        raise errors.NotInvited()
+    member = _join(db, org, policy, user, invitation)
+    action = "sso.join" if joining and invitation is None else "member.added"
+    audit.record(
+        db, actor, action, org_id=org.id, target=_who(user),
+        data={"role": member.role, "via": _via(policy, invitation, joining)},
+    )  # fmt: skip
     if invitation is not None:
         invitations.accept(db, actor, org, invitation, user)
     return member
@@ -390,7 +418,7 @@ def _apply_role(
 
 
 def _session(
-    db: Session, rt: Runtime, user: User, browser: Browser, *, end_others: bool
+    db: Session, rt: Runtime, user: User, org_id: int, browser: Browser, *, end_others: bool
 ) -> tuple[str, int]:
     """A new session (rotated at every sign-in); the SSO authentications the old
     one held for other orgs move over. A first link ends the account's other sessions."""
@@ -404,6 +432,7 @@ def _session(
             .where(
                 SsoAuthentication.session_id == browser.session_id,
                 SsoAuthentication.user_id == user.id,
+                SsoAuthentication.org_id != org_id,
             )
             .values(session_id=row.id)
         )
@@ -423,21 +452,16 @@ def _record_authentication(
 ) -> None:
     """Freshness counts from this sign-in; the IdP's own session expiry, if it gave
     one, ends the authentication sooner."""
-    existing = db.scalars(
-        select(SsoAuthentication).where(
-            SsoAuthentication.session_id == session_id,
-            SsoAuthentication.org_id == connection.org_id,
-        )
-    ).first()
-    if existing is None:
-        existing = SsoAuthentication(
-            session_id=session_id, user_id=user.id, org_id=connection.org_id
-        )
-        db.add(existing)
-    existing.connection_id = connection.id
-    existing.authenticated_at = rt.now()
-    existing.idp_expires_at = identity.session_expires_at
-    db.flush()
+    db.add(
+        SsoAuthentication(
+            session_id=session_id,
+            user_id=user.id,
+            org_id=connection.org_id,
+            connection_id=connection.id,
+            authenticated_at=rt.now(),
+            idp_expires_at=identity.session_expires_at,
+        )  # fmt: skip
+    )
 
 
 def _who(user: User) -> str:

@@ -157,12 +157,10 @@ def _signed_in(
     if not active:
         metrics.SIGN_INS.labels(connection.kind, "test_sign_in").inc()
         return _identity_response(request, rt, result.identity, result.next)
-    with rt.db.transaction() as db:
-        browser = login.recall(
-            db, browser_key, connection.org_id, rt.now(),
-            client_address=actor.client_address, user_agent=request.headers.get("user-agent"),
-        )  # fmt: skip
-    signed = login.complete(rt, actor, connection.id, result.identity, browser)
+    signed = login.complete(
+        rt, actor, connection, result.identity, browser_key,
+        user_agent=request.headers.get("user-agent"),
+    )  # fmt: skip
     metrics.SIGN_INS.labels(connection.kind, "success").inc()
     if "application/json" in request.headers.get("accept", ""):
         body = {"user_id": signed.user_id, "org": signed.org, "next": result.next,
