@@ -247,8 +247,12 @@ def describe(db: Session, org_id: int) -> dict[str, list[dict[str, str]]]:
             {"attribute": r.attribute, "value": r.value, "role": r.role.label} for r in roles
         ],
         "team_mappings": [
-            {"attribute": r.attribute, "value": r.value, "team": names[r.team_id],
-             "team_role": r.team_role.label}  # fmt: skip
+            {
+                "attribute": r.attribute,
+                "value": r.value,
+                "team": names[r.team_id],
+                "team_role": r.team_role.label,
+            }  # fmt: skip
             for r in teams
         ],
     }
