@@ -28,6 +28,7 @@ PG_URL = os.environ.get("HUBGATE_TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery staple"
 _TABLES = (
     "audit_events, ephemeral, outbox, throttle, sso_authentications, sso_links, invitations, "
+    "setup_links, "
     "role_mappings, team_mappings, org_domains, org_sso, sessions, tokens, resources, "
     "sso_connections, "
     "team_memberships, teams, memberships, emails, users, orgs"

@@ -16,7 +16,7 @@ from hubgate.cli_operator import operator, operator_principal, user_by_email
 from hubgate.cli_sso import connection, sso
 from hubgate.errors import BadRequest
 from hubgate.orgs import service
-from hubgate.sso import connections, invitations, mappings, policy
+from hubgate.sso import connections, invitations, mappings, policy, setup
 
 __all__ = ["parse_duration", "sso"]
 
@@ -234,3 +234,31 @@ def connection_deactivate(connection_id: int) -> None:
         policy.deactivate(db, operator(), None, row)
         data = connections.describe(rt, row)
     emit(data, f"connection {connection_id}: inactive")
+
+
+@sso.command("setup-link")
+@org_option
+@click.option("--email", required=True, help="The IT admin the link is for.")
+@click.option("--expires", metavar="DURATION", default="72h", show_default=True)
+@json_option
+def sso_setup_link(org_name: str, email: str, expires: str) -> None:
+    """A one-time link to the setup portal for the org's IT admin (no account needed)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        row, key = setup.create(db, rt, operator(), None, org, email, parse_duration(expires))
+        data = {**setup.describe(row), "url": rt.url(f"/setup/{key}")}
+    emit(data, data["url"])
+
+
+@sso.command("setup-link-revoke")
+@org_option
+@click.argument("link_id", type=int)
+@json_option
+def sso_setup_link_revoke(org_name: str, link_id: int) -> None:
+    """End a setup link now."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        setup.revoke(db, rt, operator(), None, org, link_id)
+    emit({"revoked": link_id}, f"setup link {link_id} revoked")

@@ -35,6 +35,7 @@ __all__ = [
     "OrgDomain",
     "OrgSso",
     "RoleMapping",
+    "SetupLink",
     "OutboxMail",
     "Resource",
     "SsoAuthentication",
@@ -469,3 +470,21 @@ class Invitation(Base):
     invited_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class SetupLink(Base):
+    """A one-time link to the setup portal for an org's IT admin (DESIGN.md §1
+    "Setup link"); only its SHA-256 is stored. It ends at ``expires_at``, when
+    revoked, or once a connection it set up is activated."""
+
+    __tablename__ = "setup_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_why: Mapped[str | None] = mapped_column(String(16))

@@ -18,7 +18,7 @@ from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
 from hubgate.db.models import Org, SsoConnection, User
 from hubgate.errors import NotFound
-from hubgate.sso import connections, invitations, mappings, policy
+from hubgate.sso import connections, invitations, mappings, policy, setup
 from hubgate.web.api import api_csrf
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import OrgRoleName, RowId, Str, Strict, TeamRoleName
@@ -263,3 +263,39 @@ def deactivate(
         row = _connection(db, found, connection_id)
         policy.deactivate(db, actor_of(request, rt, credential), principal, row)
         return connections.describe(rt, row)
+
+
+class SetupLinkIn(Strict):
+    email: Str
+    expires_in_seconds: Annotated[int, Field(ge=600, le=30 * 24 * 3600)] = 72 * 3600
+
+
+@router.get("/setup-links")
+def list_setup_links(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        policy.require_admin(principal, found)
+        return [setup.describe(row) for row in setup.list_for(db, found, rt.now())]
+
+
+@router.post("/setup-links", status_code=201)
+def create_setup_link(
+    org: str, body: SetupLinkIn, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    """A setup portal link for the org's IT admin, shown once."""
+    ttl = timedelta(seconds=body.expires_in_seconds)
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        actor = actor_of(request, rt, credential)
+        row, key = setup.create(db, rt, actor, principal, found, body.email, ttl)
+        return {**setup.describe(row), "url": rt.url(f"/setup/{key}")}
+
+
+@router.delete("/setup-links/{link_id}", status_code=204)
+def revoke_setup_link(
+    org: str, link_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        setup.revoke(db, rt, actor_of(request, rt, credential), principal, found, link_id)
+    return Response(status_code=204)
