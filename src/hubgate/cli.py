@@ -21,6 +21,7 @@ import uvicorn
 from hubgate import __version__
 from hubgate import demo as demo_data
 from hubgate.cli_base import HubgateGroup, load, safe_url
+from hubgate.cli_devidp import dev_idp
 from hubgate.cli_domains import domain
 from hubgate.cli_manage import member, org, resource, team, user
 from hubgate.cli_policy import sso  # the sso group, with its policy commands
@@ -128,3 +129,4 @@ def _fresh_file(path: Path) -> Path:
 
 for command in (user, org, member, team, resource, token, audit_command, mail, sso, domain):
     main.add_command(command)
+main.add_command(dev_idp)
