@@ -47,6 +47,7 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     before_id: int | None = None
+    trace_id: str | None = None
     limit: int = 50
 
 
@@ -90,6 +91,8 @@ def query(db: Session, where: AuditFilter) -> list[AuditEvent]:
         statement = statement.where(AuditEvent.at < where.until)
     if where.before_id:
         statement = statement.where(AuditEvent.id < where.before_id)
+    if where.trace_id:
+        statement = statement.where(AuditEvent.trace_id == where.trace_id)
     return list(db.scalars(statement))
 
 

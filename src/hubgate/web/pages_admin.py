@@ -300,6 +300,7 @@ def audit_page(
     credential: CurrentCredential,
     actor: Annotated[str, Query(max_length=320)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
+    trace: Annotated[str, Query(max_length=32)] = "",
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     with rt.db.transaction() as db:
@@ -307,10 +308,12 @@ def audit_page(
         require(principal, Action.ADMIN, OrgTarget(found.id))
         where = audit.AuditFilter(
             org_id=found.id, actor=actor or None, action=action or None,
-            before_id=before_id, limit=AUDIT_PAGE,
+            trace_id=trace.strip() or None, before_id=before_id, limit=AUDIT_PAGE,
         )  # fmt: skip
         events = audit.query(db, where)
         context = org_context(found, principal, "audit")
     older = events[-1].id if len(events) == AUDIT_PAGE else None
-    context |= {"events": events, "actor": actor, "action": action, "older": older}
+    context |= {
+        "events": events, "actor": actor, "action": action, "trace": trace, "older": older,
+    }  # fmt: skip
     return render(request, rt, "audit.html", context)
