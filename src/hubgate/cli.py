@@ -21,7 +21,7 @@ import uvicorn
 from hubgate import __version__
 from hubgate import demo as demo_data
 from hubgate.cli_base import HubgateGroup, load, safe_url
-from hubgate.cli_devidp import dev_idp
+from hubgate.cli_devidp import dev_idp, loopback_host
 from hubgate.cli_domains import domain
 from hubgate.cli_manage import member, org, resource, team, user
 from hubgate.cli_policy import sso  # the sso group, with its policy commands
@@ -31,7 +31,6 @@ from hubgate.runtime import Runtime, build_runtime
 
 __all__ = ["main"]
 
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
 port_option = click.option(
     "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port."
@@ -75,31 +74,43 @@ def db_upgrade() -> None:
 
 
 @main.command()
-@host_option
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, callback=loopback_host,
+    help="Loopback bind address for hubgate and the dev IdP.",
+)  # fmt: skip
 @port_option
+@click.option(
+    "--idp-port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+    help="Port of the development IdP (SAML and OIDC).",
+)  # fmt: skip
 @click.option(
     "--db", "path", type=click.Path(dir_okay=False, path_type=Path),
     default=Path("hubgate-demo.db"), show_default=True,
     help="SQLite file for the demo; deleted and created afresh at every start.",
 )  # fmt: skip
-def demo(host: str, port: int, path: Path) -> None:
-    """Run a throw-away demo: a fresh SQLite database with an example org, then serve.
+def demo(host: str, port: int, idp_port: int, path: Path) -> None:
+    """Run a throw-away demo: hubgate and the development IdP, two orgs (acme
+    managed through SAML, globex basic through OIDC) on a fresh SQLite database.
 
-    Development settings (HUBGATE_ENV=dev) apply whatever the environment says,
-    so no secret or .env is needed. Stop it with Ctrl+C.
+    Development settings (HUBGATE_ENV=dev, HUBGATE_ALLOW_PRIVATE_IDP_URLS) apply
+    whatever the environment says, so no secret or .env is needed. Loopback only.
+    Stop both with Ctrl+C.
     """
     from hubgate.app import create_app  # the web stack loads only for the commands that serve
 
+    if idp_port == port:
+        raise click.UsageError("--port and --idp-port must differ.")
     base_url = f"http://{_url_host(host)}:{port}"
     rt = _demo_runtime(path, base_url)
     try:
-        click.echo(demo_data.describe(demo_data.seed(rt), base_url))
-        if host not in _LOOPBACK:
-            click.echo(f"warning: the demo listens on {host}; its password is above", err=True)
-        uvicorn.run(
-            create_app(runtime=rt), host=host, port=port, workers=1, proxy_headers=False,
-            log_level="info",
-        )  # fmt: skip
+        idp = demo_data.DemoIdp(f"http://{_url_host(host)}:{idp_port}")
+        info = demo_data.seed(rt, idp)
+        with demo_data.dev_idp_running(rt, info, idp_port):
+            click.echo(demo_data.describe(info, base_url))
+            uvicorn.run(
+                create_app(runtime=rt), host=host, port=port, workers=1, proxy_headers=False,
+                log_level="info",
+            )  # fmt: skip
     finally:
         rt.db.engine.dispose()
 

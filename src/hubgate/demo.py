@@ -1,41 +1,87 @@
-"""The demo data behind ``hubgate demo``: one org to click through and curl against.
+"""The demo data behind ``hubgate demo``: two orgs signing in through the dev IdP.
 
-``acme`` has an admin, a writer and a reader, a ``research`` team holding a
-private dataset and a private deployment, public and private models, a public
-Space, and an ``inference`` team token for ``research``. A person outside the
-org (``dan@partner.test``) shows what non-members see. Everything is created
-by the operator through the usual services, so it is audited like real work.
+- ``acme``, **managed** through SAML: domain ``acme.test`` verified, a SAML
+  connection made from the dev IdP's metadata and activated, default role
+  ``read``. Only alice has an account beforehand (acme's first admin, no
+  password); carol and dave get theirs just in time at their first sign-in.
+- ``globex``, **basic** through OpenID Connect: domain ``globex.test`` verified,
+  an OIDC connection to the dev IdP. bob (admin) and grace (write) keep their
+  hubgate passwords; private content needs a fresh SSO sign-in on top.
+- Both map groups ``hub-admins`` -> admin, ``engineers`` -> write and
+  ``ml-research`` -> team ``research`` (write). Each org has public and private
+  resources, some in ``research``; acme has an ``inference`` team token for
+  ``research`` (the forward-auth ``curl`` lines). ``dan@partner.test`` has a
+  password and no org.
+
+Everything is created by the operator through the usual services, so it is
+audited like real work (the connections are activated with ``skip_test``,
+which the audit log records). :func:`idp_directory` is the dev IdP's users file
+for the same people, with the SAML SP and the OIDC client registered exactly.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
 from hubgate.audit import Actor
 from hubgate.cli_operator import create_account, operator, operator_principal
-from hubgate.db.models import Org, Team, User
+from hubgate.db.models import Org, SsoConnection, User
+from hubgate.devidp import keys, oidc, process, saml
+from hubgate.devidp.keys import SigningKey, ephemeral
+from hubgate.devidp.users import Directory, OidcClient, SamlSp, to_document
+from hubgate.devidp.users import User as IdpUser
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.runtime import Runtime
+from hubgate.sso import connections, domains, mappings, policy
+from hubgate.sso.oidc.discovery import parse_discovery
 
-__all__ = ["ORG", "DemoInfo", "DemoUser", "describe", "seed"]
+__all__ = [
+    "DEFAULT_IDP_URL",
+    "DemoIdp",
+    "DemoInfo",
+    "describe",
+    "dev_idp_running",
+    "idp_directory",
+    "seed",
+]
 
-ORG = "acme"
+DEFAULT_IDP_URL = "http://127.0.0.1:8001"
 TEAM = "research"
+CLIENT_ID = "hubgate-globex"
 
 
 @dataclass(frozen=True, slots=True)
 class DemoUser:
     email: str
+    name: str
+    groups: tuple[str, ...]  # at the dev IdP; empty: not at the IdP
+    role: str | None = None  # a membership seeded in the org of the email's domain
+    password: bool = False  # a hubgate password (the demo's one password)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOrg:
+    name: str
     display_name: str
-    role: str | None  # the org role; None for a non-member
+    domain: str
+    kind: str  # "saml" | "oidc"
+    mode: str
+    default_role: OrgRole
 
 
 @dataclass(frozen=True, slots=True)
 class DemoResource:
+    org: str
     kind: ResourceKind
     name: str
     visibility: Visibility
@@ -43,39 +89,55 @@ class DemoResource:
     description: str
 
 
+ORGS = (
+    DemoOrg("acme", "Acme Corp", "acme.test", "saml", "managed", OrgRole.READ),
+    DemoOrg("globex", "Globex", "globex.test", "oidc", "basic", OrgRole.WRITE),
+)
+USERS = (
+    DemoUser("alice@acme.test", "Alice Anders", ("hub-admins", "ml-research"), "admin"),
+    DemoUser("carol@acme.test", "Carol Chen", ("engineers", "ml-research")),
+    DemoUser("dave@acme.test", "Dave Diaz", ("staff",)),
+    DemoUser("bob@globex.test", "Bob Brown", ("hub-admins",), "admin", password=True),
+    DemoUser("grace@globex.test", "Grace Green", ("engineers", "ml-research"), "write", True),
+    DemoUser("dan@partner.test", "Dan (not a member)", (), password=True),
+)
+ROLE_MAPPINGS = (("hub-admins", OrgRole.ADMIN), ("engineers", OrgRole.WRITE))
+TEAM_MAPPINGS = (("ml-research", TEAM, TeamRole.WRITE),)
+_MODEL, _DATASET, _DEPLOYMENT, _SPACE = (
+    ResourceKind.MODEL, ResourceKind.DATASET, ResourceKind.DEPLOYMENT, ResourceKind.SPACE,
+)  # fmt: skip
+_PUBLIC, _PRIVATE = Visibility.PUBLIC, Visibility.PRIVATE
+RESOURCES = (
+    DemoResource("acme", _MODEL, "llama-mini", _PUBLIC, None, "A small public model."),
+    DemoResource("acme", _MODEL, "secret-model", _PRIVATE, None, "Private to acme members."),
+    DemoResource("acme", _DATASET, "eval-set", _PRIVATE, TEAM, "Only the research team."),
+    DemoResource("acme", _DEPLOYMENT, "chat", _PRIVATE, TEAM, "A chat model deployment."),
+    DemoResource("acme", _SPACE, "playground", _PUBLIC, None, "A public demo app."),
+    DemoResource("globex", _MODEL, "open-forecast", _PUBLIC, None, "A public model."),
+    DemoResource("globex", _MODEL, "pricing-model", _PRIVATE, None, "Private to globex."),
+    DemoResource("globex", _DATASET, "customer-logs", _PRIVATE, TEAM, "Only globex research."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoIdp:
+    """The dev IdP the demo's connections point at: its URL, key and OIDC client."""
+
+    base_url: str = DEFAULT_IDP_URL
+    key: SigningKey = field(default_factory=ephemeral)
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+
 @dataclass(frozen=True, slots=True)
 class DemoInfo:
-    org: str
     password: str
-    users: tuple[DemoUser, ...]
-    resources: tuple[DemoResource, ...]
-    team: str
+    idp: DemoIdp
+    connections: dict[str, int]  # org name -> connection id
     team_token: str
     team_token_id: int
-
-
-USERS = (
-    DemoUser("alice@acme.test", "Alice (admin)", "admin"),
-    DemoUser("bob@acme.test", "Bob (write)", "write"),
-    DemoUser("carol@acme.test", "Carol (read)", "read"),
-    DemoUser("dan@partner.test", "Dan (not a member)", None),
-)
-RESOURCES = (
-    DemoResource(
-        ResourceKind.MODEL, "llama-mini", Visibility.PUBLIC, None, "A small public model."
-    ),
-    DemoResource(
-        ResourceKind.MODEL, "secret-model", Visibility.PRIVATE, None, "Private to acme members."
-    ),
-    DemoResource(
-        ResourceKind.DATASET, "eval-set", Visibility.PRIVATE, TEAM, "Only the research team."
-    ),
-    DemoResource(
-        ResourceKind.DEPLOYMENT, "chat", Visibility.PRIVATE, TEAM, "A chat model deployment."
-    ),
-    DemoResource(ResourceKind.SPACE, "playground", Visibility.PUBLIC, None, "A public demo app."),
-)
-TEAM_MEMBERS = (("bob@acme.test", TeamRole.WRITE),)
+    orgs: tuple[DemoOrg, ...] = ORGS
+    users: tuple[DemoUser, ...] = USERS
+    resources: tuple[DemoResource, ...] = RESOURCES
 
 
 def new_password() -> str:
@@ -83,99 +145,199 @@ def new_password() -> str:
     return "demo-" + secrets.token_urlsafe(9)
 
 
-def seed(rt: Runtime, password: str | None = None) -> DemoInfo:
+def seed(rt: Runtime, idp: DemoIdp | None = None, password: str | None = None) -> DemoInfo:
     """Create the demo data in one transaction; the database must be empty and migrated."""
-    password = password or new_password()
-    actor = operator()
+    idp, password, actor = idp or DemoIdp(), password or new_password(), operator()
     with rt.db.transaction() as db:
-        people = _people(db, rt, actor, password)
-        org = _org(db, actor, people)
-        team = _team(db, actor, org, people)
+        people = {u.email: _account(db, rt, actor, u, password) for u in USERS if _seeded(u)}
+        made = {o.name: _org(db, rt, actor, o, people, idp) for o in ORGS}
         for item in RESOURCES:
+            org = made[item.org][0]
             resources.create(
                 db, actor, operator_principal(org), org, item.kind, item.name,
                 item.visibility, item.team, item.description,
             )  # fmt: skip
+        acme = made["acme"][0]
         token = team_tokens.create(
-            db,
-            actor,
-            operator_principal(org),
-            org,
-            team,
-            "demo-inference",
-            ["inference"],
-            None,
-            rt.now(),
-        )
-    return DemoInfo(
-        org=ORG, password=password, users=USERS, resources=RESOURCES, team=TEAM,
-        team_token=token.secret, team_token_id=token.row.id,
+            db, actor, operator_principal(acme), acme, service.get_team(db, acme, TEAM),
+            "demo-inference", ["inference"], None, rt.now(),
+        )  # fmt: skip
+        ids = {name: connection.id for name, (_org_row, connection) in made.items()}
+    return DemoInfo(password, idp, ids, token.secret, token.row.id)
+
+
+def _seeded(person: DemoUser) -> bool:
+    return person.role is not None or person.password
+
+
+def _account(db: Session, rt: Runtime, actor: Actor, person: DemoUser, password: str) -> User:
+    return create_account(
+        db, rt, actor, person.email, password=password if person.password else None,
+        display_name=person.name, verified=True,
     )  # fmt: skip
 
 
-def _people(db: Session, rt: Runtime, actor: Actor, password: str) -> dict[str, User]:
-    return {
-        person.email: create_account(
-            db,
-            rt,
-            actor,
-            person.email,
-            password=password,
-            display_name=person.display_name,
-            verified=True,
-        )  # fmt: skip
-        for person in USERS
-    }
+def _members(demo: DemoOrg) -> list[DemoUser]:
+    return [u for u in USERS if u.role is not None and u.email.endswith("@" + demo.domain)]
 
 
-def _org(db: Session, actor: Actor, people: dict[str, User]) -> Org:
-    admins = [p for p in USERS if p.role == OrgRole.ADMIN.label]
+def _org(
+    db: Session, rt: Runtime, actor: Actor, demo: DemoOrg, people: dict[str, User], idp: DemoIdp
+) -> tuple[Org, SsoConnection]:
+    """The org, its members, team, mappings, verified domain and active connection."""
+    first, *others = _members(demo)
     org = service.create_org(
-        db, actor, ORG, "Acme Corp", people[admins[0].email], require_verified_email=False
+        db, actor, demo.name, demo.display_name, people[first.email], require_verified_email=False
     )
-    for person in USERS:
-        if person.role is not None and person is not admins[0]:
-            role = OrgRole.parse(person.role)
-            service.add_member(db, actor, operator_principal(org), org, people[person.email], role)
-    return org
+    principal = operator_principal(org)
+    for person in others:
+        role = OrgRole.parse(person.role or "read")
+        service.add_member(db, actor, principal, org, people[person.email], role)
+    service.create_team(db, actor, principal, org, TEAM, "Research")
+    _mappings(db, actor, org)
+    connection = _connection(db, rt, actor, org, demo, idp)
+    domains.add(db, rt, actor, principal, org, demo.domain)
+    domains.verify_by_operator(db, actor, org, demo.domain)
+    domains.assign_connection(db, actor, principal, org, demo.domain, connection.id)
+    policy.activate(db, actor, None, connection, skip_test=True)
+    policy.update_defaults(db, rt, actor, None, org, default_role=demo.default_role)
+    policy.set_mode(db, rt, actor, None, org, demo.mode)
+    return org, connection
 
 
-def _team(db: Session, actor: Actor, org: Org, people: dict[str, User]) -> Team:
-    team = service.create_team(db, actor, operator_principal(org), org, TEAM, "Research")
-    for email, role in TEAM_MEMBERS:
-        service.set_team_member(db, actor, operator_principal(org), org, team, people[email], role)
-    return team
+def _mappings(db: Session, actor: Actor, org: Org) -> None:
+    principal = operator_principal(org)
+    roles = [mappings.RoleRule(mappings.GROUPS, group, role) for group, role in ROLE_MAPPINGS]
+    mappings.set_role_mappings(db, actor, principal, org, roles)
+    teams = [(mappings.GROUPS, group, team, role) for group, team, role in TEAM_MAPPINGS]
+    mappings.set_team_mappings(db, actor, principal, org, teams)
+
+
+def _connection(
+    db: Session, rt: Runtime, actor: Actor, org: Org, demo: DemoOrg, idp: DemoIdp
+) -> SsoConnection:
+    """From the dev IdP's own metadata or discovery document, as an operator would
+    paste them (made here, so that seeding needs no running IdP)."""
+    principal = operator_principal(org)
+    if demo.kind == "saml":
+        metadata = saml.idp_metadata(idp.base_url, idp.key)
+        return connections.create_saml(db, rt, actor, principal, org, metadata)
+    issuer = oidc.issuer(idp.base_url)
+    provider = parse_discovery(json.dumps(oidc.discovery(idp.base_url)).encode(), issuer)
+    return connections.create_oidc(
+        db, rt, actor, principal, org, issuer=issuer, client_id=CLIENT_ID,
+        client_secret=idp.client_secret, provider=provider,
+    )  # fmt: skip
+
+
+def idp_directory(rt: Runtime, info: DemoInfo) -> Directory:
+    """The dev IdP's users file: the demo's people at the IdP (the demo's one
+    password), hubgate's SAML SP and its OIDC client registered exactly."""
+    entity_id, acs_url = connections.sp_urls(rt, info.connections["acme"])
+    users = tuple(
+        IdpUser(f"u-{u.email.split('@')[0]}", u.email, u.name, info.password, u.groups)
+        for u in info.users
+        if u.groups
+    )
+    client = OidcClient(
+        CLIENT_ID,
+        info.idp.client_secret,
+        (connections.redirect_uri(rt, info.connections["globex"]),),
+    )
+    return Directory(users, (SamlSp(entity_id, acs_url),), (client,), loopback_sps=False)
 
 
 def describe(info: DemoInfo, base_url: str) -> str:
-    """What to open, sign in with and curl: printed before the demo serves."""
+    """The guided tour, what exists and the curl lines: printed before the demo serves."""
     base = base_url.rstrip("/")
-    accounts = "\n".join(f"  {u.email:<18} {u.role or 'not a member'}" for u in info.users)
-    items = "\n".join(
-        f"  {r.visibility.value:<8} {r.kind.value:<11} {info.org}/{r.name}"
-        + (f"  (team {r.team})" if r.team else "")
-        for r in info.resources
+    return "\n".join(
+        (_tour(info, base), _orgs(info), _people(info), _resources(info), _token(info, base))
     )
+
+
+def _tour(info: DemoInfo, base: str) -> str:
+    idp = info.idp.base_url
     return f"""\
 hubgate demo: {base}
+dev IdP:      {idp}  (SAML metadata {idp}/saml/metadata, OIDC issuer {idp}/oidc)
+              a development identity provider: NOT FOR PRODUCTION
 
-  sign in      {base}/login
-  org page     {base}/{info.org}
-  API docs     {base}/api/v1/docs
+One password for every account, in hubgate and at the dev IdP: {info.password}
 
-Accounts (password for all: {info.password}):
-{accounts}
+A short tour
+ 1. Open {base}/login and enter alice@acme.test: acme is in managed mode, so
+    hubgate sends you to the dev IdP (SAML). Sign in there as alice@acme.test
+    with the password: you land in acme as admin (group hub-admins) and in the
+    research team (group ml-research): {base}/acme/datasets/eval-set opens.
+ 2. Sign out and do the same as carol@acme.test: she had no account; it is made
+    just in time, with role write (group engineers) and team research.
+    dave@acme.test (group staff) gets acme's default role, read, and no team.
+ 3. bob@globex.test has a hubgate password: sign in with it at {base}/login.
+    globex is in basic mode: {base}/globex shows the SSO banner and its private
+    models stay closed until you follow it through the dev IdP (OpenID Connect);
+    then {base}/globex/models/pricing-model opens, and bob is admin (hub-admins).
+ 4. dan@partner.test (a password, no org) sees public models only.
+ 5. The audit log of every step: {base}/acme/audit and {base}/globex/audit
+    (as an admin); API docs at {base}/api/v1/docs.
+"""
 
-Resources:
-{items}
 
-Team token for {info.org}/{info.team} (scope inference, id {info.team_token_id}):
+def _orgs(info: DemoInfo) -> str:
+    lines = [
+        f"  {o.name:<7} {o.mode:<8} {o.kind.upper()} connection {info.connections[o.name]} "
+        f"(active)  domain {o.domain} (verified)  default role {o.default_role.label}"
+        for o in info.orgs
+    ]
+    rules = ", ".join(f"{group} -> {role.label}" for group, role in ROLE_MAPPINGS)
+    teams = ", ".join(f"{g} -> team {t} ({r.label})" for g, t, r in TEAM_MAPPINGS)
+    return "\n".join(["Organizations:", *lines, f"  mappings (both): {rules}; {teams}", ""])
+
+
+def _people(info: DemoInfo) -> str:
+    lines = []
+    for u in info.users:
+        where = f"{u.role} (seeded)" if u.role else ("just in time" if u.groups else "no org")
+        login = "password + IdP" if u.password and u.groups else "password" if u.password else "IdP"
+        groups = ", ".join(u.groups) or "-"
+        lines.append(f"  {u.email:<19} {login:<15} {where:<16} groups: {groups}")
+    return "\n".join(["People (sign-in, membership, IdP groups):", *lines, ""])
+
+
+def _resources(info: DemoInfo) -> str:
+    lines = [
+        f"  {r.visibility.value:<8} {r.kind.value:<11} {r.org}/{r.name}"
+        + (f"  (team {r.team})" if r.team else "")
+        for r in info.resources
+    ]
+    return "\n".join(["Resources:", *lines, ""])
+
+
+def _token(info: DemoInfo, base: str) -> str:
+    return f"""\
+Team token for acme/{TEAM} (scope inference, id {info.team_token_id}):
   {info.team_token}
 
 Ask forward-auth whether the token may call the deployment (200), then read the
 dataset (403 scope_insufficient):
   curl -i {base}/auth/check -H 'Authorization: Bearer {info.team_token}' \\
-    -H 'X-Original-URI: /{info.org}/deployments/chat/predict' -H 'X-Original-Method: POST'
+    -H 'X-Original-URI: /acme/deployments/chat/predict' -H 'X-Original-Method: POST'
   curl -i {base}/auth/check -H 'Authorization: Bearer {info.team_token}' \\
-    -H 'X-Original-URI: /{info.org}/datasets/eval-set'
+    -H 'X-Original-URI: /acme/datasets/eval-set'
 """
+
+
+@contextmanager
+def dev_idp_running(rt: Runtime, info: DemoInfo, port: int) -> Iterator[None]:
+    """The dev IdP as a child process on ``port`` with the demo's users file and
+    key (in a private temporary folder, removed afterwards), until the block ends."""
+    with tempfile.TemporaryDirectory(prefix="hubgate-demo-idp-") as folder:
+        users, key_dir = Path(folder) / "users.json", Path(folder) / "keys"
+        users.write_text(json.dumps(to_document(idp_directory(rt, info)), indent=2))
+        keys.save(key_dir, info.idp.key)
+        host = urlsplit(info.idp.base_url).hostname or "127.0.0.1"
+        child = process.start(users, key_dir, port, host=host)
+        try:
+            process.wait_ready(child, info.idp.base_url)
+            yield
+        finally:
+            process.stop(child)

@@ -16,7 +16,7 @@ from joserfc.jwk import RSAKey
 
 from hubgate.sso.saml.keys import new_key_pair
 
-__all__ = ["SigningKey", "ephemeral", "load_or_create"]
+__all__ = ["SigningKey", "ephemeral", "load_or_create", "save"]
 
 KEY_FILE = "idp-key.pem"
 CERT_FILE = "idp-cert.pem"
@@ -50,10 +50,15 @@ def load_or_create(folder: Path) -> SigningKey:
     key_path, cert_path = folder / KEY_FILE, folder / CERT_FILE
     if key_path.is_file() and cert_path.is_file():
         return SigningKey(key_path.read_text(), cert_path.read_text())
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     made = ephemeral()
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(made.key_pem)
-    cert_path.write_text(made.cert_pem)
+    save(folder, made)
     return made
+
+
+def save(folder: Path, key: SigningKey) -> None:
+    """Write ``key`` into ``folder`` (made 0700; the private key 0600)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(folder / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key.key_pem)
+    (folder / CERT_FILE).write_text(key.cert_pem)
