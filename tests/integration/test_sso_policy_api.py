@@ -285,3 +285,16 @@ def test_the_operator_cli_sets_the_policy(hubgate: Run, rt: Runtime, acme: SsoOr
         ]
     assert "sso.join_link_rotated" in actions and "invitation.created" in actions
     assert events == [{"from": "on", "to": "off"}]
+
+
+def test_my_organizations_show_the_sso_status_and_time_left(
+    client: TestClient, world: World, acme: SsoOrg
+) -> None:
+    world.member(acme.org, world.user("bob@acme.example"), OrgRole.WRITE)
+    acme.set_mode("basic")
+    sign_in(client, "bob@acme.example")
+    assert "SSO needed: sign in" in client.get("/", headers=HTML).text
+    assert acme.sign_in(client, **person("bob@acme.example"))["status"] == 200
+    home = client.get("/", headers=HTML).text
+    # The IdP's SessionNotOnOrAfter (8 hours) ends it before the org's 7 days.
+    assert "SSO: 7 hours left" in home

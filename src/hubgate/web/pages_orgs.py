@@ -61,8 +61,17 @@ def _home(
     if credential.session_id is None or credential.user_id is None:
         return render(request, rt, "landing.html", {})
     with rt.db.transaction() as db:
-        orgs = queries.orgs_of(db, credential.user_id)
-    return render(request, rt, "home.html", {"orgs": orgs, **extra}, status)
+        orgs = [
+            (org, role, teams, _sso_status(db, org, credential))
+            for org, role, teams in queries.orgs_of(db, credential.user_id)
+        ]
+    return render(request, rt, "home.html", {"orgs": orgs, "now": rt.now(), **extra}, status)
+
+
+def _sso_status(db: Session, org: Org, credential: Credential) -> freshness.SsoStatus:
+    return freshness.sso_status(
+        db, org.id, credential.kind, credential.user_id, credential.session_id
+    )
 
 
 @router.get("/")
