@@ -156,7 +156,8 @@ def load(path: Path) -> Directory:
     try:
         document = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise DirectoryInvalid(f"{path} is not valid {path.suffix[1:] or 'TOML'}: {exc}") from exc
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise DirectoryInvalid(f"{path} is not valid {kind}: {exc}") from exc
     return parse(document)
 
 
