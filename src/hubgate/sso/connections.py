@@ -118,9 +118,10 @@ def add_certificate(
     )  # fmt: skip
 
 
-def get(db: Session, connection_id: int) -> SsoConnection:
+def get(db: Session, connection_id: int, *, org_id: int | None = None) -> SsoConnection:
+    """The connection; with ``org_id``, only one of that org's (others answer 404)."""
     found = db.get(SsoConnection, connection_id)
-    if found is None:
+    if found is None or (org_id is not None and found.org_id != org_id):
         raise NotFound("No such SSO connection.")
     return found
 

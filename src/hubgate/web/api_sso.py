@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from hubgate.access import Action, OrgTarget, Principal
 from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
-from hubgate.errors import BadRequest, NotFound
+from hubgate.errors import BadRequest
 from hubgate.principals import require
 from hubgate.sso import connections
 from hubgate.sso.oidc.config import TokenAuth
@@ -103,13 +103,6 @@ ConnectionCreate = Annotated[
 ]
 
 
-def _connection(db: Any, org_id: int, connection_id: int) -> Any:
-    row = connections.get(db, connection_id)
-    if row.org_id != org_id:
-        raise NotFound("No such SSO connection.")
-    return row
-
-
 @router.get("/connections")
 def list_connections(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
     with rt.db.transaction() as db:
@@ -179,7 +172,7 @@ def update_connection(
     changes = body.model_dump(exclude_none=True)
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        row = _connection(db, found.id, connection_id)
+        row = connections.get(db, connection_id, org_id=found.id)
         actor = actor_of(request, rt, credential)
         if isinstance(body, OidcConnectionUpdate):
             connections.update_oidc(db, rt, actor, principal, row, changes)
@@ -206,6 +199,6 @@ def rotate_sp_key(
 ) -> dict[str, Any]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        row = _connection(db, found.id, connection_id)
+        row = connections.get(db, connection_id, org_id=found.id)
         connections.rotate_sp_key(db, rt, actor_of(request, rt, credential), principal, row)
         return connections.describe(rt, row)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
-from hubgate.db.models import Org, SsoConnection, User
+from hubgate.db.models import User
 from hubgate.errors import NotFound
 from hubgate.sso import connections, invitations, mappings, policy, setup
 from hubgate.web.api import api_csrf
@@ -236,20 +236,13 @@ def end_sessions(
         return {"ended": policy.end_org_sessions(db, actor, principal, found, user)}
 
 
-def _connection(db: Session, org: Org, connection_id: int) -> SsoConnection:
-    row = connections.get(db, connection_id)
-    if row.org_id != org.id:
-        raise NotFound("No such SSO connection.")
-    return row
-
-
 @router.post("/connections/{connection_id}/activate")
 def activate(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> dict[str, Any]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        row = _connection(db, found, connection_id)
+        row = connections.get(db, connection_id, org_id=found.id)
         policy.activate(db, actor_of(request, rt, credential), principal, row)
         return connections.describe(rt, row)
 
@@ -260,7 +253,7 @@ def deactivate(
 ) -> dict[str, Any]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        row = _connection(db, found, connection_id)
+        row = connections.get(db, connection_id, org_id=found.id)
         policy.deactivate(db, actor_of(request, rt, credential), principal, row)
         return connections.describe(rt, row)
 

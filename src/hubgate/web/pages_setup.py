@@ -13,8 +13,8 @@ from fastapi import Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from hubgate.db.models import SetupLink, SsoConnection
-from hubgate.errors import BadRequest, HubgateError, NotFound
+from hubgate.db.models import SetupLink
+from hubgate.errors import BadRequest, HubgateError
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, mappings, policy, setup
 from hubgate.sso.oidc.config import TokenAuth
@@ -36,13 +36,6 @@ def _portal(db: Session, rt: Runtime, key: str) -> setup.Portal:
 
 def _actor(request: Request, rt: Runtime, portal: setup.Portal) -> Any:
     return portal.actor(client_address(request, rt.settings.trusted_proxies), trace_id(request))
-
-
-def _connection(db: Session, portal: setup.Portal, connection_id: int) -> SsoConnection:
-    row = db.get(SsoConnection, connection_id)
-    if row is None or row.org_id != portal.org.id:
-        raise NotFound("No such SSO connection.")
-    return row
 
 
 def _overview(request: Request, rt: Runtime, key: str, status: int = 200, **extra: Any) -> Response:
@@ -139,7 +132,7 @@ def _connection_page(
 ) -> Response:
     with rt.db.transaction() as db:
         portal = _portal(db, rt, key)
-        row = _connection(db, portal, connection_id)
+        row = connections.get(db, connection_id, org_id=portal.org.id)
         attempt = setup.last_attempt(db, row.id)
         would_get = None
         if attempt and attempt["ok"]:
@@ -174,7 +167,7 @@ def set_attributes(
     try:
         with rt.db.transaction() as db:
             portal = _portal(db, rt, key)
-            row = _connection(db, portal, connection_id)
+            row = connections.get(db, connection_id, org_id=portal.org.id)
             changes = _attribute_changes(row.kind, email, name, groups)
             actor = _actor(request, rt, portal)
             if row.kind == "oidc":
@@ -202,7 +195,7 @@ def activate(key: str, connection_id: RowId, request: Request, rt: Rt) -> Respon
     try:
         with rt.db.transaction() as db:
             portal = _portal(db, rt, key)
-            row = _connection(db, portal, connection_id)
+            row = connections.get(db, connection_id, org_id=portal.org.id)
             actor = _actor(request, rt, portal)
             policy.activate(db, actor, portal.principal, row)
             link = db.get_one(SetupLink, portal.link_id)

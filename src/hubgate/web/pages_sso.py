@@ -153,8 +153,8 @@ def set_connection_state(
     org: str, connection_id: RowId, state: str, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
-        row = connections.get(db, connection_id)
-        if row.org_id != found.id or state not in ("activate", "deactivate"):
+        row = connections.get(db, connection_id, org_id=found.id)
+        if state not in ("activate", "deactivate"):
             raise BadRequest("No such connection action.")
         if state == "activate":
             policy.activate(db, actor, principal, row)
