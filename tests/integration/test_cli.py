@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import click
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
@@ -15,9 +24,10 @@ from sqlalchemy import select
 
 from hubgate import cli, demo
 from hubgate.cli import main
-from hubgate.db.models import AuditEvent, Org, Resource, Team, TeamMembership, Token
-from hubgate.orgs import queries
+from hubgate.db.models import AuditEvent, Org, Resource, Team, Token
+from hubgate.orgs import queries, service
 from hubgate.runtime import Runtime
+from hubgate.sso import connections, domains, mappings, policy
 from tests.conftest import PASSWORD, sign_in
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -219,9 +229,11 @@ def test_unverified_user_gets_a_verification_mail(hubgate: Run) -> None:
 # -- demo --------------------------------------------------------------------
 
 
-def _rows(rt: Runtime) -> tuple[dict[str, str], dict[str, tuple[str, str | None]], list[Token]]:
+def _rows(
+    rt: Runtime, name: str = "acme"
+) -> tuple[dict[str, str], dict[str, tuple[str, str | None]], list[Token]]:
     with rt.db.transaction() as db:
-        org = db.scalars(select(Org).where(Org.name == "acme")).one()
+        org = db.scalars(select(Org).where(Org.name == name)).one()
         teams = {t.id: t.name for t in db.scalars(select(Team).where(Team.org_id == org.id))}
         roles = {m.email: m.role for m in queries.members_of(db, org)}
         resources = {
@@ -232,50 +244,184 @@ def _rows(rt: Runtime) -> tuple[dict[str, str], dict[str, tuple[str, str | None]
     return roles, resources, tokens
 
 
-def test_demo_seed_builds_the_example_org(rt: Runtime, client: TestClient) -> None:
+def test_demo_seed_builds_the_example_orgs(rt: Runtime, client: TestClient) -> None:
     info = demo.seed(rt, password="demo-password-1")
     roles, resources, tokens = _rows(rt)
-    assert roles == {
-        "alice@acme.test": "admin",
-        "bob@acme.test": "write",
-        "carol@acme.test": "read",
-    }
+    assert roles == {"alice@acme.test": "admin"}  # carol and dave arrive just in time
     assert resources["model/llama-mini"] == ("public", None)
     assert resources["model/secret-model"] == ("private", None)
     assert resources["dataset/eval-set"] == ("private", "research")
     assert resources["deployment/chat"] == ("private", "research")
     assert any(k.startswith("space/") and v[0] == "public" for k, v in resources.items())
     assert [(t.kind, t.scopes) for t in tokens] == [("team", "inference")]
-    with rt.db.transaction() as db:
-        research = db.scalars(select(Team).where(Team.name == "research")).one()
-        in_team = db.scalars(
-            select(TeamMembership.role).where(TeamMembership.team_id == research.id)
-        )
-        assert list(in_team) == ["write"]
-    login = client.post(
-        "/api/v1/login", json={"email": "dan@partner.test", "password": info.password}
-    )
-    assert login.status_code == 200 and login.json()["orgs"] == []
+    globex_roles, globex_resources, _ = _rows(rt, "globex")
+    assert globex_roles == {"bob@globex.test": "admin", "grace@globex.test": "write"}
+    assert {v[0] for v in globex_resources.values()} == {"public", "private"}
+
+    def login(email: str) -> Any:
+        client.cookies.clear()  # each person in a fresh browser
+        return client.post("/api/v1/login", json={"email": email, "password": info.password})
+
+    assert login("dan@partner.test").json()["orgs"] == []
+    bob = login("bob@globex.test").json()
+    assert [o["org"] for o in bob["orgs"]] == ["globex"], bob
+    assert login("alice@acme.test").status_code in (401, 403)  # managed: the IdP only
     text = demo.describe(info, "http://127.0.0.1:8000")
     assert info.team_token in text and "http://127.0.0.1:8000/api/v1/docs" in text
+    assert "Sign in there as alice@acme.test" in text and "NOT FOR PRODUCTION" in text
+
+
+def test_demo_seed_puts_both_orgs_in_their_modes_with_active_connections(rt: Runtime) -> None:
+    info = demo.seed(rt)
+    with rt.db.transaction() as db:
+        for name, kind, mode, domain in (
+            ("acme", "saml", "managed", "acme.test"),
+            ("globex", "oidc", "basic", "globex.test"),
+        ):
+            org = service.get_org(db, name)
+            assert policy.policy_of(db, org.id).name == mode
+            found = connections.of_org(db, org)
+            assert [(c.kind, c.state, c.id) for c in found] == [
+                (kind, "active", info.connections[name])
+            ]
+            listed = {d.domain: d for d in domains.list_for(db, org)}
+            assert listed[domain].verified_at is not None
+            assert listed[domain].connection_id == info.connections[name]
+            rules = mappings.describe(db, org.id)
+            assert {"attribute": "groups", "value": "hub-admins", "role": "admin"} in rules[
+                "role_mappings"
+            ]
+        activations = db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "sso.connection_activated")
+        ).all()
+        assert len(activations) == 2 and all('"skip_test": true' in e.data for e in activations)
+    directory = demo.idp_directory(rt, info)
+    entity_id, acs = connections.sp_urls(rt, info.connections["acme"])
+    assert [(s.entity_id, s.acs_url) for s in directory.saml_sps] == [(entity_id, acs)]
+    client = directory.client(demo.CLIENT_ID)
+    assert client is not None and client.client_secret == info.idp.client_secret
+    assert client.redirect_uris == (connections.redirect_uri(rt, info.connections["globex"]),)
+    alice = directory.user("alice@acme.test")
+    assert alice is not None and alice.password == info.password
+    assert alice.groups == ("hub-admins", "ml-research")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _closed(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_demo_command_needs_no_configuration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A fresh folder, production in the environment and no secret: the demo still starts."""
+    """A fresh folder, production in the environment and no secret: the demo still
+    starts, with its dev IdP (a real child process, stopped when hubgate stops)."""
     served: list[dict[str, Any]] = []
+    idp_port = _free_port()
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: served.append(kw))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hubgate-demo.db").write_text("an old demo")
     runner = _runner({"HUBGATE_ENV": "production", "HUBGATE_DATABASE_URL": None, **_FAST_HASHING})
-    result = _check(runner.invoke(main, ["demo", "--port", "8123"]), ok=True)
+    args = ["demo", "--port", "8123", "--idp-port", str(idp_port)]
+    result = _check(runner.invoke(main, args), ok=True)
     assert "http://127.0.0.1:8123/login" in result.stdout and "Bearer hg_" in result.stdout
+    assert f"http://127.0.0.1:{idp_port}/saml/metadata" in result.stdout
     assert served == [
         {"host": "127.0.0.1", "port": 8123, "workers": 1, "proxy_headers": False,
          "log_level": "info"}
     ]  # fmt: skip
     assert (tmp_path / "hubgate-demo.db").stat().st_size > 1000
+    assert _closed(idp_port)
+    assert runner.invoke(main, ["demo", "--port", "9", "--idp-port", "9"]).exit_code == 2
+
+
+def _hidden(page: str) -> dict[str, str]:
+    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    return {html.unescape(name): html.unescape(value) for name, value in found}
+
+
+def _action(page: str) -> str:
+    found = re.search(r'<form method="post" action="([^"]+)"', page)
+    assert found is not None, page
+    return html.unescape(found.group(1))
+
+
+def _wait_for(url: str, child: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(300):
+        assert child.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered:\n{log.read_text()}")
+
+
+def _tour_password(log: Path) -> str:
+    found = re.search(r"in hubgate and at the dev IdP: (\S+)", log.read_text())
+    assert found is not None, log.read_text()
+    return found.group(1)
+
+
+def _alice_signs_in(hub: str, password: str) -> httpx.Client:
+    """The tour's first step: email-first at /login, the dev IdP's form, the ACS."""
+    browser = httpx.Client(timeout=10, follow_redirects=True)
+    page = browser.get(f"{hub}/login")
+    csrf = re.search(r'name="(csrf[^"]*)" value="([^"]+)"', page.text)
+    assert csrf is not None
+    start = browser.post(
+        f"{hub}/login", data={csrf.group(1): csrf.group(2), "email": "alice@acme.test"}
+    )  # follows /sso/acme/start to the dev IdP's login page
+    assert start.status_code == 200 and "NOT FOR PRODUCTION" in start.text, start.text
+    idp = f"{start.url.scheme}://{start.url.netloc.decode()}"
+    data = {**_hidden(start.text), "login": "alice@acme.test", "password": password}
+    posted = browser.post(idp + _action(start.text), data=data)
+    assert posted.status_code == 200 and "SAMLResponse" in posted.text
+    landed = browser.post(_action(posted.text), data=_hidden(posted.text))
+    assert landed.status_code == 200 and str(landed.url) == f"{hub}/"
+    return browser
+
+
+_MAIN = "from hubgate.cli import main; main()"
+
+
+@pytest.mark.slow
+def test_demo_serves_hubgate_and_the_dev_idp_and_the_tour_signs_alice_in(
+    tmp_path: Path,
+) -> None:
+    port, idp_port = _free_port(), _free_port()
+    script = Path(sys.executable).with_name("hubgate")
+    command = [str(script)] if script.exists() else [sys.executable, "-c", _MAIN]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [*command, "demo", "--port", str(port), "--idp-port", str(idp_port),
+             "--db", str(tmp_path / "demo.db")],
+            cwd=tmp_path, env={**env, **_FAST_HASHING}, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    hub = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"http://127.0.0.1:{idp_port}/healthz", child, log)
+        _wait_for(f"{hub}/healthz", child, log)
+        browser = _alice_signs_in(hub, _tour_password(log))
+        me = browser.get(f"{hub}/api/v1/me").json()
+        browser.close()
+        assert me["emails"][0]["address"] == "alice@acme.test"
+        acme = [o for o in me["orgs"] if o["org"] == "acme"]
+        assert acme and acme[0]["role"] == "admin" and acme[0]["sso"] == "fresh"
+        assert acme[0]["teams"]["research"] == "write"
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.wait(20)
+    assert _closed(port) and _closed(idp_port), log.read_text()
 
 
 # -- serve and help ----------------------------------------------------------
@@ -311,7 +457,7 @@ def _commands(
             yield from _commands(command, (*path, name))
 
 
-_PRINT_NO_DATA = {("serve",), ("demo",), ("db", "upgrade")}
+_PRINT_NO_DATA = {("serve",), ("demo",), ("dev-idp",), ("db", "upgrade")}
 
 
 def test_every_command_has_help_and_data_commands_have_json(hubgate: Run) -> None:
