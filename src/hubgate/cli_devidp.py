@@ -15,7 +15,7 @@ from hubgate.devidp.app import DevIdp, create_app
 from hubgate.devidp.keys import load_or_create
 from hubgate.devidp.users import DEFAULT_USERS, DirectoryInvalid, load
 
-__all__ = ["dev_idp", "is_loopback_host", "url_host"]
+__all__ = ["dev_idp", "is_loopback_host", "loopback_host", "url_host"]
 
 WARNING = "hubgate dev-idp: a development identity provider with test users, NOT FOR PRODUCTION"
 log = logging.getLogger("hubgate.devidp")
@@ -34,7 +34,7 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _loopback(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+def loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     if not is_loopback_host(value):
         raise click.BadParameter(
             f"{value!r} is not a loopback address; the dev IdP listens on 127.0.0.1, ::1 "
@@ -45,7 +45,7 @@ def _loopback(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 
 @click.command("dev-idp")
 @click.option(
-    "--host", default="127.0.0.1", show_default=True, callback=_loopback,
+    "--host", default="127.0.0.1", show_default=True, callback=loopback_host,
     help="Loopback bind address (127.0.0.1, ::1 or localhost); any other is refused.",
 )  # fmt: skip
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)

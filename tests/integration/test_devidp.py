@@ -258,7 +258,7 @@ def test_saml_request_refusals(saml_pair: SamlPair, idp_key: keys.SigningKey) ->
     unknown_sp = request.replace(b"/metadata</saml:Issuer>", b"/other</saml:Issuer>")
     dtd = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>' + request
     bomb = packed(b"<a>" + b" " * 200_000 + b"</a>")
-    for value in (packed(other_acs), packed(unknown_sp), packed(dtd), bomb, "%%%", "",
+    for value in (packed(other_acs), packed(unknown_sp), packed(dtd), bomb, "%%%", "", "é",
                   base64.b64encode(b"not deflate").decode(), "A" * 20_000):  # fmt: skip
         answer = idp.get("/saml/sso", params={"SAMLRequest": value})
         assert answer.status_code == 400, value[:40]

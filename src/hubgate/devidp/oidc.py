@@ -28,13 +28,18 @@ from hubgate.devidp.users import Directory, OidcClient, User
 
 __all__ = [
     "AuthorizationRequest",
+    "Grant",
     "Grants",
     "OAuthError",
     "RedirectError",
+    "authenticate_client",
     "authorization_request",
     "discovery",
+    "id_token",
+    "issuer",
     "redirect_with_code",
     "token_response",
+    "user_claims",
     "userinfo",
 ]
 

@@ -14,7 +14,6 @@ rsa-sha256, sha256 digests; the Assertion is signed, then the Response around it
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 import zlib
 from dataclasses import dataclass
@@ -27,12 +26,15 @@ from hubgate.devidp.keys import SigningKey
 from hubgate.devidp.users import Directory, SamlSp, User, is_loopback_url
 
 __all__ = [
+    "Answer",
     "AuthnRequest",
     "RequestRefused",
     "destination_for",
+    "entity_id",
     "idp_metadata",
     "parse_redirect_request",
     "signed_response",
+    "sso_url",
 ]
 
 NS = {
@@ -137,7 +139,7 @@ def _inflate(encoded: str) -> bytes:
         packed = base64.b64decode(encoded, validate=True)
         inflater = zlib.decompressobj(-15)
         document = inflater.decompress(packed, MAX_INFLATED)
-    except (binascii.Error, zlib.error) as exc:
+    except (ValueError, zlib.error) as exc:  # binascii.Error, or text that is not ASCII
         raise RequestRefused("The SAMLRequest is not base64 of DEFLATE data.") from exc
     if inflater.unconsumed_tail:
         raise RequestRefused("The SAMLRequest inflates to more than allowed.")
