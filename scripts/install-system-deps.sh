@@ -2,11 +2,13 @@
 # Installs the Debian packages hubgate's end-to-end tests drive: nginx (forward-auth
 # in front of a model server), dnsmasq-base (a DNS server for domain verification,
 # without the system service) and SimpleSAMLphp with the PHP extensions it needs (a
-# real SAML 2.0 IdP that tests/e2e/idp.py runs under `php -S`). Without root or apt,
+# real SAML 2.0 IdP that tests/e2e/idp.py runs under `php -S`) and chromium (the
+# browser tests/browser/ drives through Playwright: Playwright cannot download its
+# own browser here, so it runs Debian's /usr/bin/chromium). Without root or apt,
 # it says so and the tests that need these programs are skipped with a reason.
 set -euo pipefail
 
-packages=(nginx-light dnsmasq-base simplesamlphp php-cli php-xml php-curl php-mbstring php-intl)
+packages=(nginx-light dnsmasq-base simplesamlphp php-cli php-xml php-curl php-mbstring php-intl chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
