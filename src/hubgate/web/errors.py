@@ -15,7 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hubgate.db.models import Org
 from hubgate.errors import BadRequest, Conflict, HubgateError
+from hubgate.web import csrf
 from hubgate.web.context import trace_id
+from hubgate.web.pages_kit import viewer
 
 __all__ = ["install"]
 
@@ -44,6 +46,7 @@ def _sso_start(request: Request, error: HubgateError) -> None:
     if org is not None:
         next_path = quote(request.url.path if _wants_html(request) else f"/{org.name}")
         error.details["sso_url"] = runtime.url(f"/sso/{org.name}/start?next={next_path}")
+        error.message = f"{org.display_name} requires a recent single sign-on."
 
 
 def respond(request: Request, error: HubgateError) -> Response:
@@ -55,10 +58,16 @@ def respond(request: Request, error: HubgateError) -> Response:
         headers["Retry-After"] = str(retry_after)
     if _wants_html(request):
         templates = request.app.state.templates
-        context = {"error": error, "trace_id": trace, "status": error.status}
-        return templates.TemplateResponse(  # type: ignore[no-any-return]
+        runtime = request.app.state.runtime
+        context = {
+            "error": error, "trace_id": trace, "status": error.status,
+            "viewer": viewer(request), "csrf_token": csrf.token_for(request, runtime),
+        }  # fmt: skip
+        page = templates.TemplateResponse(
             request, "error.html", context, status_code=error.status, headers=headers
         )
+        csrf.attach_cookie(request, page, runtime)
+        return page  # type: ignore[no-any-return]
     body: dict[str, Any] = {"error": error.code, "message": error.message, "trace_id": trace}
     extra = {k: v for k, v in error.details.items() if k != "retry_after"}
     if extra:

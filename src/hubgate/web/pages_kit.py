@@ -37,6 +37,7 @@ __all__ = [
     "safe_next",
     "see_other",
     "user_by_id",
+    "viewer",
 ]
 
 FORM_ERRORS = (BadRequest, Conflict)
@@ -55,7 +56,7 @@ def render(
     Pages carry a CSRF token and often private data, so no cache keeps them, and
     their forms act for the viewer, so no other site may frame them (clickjacking).
     """
-    values = {"csrf_token": csrf.token_for(request, rt), "viewer": _viewer(request), **context}
+    values = {"csrf_token": csrf.token_for(request, rt), "viewer": viewer(request), **context}
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, template, values, status_code=status
     )
@@ -66,7 +67,7 @@ def render(
     return response
 
 
-def _viewer(request: Request) -> str | None:
+def viewer(request: Request) -> str | None:
     """The signed-in person's email for the top bar (the credential dependency cached it)."""
     credential = getattr(request.state, "credential", None)
     if isinstance(credential, Credential) and credential.session_id is not None:
