@@ -67,8 +67,9 @@ def test_password_sign_in_then_sso_from_the_banner_until_it_expires(
 
     page.goto(model_url)
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        "This organization requires a recent single sign-on."
+        "initech requires a recent single sign-on."
     )
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     expect(page.get_by_text("sso_required", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Continue with single sign-on")).to_be_visible()
     screenshot(page, "basic-journey-refused")
