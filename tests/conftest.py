@@ -28,7 +28,8 @@ PG_URL = os.environ.get("HUBGATE_TEST_DATABASE_URL", "")
 PASSWORD = "correct horse battery staple"
 _TABLES = (
     "audit_events, ephemeral, outbox, throttle, sso_authentications, sso_links, invitations, "
-    "setup_links, "
+    "setup_links, scim_group_teams, scim_group_members, scim_user_emails, scim_groups, "
+    "scim_users, scim_tokens, "
     "role_mappings, team_mappings, org_domains, org_sso, sessions, tokens, resources, "
     "sso_connections, "
     "team_memberships, teams, memberships, emails, users, orgs"

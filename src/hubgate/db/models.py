@@ -35,6 +35,12 @@ __all__ = [
     "OrgDomain",
     "OrgSso",
     "RoleMapping",
+    "ScimGroup",
+    "ScimGroupMember",
+    "ScimGroupTeam",
+    "ScimToken",
+    "ScimUser",
+    "ScimUserEmail",
     "SetupLink",
     "OutboxMail",
     "Resource",
@@ -63,7 +69,7 @@ SSO_MODES = ("off", "basic", "managed")
 # Where a membership's org role, or a team place, came from: set by hand (an
 # admin, the CLI, the org's creation) or by the SSO policy. A role or team place
 # that a mapping gave is taken back when the IdP stops asserting its value.
-GRANT_SOURCES = ("manual", "default", "invitation", "mapping")
+GRANT_SOURCES = ("manual", "default", "invitation", "mapping", "scim")
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
@@ -488,3 +494,103 @@ class SetupLink(Base):
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     ended_why: Mapped[str | None] = mapped_column(String(16))
+
+
+class ScimToken(Base):
+    """A SCIM client's bearer token for one org: shown once, stored hashed."""
+
+    __tablename__ = "scim_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class ScimUser(Base):
+    """A SCIM User of an org: the org's membership of one account, as its IdP
+    provisions it. ``user_name_key`` (lowercased) is unique within the org, which
+    is what SCIM's caseExact=false userName asks for."""
+
+    __tablename__ = "scim_users"
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_name_key"),
+        UniqueConstraint("org_id", "user_id"),
+        Index("ix_scim_users_org_external", "org_id", "external_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_name: Mapped[str] = mapped_column(String(256))
+    user_name_key: Mapped[str] = mapped_column(String(256))
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    given_name: Mapped[str | None] = mapped_column(String(128))
+    family_name: Mapped[str | None] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(default=True)
+    extra: Mapped[str] = mapped_column(Text, default="{}")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScimUserEmail(Base):
+    __tablename__ = "scim_user_emails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scim_user_id: Mapped[str] = mapped_column(
+        ForeignKey("scim_users.id", ondelete="CASCADE"), index=True
+    )
+    value: Mapped[str] = mapped_column(String(254))
+    value_key: Mapped[str] = mapped_column(String(254), index=True)
+    type: Mapped[str | None] = mapped_column(String(32))
+    primary: Mapped[bool] = mapped_column(default=False)
+
+
+class ScimGroup(Base):
+    """A SCIM Group of an org; linked to teams (``ScimGroupTeam``) it makes them
+    SCIM-managed, and its display name is a ``groups`` value for role mappings."""
+
+    __tablename__ = "scim_groups"
+    __table_args__ = (UniqueConstraint("org_id", "display_name_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    display_name_key: Mapped[str] = mapped_column(String(256))
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScimGroupMember(Base):
+    __tablename__ = "scim_group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    scim_user_id: Mapped[str] = mapped_column(
+        ForeignKey("scim_users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ScimGroupTeam(Base):
+    """A SCIM Group linked to a team with a team role."""
+
+    __tablename__ = "scim_group_teams"
+    __table_args__ = (_one_of("team_role", TEAM_ROLES, "team_role"),)
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    team_role: Mapped[str] = mapped_column(String(16))
