@@ -372,46 +372,13 @@ def _apply_mappings(
 ) -> None:
     roles, teams = mappings.load_rules(db, org.id)
     grants = mappings.grants_for(identity, roles, teams)
-    _apply_role(db, actor, org, member, grants.role, policy)
+    mappings.apply_role(db, actor, org.id, member, grants.role, policy.default_role)
     added, removed = mappings.sync_teams(db, org.id, member.user_id, grants.teams)
     if added or removed:
         audit.record(
             db, actor, "team.mapped", org_id=org.id, target=f"user:{member.user_id}",
             data={"added": added, "removed": removed},
         )  # fmt: skip
-
-
-def _apply_role(
-    db: Session,
-    actor: Actor,
-    org: Org,
-    member: Membership,
-    mapped: OrgRole | None,
-    policy: Policy,
-) -> None:
-    """The mapped role, else (when a mapping gave the current one) the invitation's
-    role, else the default role; a role set by hand stays unless a mapping matches."""
-    if mapped is not None:
-        role, source = mapped, "mapping"
-    elif member.role_source == "mapping":
-        role = OrgRole.parse(member.invited_role) if member.invited_role else policy.default_role
-        source = "invitation" if member.invited_role else "default"
-    else:
-        return
-    if role.label == member.role:
-        member.role_source = source
-        return
-    if member.role == OrgRole.ADMIN.label and service.admin_count(db, org.id) <= 1:
-        audit.record(
-            db, actor, "role.mapped", org_id=org.id, target=f"user:{member.user_id}",
-            reason="last_admin", data={"kept": member.role, "mapped": role.label},
-        )  # fmt: skip
-        return
-    old, member.role, member.role_source = member.role, role.label, source
-    audit.record(
-        db, actor, "role.mapped", org_id=org.id, target=f"user:{member.user_id}",
-        data={"from": old, "to": role.label, "source": source},
-    )  # fmt: skip
 
 
 # -- the session and its SSO authentication ------------------------------------------

@@ -21,11 +21,13 @@ from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole
 from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, RoleMapping, Team, TeamMapping, TeamMembership
 from hubgate.errors import BadRequest, Conflict
+from hubgate.orgs import service
 from hubgate.principals import require
 from hubgate.sso.identity import Identity
 
 __all__ = [
     "GROUPS",
+    "apply_role",
     "Grants",
     "RoleRule",
     "TeamRule",
@@ -186,10 +188,15 @@ def set_team_mappings(
 
 
 def sync_teams(
-    db: Session, org_id: int, user_id: int, granted: dict[int, TeamRole]
+    db: Session,
+    org_id: int,
+    user_id: int,
+    granted: dict[int, TeamRole],
+    source: str = "mapping",
 ) -> tuple[list[int], list[int]]:
-    """Make the user's mapped team places equal ``granted``; places set by hand (or
-    given at joining) stay as they are. Returns (added or changed, removed) team ids."""
+    """Make the user's team places from ``source`` (the SSO mappings, or SCIM
+    groups) equal ``granted``; places from elsewhere stay as they are. Returns
+    (added or changed, removed) team ids."""
     org_teams = select(Team.id).where(Team.org_id == org_id)
     rows = {
         row.team_id: row
@@ -199,7 +206,7 @@ def sync_teams(
             )
         )
     }
-    removed = [t for t, row in rows.items() if row.source == "mapping" and t not in granted]
+    removed = [t for t, row in rows.items() if row.source == source and t not in granted]
     if removed:
         db.execute(
             delete(TeamMembership).where(
@@ -210,11 +217,9 @@ def sync_teams(
     for team_id, role in granted.items():
         row = rows.get(team_id)
         if row is None:
-            db.add(
-                TeamMembership(team_id=team_id, user_id=user_id, role=role.label, source="mapping")
-            )
+            db.add(TeamMembership(team_id=team_id, user_id=user_id, role=role.label, source=source))
             changed.append(team_id)
-        elif row.source == "mapping" and row.role != role.label:
+        elif row.source == source and row.role != role.label:
             row.role = role.label
             changed.append(team_id)
     db.flush()
@@ -256,3 +261,39 @@ def describe(db: Session, org_id: int) -> dict[str, list[dict[str, str]]]:
             for r in teams
         ],
     }
+
+
+def apply_role(
+    db: Session,
+    actor: Actor,
+    org_id: int,
+    member: Membership,
+    mapped: OrgRole | None,
+    default_role: OrgRole,
+    source: str = "mapping",
+) -> None:
+    """The mapped role (remembered as coming from ``source``); with no match, a role
+    that ``source`` gave falls back to the invitation's role, else the default; a role
+    set otherwise stays. The org's last admin is never demoted (audited)."""
+    if mapped is not None:
+        role, given_by = mapped, source
+    elif member.role_source == source:
+        role = OrgRole.parse(member.invited_role) if member.invited_role else default_role
+        given_by = "invitation" if member.invited_role else "default"
+    else:
+        return
+    if role.label == member.role:
+        member.role_source = given_by
+        return
+    target = f"user:{member.user_id}"
+    if member.role == OrgRole.ADMIN.label and service.admin_count(db, org_id) <= 1:
+        audit.record(
+            db, actor, "role.mapped", org_id=org_id, target=target, reason="last_admin",
+            data={"kept": member.role, "mapped": role.label},
+        )  # fmt: skip
+        return
+    old, member.role, member.role_source = member.role, role.label, given_by
+    audit.record(
+        db, actor, "role.mapped", org_id=org_id, target=target,
+        data={"from": old, "to": role.label, "source": given_by},
+    )  # fmt: skip
