@@ -19,12 +19,14 @@ from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import (
     api,
     api_domains,
+    api_scim,
     api_sso,
     api_sso_policy,
     errors,
     forward_auth,
     ops,
     pages,
+    scim,
     sso,
     sso_keys,
 )
@@ -68,7 +70,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(api_sso.router)
     app.include_router(api_sso_policy.router)
     app.include_router(api_domains.router)
+    app.include_router(api_scim.router)
     app.include_router(sso.router)
+    app.include_router(scim.router)
     app.include_router(sso_keys.router)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     app.include_router(pages.router)

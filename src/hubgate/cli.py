@@ -26,6 +26,7 @@ from hubgate.cli_domains import domain
 from hubgate.cli_manage import member, org, resource, team, user
 from hubgate.cli_policy import sso  # the sso group, with its policy commands
 from hubgate.cli_records import audit_command, mail, token
+from hubgate.cli_scim import scim
 from hubgate.db.migrate import upgrade
 from hubgate.runtime import Runtime, build_runtime
 
@@ -138,6 +139,6 @@ def _fresh_file(path: Path) -> Path:
     return resolved
 
 
-for command in (user, org, member, team, resource, token, audit_command, mail, sso, domain):
+for command in (user, org, member, team, resource, token, audit_command, mail, sso, domain, scim):
     main.add_command(command)
 main.add_command(dev_idp)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget
 from hubgate.audit import Actor
-from hubgate.db.models import Membership, Org, Team, TeamMembership, User
+from hubgate.db.models import Membership, Org, ScimGroupTeam, Team, TeamMembership, User
 from hubgate.errors import Conflict, Forbidden, NotFound
 from hubgate.orgs.names import check_org_name, check_team_name, is_slug
 from hubgate.orgs.names import display_name as display_name_or
@@ -216,6 +216,16 @@ def delete_team(db: Session, actor: Actor, principal: Principal, org: Org, team:
     audit.record(db, actor, "team.deleted", org_id=org.id, target=team.name)
 
 
+def _refuse_scim_managed(db: Session, team: Team) -> None:
+    """A team linked to a SCIM Group changes its members only through SCIM."""
+    linked = select(ScimGroupTeam.group_id).where(ScimGroupTeam.team_id == team.id).limit(1)
+    if db.scalar(linked) is not None:
+        raise Forbidden(
+            "This team's members come from your identity provider (SCIM); change them there.",
+            code="team_scim_managed",
+        )
+
+
 def set_team_member(
     db: Session,
     actor: Actor,
@@ -226,6 +236,7 @@ def set_team_member(
     role: TeamRole,
 ) -> TeamMembership:
     require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    _refuse_scim_managed(db, team)
     _member_or_404(db, org, user)
     row = db.scalars(
         select(TeamMembership).where(
@@ -249,6 +260,7 @@ def remove_team_member(
     db: Session, actor: Actor, principal: Principal, org: Org, team: Team, user: User
 ) -> None:
     require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    _refuse_scim_managed(db, team)
     deleted = db.execute(
         delete(TeamMembership).where(
             TeamMembership.team_id == team.id, TeamMembership.user_id == user.id

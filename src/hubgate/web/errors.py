@@ -3,6 +3,7 @@ an HTML page for browsers."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -49,6 +50,24 @@ def _sso_start(request: Request, error: HubgateError) -> None:
         error.message = f"{org.display_name} requires a recent single sign-on."
 
 
+def _scim_error(error: HubgateError, headers: dict[str, str]) -> Response:
+    """RFC 7644 §3.12: a SCIM Error document, whatever refused the request."""
+    body: dict[str, Any] = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": str(error.status), "detail": error.message,
+    }  # fmt: skip
+    scim_type = getattr(error, "scim_type", None)
+    if scim_type is None and error.status == 400:
+        scim_type = "invalidValue"
+    if scim_type:
+        body["scimType"] = scim_type
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="hubgate SCIM"'
+    return Response(
+        json.dumps(body), error.status, headers=headers, media_type="application/scim+json"
+    )
+
+
 def respond(request: Request, error: HubgateError) -> Response:
     _sso_start(request, error)
     trace = trace_id(request)
@@ -56,6 +75,8 @@ def respond(request: Request, error: HubgateError) -> Response:
     retry_after = error.details.get("retry_after")
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
+    if request.url.path.startswith("/scim/"):
+        return _scim_error(error, headers)
     if _wants_html(request):
         templates = request.app.state.templates
         runtime = request.app.state.runtime

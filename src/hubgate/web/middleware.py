@@ -57,8 +57,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        scim = scope.get("path", "").startswith("/scim/")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send, self.limit)
+            await _too_large(send, self.limit, scim=scim)
             return
         body, more = b"", True
         while more:
@@ -68,7 +69,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.limit:
-                await _too_large(send, self.limit)
+                await _too_large(send, self.limit, scim=scim)
                 return
         await self.app(scope, _replay(body, receive), send)
 
@@ -86,13 +87,20 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    payload = json.dumps(
-        {"error": "body_too_large", "message": f"The request body is over {limit} bytes."}
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-    ]
+async def _too_large(send: Send, limit: int, *, scim: bool = False) -> None:
+    """413 as hubgate's JSON error, or as a SCIM Error document on ``/scim/``."""
+    message = f"The request body is over {limit} bytes."
+    document: dict[str, object] = (
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": "413",
+            "detail": message,
+        }  # fmt: skip
+        if scim
+        else {"error": "body_too_large", "message": message}
+    )
+    payload = json.dumps(document).encode()
+    media = b"application/scim+json" if scim else b"application/json"
+    headers = [(b"content-type", media), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,299 @@
+"""SCIM Groups (RFC 7643 §4.2): the org's IdP groups, pushed.
+
+A Group's members are the org's SCIM Users (another org's ids are refused). A
+Group linked to teams (:func:`link_teams`, by org admins) makes them SCIM-managed:
+their membership changes only through SCIM, each member holding a place at the
+highest role any of their linked groups grants, and losing it when no linked
+group grants one any more. A Group's display name is also a ``groups`` value for
+the org's role mappings, so a member's role follows the groups they are in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from scim2_models import SCIMException
+from sqlalchemy import delete, exists, insert, select
+from sqlalchemy.orm import Session
+
+from hubgate import audit
+from hubgate.access import Action, OrgTarget, Principal, TeamRole
+from hubgate.audit import Actor
+from hubgate.db.models import (
+    Membership,
+    Org,
+    RoleMapping,
+    ScimGroup,
+    ScimGroupMember,
+    ScimGroupTeam,
+    ScimUser,
+    Team,
+)
+from hubgate.errors import BadRequest
+from hubgate.principals import require
+from hubgate.runtime import Runtime
+from hubgate.scim import documents
+from hubgate.scim.errors import InvalidValue, PreconditionFailed, ScimNotFound, TooMany, Uniqueness
+from hubgate.sso import mappings, policy
+
+__all__ = [
+    "MAX_MEMBERS_PER_REQUEST",
+    "create",
+    "delete_group",
+    "get",
+    "is_scim_managed",
+    "link_teams",
+    "members_of",
+    "patch",
+    "recompute",
+    "replace",
+]
+
+MAX_MEMBERS_PER_REQUEST = 20_000
+
+
+def get(db: Session, org: Org, scim_id: str) -> ScimGroup:
+    row = db.get(ScimGroup, scim_id[:36]) if scim_id else None
+    if row is None or row.org_id != org.id:
+        raise ScimNotFound(f"No Group {scim_id[:36]!r}.")
+    return row
+
+
+def members_of(db: Session, row: ScimGroup) -> list[tuple[str, str | None]]:
+    statement = (
+        select(ScimUser.id, ScimUser.display_name)
+        .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
+        .where(ScimGroupMember.group_id == row.id)
+        .order_by(ScimUser.id)
+    )
+    return [(uid, name) for uid, name in db.execute(statement)]
+
+
+def _name(doc: Any) -> tuple[str, str]:
+    name = str(doc.display_name or "").strip()
+    if not name or len(name) > 256 or not name.isprintable():
+        raise InvalidValue("displayName must be 1 to 256 printable characters.")
+    return name, name.lower()
+
+
+def _check_unique(db: Session, org: Org, key: str, but: str | None = None) -> None:
+    statement = select(ScimGroup.id).where(
+        ScimGroup.org_id == org.id, ScimGroup.display_name_key == key
+    )
+    if but is not None:
+        statement = statement.where(ScimGroup.id != but)
+    if db.scalar(statement.limit(1)) is not None:
+        raise Uniqueness("A Group by that displayName exists in this organization.")
+
+
+def _member_ids(db: Session, org: Org, doc: Any) -> set[str]:
+    """The members asked for, all of them the org's own Users."""
+    wanted = {str(m.value) for m in (doc.members or []) if m.value}
+    if len(wanted) > MAX_MEMBERS_PER_REQUEST:
+        raise TooMany(f"At most {MAX_MEMBERS_PER_REQUEST} members per request.")
+    if not wanted:
+        return set()
+    known = set(
+        db.scalars(select(ScimUser.id).where(ScimUser.org_id == org.id, ScimUser.id.in_(wanted)))
+    )
+    if known != wanted:
+        raise InvalidValue("Some members are not Users of this organization.")
+    return known
+
+
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> ScimGroup:
+    doc = documents.parse_group(payload)
+    name, key = _name(doc)
+    _check_unique(db, org, key)
+    members = _member_ids(db, org, doc)
+    row = ScimGroup(
+        id=str(uuid.uuid4()), org_id=org.id, display_name=name, display_name_key=key,
+        external_id=str(doc.external_id)[:256] if doc.external_id else None,
+        created_at=rt.now(), updated_at=rt.now(),
+    )  # fmt: skip
+    db.add(row)
+    db.flush()
+    _set_members(db, rt, actor, org, row, members)
+    audit.record(
+        db, actor, "scim.group_created", org_id=org.id, target=name,
+        data={"scim_id": row.id, "members": len(members)},
+    )  # fmt: skip
+    return row
+
+
+def _check_if_match(row: ScimGroup, if_match: str | None) -> None:
+    if if_match and if_match.strip() not in ("*", documents.etag(row)):
+        raise PreconditionFailed()
+
+
+def replace(
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    if_match: str | None = None,
+) -> ScimGroup:  # fmt: skip
+    row = get(db, org, scim_id)
+    _check_if_match(row, if_match)
+    return _apply(db, rt, actor, org, row, documents.parse_group(payload, replacing=True))
+
+
+def patch(
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    if_match: str | None = None, base: str = "",
+) -> ScimGroup:  # fmt: skip
+    """RFC 7644 §3.5.2 on the stored Group (members add/remove in bulk included),
+    then stored like a replacement, in one transaction."""
+    row = get(db, org, scim_id)
+    _check_if_match(row, if_match)
+    operations = documents.parse_patch(documents.GroupDoc, payload)
+    if len(payload.get("Operations", [])) > 1000:
+        raise TooMany("At most 1000 operations per PATCH.")
+    model = documents.group_model(row, members_of(db, row), base)
+    try:
+        operations.patch(model)
+    except SCIMException as exc:
+        raise documents.scim_error(exc) from exc
+    return _apply(db, rt, actor, org, row, model)
+
+
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: Any) -> ScimGroup:
+    name, key = _name(doc)
+    _check_unique(db, org, key, but=row.id)
+    renamed = row.display_name != name
+    row.display_name, row.display_name_key = name, key
+    row.external_id = str(doc.external_id)[:256] if doc.external_id else None
+    row.updated_at, row.version = rt.now(), row.version + 1
+    _set_members(db, rt, actor, org, row, _member_ids(db, org, doc), renamed=renamed)
+    audit.record(
+        db, actor, "scim.group_updated", org_id=org.id, target=name, data={"scim_id": row.id}
+    )
+    db.flush()
+    return row
+
+
+def _set_members(
+    db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, wanted: set[str],
+    *, renamed: bool = False,
+) -> None:  # fmt: skip
+    current = set(
+        db.scalars(select(ScimGroupMember.scim_user_id).where(ScimGroupMember.group_id == row.id))
+    )
+    added, removed = wanted - current, current - wanted
+    if removed:
+        db.execute(
+            delete(ScimGroupMember).where(
+                ScimGroupMember.group_id == row.id, ScimGroupMember.scim_user_id.in_(removed)
+            )
+        )
+    if added:
+        db.execute(
+            insert(ScimGroupMember), [{"group_id": row.id, "scim_user_id": u} for u in added]
+        )
+    changed = (added | removed) if not renamed else (wanted | removed)
+    if changed and _grants_anything(db, org, row):
+        recompute(db, actor, org, changed)
+
+
+def _grants_anything(db: Session, org: Org, row: ScimGroup) -> bool:
+    """Whether membership of this group can change anyone's role or teams (a
+    10,000-member push of a plain group then costs no per-member work)."""
+    linked = select(ScimGroupTeam.team_id).where(ScimGroupTeam.group_id == row.id)
+    mapped = select(RoleMapping.id).where(
+        RoleMapping.org_id == org.id, RoleMapping.attribute == mappings.GROUPS
+    )
+    return bool(db.scalar(select(exists(linked) | exists(mapped))))
+
+
+def recompute(db: Session, actor: Actor, org: Org, scim_user_ids: Iterable[str]) -> None:
+    """Each member's role (from the org's role mappings over their SCIM groups' names)
+    and SCIM-managed team places (the highest role of their linked groups)."""
+    settings = policy.policy_of(db, org.id)
+    roles, _teams = mappings.load_rules(db, org.id)
+    roles = [r for r in roles if r.attribute == mappings.GROUPS]
+    for scim_user_id in scim_user_ids:
+        user = db.get(ScimUser, scim_user_id)
+        member = _membership(db, org, user.user_id) if user else None
+        if user is None or member is None:
+            continue
+        names = _group_names(db, scim_user_id)
+        mapped = max((r.role for r in roles if r.value in names), default=None)
+        mappings.apply_role(db, actor, org.id, member, mapped, settings.default_role, "scim")
+        mappings.sync_teams(db, org.id, user.user_id, _linked_teams(db, scim_user_id), "scim")
+
+
+def _membership(db: Session, org: Org, user_id: int) -> Membership | None:
+    return db.scalars(
+        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user_id)
+    ).first()
+
+
+def _group_names(db: Session, scim_user_id: str) -> set[str]:
+    statement = (
+        select(ScimGroup.display_name)
+        .join(ScimGroupMember, ScimGroupMember.group_id == ScimGroup.id)
+        .where(ScimGroupMember.scim_user_id == scim_user_id)
+    )
+    return set(db.scalars(statement))
+
+
+def _linked_teams(db: Session, scim_user_id: str) -> dict[int, TeamRole]:
+    statement = (
+        select(ScimGroupTeam.team_id, ScimGroupTeam.team_role)
+        .join(ScimGroupMember, ScimGroupMember.group_id == ScimGroupTeam.group_id)
+        .where(ScimGroupMember.scim_user_id == scim_user_id)
+    )
+    granted: dict[int, TeamRole] = {}
+    for team_id, role in db.execute(statement):
+        granted[team_id] = max(granted.get(team_id, TeamRole.READ), TeamRole.parse(role))
+    return granted
+
+
+def delete_group(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) -> None:
+    row = get(db, org, scim_id)
+    members = set(
+        db.scalars(select(ScimGroupMember.scim_user_id).where(ScimGroupMember.group_id == row.id))
+    )
+    grants = _grants_anything(db, org, row)
+    name = row.display_name
+    db.delete(row)
+    db.flush()
+    if grants:
+        recompute(db, actor, org, members)
+    audit.record(db, actor, "scim.group_deleted", org_id=org.id, target=name)
+
+
+def link_teams(
+    db: Session,
+    actor: Actor,
+    principal: Principal,
+    org: Org,
+    scim_id: str,
+    links: list[tuple[str, TeamRole]],
+) -> None:
+    """Link the Group to teams (name, team role), replacing its links; existing
+    members are placed (backfilled) at once, and the teams become SCIM-managed."""
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    row = get(db, org, scim_id)
+    names = {t.name: t.id for t in db.scalars(select(Team).where(Team.org_id == org.id))}
+    if len(links) > 50 or any(name not in names for name, _ in links):
+        raise BadRequest("Name up to 50 of this organization's teams.", code="invalid_team")
+    before = set(db.scalars(select(ScimGroupTeam.team_id).where(ScimGroupTeam.group_id == row.id)))
+    db.execute(delete(ScimGroupTeam).where(ScimGroupTeam.group_id == row.id))
+    db.add_all(
+        ScimGroupTeam(group_id=row.id, team_id=names[n], team_role=r.label) for n, r in links
+    )
+    db.flush()
+    members = set(
+        db.scalars(select(ScimGroupMember.scim_user_id).where(ScimGroupMember.group_id == row.id))
+    )
+    recompute(db, actor, org, members)
+    audit.record(
+        db, actor, "scim.group_linked", org_id=org.id, target=row.display_name,
+        data={"teams": [[n, r.label] for n, r in links], "before": sorted(before)},
+    )  # fmt: skip
+
+
+def is_scim_managed(db: Session, team_id: int) -> bool:
+    """A team linked to a SCIM Group: its membership changes only through SCIM."""
+    statement = select(ScimGroupTeam.group_id).where(ScimGroupTeam.team_id == team_id)
+    return db.scalar(statement.limit(1)) is not None

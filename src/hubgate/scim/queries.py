@@ -1,0 +1,113 @@
+"""Listing SCIM resources (RFC 7644 §3.4.2): filter, sort and page in SQL, within
+the caller's org only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
+from sqlalchemy.orm import Session
+
+from hubgate.db.models import Org, ScimGroup, ScimUser
+from hubgate.scim import filters
+from hubgate.scim.errors import InvalidFilter, InvalidValue
+
+__all__ = ["MAX_COUNT", "Page", "everything", "groups", "users"]
+
+MAX_COUNT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """``startIndex`` is 1-based (RFC 7644 §3.4.2.4); ``count`` 0 asks only the total."""
+
+    start: int = 1
+    count: int = 100
+    filter: str | None = None
+    sort_by: str | None = None
+    descending: bool = False
+
+    def checked(self) -> Page:
+        if self.sort_by is not None and len(self.sort_by) > 256:
+            raise InvalidValue("sortBy is too long.")
+        start = max(self.start, 1)
+        count = min(max(self.count, 0), MAX_COUNT)
+        return Page(start, count, self.filter, self.sort_by, self.descending)
+
+
+def users(db: Session, org: Org, page: Page) -> tuple[int, list[ScimUser]]:
+    where: list[ColumnElement[bool]] = [ScimUser.org_id == org.id]
+    if page.filter:
+        where.append(filters.users_where(page.filter))
+    order = filters.user_sort_column(page.sort_by) if page.sort_by else ScimUser.created_at
+    return _page(db, ScimUser, where, order, page)
+
+
+def groups(db: Session, org: Org, page: Page) -> tuple[int, list[ScimGroup]]:
+    where: list[ColumnElement[bool]] = [ScimGroup.org_id == org.id]
+    if page.filter:
+        where.append(filters.groups_where(page.filter))
+    order = filters.group_sort_column(page.sort_by) if page.sort_by else ScimGroup.created_at
+    return _page(db, ScimGroup, where, order, page)
+
+
+def everything(db: Session, org: Org, page: Page) -> tuple[int, list[ScimUser | ScimGroup]]:
+    """The root ``/.search`` (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
+    A filter or ``sortBy`` naming what only one of them has (``userName``) selects
+    or orders that one only (§3.4.2.1: false on the others); refused if neither has it."""
+    outcomes = (
+        _scope(page, ScimUser, ScimUser.org_id == org.id, filters.users_where,
+               filters.user_sort_column),
+        _scope(page, ScimGroup, ScimGroup.org_id == org.id, filters.groups_where,
+               filters.group_sort_column),
+    )  # fmt: skip
+    scopes = [o for o in outcomes if not isinstance(o, InvalidFilter | InvalidValue)]
+    if not scopes:
+        raise next(o for o in outcomes if isinstance(o, InvalidFilter | InvalidValue))
+    total, skip = 0, page.start - 1
+    rows: list[ScimUser | ScimGroup] = []
+    for model, where, order in scopes:
+        found = _count(db, model, where)
+        room = page.count - len(rows)
+        if room > 0 and skip < found:
+            rows += _rows(db, model, where, order, page.descending, skip, room)
+        total, skip = total + found, max(skip - found, 0)
+    return total, rows
+
+
+_Scope = tuple[Any, list[ColumnElement[bool]], SQLColumnExpression[Any]]
+
+
+def _scope(
+    page: Page, model: Any, own: ColumnElement[bool], where_of: Any, sort_of: Any
+) -> _Scope | InvalidFilter | InvalidValue:
+    try:
+        where = [own, where_of(page.filter)] if page.filter else [own]
+        order = sort_of(page.sort_by) if page.sort_by else model.created_at
+    except (InvalidFilter, InvalidValue) as exc:
+        return exc
+    return model, where, order
+
+
+def _count(db: Session, model: Any, where: list[ColumnElement[bool]]) -> int:
+    return int(db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def _rows(
+    db: Session, model: Any, where: list[ColumnElement[bool]],
+    order: SQLColumnExpression[Any], descending: bool, offset: int, limit: int,
+) -> list[Any]:  # fmt: skip
+    column = order.desc() if descending else order
+    statement = select(model).where(*where).order_by(column, model.id).offset(offset).limit(limit)
+    return list(db.scalars(statement))
+
+
+def _page(
+    db: Session, model: Any, where: list[ColumnElement[bool]],
+    order: SQLColumnExpression[Any], page: Page,
+) -> tuple[int, list[Any]]:  # fmt: skip
+    total = _count(db, model, where)
+    if page.count == 0:
+        return total, []
+    return total, _rows(db, model, where, order, page.descending, page.start - 1, page.count)

@@ -1,0 +1,274 @@
+"""SCIM Users (RFC 7643 §4.1) as the org's memberships.
+
+A SCIM User is one account's membership of the org. Its primary email must be in
+one of the org's verified domains: it links an existing account holding that
+email, or creates one (owned by the org in managed mode). ``active=false``
+deactivates the membership at once and ends the member's org sessions;
+``active=true`` restores it (roles and teams, not tokens). DELETE removes the
+membership (in managed mode, the account too). Roles never come from SCIM
+attributes, only from the org's group mappings (:mod:`hubgate.scim.groups`).
+Every change is audited with the token as the actor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from scim2_models import SCIMException
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from hubgate import audit
+from hubgate.accounts import users
+from hubgate.accounts.emails import normalize_email, split_email
+from hubgate.audit import Actor
+from hubgate.db.models import (
+    Membership,
+    Org,
+    ScimGroup,
+    ScimGroupMember,
+    ScimUser,
+    ScimUserEmail,
+    Team,
+    TeamMembership,
+    Token,
+    User,
+    WebSession,
+)
+from hubgate.errors import BadRequest
+from hubgate.orgs import service
+from hubgate.runtime import Runtime
+from hubgate.scim import documents
+from hubgate.scim.errors import (
+    InvalidValue,
+    PreconditionFailed,
+    ScimError,
+    ScimNotFound,
+    Uniqueness,
+)
+from hubgate.sso import domains, policy
+
+__all__ = ["count", "create", "delete_user", "get", "groups_of", "patch", "replace"]
+
+
+def get(db: Session, org: Org, scim_id: str) -> ScimUser:
+    row = db.get(ScimUser, scim_id[:36]) if scim_id else None
+    if row is None or row.org_id != org.id:
+        raise ScimNotFound(f"No User {scim_id[:36]!r}.")
+    return row
+
+
+def groups_of(db: Session, row: ScimUser) -> list[tuple[str, str]]:
+    statement = (
+        select(ScimGroup.id, ScimGroup.display_name)
+        .join(ScimGroupMember, ScimGroupMember.group_id == ScimGroup.id)
+        .where(ScimGroupMember.scim_user_id == row.id)
+        .order_by(ScimGroup.display_name)
+    )
+    return [(gid, name) for gid, name in db.execute(statement)]
+
+
+def _check_if_match(row: ScimUser, if_match: str | None) -> None:
+    if if_match and if_match.strip() not in ("*", documents.etag(row)):
+        raise PreconditionFailed()
+
+
+def _primary_email(org: Org, db: Session, doc: Any) -> str:
+    """The email that binds the account: the primary one, else the first, else the
+    userName; it must be in one of the org's verified domains."""
+    emails = [e for e in (doc.emails or []) if e.value]
+    chosen = next((e for e in emails if e.primary), emails[0] if emails else None)
+    candidate = str(chosen.value) if chosen is not None else str(doc.user_name or "")
+    try:
+        address = normalize_email(candidate)
+    except BadRequest as exc:
+        raise InvalidValue("The user needs an email address (emails or userName).") from exc
+    owner = domains.verified_owner(db, split_email(address)[1])
+    if owner is None or owner.org_id != org.id:
+        raise InvalidValue(
+            "The user's email must be in one of the organization's verified domains."
+        )
+    return address
+
+
+def _user_name(doc: Any) -> tuple[str, str]:
+    name = str(doc.user_name or "").strip()
+    if not name or len(name) > 256 or not name.isprintable():
+        raise InvalidValue("userName must be 1 to 256 printable characters.")
+    return name, name.lower()
+
+
+def _taken(db: Session, org: Org, key: str, but: str | None = None) -> bool:
+    statement = select(ScimUser.id).where(ScimUser.org_id == org.id, ScimUser.user_name_key == key)
+    if but is not None:
+        statement = statement.where(ScimUser.id != but)
+    return db.scalar(statement.limit(1)) is not None
+
+
+def _account(db: Session, rt: Runtime, org: Org, address: str, doc: Any) -> User:
+    existing = users.find_by_email(db, address)
+    if existing is not None:
+        return existing
+    name = doc.display_name or (doc.name.formatted if doc.name else None)
+    user = users.create_user(db, rt, address, password=None, display_name=name, verified=True)
+    if policy.policy_of(db, org.id).mode is policy.SsoMode.MANAGED:
+        user.managed_by_org_id = org.id
+    return user
+
+
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> ScimUser:
+    doc = documents.parse_user(payload)
+    name, key = _user_name(doc)
+    if _taken(db, org, key):
+        raise Uniqueness("That userName is taken in this organization.")
+    address = _primary_email(org, db, doc)
+    user = _account(db, rt, org, address, doc)
+    if db.scalar(select(ScimUser.id).where(ScimUser.org_id == org.id, ScimUser.user_id == user.id)):
+        raise Uniqueness("A User with that email exists in this organization.")
+    member = service.membership(db, org.id, user.id)
+    if member is None:
+        settings = policy.policy_of(db, org.id)
+        member = service.join(
+            db, org.id, user.id, settings.default_role, role_source="scim",
+            team_id=settings.default_team_id,
+        )  # fmt: skip
+    row = ScimUser(id=str(uuid.uuid4()), org_id=org.id, user_id=user.id, created_at=rt.now())
+    _write(row, doc, name, key, rt.now())
+    db.add(row)
+    db.add_all(_emails(row, doc))
+    db.flush()
+    _set_active(
+        db, rt, actor, org, row, member, bool(doc.active if doc.active is not None else True)
+    )
+    audit.record(
+        db, actor, "scim.user_created", org_id=org.id, target=name,
+        data={"scim_id": row.id, "email": address},
+    )  # fmt: skip
+    return row
+
+
+def _write(row: ScimUser, doc: Any, name: str, key: str, now: datetime) -> None:
+    row.user_name, row.user_name_key = name, key
+    row.external_id = str(doc.external_id)[:256] if doc.external_id else None
+    row.display_name = str(doc.display_name)[:256] if doc.display_name else None
+    row.given_name = str(doc.name.given_name)[:128] if doc.name and doc.name.given_name else None
+    row.family_name = str(doc.name.family_name)[:128] if doc.name and doc.name.family_name else None
+    row.active = bool(doc.active if doc.active is not None else True)
+    row.extra = documents.stored_user(doc)
+    row.updated_at = now
+
+
+def _emails(row: ScimUser, doc: Any) -> list[ScimUserEmail]:
+    rows = documents.emails_of(doc)
+    for email in rows:
+        email.scim_user_id = row.id
+    return rows
+
+
+def replace(
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    if_match: str | None = None,
+) -> ScimUser:  # fmt: skip
+    row = get(db, org, scim_id)
+    _check_if_match(row, if_match)
+    return _apply(db, rt, actor, org, row, documents.parse_user(payload, replacing=True))
+
+
+def patch(
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    if_match: str | None = None, base: str = "",
+) -> ScimUser:  # fmt: skip
+    """RFC 7644 §3.5.2: the operations apply to the stored User (scim2-models), then
+    the result is checked and stored like a replacement; one PATCH, one transaction."""
+    row = get(db, org, scim_id)
+    _check_if_match(row, if_match)
+    operations = documents.parse_patch(documents.UserDoc, payload)
+    model = documents.user_model(row, groups_of(db, row), base)
+    try:
+        operations.patch(model)
+    except SCIMException as exc:
+        raise documents.scim_error(exc) from exc
+    model.groups = None
+    for name in documents.IGNORED_USER_ATTRIBUTES:
+        setattr(model, name, None)
+    return _apply(db, rt, actor, org, row, model)
+
+
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc: Any) -> ScimUser:
+    name, key = _user_name(doc)
+    if _taken(db, org, key, but=row.id):
+        raise Uniqueness("That userName is taken in this organization.")
+    _primary_email(org, db, doc)
+    was_active = row.active
+    _write(row, doc, name, key, rt.now())
+    row.version += 1
+    db.execute(delete(ScimUserEmail).where(ScimUserEmail.scim_user_id == row.id))
+    db.add_all(_emails(row, doc))
+    member = service.membership(db, org.id, row.user_id)
+    if member is not None and was_active != row.active:
+        _set_active(db, rt, actor, org, row, member, row.active)
+    audit.record(
+        db, actor, "scim.user_updated", org_id=org.id, target=name, data={"scim_id": row.id}
+    )
+    db.flush()
+    return row
+
+
+def _set_active(
+    db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, member: Membership,
+    active: bool,
+) -> None:  # fmt: skip
+    """Deactivation cuts the org at once: the membership stops counting, the org's
+    SSO authentications end, and an account the org manages loses its sessions and
+    personal tokens. Reactivation gives back the roles and teams, not the tokens."""
+    if active:
+        if member.deactivated_at is not None:
+            member.deactivated_at = None
+            audit.record(db, actor, "scim.user_reactivated", org_id=org.id, target=row.user_name)
+        return
+    if member.deactivated_at is not None:
+        return
+    member.deactivated_at = rt.now()
+    user = db.get_one(User, row.user_id)
+    policy.end_org_sessions(db, actor, None, org, user)
+    if user.managed_by_org_id == org.id:
+        db.execute(
+            update(Token)
+            .where(Token.user_id == user.id, Token.revoked_at.is_(None))
+            .values(revoked_at=rt.now())
+        )
+    audit.record(db, actor, "scim.user_deactivated", org_id=org.id, target=row.user_name)
+
+
+def delete_user(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) -> None:
+    """The membership goes (in managed mode the account too); the id answers 404
+    from now on and the userName can be created again."""
+    row = get(db, org, scim_id)
+    member = service.membership(db, org.id, row.user_id)
+    if member is not None and member.role == "admin" and service.admin_count(db, org.id) <= 1:
+        error = ScimError("The organization's last admin cannot be removed.")
+        error.status = 409  # type: ignore[misc]
+        raise error
+    user = db.get_one(User, row.user_id)
+    org_teams = select(Team.id).where(Team.org_id == org.id)
+    db.execute(
+        delete(TeamMembership).where(
+            TeamMembership.user_id == user.id, TeamMembership.team_id.in_(org_teams)
+        )
+    )
+    if member is not None:
+        policy.end_org_sessions(db, actor, None, org, user)
+        db.delete(member)
+    name = row.user_name
+    db.delete(row)
+    if user.managed_by_org_id == org.id:
+        db.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        db.delete(user)
+    audit.record(db, actor, "scim.user_deleted", org_id=org.id, target=name)
+    db.flush()
+
+
+def count(db: Session, org: Org) -> int:
+    return int(db.scalar(select(func.count()).where(ScimUser.org_id == org.id)) or 0)

@@ -1,0 +1,355 @@
+"""SCIM 2.0 endpoints ``/scim/v2/{org}/...`` (RFC 7644 §3): bearer-token auth per
+org, ``application/scim+json`` in and out, ETags and If-Match, and thin routes
+onto :mod:`hubgate.scim`. Errors are SCIM Error documents (``web/errors.py``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from scim2_models import Context, EnterpriseUser, Group, ResponseParameters, User
+from sqlalchemy.orm import Session
+
+from hubgate.audit import Actor
+from hubgate.db.models import Org, ScimGroup, ScimUser
+from hubgate.orgs import service
+from hubgate.runtime import Runtime
+from hubgate.scim import discovery, documents, groups, queries, tokens, users
+from hubgate.scim.errors import InvalidSyntax, InvalidValue, ScimNotFound
+from hubgate.web.context import Rt, client_address, trace_id
+
+__all__ = ["MEDIA_TYPE", "router"]
+
+MEDIA_TYPE = "application/scim+json"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+router = APIRouter(prefix="/scim/v2/{org}", include_in_schema=False)
+Text = Annotated[str | None, Query(max_length=4096)]
+_JSON_TYPES = ("application/scim+json", "application/json")
+
+
+def _answer(body: Any, status: int = 200, etag: str | None = None) -> Response:
+    headers = {"ETag": etag} if etag else {}
+    return Response(json.dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def _body(raw: bytes, content_type: str) -> Any:
+    if content_type and content_type.split(";", maxsplit=1)[0].strip().lower() not in _JSON_TYPES:
+        raise InvalidSyntax("Send application/scim+json.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidSyntax("The body is not valid JSON.") from exc
+
+
+class Call:
+    """One SCIM request: the token's org, the actor, and one transaction."""
+
+    def __init__(self, request: Request, rt: Runtime, org: str) -> None:
+        self.request, self.rt, self.org_name = request, rt, org
+        self.base = rt.url(f"/scim/v2/{org}")
+
+    def run(self, work: Callable[[Session, Org, Actor], Response]) -> Response:
+        with self.rt.db.transaction() as db:
+            caller = tokens.resolve(
+                db, self.request.headers.get("authorization"), self.org_name, self.rt.now()
+            )
+            org = service.get_org(db, self.org_name)
+            actor = Actor(
+                label=caller.actor_label,
+                client_address=client_address(self.request, self.rt.settings.trusted_proxies),
+                trace_id=trace_id(self.request),
+            )
+            return work(db, org, actor)
+
+    async def body(self) -> Any:
+        raw = await self.request.body()
+        return _body(raw, self.request.headers.get("content-type", ""))
+
+
+def _parameters(model: Any, attributes: str | None, excluded: str | None) -> Any:
+    try:
+        return ResponseParameters[model].model_validate(
+            {"attributes": attributes, "excludedAttributes": excluded}
+        )
+    except ValueError as exc:
+        raise InvalidValue("attributes or excludedAttributes name no such attribute.") from exc
+
+
+def _user_out(db: Session, call: Call, row: ScimUser, params: Any = None, status: int = 200) -> Any:
+    model = documents.user_model(row, users.groups_of(db, row), call.base)
+    return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
+
+
+def _group_out(db: Session, call: Call, row: ScimGroup, params: Any = None) -> Any:
+    model = documents.group_model(row, groups.members_of(db, row), call.base)
+    return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
+
+
+def _search_page(search: Any, text: str | None) -> queries.Page:
+    descending = search.sort_order == search.SortOrder.descending
+    sort_by = str(search.sort_by) if search.sort_by is not None else None
+    count = 100 if search.count is None else search.count
+    return queries.Page(search.start_index or 1, count, text, sort_by, descending).checked()
+
+
+def _list(total: int, page: queries.Page, resources: list[Any]) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_RESPONSE], "totalResults": total, "startIndex": page.start,
+        "itemsPerPage": len(resources), "Resources": resources,
+    }  # fmt: skip
+
+
+# -- discovery ---------------------------------------------------------------------
+
+
+@router.get("/ServiceProviderConfig")
+def service_provider_config(org: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    return call.run(lambda db, found, actor: _answer(discovery.service_provider_config(call.base)))
+
+
+@router.get("/ResourceTypes")
+def resource_types(org: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    found = discovery.resource_types(call.base)
+    return call.run(lambda db, o, a: _answer(_list(len(found), queries.Page(), found)))
+
+
+@router.get("/ResourceTypes/{name}")
+def resource_type(org: str, name: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    return call.run(lambda db, o, a: _answer(_one(discovery.resource_types(call.base), name)))
+
+
+@router.get("/Schemas")
+def schemas(org: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    found = discovery.schemas(call.base)
+    return call.run(lambda db, o, a: _answer(_list(len(found), queries.Page(), found)))
+
+
+@router.get("/Schemas/{urn}")
+def schema(org: str, urn: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    return call.run(lambda db, o, a: _answer(_one(discovery.schemas(call.base), urn)))
+
+
+def _one(items: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
+    for item in items:
+        if item.get("id") == wanted:
+            return item
+    raise ScimNotFound(f"No {wanted[:100]!r}.")
+
+
+# -- Users -------------------------------------------------------------------------
+
+
+@router.post("/.search")
+async def search_everything(org: str, request: Request, rt: Rt) -> Response:
+    """RFC 7644 §3.4.3 at the root: Users and Groups in one ListResponse."""
+    call = Call(request, rt, org)
+    search, text = documents.parse_search(User[EnterpriseUser] | Group, await call.body())
+    page = _search_page(search, text)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        total, rows = queries.everything(db, found, page)
+        resources = [
+            _user_out(db, call, r, search) if isinstance(r, ScimUser)
+            else _group_out(db, call, r, search)
+            for r in rows
+        ]  # fmt: skip
+        return _answer(_list(total, page, resources))
+
+    return call.run(work)
+
+
+@router.post("/Users/.search")
+async def search_users(org: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    search, text = documents.parse_search(User[EnterpriseUser], await call.body())
+    page = _search_page(search, text)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        total, rows = queries.users(db, found, page)
+        return _answer(_list(total, page, [_user_out(db, call, r, search) for r in rows]))
+
+    return call.run(work)
+
+
+@router.post("/Groups/.search")
+async def search_groups(org: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    search, text = documents.parse_search(Group, await call.body())
+    page = _search_page(search, text)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        total, rows = queries.groups(db, found, page)
+        return _answer(_list(total, page, [_group_out(db, call, r, search) for r in rows]))
+
+    return call.run(work)
+
+
+@router.get("/Users")
+def list_users(
+    org: str, request: Request, rt: Rt, filter: Text = None,
+    startIndex: int = 1, count: int = 100, sortBy: Text = None, sortOrder: Text = None,
+    attributes: Text = None, excludedAttributes: Text = None,
+) -> Response:  # noqa: N803  # fmt: skip
+    call = Call(request, rt, org)
+    page = queries.Page(startIndex, count, filter, sortBy, sortOrder == "descending").checked()
+    params = _parameters(User[EnterpriseUser], attributes, excludedAttributes)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        total, rows = queries.users(db, found, page)
+        return _answer(_list(total, page, [_user_out(db, call, r, params) for r in rows]))
+
+    return call.run(work)
+
+
+@router.post("/Users")
+async def create_user(org: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    payload = await call.body()
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = users.create(db, rt, actor, found, payload)
+        return _answer(_user_out(db, call, row), 201, documents.etag(row))
+
+    return call.run(work)
+
+
+@router.get("/Users/{scim_id}")
+def get_user(
+    org: str, scim_id: str, request: Request, rt: Rt,
+    attributes: Text = None, excludedAttributes: Text = None,
+) -> Response:  # noqa: N803  # fmt: skip
+    call = Call(request, rt, org)
+    params = _parameters(User[EnterpriseUser], attributes, excludedAttributes)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = users.get(db, found, scim_id)
+        return _answer(_user_out(db, call, row, params), etag=documents.etag(row))
+
+    return call.run(work)
+
+
+@router.put("/Users/{scim_id}")
+async def replace_user(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    payload, if_match = await call.body(), request.headers.get("if-match")
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = users.replace(db, rt, actor, found, scim_id, payload, if_match)
+        return _answer(_user_out(db, call, row), etag=documents.etag(row))
+
+    return call.run(work)
+
+
+@router.patch("/Users/{scim_id}")
+async def patch_user(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    payload, if_match = await call.body(), request.headers.get("if-match")
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = users.patch(db, rt, actor, found, scim_id, payload, if_match, call.base)
+        return _answer(_user_out(db, call, row), etag=documents.etag(row))
+
+    return call.run(work)
+
+
+@router.delete("/Users/{scim_id}")
+def delete_user(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        users.delete_user(db, rt, actor, found, scim_id)
+        return Response(status_code=204)
+
+    return call.run(work)
+
+
+# -- Groups ------------------------------------------------------------------------
+
+
+@router.get("/Groups")
+def list_groups(
+    org: str, request: Request, rt: Rt, filter: Text = None,
+    startIndex: int = 1, count: int = 100, sortBy: Text = None, sortOrder: Text = None,
+    attributes: Text = None, excludedAttributes: Text = None,
+) -> Response:  # noqa: N803  # fmt: skip
+    call = Call(request, rt, org)
+    page = queries.Page(startIndex, count, filter, sortBy, sortOrder == "descending").checked()
+    params = _parameters(Group, attributes, excludedAttributes)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        total, rows = queries.groups(db, found, page)
+        return _answer(_list(total, page, [_group_out(db, call, r, params) for r in rows]))
+
+    return call.run(work)
+
+
+@router.post("/Groups")
+async def create_group(org: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    payload = await call.body()
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = groups.create(db, rt, actor, found, payload)
+        return _answer(_group_out(db, call, row), 201, documents.etag(row))
+
+    return call.run(work)
+
+
+@router.get("/Groups/{scim_id}")
+def get_group(
+    org: str, scim_id: str, request: Request, rt: Rt,
+    attributes: Text = None, excludedAttributes: Text = None,
+) -> Response:  # noqa: N803  # fmt: skip
+    call = Call(request, rt, org)
+    params = _parameters(Group, attributes, excludedAttributes)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = groups.get(db, found, scim_id)
+        return _answer(_group_out(db, call, row, params), etag=documents.etag(row))
+
+    return call.run(work)
+
+
+@router.put("/Groups/{scim_id}")
+async def replace_group(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    payload, if_match = await call.body(), request.headers.get("if-match")
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = groups.replace(db, rt, actor, found, scim_id, payload, if_match)
+        return _answer(_group_out(db, call, row), etag=documents.etag(row))
+
+    return call.run(work)
+
+
+@router.patch("/Groups/{scim_id}")
+async def patch_group(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+    payload, if_match = await call.body(), request.headers.get("if-match")
+    if not isinstance(payload, dict):
+        raise InvalidSyntax("The body must be a JSON object.")
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        row = groups.patch(db, rt, actor, found, scim_id, payload, if_match, call.base)
+        return _answer(_group_out(db, call, row), etag=documents.etag(row))
+
+    return call.run(work)
+
+
+@router.delete("/Groups/{scim_id}")
+def delete_group(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
+    call = Call(request, rt, org)
+
+    def work(db: Session, found: Org, actor: Actor) -> Response:
+        groups.delete_group(db, rt, actor, found, scim_id)
+        return Response(status_code=204)
+
+    return call.run(work)
