@@ -151,10 +151,11 @@ def _one(items: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
 async def search_everything(org: str, request: Request, rt: Rt) -> Response:
     """RFC 7644 §3.4.3 at the root: Users and Groups in one ListResponse."""
     call = Call(request, rt, org)
-    search, text = documents.parse_search(User[EnterpriseUser] | Group, await call.body())
-    page = _search_page(search, text)
+    payload = await call.body()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
+        search, text = documents.parse_search(User[EnterpriseUser] | Group, payload)
+        page = _search_page(search, text)
         total, rows = queries.everything(db, found, page)
         resources = [
             _user_out(db, call, r, search) if isinstance(r, ScimUser)
@@ -169,10 +170,11 @@ async def search_everything(org: str, request: Request, rt: Rt) -> Response:
 @router.post("/Users/.search")
 async def search_users(org: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    search, text = documents.parse_search(User[EnterpriseUser], await call.body())
-    page = _search_page(search, text)
+    payload = await call.body()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
+        search, text = documents.parse_search(User[EnterpriseUser], payload)
+        page = _search_page(search, text)
         total, rows = queries.users(db, found, page)
         return _answer(_list(total, page, [_user_out(db, call, r, search) for r in rows]))
 
@@ -182,10 +184,11 @@ async def search_users(org: str, request: Request, rt: Rt) -> Response:
 @router.post("/Groups/.search")
 async def search_groups(org: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    search, text = documents.parse_search(Group, await call.body())
-    page = _search_page(search, text)
+    payload = await call.body()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
+        search, text = documents.parse_search(Group, payload)
+        page = _search_page(search, text)
         total, rows = queries.groups(db, found, page)
         return _answer(_list(total, page, [_group_out(db, call, r, search) for r in rows]))
 
