@@ -103,3 +103,15 @@ def test_forms_need_the_csrf_token(admin: TestClient, rt: Runtime) -> None:
     assert refused.status_code == 403
     with rt.db.transaction() as db:
         assert db.query(AuditEvent).filter(AuditEvent.action == "sso.settings_changed").count() == 0
+
+
+def test_scim_tokens_on_the_page(admin: TestClient, rt: Runtime) -> None:
+    made = _submit(admin, "/acme/sso/scim-tokens", {"name": "Okta"})
+    secret = re.search(r'id="new-scim-token" data-copy>([^<]+)<', made.text)
+    assert secret is not None and secret.group(1).startswith("hgscim_")
+    bearer = {"authorization": f"Bearer {secret.group(1)}"}
+    assert TestClient(admin.app).get("/scim/v2/acme/Users", headers=bearer).status_code == 200
+    token_id = re.search(r"/acme/sso/scim-tokens/(\d+)/revoke", made.text)
+    assert token_id is not None
+    _submit(admin, f"/acme/sso/scim-tokens/{token_id.group(1)}/revoke", {})
+    assert TestClient(admin.app).get("/scim/v2/acme/Users", headers=bearer).status_code == 401

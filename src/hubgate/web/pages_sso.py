@@ -22,6 +22,7 @@ from hubgate.errors import BadRequest, HubgateError
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
+from hubgate.scim import tokens as scim_tokens
 from hubgate.sso import connections, domains, invitations, mappings, policy, setup
 from hubgate.web.context import Rt, actor_of
 from hubgate.web.pages_kit import SignedIn, org_context, org_scope, page_router, render, see_other
@@ -65,6 +66,8 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
         ],
         "setup_links": [setup.describe(s) for s in setup.list_for(db, org, rt.now())],
         "collaborators": _collaborators(db, org),
+        "scim_tokens": [scim_tokens.describe(t) for t in scim_tokens.list_for(db, org)],
+        "scim_base": rt.url(f"/scim/v2/{org.name}"),
         "members": queries.members_of(db, org),
     }
 
@@ -323,3 +326,24 @@ def set_collaborator(
         policy.set_collaborator(db, actor, principal, found, user, external == "on")
 
     return _act(request, rt, credential, org, "Collaborators updated.", action)
+
+
+@router.post("/{org}/sso/scim-tokens")
+def create_scim_token(
+    org: str, request: Request, rt: Rt, credential: SignedIn, name: Field = "SCIM"
+) -> Response:
+    def action(db: Session, actor: Any, principal: Any, found: Org) -> dict[str, Any]:
+        _row, secret = scim_tokens.create(db, actor, principal, found, name)
+        return {"new_scim_token": secret}
+
+    return _act(request, rt, credential, org, "SCIM token created.", action)
+
+
+@router.post("/{org}/sso/scim-tokens/{token_id}/revoke")
+def revoke_scim_token(
+    org: str, token_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
+        scim_tokens.revoke(db, actor, principal, found, token_id, rt.now())
+
+    return _act(request, rt, credential, org, "SCIM token revoked.", action)
