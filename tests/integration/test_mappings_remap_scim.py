@@ -1,0 +1,53 @@
+"""A change of the org's role mappings reaches the members the IdP provisions by
+SCIM at once (their roles follow their SCIM groups' names), not at their next
+sign-in."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from hubgate.access import OrgRole
+from hubgate.audit import Actor
+from hubgate.cli_operator import operator_principal
+from hubgate.runtime import Runtime
+from hubgate.scim import tokens
+from hubgate.sso import domains, mappings
+from hubgate.sso.mappings import RoleRule
+from tests.conftest import World
+from tests.integration.sso_world import role_of
+
+SCIM = "application/scim+json"
+
+
+def test_new_role_mappings_apply_to_scim_members_at_once(
+    client: TestClient, rt: Runtime, world: World
+) -> None:
+    org = world.org("acme", world.user("admin@acme.example"))
+    with rt.db.transaction() as db:
+        found = db.merge(org)
+        domains.add(db, rt, Actor.system(), operator_principal(found), found, "acme.example")
+        domains.verify_by_operator(db, Actor.system(), found, "acme.example")
+        _row, secret = tokens.create(db, Actor.system(), None, found, "okta")
+    headers = {"authorization": f"Bearer {secret}", "content-type": SCIM}
+    user = client.post(
+        "/scim/v2/acme/Users", headers=headers,
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+              "userName": "ada@acme.example", "emails": [{"value": "ada@acme.example", "primary": True}]},
+    )  # fmt: skip
+    assert user.status_code == 201, user.text
+    group = client.post(
+        "/scim/v2/acme/Groups", headers=headers,
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+              "displayName": "ml-leads", "members": [{"value": user.json()["id"]}]},
+    )  # fmt: skip
+    assert group.status_code == 201, group.text
+    assert role_of(rt, org, "ada@acme.example") is OrgRole.WRITE  # the default role
+    with rt.db.transaction() as db:
+        mappings.set_role_mappings(
+            db, Actor.system(), operator_principal(org), db.merge(org),
+            [RoleRule("groups", "ml-leads", OrgRole.ADMIN)],
+        )  # fmt: skip
+    assert role_of(rt, org, "ada@acme.example") is OrgRole.ADMIN
+    with rt.db.transaction() as db:
+        mappings.set_role_mappings(db, Actor.system(), operator_principal(org), db.merge(org), [])
+    assert role_of(rt, org, "ada@acme.example") is OrgRole.WRITE  # taken back
