@@ -132,12 +132,11 @@ def banner(
         return "required"
     if session_id is None or user_id is None:
         return None
-    policy = db.execute(_POLICY, {"org_id": org_id}).first()
-    if policy is None or policy.mode == "off" or not policy.optional:
+    rule = rule_of(db, org_id)
+    if rule.mode in (None, "off") or not rule.optional:
         return None
-    now = utcnow()
-    params = {
-        "org_id": org_id, "now": now, "session_id": session_id,
-        "since": now - timedelta(seconds=policy.session_timeout_seconds),
-    }  # fmt: skip
-    return None if db.execute(_BY_SESSION, params).first() else "optional"
+    as_if_required = rule._replace(optional=False)
+    status = sso_status(
+        db, org_id, CredentialKind.SESSION, user_id, session_id, rule=as_if_required
+    )
+    return "optional" if status.state is SsoState.STALE else None
