@@ -22,7 +22,17 @@ from scim2_models import (
 )
 
 from hubgate.db.models import ScimGroup, ScimUser, ScimUserEmail
-from hubgate.scim.errors import InvalidFilter, InvalidSyntax, InvalidValue, ScimError
+from hubgate.scim.errors import (
+    InvalidFilter,
+    InvalidPath,
+    InvalidSyntax,
+    InvalidValue,
+    Mutability,
+    NoTarget,
+    ScimError,
+    TooMany,
+    Uniqueness,
+)
 
 __all__ = [
     "IGNORED_USER_ATTRIBUTES",
@@ -48,6 +58,14 @@ GroupDoc = Group
 IGNORED_USER_ATTRIBUTES = ("roles", "entitlements", "x509_certificates", "password", "groups")
 
 
+# scim2-models reports its refusals inside pydantic errors typed ``scim_<scimType>``.
+_BY_SCIM_TYPE: dict[str, type[ScimError]] = {
+    kind.scim_type or "": kind
+    for kind in (InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, Mutability, NoTarget,
+                 TooMany, Uniqueness)
+}  # fmt: skip
+
+
 def scim_error(exc: SCIMException) -> ScimError:
     """scim2-models' refusal as hubgate's, keeping its status and scimType."""
     error = ScimError(exc.detail if hasattr(exc, "detail") else str(exc))
@@ -65,9 +83,11 @@ def _validate(model: Any, payload: Any, context: Context) -> Any:
         raise scim_error(exc) from exc
     except ValidationError as exc:
         problems = exc.errors()
-        where = ".".join(str(p) for p in problems[0]["loc"]) if problems else ""
-        message = problems[0]["msg"] if problems else "not valid"
-        raise InvalidValue(f"{where or 'body'}: {message}"[:300]) from exc
+        first = problems[0] if problems else None
+        where = ".".join(str(p) for p in first["loc"]) if first else ""
+        message = first["msg"] if first else "not valid"
+        kind = _BY_SCIM_TYPE.get(str(first["type"]).removeprefix("scim_")) if first else None
+        raise (kind or InvalidValue)(f"{where or 'body'}: {message}"[:300]) from exc
 
 
 def parse_user(payload: Any, *, replacing: bool = False) -> Any:
