@@ -74,9 +74,22 @@ def scim_error(exc: SCIMException) -> ScimError:
     return error
 
 
+def _without_empty_schemas(payload: dict[str, Any]) -> dict[str, Any]:
+    """Entra ID lists a schema of its own on Groups (``.../ADSCIM/2.0/Group``) with
+    no attribute under it: a URN hubgate does not know and the body does not use
+    is dropped; an unknown extension that carries attributes is still refused."""
+    schemas = payload.get("schemas")
+    if not isinstance(schemas, list):
+        return payload
+    known = {str(m.__schema__) for m in (User, Group, EnterpriseUser)}
+    kept = [u for u in schemas if not isinstance(u, str) or u in known or u in payload]
+    return {**payload, "schemas": kept}
+
+
 def _validate(model: Any, payload: Any, context: Context) -> Any:
     if not isinstance(payload, dict):
         raise InvalidSyntax("The body must be a JSON object.")
+    payload = _without_empty_schemas(payload)
     try:
         return model.model_validate(payload, scim_ctx=context)
     except SCIMException as exc:

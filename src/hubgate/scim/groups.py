@@ -145,15 +145,48 @@ def patch(
     then stored like a replacement, in one transaction."""
     row = get(db, org, scim_id)
     _check_if_match(row, if_match)
-    operations = documents.parse_patch(documents.GroupDoc, payload)
-    if len(payload.get("Operations", [])) > 1000:
+    operations = payload.get("Operations")
+    if isinstance(operations, list) and len(operations) > 1000:
         raise TooMany("At most 1000 operations per PATCH.")
     model = documents.group_model(row, members_of(db, row), base)
+    if not isinstance(operations, list) or not operations:
+        _patch_model(model, payload)  # scim2-models answers for the body as it is
+    pending: list[Any] = []
+    for operation in operations if isinstance(operations, list) else []:
+        removed = _members_removed_by_value(operation)
+        if removed is None:
+            pending.append(operation)
+            continue
+        if pending:
+            _patch_model(model, {**payload, "Operations": pending})
+            pending = []
+        model.members = [m for m in model.members or [] if m.value not in removed] or None
+    if pending:
+        _patch_model(model, {**payload, "Operations": pending})
+    return _apply(db, rt, actor, org, row, model)
+
+
+def _patch_model(model: Any, body: Any) -> None:
     try:
-        operations.patch(model)
+        documents.parse_patch(documents.GroupDoc, body).patch(model)
     except SCIMException as exc:
         raise documents.scim_error(exc) from exc
-    return _apply(db, rt, actor, org, row, model)
+
+
+def _members_removed_by_value(operation: Any) -> set[str] | None:
+    """Entra ID removes members as ``{"op": "Remove", "path": "members", "value":
+    [{"value": id}, ...]}``, which RFC 7644 §3.5.2.2 spells with a value filter;
+    the ids it names, or None for any other operation."""
+    if not isinstance(operation, dict) or not isinstance(operation.get("value"), list):
+        return None
+    if str(operation.get("op")).lower() != "remove":
+        return None
+    if str(operation.get("path", "")).strip().lower() != "members":
+        return None
+    values = operation["value"]
+    if not all(isinstance(v, dict) and isinstance(v.get("value"), str) for v in values):
+        return None
+    return {v["value"] for v in values}
 
 
 def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: Any) -> ScimGroup:
