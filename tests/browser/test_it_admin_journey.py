@@ -254,9 +254,9 @@ def test_oidc_with_oidc_provider_tested_and_activated(
     page.get_by_label("Password").fill(richard.password)
     page.get_by_role("button", name="Sign in").click()
 
-    # No mapping for "engineers": the portal says "the default role" without naming it.
+    # No mapping for "engineers": the portal names the org's default role.
     check_identity_and_activate(
-        page, "oidc", connection_url, "richard@piedpiper.test", ["engineers"], "the default role"
+        page, "oidc", connection_url, "richard@piedpiper.test", ["engineers"], "write (the default)"
     )
     assert_active_and_link_spent(page, "oidc", "Pied Piper", setup_url)
     assert hub.connections("piedpiper") == [("oidc", "active")]

@@ -141,6 +141,7 @@ def _connection_page(
         context = {
             "portal": portal, "key": key, "connection": connections.describe(rt, row),
             "attempt": attempt, "would_get": would_get,
+            "default_role": policy.policy_of(db, portal.org.id).default_role.label,
             "test_url": f"/sso/{portal.org.name}/start?connection={row.id}"
             f"&next=/setup/{key}/connections/{row.id}",
             **extra,

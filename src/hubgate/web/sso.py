@@ -118,10 +118,10 @@ def acs(
             result = saml_flow.finish(
                 db, rt, actor, connection, saml_response, relay_state, browser_key
             )
-        return _signed_in(request, rt, actor, connection, active, result, browser_key)
     except HubgateError as exc:
         _record_refusal(rt, actor, connection_id, exc)
         raise
+    return _signed_in(request, rt, actor, connection, active, result, browser_key)
 
 
 @router.get("/sso/oidc/{connection_id}/callback")
@@ -137,10 +137,10 @@ def oidc_callback(
             connection = _of_kind(db, connection_id, "oidc")
             active = connection.state == "active"
             result = oidc_flow.finish(db, rt, actor, connection, params, browser_key)
-        return _signed_in(request, rt, actor, connection, active, result, browser_key)
     except HubgateError as exc:
         _record_refusal(rt, actor, connection_id, exc)
         raise
+    return _signed_in(request, rt, actor, connection, active, result, browser_key)
 
 
 def _signed_in(
@@ -157,10 +157,14 @@ def _signed_in(
     if not active:
         metrics.SIGN_INS.labels(connection.kind, "test_sign_in").inc()
         return _identity_response(request, rt, result.identity, result.next)
-    signed = login.complete(
-        rt, actor, connection, result.identity, browser_key,
-        user_agent=request.headers.get("user-agent"),
-    )  # fmt: skip
+    try:
+        signed = login.complete(
+            rt, actor, connection, result.identity, browser_key,
+            user_agent=request.headers.get("user-agent"),
+        )  # fmt: skip
+    except HubgateError as exc:
+        _record_refusal(rt, actor, connection.id, exc, result.identity)
+        raise
     metrics.SIGN_INS.labels(connection.kind, "success").inc()
     if "application/json" in request.headers.get("accept", ""):
         body = {"user_id": signed.user_id, "org": signed.org, "next": result.next,
@@ -183,14 +187,22 @@ def _of_kind(db: Session, connection_id: int, kind: str) -> SsoConnection:
     return connection
 
 
-def _record_refusal(rt: Runtime, actor: audit.Actor, connection_id: int, exc: HubgateError) -> None:
-    """The refusal is audited in its own transaction: the sign-in's own rolled back."""
+def _record_refusal(
+    rt: Runtime,
+    actor: audit.Actor,
+    connection_id: int,
+    exc: HubgateError,
+    identity: Identity | None = None,
+) -> None:
+    """The refusal is audited in its own transaction (the sign-in's own rolled back);
+    when the IdP's answer was verified and the policy refused it, with whom."""
     metrics.SIGN_INS.labels("sso", exc.code).inc()
+    data = {"email": identity.email, "subject": identity.subject} if identity else None
     with rt.db.transaction() as db:
         connection = db.get(SsoConnection, connection_id)
         audit.record(
             db, actor, "sso.login_refused", org_id=connection.org_id if connection else None,
-            target=f"connection:{connection_id}", reason=exc.code,
+            target=f"connection:{connection_id}", reason=exc.code, data=data,
         )  # fmt: skip
 
 

@@ -7,10 +7,14 @@ document.addEventListener("DOMContentLoaded", () => {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "small secondary copy";
-    button.textContent = "Copy";
+    const word = document.createTextNode("Copy");
+    const what = document.createElement("span");
+    what.className = "sr-only";
+    what.textContent = ` ${el.dataset.copyLabel || "the value"}`;
+    button.append(word, what);
     button.addEventListener("click", async () => {
       await navigator.clipboard.writeText(el.textContent.trim());
-      button.textContent = "Copied";
+      word.textContent = "Copied";
     });
     el.after(" ", button);
   }
