@@ -40,6 +40,8 @@ bench: setup
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/login.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/hubgate_bench_login
 	$(BIN)/python bench/oidc.py
+	$(BIN)/python bench/scim.py
+	$(BIN)/python bench/scim.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/hubgate_bench_scim
 
 demo: setup
 	$(BIN)/hubgate demo
