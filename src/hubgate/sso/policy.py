@@ -20,7 +20,6 @@ from hubgate.access import Action, OrgRole, OrgTarget, Principal
 from hubgate.accounts.emails import split_email
 from hubgate.audit import Actor
 from hubgate.db.models import (
-    Email,
     Membership,
     Org,
     OrgDomain,
@@ -43,7 +42,6 @@ __all__ = [
     "Policy",
     "SsoMode",
     "activate",
-    "connection_for",
     "deactivate",
     "describe",
     "end_org_sessions",
@@ -53,7 +51,6 @@ __all__ = [
     "set_enforcement",
     "set_mode",
     "settings_row",
-    "sso_for_email",
     "update_defaults",
 ]
 
@@ -376,78 +373,3 @@ def password_refusal(db: Session, address: str, user: User) -> HubgateError | No
         f"{found.display_name} signs you in through its identity provider: use single sign-on.",
         code="sso_enforced", sso_url=f"/sso/{found.name}/start",
     )  # fmt: skip
-
-
-def sso_for_email(db: Session, address: str) -> tuple[Org, SsoConnection] | None:
-    """Email-first sign-in: the org that verified the email's domain, when it signs
-    its people in through its IdP (managed mode, enforced), and the active
-    connection serving that domain. ``None`` means: the password form. Malformed,
-    unknown and foreign emails all answer ``None``: nothing to enumerate."""
-    try:
-        domain = split_email(address)[1]
-    except BadRequest:
-        return None
-    row = db.execute(
-        select(OrgDomain, OrgSso)
-        .join(OrgSso, OrgSso.org_id == OrgDomain.org_id)
-        .where(OrgDomain.domain == domain, OrgDomain.verified_at.is_not(None))
-    ).first()
-    if row is None or not Policy.of_row(row.OrgSso).password_refused:
-        return None
-    connection = _serving(db, row.OrgDomain)
-    org = db.get(Org, row.OrgDomain.org_id)
-    return (org, connection) if connection is not None and org is not None else None
-
-
-def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
-    """The domain's own connection when active, else the org's one active connection."""
-    active = list(
-        db.scalars(
-            select(SsoConnection).where(
-                SsoConnection.org_id == domain.org_id, SsoConnection.state == "active"
-            )
-        )
-    )
-    own = [c for c in active if c.id == domain.connection_id]
-    if own:
-        return own[0]
-    return active[0] if len(active) == 1 else None
-
-
-def connection_for(
-    db: Session, org: Org, wanted: int | None, user_id: int | None = None
-) -> SsoConnection:
-    """Where ``/sso/{org}/start`` sends the browser: the connection asked for; else
-    the active one serving the signed-in person's email domain, else the org's one
-    active connection; else its one connection under test (a test sign-in)."""
-    found = list(
-        db.scalars(
-            select(SsoConnection)
-            .where(SsoConnection.org_id == org.id, SsoConnection.state != "inactive")
-            .order_by(SsoConnection.id)
-        )
-    )
-    if wanted is not None:
-        found = [c for c in found if c.id == wanted]
-    elif any(c.state == "active" for c in found):
-        found = [c for c in found if c.state == "active"]
-        serving = _serving_user(db, org, user_id)
-        found = [c for c in found if c.id in serving] or found
-    if len(found) != 1:
-        raise BadRequest(
-            "This organization has no single SSO connection to sign in with.",
-            code="sso_not_configured",
-        )
-    return found[0]
-
-
-def _serving_user(db: Session, org: Org, user_id: int | None) -> set[int]:
-    """The connections assigned to the domains of the person's verified emails."""
-    if user_id is None:
-        return set()
-    domains = select(Email.domain).where(Email.user_id == user_id, Email.verified_at.is_not(None))
-    statement = select(OrgDomain.connection_id).where(
-        OrgDomain.org_id == org.id, OrgDomain.domain.in_(domains),
-        OrgDomain.connection_id.is_not(None),
-    )  # fmt: skip
-    return {c for c in db.scalars(statement) if c is not None}

@@ -14,7 +14,7 @@ from hubgate.errors import Forbidden, TooManyRequests, Unauthenticated
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
-from hubgate.sso import policy
+from hubgate.sso import routing
 from hubgate.web.api import end_session, password_sign_in
 from hubgate.web.context import CurrentCredential, CurrentUser, Rt, actor_of, client_address
 from hubgate.web.context import trace_id as trace_of
@@ -132,7 +132,7 @@ def _email_first(request: Request, rt: Runtime, email: str, target: str) -> Resp
     """The email's domain picks its org's IdP when that org signs its people in
     through it; anyone else, known or not, gets the same password step."""
     with rt.db.transaction() as db:
-        found = policy.sso_for_email(db, email.strip())
+        found = routing.sso_for_email(db, email.strip())
         if found is not None:
             org, connection = found
             query = urlencode({"next": target, "connection": connection.id})

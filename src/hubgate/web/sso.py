@@ -21,7 +21,7 @@ from hubgate.errors import HubgateError, NotFound
 from hubgate.orgs import service
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, invitations, login, oidc_flow, policy, saml_flow
+from hubgate.sso import connections, invitations, login, oidc_flow, routing, saml_flow
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
 from hubgate.sso.saml_flow import SignInResult
@@ -88,7 +88,7 @@ def _start(
     browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
     with rt.db.transaction() as db:
         user_id = credential.user_id if credential.is_user else None
-        chosen = policy.connection_for(db, org, wanted, user_id)
+        chosen = routing.connection_for(db, org, wanted, user_id)
         flow = oidc_flow if chosen.kind == "oidc" else saml_flow
         url = flow.start(db, rt, chosen, next_path, browser_key)
         login.remember(
