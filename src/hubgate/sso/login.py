@@ -12,13 +12,12 @@ raises an :class:`~hubgate.sso.errors.SsoRefused` and changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from hubgate import audit, store
+from hubgate import audit
 from hubgate.access import OrgRole
 from hubgate.accounts import sessions, users
 from hubgate.accounts.emails import split_email
@@ -37,68 +36,14 @@ from hubgate.db.models import (
 from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import domains, errors, invitations, mappings
+from hubgate.sso import domains, errors, invitations, mappings, started
 from hubgate.sso.identity import Identity
 from hubgate.sso.policy import Policy, SsoMode
+from hubgate.sso.started import Browser
 
-__all__ = ["Browser", "SignedIn", "complete", "recall", "remember", "sign_in"]
+__all__ = ["SignedIn", "complete", "sign_in"]
 
 _RACE_RETRIES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Browser:
-    """The browser finishing the sign-in: who it was signed in as when it started
-    (the IdP's cross-site POST carries no SameSite=Lax cookie, so this is kept in
-    the shared store at the start, see :func:`remember`), whether it came through
-    the join link, and request facts."""
-
-    user_id: int | None = None
-    session_id: int | None = None
-    join_org_id: int | None = None
-    client_address: str | None = None
-    user_agent: str | None = None
-
-
-_STARTED = "sso_started"
-_STARTED_TTL = timedelta(minutes=10)
-
-
-def remember(
-    db: Session,
-    browser_key: str,
-    org_id: int,
-    *,
-    user_id: int | None,
-    session_id: int | None,
-    joining: bool,
-) -> None:
-    """At the start of a sign-in: what :func:`recall` hands back at its end."""
-    payload = {
-        "user_id": user_id,
-        "session_id": session_id,
-        "join_org_id": org_id if joining else None,
-    }
-    store.consume(db, _STARTED, f"{browser_key}:{org_id}")
-    store.put(db, _STARTED, f"{browser_key}:{org_id}", payload, _STARTED_TTL)
-
-
-def recall(
-    db: Session,
-    browser_key: str,
-    org_id: int,
-    now: datetime,
-    *,
-    client_address: str | None,
-    user_agent: str | None,
-) -> Browser:
-    found = store.consume(db, _STARTED, f"{browser_key}:{org_id}", now) if browser_key else None
-    found = found or {}
-    return Browser(
-        user_id=found.get("user_id"), session_id=found.get("session_id"),
-        join_org_id=found.get("join_org_id"), client_address=client_address,
-        user_agent=user_agent,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +74,7 @@ def complete(
     for attempt in range(_RACE_RETRIES):
         try:
             with rt.db.transaction() as db:
-                browser = recall(
+                browser = started.recall(
                     db, browser_key, connection.org_id, rt.now(),
                     client_address=actor.client_address, user_agent=user_agent,
                 )  # fmt: skip

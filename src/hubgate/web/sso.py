@@ -21,7 +21,7 @@ from hubgate.errors import HubgateError, NotFound
 from hubgate.orgs import service
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, invitations, login, oidc_flow, routing, saml_flow
+from hubgate.sso import connections, invitations, login, oidc_flow, routing, saml_flow, started
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
 from hubgate.sso.saml_flow import SignInResult
@@ -91,7 +91,7 @@ def _start(
         chosen = routing.connection_for(db, org, wanted, user_id)
         flow = oidc_flow if chosen.kind == "oidc" else saml_flow
         url = flow.start(db, rt, chosen, next_path, browser_key)
-        login.remember(
+        started.remember(
             db, browser_key, org.id, user_id=user_id, session_id=credential.session_id,
             joining=joining,
         )  # fmt: skip
