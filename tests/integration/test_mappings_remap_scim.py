@@ -51,3 +51,21 @@ def test_new_role_mappings_apply_to_scim_members_at_once(
     with rt.db.transaction() as db:
         mappings.set_role_mappings(db, Actor.system(), operator_principal(org), db.merge(org), [])
     assert role_of(rt, org, "ada@acme.example") is OrgRole.WRITE  # taken back
+
+
+def test_a_huge_start_index_is_an_empty_page_not_an_error(
+    client: TestClient, rt: Runtime, world: World
+) -> None:
+    org = world.org("acme", world.user("admin@acme.example"))
+    with rt.db.transaction() as db:
+        _row, secret = tokens.create(db, Actor.system(), None, db.merge(org), "okta")
+    headers = {"authorization": f"Bearer {secret}", "content-type": SCIM}
+    for path in ("/scim/v2/acme/Users", "/scim/v2/acme/Groups"):
+        page = client.get(path, headers=headers, params={"startIndex": 10**30, "count": 10**30})
+        assert page.status_code == 200 and page.json()["Resources"] == []
+    search = client.post(
+        "/scim/v2/acme/Users/.search", headers=headers,
+        json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+              "startIndex": 10**30},
+    )  # fmt: skip
+    assert search.status_code == 200 and search.json()["Resources"] == [], search.text

@@ -31,7 +31,8 @@ class Page:
     def checked(self) -> Page:
         if self.sort_by is not None and len(self.sort_by) > 256:
             raise InvalidValue("sortBy is too long.")
-        start = max(self.start, 1)
+        # Clamped, so no database is asked for an offset it cannot hold.
+        start = min(max(self.start, 1), 2**31 - 1)
         count = min(max(self.count, 0), MAX_COUNT)
         return Page(start, count, self.filter, self.sort_by, self.descending)
 
