@@ -115,3 +115,8 @@ def test_scim_tokens_on_the_page(admin: TestClient, rt: Runtime) -> None:
     assert token_id is not None
     _submit(admin, f"/acme/sso/scim-tokens/{token_id.group(1)}/revoke", {})
     assert TestClient(admin.app).get("/scim/v2/acme/Users", headers=bearer).status_code == 401
+
+
+def test_the_audit_page_refuses_an_id_past_any_row(admin: TestClient) -> None:
+    answer = admin.get("/acme/audit", params={"before_id": 10**30}, headers=HTML)
+    assert answer.status_code == 400

@@ -30,7 +30,7 @@ from hubgate.web.pages_kit import (
     see_other,
     user_by_id,
 )
-from hubgate.web.schemas import RowId
+from hubgate.web.schemas import MAX_ROW_ID, RowId
 
 __all__ = ["router"]
 
@@ -301,7 +301,7 @@ def audit_page(
     actor: Annotated[str, Query(max_length=320)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     trace: Annotated[str, Query(max_length=32)] = "",
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
