@@ -186,7 +186,7 @@ def _attribute_changes(kind: str, email: str, name: str, groups: str) -> dict[st
     given = {"email": email.strip(), "name": name.strip(), "groups": groups.strip()}
     if kind == "oidc":
         return {f"{k}_claim": v for k, v in given.items() if v}
-    return {f"{k}_attributes": [a.strip() for a in v.split(",") if a.strip()][:8]
+    return {f"{k}_attributes": [a.strip()[:256] for a in v.split(",") if a.strip()][:8]
             for k, v in given.items() if v}  # fmt: skip
 
 
