@@ -69,3 +69,17 @@ def test_a_huge_start_index_is_an_empty_page_not_an_error(
               "startIndex": 10**30},
     )  # fmt: skip
     assert search.status_code == 200 and search.json()["Resources"] == [], search.text
+
+
+def test_a_caller_without_the_token_learns_nothing_about_its_body(
+    client: TestClient, world: World
+) -> None:
+    """The token is checked before the body is read as JSON, on every write."""
+    world.org("acme", world.user("admin@acme.example"))
+    headers = {"authorization": "Bearer hgscim_nope", "content-type": SCIM}
+    for method, path in (
+        ("POST", "/scim/v2/acme/Users"), ("PUT", "/scim/v2/acme/Users/x"),
+        ("PATCH", "/scim/v2/acme/Groups/x"), ("POST", "/scim/v2/acme/Groups"),
+    ):  # fmt: skip
+        answer = client.request(method, path, headers=headers, content=b"{not json")
+        assert answer.status_code == 401, (method, path, answer.text)

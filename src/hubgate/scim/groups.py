@@ -35,7 +35,14 @@ from hubgate.errors import BadRequest
 from hubgate.principals import require
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
-from hubgate.scim.errors import InvalidValue, PreconditionFailed, ScimNotFound, TooMany, Uniqueness
+from hubgate.scim.errors import (
+    InvalidSyntax,
+    InvalidValue,
+    PreconditionFailed,
+    ScimNotFound,
+    TooMany,
+    Uniqueness,
+)
 from hubgate.sso import mappings, policy
 
 __all__ = [
@@ -143,6 +150,8 @@ def patch(
 ) -> ScimGroup:  # fmt: skip
     """RFC 7644 §3.5.2 on the stored Group (members add/remove in bulk included),
     then stored like a replacement, in one transaction."""
+    if not isinstance(payload, dict):
+        raise InvalidSyntax("The body must be a JSON object.")
     row = get(db, org, scim_id)
     _check_if_match(row, if_match)
     operations = payload.get("Operations")

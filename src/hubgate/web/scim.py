@@ -50,6 +50,7 @@ class Call:
     def __init__(self, request: Request, rt: Runtime, org: str) -> None:
         self.request, self.rt, self.org_name = request, rt, org
         self.base = rt.url(f"/scim/v2/{org}")
+        self.raw = b""
 
     def run(self, work: Callable[[Session, Org, Actor], Response]) -> Response:
         with self.rt.db.transaction() as db:
@@ -64,9 +65,14 @@ class Call:
             )
             return work(db, org, actor)
 
-    async def body(self) -> Any:
-        raw = await self.request.body()
-        return _body(raw, self.request.headers.get("content-type", ""))
+    async def read(self) -> None:
+        """Receive the body; it is parsed only by :attr:`payload`, inside :meth:`run`,
+        so a caller without this org's token learns nothing about its JSON."""
+        self.raw = await self.request.body()
+
+    @property
+    def payload(self) -> Any:
+        return _body(self.raw, self.request.headers.get("content-type", ""))
 
 
 def _parameters(model: Any, attributes: str | None, excluded: str | None) -> Any:
@@ -151,10 +157,10 @@ def _one(items: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
 async def search_everything(org: str, request: Request, rt: Rt) -> Response:
     """RFC 7644 §3.4.3 at the root: Users and Groups in one ListResponse."""
     call = Call(request, rt, org)
-    payload = await call.body()
+    await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        search, text = documents.parse_search(User[EnterpriseUser] | Group, payload)
+        search, text = documents.parse_search(User[EnterpriseUser] | Group, call.payload)
         page = _search_page(search, text)
         total, rows = queries.everything(db, found, page)
         resources = [
@@ -170,10 +176,10 @@ async def search_everything(org: str, request: Request, rt: Rt) -> Response:
 @router.post("/Users/.search")
 async def search_users(org: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload = await call.body()
+    await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        search, text = documents.parse_search(User[EnterpriseUser], payload)
+        search, text = documents.parse_search(User[EnterpriseUser], call.payload)
         page = _search_page(search, text)
         total, rows = queries.users(db, found, page)
         return _answer(_list(total, page, [_user_out(db, call, r, search) for r in rows]))
@@ -184,10 +190,10 @@ async def search_users(org: str, request: Request, rt: Rt) -> Response:
 @router.post("/Groups/.search")
 async def search_groups(org: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload = await call.body()
+    await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        search, text = documents.parse_search(Group, payload)
+        search, text = documents.parse_search(Group, call.payload)
         page = _search_page(search, text)
         total, rows = queries.groups(db, found, page)
         return _answer(_list(total, page, [_group_out(db, call, r, search) for r in rows]))
@@ -215,10 +221,10 @@ def list_users(
 @router.post("/Users")
 async def create_user(org: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload = await call.body()
+    await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.create(db, rt, actor, found, payload)
+        row = users.create(db, rt, actor, found, call.payload)
         return _answer(_user_out(db, call, row), 201, documents.etag(row))
 
     return call.run(work)
@@ -242,10 +248,11 @@ def get_user(
 @router.put("/Users/{scim_id}")
 async def replace_user(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload, if_match = await call.body(), request.headers.get("if-match")
+    await call.read()
+    if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.replace(db, rt, actor, found, scim_id, payload, if_match)
+        row = users.replace(db, rt, actor, found, scim_id, call.payload, if_match)
         return _answer(_user_out(db, call, row), etag=documents.etag(row))
 
     return call.run(work)
@@ -254,10 +261,11 @@ async def replace_user(org: str, scim_id: str, request: Request, rt: Rt) -> Resp
 @router.patch("/Users/{scim_id}")
 async def patch_user(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload, if_match = await call.body(), request.headers.get("if-match")
+    await call.read()
+    if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.patch(db, rt, actor, found, scim_id, payload, if_match, call.base)
+        row = users.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
         return _answer(_user_out(db, call, row), etag=documents.etag(row))
 
     return call.run(work)
@@ -297,10 +305,10 @@ def list_groups(
 @router.post("/Groups")
 async def create_group(org: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload = await call.body()
+    await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.create(db, rt, actor, found, payload)
+        row = groups.create(db, rt, actor, found, call.payload)
         return _answer(_group_out(db, call, row), 201, documents.etag(row))
 
     return call.run(work)
@@ -324,10 +332,11 @@ def get_group(
 @router.put("/Groups/{scim_id}")
 async def replace_group(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload, if_match = await call.body(), request.headers.get("if-match")
+    await call.read()
+    if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.replace(db, rt, actor, found, scim_id, payload, if_match)
+        row = groups.replace(db, rt, actor, found, scim_id, call.payload, if_match)
         return _answer(_group_out(db, call, row), etag=documents.etag(row))
 
     return call.run(work)
@@ -336,12 +345,11 @@ async def replace_group(org: str, scim_id: str, request: Request, rt: Rt) -> Res
 @router.patch("/Groups/{scim_id}")
 async def patch_group(org: str, scim_id: str, request: Request, rt: Rt) -> Response:
     call = Call(request, rt, org)
-    payload, if_match = await call.body(), request.headers.get("if-match")
-    if not isinstance(payload, dict):
-        raise InvalidSyntax("The body must be a JSON object.")
+    await call.read()
+    if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.patch(db, rt, actor, found, scim_id, payload, if_match, call.base)
+        row = groups.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
         return _answer(_group_out(db, call, row), etag=documents.etag(row))
 
     return call.run(work)
