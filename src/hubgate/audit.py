@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hubgate.db.models import AuditEvent
+from hubgate.db.types import utcnow
 
 __all__ = ["Actor", "AuditFilter", "event_json", "iter_all", "new_trace_id", "query", "record"]
 
@@ -60,20 +61,26 @@ def record(
     target: str = "",
     reason: str | None = None,
     data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        org_id=org_id,
-        actor_id=actor.user_id,
-        actor=actor.label,
-        action=action,
-        target=target[:320],
-        reason=reason,
-        trace_id=actor.trace_id,
-        client_address=actor.client_address,
-        data=json.dumps(data or {}, sort_keys=True),
-    )
-    db.add(event)
-    return event
+) -> None:
+    """Write the event now, in the caller's transaction (it rolls back with it).
+
+    A Core insert: it names plain ids, so it never waits for pending ORM rows."""
+    row = {
+        "at": utcnow(),
+        "org_id": org_id,
+        "actor_id": actor.user_id,
+        "actor": actor.label,
+        "action": action,
+        "target": target[:320],
+        "reason": reason,
+        "trace_id": actor.trace_id,
+        "client_address": actor.client_address,
+        "data": json.dumps(data or {}, sort_keys=True),
+    }
+    db.connection().execute(_INSERT, row)
+
+
+_INSERT = insert(AuditEvent)
 
 
 def query(db: Session, where: AuditFilter) -> list[AuditEvent]:

@@ -91,20 +91,22 @@ class ReplayStore:
         self.purpose = purpose
 
     def first_use(self, key: str, expires_at: datetime) -> bool:
-        dialect = self.db.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(Ephemeral)
-            .values(
-                purpose=self.purpose,
-                key_hash=digest(key),
-                payload="{}",
-                expires_at=expires_at,
-                created_at=utcnow(),
-            )  # fmt: skip
-            .on_conflict_do_nothing(index_elements=["purpose", "key_hash"])
-            .returning(Ephemeral.id)
-        )
+        connection = self.db.connection()
+        row = {
+            "purpose": self.purpose,
+            "key_hash": digest(key),
+            "payload": "{}",
+            "expires_at": expires_at,
+            "created_at": utcnow(),
+        }
         # A row comes back only when this insert won (rowcount is not reliable
         # with RETURNING on PostgreSQL).
-        return self.db.execute(statement).first() is not None
+        return connection.execute(_FIRST_USE[connection.dialect.name], row).first() is not None
+
+
+_FIRST_USE = {
+    name: dialect.insert(Ephemeral)
+    .on_conflict_do_nothing(index_elements=["purpose", "key_hash"])
+    .returning(Ephemeral.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}

@@ -11,10 +11,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from hubgate.accounts.lookups import primary_email_of
+from hubgate.db.engine import core
 from hubgate.db.models import WebSession
 from hubgate.store import digest
 
@@ -38,21 +39,22 @@ def start(
     *,
     client_address: str | None = None,
     user_agent: str | None = None,
-) -> tuple[str, WebSession]:
-    """Open a session; returns the cookie value (shown once) and the row."""
+) -> tuple[str, int]:
+    """Open a session; returns the cookie value (shown once) and the row's id."""
     cookie = secrets.token_urlsafe(32)
-    row = WebSession(
-        id_hash=digest(cookie),
-        user_id=user_id,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + lifetimes.absolute,
-        client_address=client_address,
-        user_agent=(user_agent or "")[:256] or None,
-    )
-    db.add(row)
-    db.flush()
-    return cookie, row
+    row = {
+        "id_hash": digest(cookie),
+        "user_id": user_id,
+        "created_at": now,
+        "last_seen_at": now,
+        "expires_at": now + lifetimes.absolute,
+        "client_address": client_address,
+        "user_agent": (user_agent or "")[:256] or None,
+    }
+    return cookie, int(core(db).execute(_INSERT, row).scalar_one())
+
+
+_INSERT = insert(WebSession).returning(WebSession.id)
 
 
 @dataclass(frozen=True, slots=True)

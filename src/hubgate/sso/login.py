@@ -12,21 +12,25 @@ raises an :class:`~hubgate.sso.errors.SsoRefused` and changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import OrgRole
 from hubgate.accounts import sessions, users
 from hubgate.accounts.emails import split_email
 from hubgate.audit import Actor
+from hubgate.db.engine import core
 from hubgate.db.models import (
     Email,
     Invitation,
     Membership,
     Org,
+    OrgDomain,
     OrgSso,
     SsoAuthentication,
     SsoConnection,
@@ -36,7 +40,7 @@ from hubgate.db.models import (
 from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import domains, errors, invitations, mappings, started
+from hubgate.sso import errors, invitations, mappings, started
 from hubgate.sso.identity import Identity
 from hubgate.sso.policy import Policy, SsoMode
 from hubgate.sso.started import Browser
@@ -93,34 +97,94 @@ def sign_in(
     identity: Identity,
     browser: Browser,
 ) -> SignedIn:
-    connection, org, policy = _connection_org_policy(db, connection_id)
-    domain = _email_domain(identity)
-    _check_domain_owner(db, org, connection, domain)
-    user, linked, created = _account(db, rt, actor, connection, identity, policy, browser)
-    member = _admit(db, actor, org, policy, user, identity, browser)
-    _apply_mappings(db, actor, org, member, identity, policy)
-    cookie, session_id = _session(db, rt, user, org.id, browser, end_others=linked)
-    _record_authentication(db, rt, connection, session_id, user, identity)
-    audit.record(
-        db, actor, "sso.login", org_id=org.id, target=_who(user),
-        data={"connection": connection.id, "created": created, "linked": linked},
+    here = _place(db, connection_id, _email_domain(identity))
+    if here.owner_org_id is not None and here.owner_org_id != here.org_id:
+        # An org's IdP never signs in an address of another org's verified domain.
+        raise errors.DomainMismatch()
+    user_id, linked, created, found = _account(db, rt, actor, here, identity, browser)
+    member, who = _admit(db, actor, here, user_id, found, browser)
+    _apply_mappings(db, actor, here, member, identity)
+    # The writes come last: on SQLite the write lock is held from the first one.
+    core(db).execute(
+        _TOUCH_LINK,
+        {"b_connection_id": here.connection_id, "b_subject": identity.subject, "b_now": rt.now()},
+    )
+    cookie, session_id = _session(db, rt, user_id, here.org_id, browser, end_others=linked)
+    core(db).execute(
+        _AUTHENTICATED,
+        {
+            "session_id": session_id, "user_id": user_id, "org_id": here.org_id,
+            "connection_id": here.connection_id, "authenticated_at": rt.now(),
+            "idp_expires_at": identity.session_expires_at,
+        },
     )  # fmt: skip
-    return SignedIn(user.id, org.name, cookie, created, linked)
+    audit.record(
+        db, actor, "sso.login", org_id=here.org_id, target=who,
+        data={"connection": here.connection_id, "created": created, "linked": linked},
+    )  # fmt: skip
+    return SignedIn(user_id, here.org_name, cookie, created, linked)
 
 
-def _connection_org_policy(db: Session, connection_id: int) -> tuple[SsoConnection, Org, Policy]:
-    """The active connection, its org and the org's policy, in one query."""
-    row = db.execute(
-        select(SsoConnection, Org, OrgSso)
-        .join(Org, Org.id == SsoConnection.org_id)
-        .outerjoin(OrgSso, OrgSso.org_id == Org.id)
-        .where(SsoConnection.id == connection_id)
-    ).first()
-    if row is None or row.SsoConnection.state != "active":
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """The active connection, its org and the org's policy, and which org (and
+    connection) verified the email's domain: one query, the one every sign-in reads."""
+
+    connection_id: int
+    kind: str
+    org_id: int
+    org_name: str
+    policy: Policy
+    owner_org_id: int | None
+    owner_connection_id: int | None
+
+
+_C, _O, _S, _D = (t.__table__ for t in (SsoConnection, Org, OrgSso, OrgDomain))
+_PLACE = (
+    select(
+        _C.c.kind,
+        _C.c.state,
+        _C.c.org_id,
+        _O.c.name,
+        _S.c.mode,
+        _S.c.optional,
+        _S.c.enforced,
+        _S.c.session_timeout_seconds,
+        _S.c.default_role,
+        _S.c.default_team_id,
+        _D.c.org_id.label("owner_org_id"),
+        _D.c.connection_id.label("owner_connection_id"),
+    )
+    .select_from(
+        _C.join(_O, _O.c.id == _C.c.org_id)
+        .outerjoin(_S, _S.c.org_id == _C.c.org_id)
+        .outerjoin(_D, and_(_D.c.domain == bindparam("domain"), _D.c.verified_at.is_not(None)))
+    )
+    .where(_C.c.id == bindparam("connection_id"))
+)
+
+
+def _place(db: Session, connection_id: int, domain: str | None) -> _Place:
+    row = core(db).execute(_PLACE, {"connection_id": connection_id, "domain": domain}).first()
+    if row is None or row.state != "active":
         raise errors.ConnectionInactive()
-    settings = row.OrgSso
-    policy = Policy.of_row(settings) if settings is not None else Policy(org_id=row.Org.id)
-    return row.SsoConnection, row.Org, policy
+    policy = (
+        Policy(
+            org_id=row.org_id,
+            mode=SsoMode(row.mode),
+            optional=row.optional,
+            enforced=row.enforced,
+            session_timeout=timedelta(seconds=row.session_timeout_seconds),
+            default_role=OrgRole.parse(row.default_role),
+            default_team_id=row.default_team_id,
+        )  # fmt: skip
+        if row.mode is not None
+        else Policy(org_id=row.org_id)
+    )
+    return _Place(
+        connection_id, row.kind, row.org_id, row.name, policy,
+        row.owner_org_id, row.owner_connection_id,
+    )  # fmt: skip
 
 
 # -- the email and its domain ---------------------------------------------------
@@ -135,79 +199,99 @@ def _email_domain(identity: Identity) -> str | None:
         raise errors.DomainMismatch("The identity provider sent a malformed email.") from exc
 
 
-def _check_domain_owner(
-    db: Session, org: Org, connection: SsoConnection, domain: str | None
-) -> None:
-    """An org's IdP never signs in an address of another org's verified domain."""
-    if domain is None:
-        return
-    owner = domains.verified_owner(db, domain)
-    if owner is not None and owner.org_id != org.id:
-        raise errors.DomainMismatch()
-
-
-def _email_admissible(db: Session, org: Org, connection: SsoConnection, identity: Identity) -> str:
+def _email_admissible(here: _Place, identity: Identity) -> str:
     """The normalized email, when it may link or create an account: in one of this
     org's verified domains (that this connection may serve), vouched for by the IdP."""
     if identity.email is None:
         raise errors.EmailMissing()
     local, domain = split_email(identity.email)
-    owner = domains.verified_owner(db, domain)
-    if owner is None or owner.org_id != org.id:
+    if here.owner_org_id != here.org_id:
         raise errors.DomainMismatch()
-    if owner.connection_id is not None and owner.connection_id != connection.id:
+    if here.owner_connection_id is not None and here.owner_connection_id != here.connection_id:
         raise errors.DomainMismatch(
             "Another of this organization's connections serves that domain."
         )
     # A SAML IdP speaks for the org's verified domains; OIDC says so per email.
-    if connection.kind == "oidc" and not identity.email_verified:
+    if here.kind == "oidc" and not identity.email_verified:
         raise errors.EmailUnverified()
     return f"{local}@{domain}"
 
 
 # -- the account ------------------------------------------------------------------
 
+_TOUCH_LINK = (
+    update(SsoLink)
+    .where(
+        SsoLink.connection_id == bindparam("b_connection_id"),
+        SsoLink.subject == bindparam("b_subject"),
+    )
+    .values(last_sign_in_at=bindparam("b_now"))
+)
+_M, _E, _U, _L = (t.__table__ for t in (Membership, Email, User, SsoLink))
+_FIRST_EMAIL = (
+    select(_E.c.address).where(_E.c.user_id == _U.c.id).order_by(_E.c.id).limit(1)
+).scalar_subquery()
+_MEMBER_COLUMNS = (
+    _U.c.id.label("user_id"), _M.c.id, _M.c.role, _M.c.role_source, _M.c.invited_role,
+    _M.c.deactivated_at, _FIRST_EMAIL.label("who"),
+)  # fmt: skip
+_MEMBERSHIP = and_(_M.c.user_id == _U.c.id, _M.c.org_id == bindparam("org_id"))
+_MemberRow = Row[*tuple[Any, ...]]
+# The account linked to (connection, subject), with its membership of the org.
+_LINKED = (
+    select(*_MEMBER_COLUMNS)
+    .select_from(_L.join(_U, _U.c.id == _L.c.user_id).outerjoin(_M, _MEMBERSHIP))
+    .where(_L.c.connection_id == bindparam("connection_id"), _L.c.subject == bindparam("subject"))
+)
+# An account's membership of the org.
+_MEMBER = (
+    select(*_MEMBER_COLUMNS)
+    .select_from(_U.outerjoin(_M, _MEMBERSHIP))
+    .where(_U.c.id == bindparam("user_id"))
+)
+
 
 def _account(
     db: Session,
     rt: Runtime,
     actor: Actor,
-    connection: SsoConnection,
+    here: _Place,
     identity: Identity,
-    policy: Policy,
     browser: Browser,
-) -> tuple[User, bool, bool]:
-    """(user, linked now, created now)."""
+) -> tuple[int, bool, bool, _MemberRow | None]:
+    """(user id, linked now, created now, the account's membership row when it was
+    linked before)."""
     if len(identity.subject) > 1024:
         raise errors.SsoRefused("The identity provider's subject is too long.")
-    linked_id = db.scalar(
-        update(SsoLink)
-        .where(SsoLink.connection_id == connection.id, SsoLink.subject == identity.subject)
-        .values(last_sign_in_at=rt.now())
-        .returning(SsoLink.user_id)
-    )
-    if linked_id is not None:
-        if browser.user_id is not None and browser.user_id != linked_id:
-            raise errors.AccountMismatch()
-        user = (
-            db.scalars(select(User).options(joinedload(User.emails)).where(User.id == linked_id))
-            .unique()
-            .one()
+    found = (
+        core(db)
+        .execute(
+            _LINKED,
+            {
+                "connection_id": here.connection_id,
+                "subject": identity.subject,
+                "org_id": here.org_id,
+            },
         )
-        return user, False, False
-    email = _email_admissible(db, db.get_one(Org, connection.org_id), connection, identity)
+        .first()
+    )
+    if found is not None:
+        if browser.user_id is not None and browser.user_id != found.user_id:
+            raise errors.AccountMismatch()
+        return int(found.user_id), False, False, found
+    email = _email_admissible(here, identity)
     existing = users.find_by_email(db, email)
     if existing is not None:
         _check_linkable(existing, email, browser)
-        _link(db, actor, connection, identity, existing)
-        return existing, True, False
+        _link(db, actor, here, identity, existing)
+        return existing.id, True, False, None
     if browser.user_id is not None:
         raise errors.EmailNotOnAccount()
-    if policy.mode is not SsoMode.MANAGED:
+    if here.policy.mode is not SsoMode.MANAGED:
         raise errors.AccountRequired()
-    user = _create(db, rt, actor, connection, identity, email)
-    _link(db, actor, connection, identity, user)
-    return user, False, True
+    user = _create(db, rt, actor, here, identity, email)
+    _link(db, actor, here, identity, user)
+    return user.id, False, True, None
 
 
 def _check_linkable(user: User, email: str, browser: Browser) -> None:
@@ -218,27 +302,20 @@ def _check_linkable(user: User, email: str, browser: Browser) -> None:
         raise errors.AccountEmailUnverified()
 
 
-def _link(
-    db: Session, actor: Actor, connection: SsoConnection, identity: Identity, user: User
-) -> None:
-    db.add(SsoLink(connection_id=connection.id, subject=identity.subject, user_id=user.id))
+def _link(db: Session, actor: Actor, here: _Place, identity: Identity, user: User) -> None:
+    db.add(SsoLink(connection_id=here.connection_id, subject=identity.subject, user_id=user.id))
     try:
         db.flush()
     except IntegrityError as exc:
         raise _Raced() from exc
     audit.record(
-        db, actor, "sso.linked", org_id=connection.org_id, target=_who(user),
-        data={"connection": connection.id, "subject": identity.subject},
+        db, actor, "sso.linked", org_id=here.org_id, target=_who(user),
+        data={"connection": here.connection_id, "subject": identity.subject},
     )  # fmt: skip
 
 
 def _create(
-    db: Session,
-    rt: Runtime,
-    actor: Actor,
-    connection: SsoConnection,
-    identity: Identity,
-    email: str,
+    db: Session, rt: Runtime, actor: Actor, here: _Place, identity: Identity, email: str
 ) -> User:
     """A just-in-time account, owned by the org, with the IdP-vouched email verified."""
     try:
@@ -247,10 +324,10 @@ def _create(
         )
     except (Conflict, IntegrityError) as exc:
         raise _Raced() from exc
-    user.managed_by_org_id = connection.org_id
+    user.managed_by_org_id = here.org_id
     audit.record(
-        db, actor, "sso.jit_created", org_id=connection.org_id, target=email,
-        data={"connection": connection.id},
+        db, actor, "sso.jit_created", org_id=here.org_id, target=email,
+        data={"connection": here.connection_id},
     )  # fmt: skip
     return user
 
@@ -258,22 +335,32 @@ def _create(
 # -- membership, roles and teams ---------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Member:
+    id: int
+    user_id: int
+    role: str
+    role_source: str
+    invited_role: str | None
+
+
 def _admit(
     db: Session,
     actor: Actor,
-    org: Org,
-    policy: Policy,
-    user: User,
-    identity: Identity,
+    here: _Place,
+    user_id: int,
+    found: _MemberRow | None,
     browser: Browser,
-) -> Membership:
-    """The person's membership, made now when managed mode, an invitation (which
-    is then spent) or the join link admits them."""
-    member = service.membership(db, org.id, user.id)
-    if member is not None:
-        if member.deactivated_at is not None:
+) -> tuple[_Member, str]:
+    """The person's membership (and how the audit names them), made now when
+    managed mode, an invitation (which is then spent) or the join link admits them."""
+    row = found or core(db).execute(_MEMBER, {"org_id": here.org_id, "user_id": user_id}).one()
+    who = row.who or f"user:{user_id}"
+    if row.id is not None:
+        if row.deactivated_at is not None:
             raise errors.UserDeprovisioned()
-        return member
+        return _Member(row.id, user_id, row.role, row.role_source, row.invited_role), who
+    user, org, policy = db.get_one(User, user_id), db.get_one(Org, here.org_id), here.policy
     invitation = _invitation(db, org, user)
     joining = browser.join_org_id == org.id
     if policy.mode is not SsoMode.MANAGED and invitation is None and not joining:
@@ -281,12 +368,13 @@ def _admit(
     member = _join(db, org, policy, user, invitation)
     action = "sso.join" if joining and invitation is None else "member.added"
     audit.record(
-        db, actor, action, org_id=org.id, target=_who(user),
+        db, actor, action, org_id=org.id, target=who,
         data={"role": member.role, "via": _via(policy, invitation, joining)},
     )  # fmt: skip
     if invitation is not None:
         invitations.accept(db, actor, org, invitation, user)
-    return member
+    joined = _Member(member.id, user_id, member.role, member.role_source, member.invited_role)
+    return joined, who
 
 
 def _invitation(db: Session, org: Org, user: User) -> Invitation | None:
@@ -313,15 +401,20 @@ def _join(
 
 
 def _apply_mappings(
-    db: Session, actor: Actor, org: Org, member: Membership, identity: Identity, policy: Policy
+    db: Session, actor: Actor, here: _Place, member: _Member, identity: Identity
 ) -> None:
-    roles, teams = mappings.load_rules(db, org.id)
+    """Role and teams as the mappings say; the membership row is loaded only when
+    its role changes."""
+    roles, teams = mappings.load_rules(db, here.org_id)
     grants = mappings.grants_for(identity, roles, teams)
-    mappings.apply_role(db, actor, org.id, member, grants.role, policy.default_role)
-    added, removed = mappings.sync_teams(db, org.id, member.user_id, grants.teams)
+    default_role = here.policy.default_role
+    if not mappings.role_settled(member, grants.role, default_role):
+        row = db.get_one(Membership, member.id)
+        mappings.apply_role(db, actor, here.org_id, row, grants.role, default_role)
+    added, removed = mappings.sync_teams(db, here.org_id, member.user_id, grants.teams)
     if added or removed:
         audit.record(
-            db, actor, "team.mapped", org_id=org.id, target=f"user:{member.user_id}",
+            db, actor, "team.mapped", org_id=here.org_id, target=f"user:{member.user_id}",
             data={"added": added, "removed": removed},
         )  # fmt: skip
 
@@ -330,12 +423,12 @@ def _apply_mappings(
 
 
 def _session(
-    db: Session, rt: Runtime, user: User, org_id: int, browser: Browser, *, end_others: bool
+    db: Session, rt: Runtime, user_id: int, org_id: int, browser: Browser, *, end_others: bool
 ) -> tuple[str, int]:
     """A new session (rotated at every sign-in); the SSO authentications the old
     one held for other orgs move over. A first link ends the account's other sessions."""
-    cookie, row = sessions.start(
-        db, user.id, rt.lifetimes, rt.now(), client_address=browser.client_address,
+    cookie, session_id = sessions.start(
+        db, user_id, rt.lifetimes, rt.now(), client_address=browser.client_address,
         user_agent=browser.user_agent,
     )  # fmt: skip
     if browser.session_id is not None:
@@ -343,37 +436,20 @@ def _session(
             update(SsoAuthentication)
             .where(
                 SsoAuthentication.session_id == browser.session_id,
-                SsoAuthentication.user_id == user.id,
+                SsoAuthentication.user_id == user_id,
                 SsoAuthentication.org_id != org_id,
             )
-            .values(session_id=row.id)
+            .values(session_id=session_id)
         )
         sessions.end_by_id(db, browser.session_id)
     if end_others:
-        sessions.end_all(db, user.id, keep=row.id)
-    return cookie, row.id
+        sessions.end_all(db, user_id, keep=session_id)
+    return cookie, session_id
 
 
-def _record_authentication(
-    db: Session,
-    rt: Runtime,
-    connection: SsoConnection,
-    session_id: int,
-    user: User,
-    identity: Identity,
-) -> None:
-    """Freshness counts from this sign-in; the IdP's own session expiry, if it gave
-    one, ends the authentication sooner."""
-    db.add(
-        SsoAuthentication(
-            session_id=session_id,
-            user_id=user.id,
-            org_id=connection.org_id,
-            connection_id=connection.id,
-            authenticated_at=rt.now(),
-            idp_expires_at=identity.session_expires_at,
-        )  # fmt: skip
-    )
+# Freshness counts from this sign-in; the IdP's own session expiry, if it gave one,
+# ends the authentication sooner.
+_AUTHENTICATED = insert(SsoAuthentication)
 
 
 def _who(user: User) -> str:

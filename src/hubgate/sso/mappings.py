@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole
 from hubgate.audit import Actor
+from hubgate.db.engine import core
 from hubgate.db.models import Membership, Org, RoleMapping, Team, TeamMapping, TeamMembership
 from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
@@ -35,6 +37,8 @@ __all__ = [
     "grants_for",
     "load_rules",
     "preview",
+    "role_settled",
+    "role_target",
     "set_role_mappings",
     "set_team_mappings",
     "sync_teams",
@@ -92,15 +96,26 @@ def grants_for(identity: Identity, roles: Iterable[RoleRule], teams: Iterable[Te
 
 
 def load_rules(db: Session, org_id: int) -> tuple[list[RoleRule], list[TeamRule]]:
-    roles = [
-        RoleRule(row.attribute, row.value, OrgRole.parse(row.role))
-        for row in db.scalars(select(RoleMapping).where(RoleMapping.org_id == org_id))
-    ]
-    teams = [
-        TeamRule(row.attribute, row.value, row.team_id, TeamRole.parse(row.team_role))
-        for row in db.scalars(select(TeamMapping).where(TeamMapping.org_id == org_id))
-    ]
+    """The org's role and team mappings, in one query."""
+    roles: list[RoleRule] = []
+    teams: list[TeamRule] = []
+    for attribute, value, role, team_id in core(db).execute(_RULES, {"org_id": org_id}):
+        if team_id is None:
+            roles.append(RoleRule(attribute, value, OrgRole.parse(role)))
+        else:
+            teams.append(TeamRule(attribute, value, team_id, TeamRole.parse(role)))
     return roles, teams
+
+
+_R, _T = RoleMapping.__table__, TeamMapping.__table__
+_RULES = union_all(
+    select(_R.c.attribute, _R.c.value, _R.c.role, null().label("team_id")).where(
+        _R.c.org_id == bindparam("org_id")
+    ),
+    select(_T.c.attribute, _T.c.value, _T.c.team_role, _T.c.team_id).where(
+        _T.c.org_id == bindparam("org_id")
+    ),
+)
 
 
 def _check_rule_text(attribute: str, value: str) -> None:
@@ -213,16 +228,13 @@ def sync_teams(
     """Make the user's team places from ``source`` (the SSO mappings, or SCIM
     groups) equal ``granted``; places from elsewhere stay as they are. Returns
     (added or changed, removed) team ids."""
-    org_teams = select(Team.id).where(Team.org_id == org_id)
-    rows = {
-        row.team_id: row
-        for row in db.scalars(
-            select(TeamMembership).where(
-                TeamMembership.user_id == user_id, TeamMembership.team_id.in_(org_teams)
-            )
+    places = {
+        team_id: (role, given_by)
+        for team_id, role, given_by in core(db).execute(
+            _PLACES, {"user_id": user_id, "org_id": org_id}
         )
     }
-    removed = [t for t, row in rows.items() if row.source == source and t not in granted]
+    removed = [t for t, (_, given_by) in places.items() if given_by == source and t not in granted]
     if removed:
         db.execute(
             delete(TeamMembership).where(
@@ -231,15 +243,28 @@ def sync_teams(
         )
     changed: list[int] = []
     for team_id, role in granted.items():
-        row = rows.get(team_id)
-        if row is None:
+        place = places.get(team_id)
+        if place is None:
             db.add(TeamMembership(team_id=team_id, user_id=user_id, role=role.label, source=source))
             changed.append(team_id)
-        elif row.source == source and row.role != role.label:
-            row.role = role.label
+        elif place[1] == source and place[0] != role.label:
+            db.execute(
+                update(TeamMembership)
+                .where(TeamMembership.team_id == team_id, TeamMembership.user_id == user_id)
+                .values(role=role.label)
+            )
             changed.append(team_id)
-    db.flush()
+    if changed:
+        db.flush()
     return changed, removed
+
+
+_TM, _TEAMS = TeamMembership.__table__, Team.__table__
+_PLACES = (
+    select(_TM.c.team_id, _TM.c.role, _TM.c.source)
+    .join(_TEAMS, _TEAMS.c.id == _TM.c.team_id)
+    .where(_TM.c.user_id == bindparam("user_id"), _TEAMS.c.org_id == bindparam("org_id"))
+)
 
 
 def preview(
@@ -279,6 +304,40 @@ def describe(db: Session, org_id: int) -> dict[str, list[dict[str, str]]]:
     }
 
 
+class RoleHolder(Protocol):
+    """What deciding a member's role reads: a Membership row, or its columns."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def role_source(self) -> str: ...
+    @property
+    def invited_role(self) -> str | None: ...
+
+
+def role_target(
+    member: RoleHolder, mapped: OrgRole | None, default_role: OrgRole, source: str = "mapping"
+) -> tuple[OrgRole, str] | None:
+    """The role the member should hold and where it comes from, or None to leave
+    it: the mapped role; with no match, a role that ``source`` gave falls back to the
+    invitation's role, else the default; a role set otherwise stays."""
+    if mapped is not None:
+        return mapped, source
+    if member.role_source == source:
+        if member.invited_role:
+            return OrgRole.parse(member.invited_role), "invitation"
+        return default_role, "default"
+    return None
+
+
+def role_settled(
+    member: RoleHolder, mapped: OrgRole | None, default_role: OrgRole, source: str = "mapping"
+) -> bool:
+    """Whether :func:`apply_role` would change nothing."""
+    target = role_target(member, mapped, default_role, source)
+    return target is None or (target[0].label, target[1]) == (member.role, member.role_source)
+
+
 def apply_role(
     db: Session,
     actor: Actor,
@@ -288,28 +347,24 @@ def apply_role(
     default_role: OrgRole,
     source: str = "mapping",
 ) -> None:
-    """The mapped role (remembered as coming from ``source``); with no match, a role
-    that ``source`` gave falls back to the invitation's role, else the default; a role
-    set otherwise stays. The org's last admin is never demoted (audited)."""
-    if mapped is not None:
-        role, given_by = mapped, source
-    elif member.role_source == source:
-        role = OrgRole.parse(member.invited_role) if member.invited_role else default_role
-        given_by = "invitation" if member.invited_role else "default"
-    else:
+    """Give the member :func:`role_target`'s role (remembered as coming from where it
+    came). The org's last admin is never demoted (audited)."""
+    target = role_target(member, mapped, default_role, source)
+    if target is None:
         return
+    role, given_by = target
     if role.label == member.role:
         member.role_source = given_by
         return
-    target = f"user:{member.user_id}"
+    where = f"user:{member.user_id}"
     if member.role == OrgRole.ADMIN.label and service.admin_count(db, org_id) <= 1:
         audit.record(
-            db, actor, "role.mapped", org_id=org_id, target=target, reason="last_admin",
+            db, actor, "role.mapped", org_id=org_id, target=where, reason="last_admin",
             data={"kept": member.role, "mapped": role.label},
         )  # fmt: skip
         return
     old, member.role, member.role_source = member.role, role.label, given_by
     audit.record(
-        db, actor, "role.mapped", org_id=org_id, target=target,
+        db, actor, "role.mapped", org_id=org_id, target=where,
         data={"from": old, "to": role.label, "source": given_by},
     )  # fmt: skip

@@ -132,7 +132,7 @@ def password_sign_in(
             old = request.cookies.get(sessions.COOKIE)
             if old:
                 sessions.end(db, old)
-            cookie, _row = sessions.start(
+            cookie, _id = sessions.start(
                 db, outcome.id, rt.lifetimes, rt.now(), client_address=actor.client_address,
                 user_agent=request.headers.get("user-agent"),
             )  # fmt: skip
