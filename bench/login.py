@@ -12,7 +12,8 @@ Two phases over the same ``--people`` distinct people (distinct NameID and email
 first sign-ins (each creates the account, the SSO link and the membership), then
 repeat sign-ins (fresh assertions, since replays are refused). Sign-ins are
 IdP-initiated, as in saml_acs.py; responses are signed before each phase so the
-IdP's cost is not measured. After the run the database must hold exactly the
+IdP's cost is not measured. Each sign-in is its own connection, as each comes
+from its own browser (see _load.py). After the run the database must hold exactly the
 expected users, memberships, links, team places, roles, sessions and SSO
 authentications; a mismatch exits with status 1. Prints figures; asserts no timing.
 
@@ -23,7 +24,6 @@ authentications; a mismatch exits with status 1. Prints figures; asserts no timi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 import time
@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.integration.test_saml_flow import IDP  # noqa: E402
 from tests.security.saml_forge import Claims, SamlForge, session_keys  # noqa: E402
 
+import _load as load  # noqa: E402
+from _load import form_posts  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
 from hubgate.access import OrgRole, TeamRole  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
@@ -58,7 +60,7 @@ from hubgate.orgs import service  # noqa: E402
 from hubgate.runtime import Runtime, build_runtime  # noqa: E402
 from hubgate.sso import connections, domains, mappings, policy  # noqa: E402
 from hubgate.sso.mappings import RoleRule  # noqa: E402
-from saml_acs import post_all, prepare  # noqa: E402
+from saml_acs import prepare  # noqa: E402
 
 DOMAIN = "bench-login.example"
 WARM_UP = 20
@@ -150,8 +152,9 @@ def run_phase(
     started = time.perf_counter()
     bodies = answers(crowd, entity_id, acs)
     signing = time.perf_counter() - started
+    requests = form_posts(target, [{"SAMLResponse": body} for body in bodies])
     client_cpu = time.process_time()
-    elapsed, latencies, statuses = asyncio.run(post_all(target, bodies, concurrency))
+    elapsed, latencies, statuses = load.run(target, requests, concurrency)
     client_cpu = time.process_time() - client_cpu
     latencies.sort()
     rate = len(latencies) / elapsed

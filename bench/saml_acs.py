@@ -15,7 +15,6 @@ asserts nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 import time
@@ -29,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.integration.test_saml_flow import IDP, idp_metadata  # noqa: E402
 from tests.security.saml_forge import Claims, SamlForge, session_keys  # noqa: E402
 
+import _load as load  # noqa: E402
+from _load import form_posts  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
 from hubgate.cli_operator import create_account, operator_principal  # noqa: E402
@@ -82,31 +83,6 @@ def responses(count: int, entity_id: str, acs: str) -> list[str]:
     ]
 
 
-async def post_all(
-    url: str, bodies: list[str], concurrency: int
-) -> tuple[float, list[float], dict[int, int]]:
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
-            started = time.perf_counter()
-            answer = await client.post(
-                url, data={"SAMLResponse": body}, headers={"accept": "application/json"}
-            )
-            latencies.append(time.perf_counter() - started)
-            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-
-    async with httpx.AsyncClient(timeout=30) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies, statuses
-
-
 def measured_path(url: str, body: str) -> str:
     """Which ACS path the connection takes, from the shape of one JSON answer."""
     answer = httpx.post(
@@ -141,10 +117,9 @@ def main() -> None:
         with serve(url, workers=2) as base:
             target = f"{base}/sso/saml/{connection}/acs"
             print("measures:", measured_path(target, bodies[0]))
-            asyncio.run(post_all(target, bodies[1:50], args.concurrency))  # warm-up
-            elapsed, latencies, statuses = asyncio.run(
-                post_all(target, bodies[50:], args.concurrency)
-            )
+            requests = form_posts(target, [{"SAMLResponse": body} for body in bodies])
+            load.run(target, requests[1:50], args.concurrency)  # warm-up
+            elapsed, latencies, statuses = load.run(target, requests[50:], args.concurrency)
     latencies.sort()
     rate = len(latencies) / elapsed
     p50 = statistics.median(latencies) * 1000
