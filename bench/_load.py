@@ -20,36 +20,41 @@ import time
 from collections.abc import Sequence
 from urllib.parse import urlencode, urlsplit
 
-__all__ = ["form_posts", "run"]
+__all__ = ["encode", "form_posts", "run"]
+
+
+def encode(
+    method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
+    """One request, encoded: ``url``'s path and query, ``headers``, then ``body``."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    lines += ["User-Agent: hubgate-bench", "Connection: close", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def form_posts(
     url: str, forms: Sequence[dict[str, str]], accept: str = "application/json"
 ) -> list[bytes]:
     """One encoded ``application/x-www-form-urlencoded`` POST per form."""
-    parts = urlsplit(url)
-    head = (
-        f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: {accept}\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\nUser-Agent: hubgate-bench\r\n"
-        "Connection: close\r\n"
-    )
-    requests = []
-    for form in forms:
-        body = urlencode(form).encode()
-        requests.append(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    return requests
+    headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded"}
+    return [encode("POST", url, urlencode(form).encode(), headers) for form in forms]
 
 
 def run(
-    url: str, requests: Sequence[bytes], concurrency: int
+    url: str, requests: Sequence[bytes], concurrency: int, bodies: list[bytes] | None = None
 ) -> tuple[float, list[float], dict[int, int]]:
     """Send every request, ``concurrency`` connections at a time; (elapsed seconds,
-    latencies, status counts)."""
-    return asyncio.run(_run(url, requests, concurrency))
+    latencies, status counts). Response bodies go to ``bodies`` when it is given."""
+    return asyncio.run(_run(url, requests, concurrency, bodies))
 
 
 async def _run(
-    url: str, requests: Sequence[bytes], concurrency: int
+    url: str, requests: Sequence[bytes], concurrency: int, bodies: list[bytes] | None
 ) -> tuple[float, list[float], dict[int, int]]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -64,18 +69,20 @@ async def _run(
             reader, writer = await asyncio.open_connection(host, port)
             try:
                 writer.write(request)
-                status = await _response(reader)
+                status, body = await _response(reader)
             finally:
                 writer.close()
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
+            if bodies is not None:
+                bodies.append(body)
 
     started = time.perf_counter()
     await asyncio.gather(*(browser() for _ in range(concurrency)))
     return time.perf_counter() - started, latencies, statuses
 
 
-async def _response(reader: asyncio.StreamReader) -> int:
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1])
@@ -84,6 +91,4 @@ async def _response(reader: asyncio.StreamReader) -> int:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
-    if length:
-        await reader.readexactly(length)
-    return status
+    return status, await reader.readexactly(length) if length else b""
