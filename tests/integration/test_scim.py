@@ -693,6 +693,33 @@ def test_linked_teams_are_backfilled_scim_managed_and_keep_the_best_remaining_gr
     assert _places(rt, "ada@acme.example") == {}
 
 
+def test_team_pages_show_scim_managed_teams_without_member_controls(
+    rt: Runtime, scim: Scim
+) -> None:
+    _teams(rt, "research", "infra")
+    ada = scim.create_user("ada@acme.example")["id"]
+    writers = scim.create_group("ml-writers", ada)["id"]
+    admin = TestClient(create_app(runtime=rt))
+    sign_in(admin, "admin@acme.example")
+    _link(admin, writers, ("research", "write"))
+
+    listing = admin.get("/acme/teams").text
+    research = listing[listing.index('href="/acme/teams/research"') :].split("</li>")[0]
+    infra = listing[listing.index('href="/acme/teams/infra"') :].split("</li>")[0]
+    assert ">SCIM<" in research and "SCIM group ml-writers" in research
+    assert "SCIM" not in infra
+
+    managed = admin.get("/acme/teams/research").text
+    assert 'id="tm-scim"' in managed and "ml-writers" in managed and "ada@acme.example" in managed
+    assert "/members/" not in managed and 'action="/acme/teams/research/members"' not in managed
+    manual = admin.get("/acme/teams/infra").text
+    assert 'id="tm-scim"' not in manual and 'action="/acme/teams/infra/members"' in manual
+
+    scim.call("DELETE", f"/Groups/{writers}")
+    freed = admin.get("/acme/teams/research").text
+    assert 'id="tm-scim"' not in freed and 'action="/acme/teams/research/members"' in freed
+
+
 def test_group_names_drive_the_mapped_role(rt: Runtime, scim: Scim) -> None:
     from hubgate.sso import mappings
     from hubgate.sso.mappings import RoleRule

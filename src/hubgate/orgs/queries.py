@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hubgate.db.models import Email, Membership, Org, Team, TeamMembership, Token, User
+from hubgate.db.models import (
+    Email,
+    Membership,
+    Org,
+    ScimGroup,
+    ScimGroupTeam,
+    Team,
+    TeamMembership,
+    Token,
+    User,
+)
 
 __all__ = [
     "MemberRow",
@@ -34,6 +44,13 @@ class MemberRow:
 class TeamRow:
     team: Team
     members: list[tuple[int, str, str]]
+    # The SCIM Groups linked to the team: while there are any, its members come
+    # from the identity provider and change only through SCIM.
+    scim_groups: list[str] = field(default_factory=list)
+
+    @property
+    def scim_managed(self) -> bool:
+        return bool(self.scim_groups)
 
 
 def primary_email(db: Session, user_id: int) -> str:
@@ -89,8 +106,20 @@ def teams_of(db: Session, org: Org) -> list[TeamRow]:
         .where(Team.org_id == org.id)
         .order_by(TeamMembership.id)
     ).all()
+    linked: dict[int, list[str]] = {}
+    for team_id, group in db.execute(
+        select(ScimGroupTeam.team_id, ScimGroup.display_name)
+        .join(ScimGroup, ScimGroup.id == ScimGroupTeam.group_id)
+        .where(ScimGroup.org_id == org.id)
+        .order_by(ScimGroup.display_name)
+    ):
+        linked.setdefault(team_id, []).append(group)
     return [
-        TeamRow(t, [(u, primary_email(db, u), r) for team_id, u, r in rows if team_id == t.id])
+        TeamRow(
+            t,
+            [(u, primary_email(db, u), r) for team_id, u, r in rows if team_id == t.id],
+            linked.get(t.id, []),
+        )
         for t in teams
     ]
 

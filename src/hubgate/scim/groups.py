@@ -50,7 +50,6 @@ __all__ = [
     "create",
     "delete_group",
     "get",
-    "is_scim_managed",
     "link_teams",
     "members_of",
     "patch",
@@ -333,9 +332,3 @@ def link_teams(
         db, actor, "scim.group_linked", org_id=org.id, target=row.display_name,
         data={"teams": [[n, r.label] for n, r in links], "before": sorted(before)},
     )  # fmt: skip
-
-
-def is_scim_managed(db: Session, team_id: int) -> bool:
-    """A team linked to a SCIM Group: its membership changes only through SCIM."""
-    statement = select(ScimGroupTeam.group_id).where(ScimGroupTeam.team_id == team_id)
-    return db.scalar(statement.limit(1)) is not None

@@ -191,8 +191,11 @@ def _team_page(
         found, principal, row = _team_scope(db, credential, org, team, Action.READ)
         context = org_context(found, principal, "teams")
         can_manage = decide(principal, Action.ADMIN, TeamTarget(found.id, row.id)).allowed
-        members = next(t.members for t in queries.teams_of(db, found) if t.team.id == row.id)
-        context |= {"team": row, "members": members, "can_manage": can_manage}
+        listed = next(t for t in queries.teams_of(db, found) if t.team.id == row.id)
+        context |= {
+            "team": row, "members": listed.members, "scim_groups": listed.scim_groups,
+            "can_manage": can_manage,
+        }  # fmt: skip
         if can_manage:
             context["org_members"] = queries.members_of(db, found)
             context["tokens"] = queries.team_tokens(db, row.id)
