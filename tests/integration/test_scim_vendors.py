@@ -182,6 +182,36 @@ def test_entra_user_lifecycle(scim: Scim, rt: Runtime) -> None:
     assert scim.call("GET", f"/Users/{uid}").status_code == 404
 
 
+def test_entra_names_the_manager_by_id_alone(scim: Scim) -> None:
+    """Entra sends the enterprise ``manager`` without the ``$ref`` RFC 7643 §4.3
+    requires, in POST as ``{"value": id}`` and in PATCH as the bare id."""
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    boss = scim.create_user("boss@acme.example")["id"]
+    other = scim.create_user("other@acme.example")["id"]
+    body = fixture("entra_scim_provisioning", "create_report", manager_id=boss)
+    created = ok(scim.call("POST", "/Users", body), 201)
+    assert created[enterprise]["manager"]["value"] == boss
+    assert created[enterprise]["manager"]["$ref"] == f"../Users/{boss}"
+    uid = created["id"]
+
+    patch = fixture("entra_scim_provisioning", "set_manager", manager_id=other)
+    moved = ok(scim.call("PATCH", f"/Users/{uid}", patch))
+    assert moved[enterprise]["manager"]["value"] == other
+    assert ok(scim.call("GET", f"/Users/{uid}"))[enterprise]["manager"]["value"] == other
+    cleared = ok(
+        scim.call("PATCH", f"/Users/{uid}", fixture("entra_scim_provisioning", "remove_manager"))
+    )
+    assert "manager" not in cleared.get(enterprise, {})
+    assert cleared[enterprise]["department"] == "Research"
+
+    wrong = {"op": "Add", "path": f"{enterprise}:manager", "value": 42}
+    refused = scim.call(
+        "PATCH", f"/Users/{uid}", {"schemas": patch["schemas"], "Operations": [wrong]}
+    )
+    assert refused.status_code == 400, refused.text
+    assert "manager" not in ok(scim.call("GET", f"/Users/{uid}")).get(enterprise, {})
+
+
 def test_entra_group_push(scim: Scim, rt: Runtime) -> None:
     people = _people(scim, 6, "entra")
     group = ok(

@@ -103,11 +103,49 @@ def _validate(model: Any, payload: Any, context: Context) -> Any:
         raise (kind or InvalidValue)(f"{where or 'body'}: {message}"[:300]) from exc
 
 
+_ENTERPRISE = str(EnterpriseUser.__schema__)
+_MANAGER_PATHS = {f"{_ENTERPRISE}:manager".lower(), "manager"}
+
+
+def _manager(value: Any) -> Any:
+    """Entra ID names the enterprise manager by id alone (``{"value": id}``, or in a
+    PATCH the bare id); RFC 7643 §4.3 requires its ``$ref``, filled in here as the
+    RFC's own example writes it. Anything else is left for scim2-models to judge."""
+    if isinstance(value, str):
+        value = {"value": value}
+    if isinstance(value, dict) and isinstance(value.get("value"), str) and "$ref" not in value:
+        return {**value, "$ref": f"../Users/{value['value']}"}
+    return value
+
+
+def _with_manager_ref(payload: Any) -> Any:
+    extension = payload.get(_ENTERPRISE) if isinstance(payload, dict) else None
+    if not isinstance(extension, dict) or "manager" not in extension:
+        return payload
+    return {**payload, _ENTERPRISE: {**extension, "manager": _manager(extension["manager"])}}
+
+
+def _patch_with_manager_ref(payload: Any) -> Any:
+    operations = payload.get("Operations") if isinstance(payload, dict) else None
+    if not isinstance(operations, list):
+        return payload
+    mended = [
+        {**op, "value": _manager(op["value"])}
+        if isinstance(op, dict)
+        and isinstance(op.get("path"), str)
+        and op["path"].lower() in _MANAGER_PATHS
+        and "value" in op
+        else op
+        for op in operations
+    ]
+    return {**payload, "Operations": mended}
+
+
 def parse_user(payload: Any, *, replacing: bool = False) -> Any:
     context = (
         Context.RESOURCE_REPLACEMENT_REQUEST if replacing else Context.RESOURCE_CREATION_REQUEST
     )
-    user = _validate(UserDoc, payload, context)
+    user = _validate(UserDoc, _with_manager_ref(payload), context)
     for name in IGNORED_USER_ATTRIBUTES:
         setattr(user, name, None)
     return user
@@ -121,6 +159,8 @@ def parse_group(payload: Any, *, replacing: bool = False) -> Any:
 
 
 def parse_patch(model: Any, payload: Any) -> Any:
+    if model is UserDoc:
+        payload = _patch_with_manager_ref(payload)
     return _validate(PatchOp[model], payload, Context.RESOURCE_PATCH_REQUEST)
 
 
