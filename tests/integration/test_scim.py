@@ -577,6 +577,16 @@ def test_quoted_sql_is_only_ever_a_string(scim: Scim, rt: Runtime) -> None:
     assert count(rt, ScimUser) == 1
 
 
+def test_escaped_quotes_and_backslashes_in_filter_strings(scim: Scim) -> None:
+    """RFC 7644 §3.4.2.2 strings are JSON strings: ``\\"`` is a quote, ``\\\\`` a backslash."""
+    scim.create_user("ada@acme.example", displayName='Ada "the Countess" \\ Lovelace')
+    scim.create_user("bob@acme.example", displayName="Bob")
+    assert scim.user_names('displayName co "\\"the Countess\\""') == ["ada@acme.example"]
+    assert scim.user_names('displayName co "\\\\ Love"') == ["ada@acme.example"]
+    assert scim.user_names('displayName eq "Ada \\"the Countess\\""') == []
+    assert scim.user_names('displayName co "\\"Bob"') == []
+
+
 # -- PATCH path abuse -----------------------------------------------------------------
 
 
