@@ -246,6 +246,41 @@ def test_search_endpoints(scim: Scim) -> None:
     )
 
 
+def test_root_search_filters_may_name_what_only_users_or_only_groups_have(scim: Scim) -> None:
+    """RFC 7644 §3.4.3: at the root, a comparison on an attribute a resource type
+    lacks is false for it, so one filter selects from both types."""
+    ada = scim.create_user("ada@acme.example")["id"]
+    scim.create_user("bob@acme.example")
+    scim.create_group("Engineering", ada)
+    scim.create_group("Empty")
+
+    def names(text: str) -> list[str]:
+        answer = scim.call("POST", "/.search", {"schemas": [SEARCH], "filter": text})
+        assert answer.status_code == 200, answer.text
+        return sorted(r.get("userName") or r["displayName"] for r in answer.json()["Resources"])
+
+    assert names('userName sw "ada" or members pr') == ["Engineering", "ada@acme.example"]
+    assert names(f'members[value eq "{ada}"] or userName eq "bob@acme.example"') == [
+        "Engineering",
+        "bob@acme.example",
+    ]
+    assert names("userName pr and members pr") == []
+    assert names('not (members pr) and displayName sw "E"') == ["Empty"]
+    group_urn = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    assert names(f'{group_urn}:displayName eq "Empty" or emails pr') == [
+        "Empty",
+        "ada@acme.example",
+        "bob@acme.example",
+    ]
+    for unknown in ('nosuch eq "x" or members pr', 'members pr or password eq "x"'):
+        refused(
+            scim.call("POST", "/.search", {"schemas": [SEARCH], "filter": unknown}),
+            400,
+            "invalidFilter",
+        )
+    refused(scim.call("GET", "/Users?filter=members%20pr"), 400, "invalidFilter")
+
+
 # -- tenant isolation ----------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, func, not_, or_
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, false, func, not_, or_
 
 from hubgate.db.models import ScimGroup, ScimGroupMember, ScimUser, ScimUserEmail
 from hubgate.scim.errors import InvalidFilter, InvalidValue
@@ -170,16 +170,18 @@ _GROUPS = _Scope(
 )
 
 
-def users_where(text: str) -> ColumnElement[bool]:
+def users_where(text: str, *, root: bool = False) -> ColumnElement[bool]:
     """The where-clause over :class:`ScimUser` for a Users ``filter`` (RFC 7644
-    §3.4.2.2); raises :class:`InvalidFilter`."""
-    return _Translator(_USERS).visit(_parse(text))
+    §3.4.2.2); raises :class:`InvalidFilter`. At the ``root`` (§3.4.3, every
+    resource type at once) an attribute only Groups have is absent here, and a
+    comparison on it false."""
+    return _Translator(_USERS, (_GROUPS,) if root else ()).visit(_parse(text))
 
 
-def groups_where(text: str) -> ColumnElement[bool]:
-    """The where-clause over :class:`ScimGroup` for a Groups ``filter`` (RFC 7644
-    §3.4.2.2); raises :class:`InvalidFilter`."""
-    return _Translator(_GROUPS).visit(_parse(text))
+def groups_where(text: str, *, root: bool = False) -> ColumnElement[bool]:
+    """The where-clause over :class:`ScimGroup` for a Groups ``filter``, as
+    :func:`users_where`."""
+    return _Translator(_GROUPS, (_USERS,) if root else ()).visit(_parse(text))
 
 
 def _parse(text: str) -> FilterNode:
@@ -208,11 +210,23 @@ def _depth(node: FilterNode) -> int:
     return 0
 
 
-class _Translator(FilterVisitor[ColumnElement[bool]]):
-    """Translate a filter tree into a where-clause over one resource's scope."""
+class _Absent(Exception):
+    """The attribute belongs to another resource type of a root search."""
 
-    def __init__(self, scope: _Scope) -> None:
+
+class _Translator(FilterVisitor[ColumnElement[bool]]):
+    """Translate a filter tree into a where-clause over one resource's scope;
+    attributes of the ``others`` scopes (a root search) are absent, so false."""
+
+    def __init__(self, scope: _Scope, others: tuple[_Scope, ...] = ()) -> None:
         self.scope = scope
+        self.others = others
+
+    def visit(self, node: FilterNode) -> ColumnElement[bool]:
+        try:
+            return super().visit(node)
+        except _Absent:
+            return false()
 
     def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
         found = self._lookup(node.attr_path)
@@ -244,7 +258,7 @@ class _Translator(FilterVisitor[ColumnElement[bool]]):
         """``emails[type eq "work"]``: one row satisfies the whole inner filter."""
         multi = self._multi_valued(node.attr_path)
         if multi is None or node.sub_attr is not None:
-            raise _unknown(node.attr_path)
+            raise self._elsewhere(node.attr_path)
         inner = _Translator(_Scope(urn=None, attributes=multi.sub_attributes))
         return exists().where(multi.link, inner.visit(node.val_filter))
 
@@ -264,12 +278,25 @@ class _Translator(FilterVisitor[ColumnElement[bool]]):
                 return multi, attribute
         elif (attribute := self.scope.attributes.get(f"{name}.{sub}" if sub else name)) is not None:
             return attribute
-        raise _unknown(path)
+        raise self._elsewhere(path)
+
+    def _elsewhere(self, path: AttrPath) -> InvalidFilter | _Absent:
+        """What to raise for a path this scope lacks: absent when another scope of
+        a root search has it, else unknown."""
+        for other in self.others:
+            try:
+                _Translator(other)._lookup(path)
+            except InvalidFilter:
+                continue
+            return _Absent()
+        return _unknown(path)
 
     def _check_path(self, path: AttrPath) -> None:
         if path.attr.lower() == "password":
             raise InvalidFilter("password cannot be filtered on (RFC 7643 §4.1.1).")
         if path.uri is not None and (self.scope.urn or "").lower() != path.uri.lower():
+            if any((o.urn or "").lower() == path.uri.lower() for o in self.others):
+                raise _Absent()
             raise InvalidFilter(f"Attributes of {path.uri} cannot be filtered on here.")
 
 

@@ -4,6 +4,7 @@ the caller's org only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
@@ -55,13 +56,14 @@ def groups(db: Session, org: Org, page: Page) -> tuple[int, list[ScimGroup]]:
 
 def everything(db: Session, org: Org, page: Page) -> tuple[int, list[ScimUser | ScimGroup]]:
     """The root ``/.search`` (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
-    A filter or ``sortBy`` naming what only one of them has (``userName``) selects
-    or orders that one only (§3.4.2.1: false on the others); refused if neither has it."""
+    A comparison on what only one of them has (``userName``, ``members``) is false
+    on the other, so one filter may name both; a ``sortBy`` that only one has
+    orders that one only (§3.4.2.3); either is refused if neither has it."""
     outcomes = (
-        _scope(page, ScimUser, ScimUser.org_id == org.id, filters.users_where,
-               filters.user_sort_column),
-        _scope(page, ScimGroup, ScimGroup.org_id == org.id, filters.groups_where,
-               filters.group_sort_column),
+        _scope(page, ScimUser, ScimUser.org_id == org.id,
+               partial(filters.users_where, root=True), filters.user_sort_column),
+        _scope(page, ScimGroup, ScimGroup.org_id == org.id,
+               partial(filters.groups_where, root=True), filters.group_sort_column),
     )  # fmt: skip
     scopes = [o for o in outcomes if not isinstance(o, InvalidFilter | InvalidValue)]
     if not scopes:
