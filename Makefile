@@ -34,6 +34,7 @@ test: setup system-deps
 	bash scripts/test.sh
 
 bench: setup
+	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/saml.py
 	cd bench && ../$(BIN)/python saml_acs.py
