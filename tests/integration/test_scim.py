@@ -246,6 +246,21 @@ def test_search_endpoints(scim: Scim) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("start", "count", "shown"),
+    [(1, 100, 3), (1, 2, 2), (2, 10, 2), (3, 1, 1), (4, 10, 0), (9, 10, 0), (1, 0, 0)],
+)
+def test_list_pages_keep_the_total_whatever_page_is_asked(
+    scim: Scim, start: int, count: int, shown: int
+) -> None:
+    for name in ("ada", "bob", "cy"):
+        scim.create_user(f"{name}@acme.example")
+    listed = scim.call("GET", f"/Users?startIndex={start}&count={count}").json()
+    assert listed["totalResults"] == 3
+    assert len(listed.get("Resources", [])) == listed["itemsPerPage"] == shown
+    assert listed["startIndex"] == start
+
+
 def test_root_search_filters_may_name_what_only_users_or_only_groups_have(scim: Scim) -> None:
     """RFC 7644 §3.4.3: at the root, a comparison on an attribute a resource type
     lacks is false for it, so one filter selects from both types."""

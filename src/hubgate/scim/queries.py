@@ -110,7 +110,12 @@ def _page(
     db: Session, model: Any, where: list[ColumnElement[bool]],
     order: SQLColumnExpression[Any], page: Page,
 ) -> tuple[int, list[Any]]:  # fmt: skip
-    total = _count(db, model, where)
+    """The page and the total; a page that is not full and not past the end says
+    the total itself (a filter by userName finds one), so only then is it counted."""
     if page.count == 0:
-        return total, []
-    return total, _rows(db, model, where, order, page.descending, page.start - 1, page.count)
+        return _count(db, model, where), []
+    offset = page.start - 1
+    rows = _rows(db, model, where, order, page.descending, offset, page.count)
+    if (rows and len(rows) < page.count) or (not rows and offset == 0):
+        return offset + len(rows), rows
+    return _count(db, model, where), rows
