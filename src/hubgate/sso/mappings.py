@@ -96,10 +96,10 @@ def grants_for(identity: Identity, roles: Iterable[RoleRule], teams: Iterable[Te
 
 
 def load_rules(db: Session, org_id: int) -> tuple[list[RoleRule], list[TeamRule]]:
-    """The org's role and team mappings, in one query."""
+    """The org's role and team mappings, each in the order they were set, in one query."""
     roles: list[RoleRule] = []
     teams: list[TeamRule] = []
-    for attribute, value, role, team_id in core(db).execute(_RULES, {"org_id": org_id}):
+    for attribute, value, role, team_id, _ in core(db).execute(_RULES, {"org_id": org_id}):
         if team_id is None:
             roles.append(RoleRule(attribute, value, OrgRole.parse(role)))
         else:
@@ -109,13 +109,13 @@ def load_rules(db: Session, org_id: int) -> tuple[list[RoleRule], list[TeamRule]
 
 _R, _T = RoleMapping.__table__, TeamMapping.__table__
 _RULES = union_all(
-    select(_R.c.attribute, _R.c.value, _R.c.role, null().label("team_id")).where(
+    select(_R.c.attribute, _R.c.value, _R.c.role, null().label("team_id"), _R.c.id).where(
         _R.c.org_id == bindparam("org_id")
     ),
-    select(_T.c.attribute, _T.c.value, _T.c.team_role, _T.c.team_id).where(
+    select(_T.c.attribute, _T.c.value, _T.c.team_role, _T.c.team_id, _T.c.id).where(
         _T.c.org_id == bindparam("org_id")
     ),
-)
+).order_by("id")
 
 
 def _check_rule_text(attribute: str, value: str) -> None:
