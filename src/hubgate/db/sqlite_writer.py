@@ -45,7 +45,9 @@ class _Connection(sqlite3.Connection):
         self._locked = False
 
     def cursor(self, factory: Any = None) -> Any:
-        return _Cursor(self)
+        """Cursors that take the lock; one of another class (and ``executescript``)
+        writes under SQLite's busy timeout, as before."""
+        return _Cursor(self) if factory is None else super().cursor(factory)
 
     def before(self, sql: str) -> None:
         if self._locked or self.in_transaction or getattr(_holding, "connection", None):
