@@ -287,7 +287,11 @@ def test_root_search_filters_may_name_what_only_users_or_only_groups_have(scim: 
         "ada@acme.example",
         "bob@acme.example",
     ]
-    for unknown in ('nosuch eq "x" or members pr', 'members pr or password eq "x"'):
+    for unknown in (
+        'nosuch eq "x" or members pr',
+        'members pr or password eq "x"',
+        f'{group_urn}:nosuch eq "x" or userName pr',
+    ):
         refused(
             scim.call("POST", "/.search", {"schemas": [SEARCH], "filter": unknown}),
             400,

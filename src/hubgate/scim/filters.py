@@ -296,7 +296,7 @@ class _Translator(FilterVisitor[ColumnElement[bool]]):
             raise InvalidFilter("password cannot be filtered on (RFC 7643 §4.1.1).")
         if path.uri is not None and (self.scope.urn or "").lower() != path.uri.lower():
             if any((o.urn or "").lower() == path.uri.lower() for o in self.others):
-                raise _Absent()
+                raise self._elsewhere(path)
             raise InvalidFilter(f"Attributes of {path.uri} cannot be filtered on here.")
 
 
