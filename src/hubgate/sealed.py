@@ -9,6 +9,7 @@ sealed under it still open, and new ones are sealed under the current key.
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -20,6 +21,7 @@ from hubgate.errors import HubgateError
 __all__ = ["Sealer", "UnsealFailed"]
 
 _INFO = b"hubgate secrets at rest v1"
+_OPENED = 256
 
 
 class UnsealFailed(HubgateError):
@@ -40,11 +42,14 @@ class Sealer:
     def __init__(self, settings: Settings) -> None:
         previous = [k.encode() for k in settings.previous_secret_keys if k]
         self._fernet = MultiFernet([_fernet(settings.secret), *map(_fernet, previous)])
+        # Every SAML sign-in opens its connection's SP key: the last few opened are
+        # kept (a sealed value never changes meaning; a failure is not kept).
+        self.unseal = lru_cache(maxsize=_OPENED)(self._unseal)
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
-    def unseal(self, sealed: str) -> str:
+    def _unseal(self, sealed: str) -> str:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken as exc:

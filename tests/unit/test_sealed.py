@@ -32,3 +32,13 @@ def test_rotation_keeps_old_values_readable_and_a_wrong_key_fails_clearly() -> N
     assert caught.value.code == "secret_unreadable"
     with pytest.raises(UnsealFailed):
         _sealer(NEW).unseal(sealed[:-4] + "AAAA")
+
+
+def test_opened_values_are_kept_but_a_failure_is_not() -> None:
+    sealer = _sealer(NEW)
+    sealed = sealer.seal("key")
+    assert sealer.unseal(sealed) == sealer.unseal(sealed) == "key"
+    tampered = sealed[:-4] + "AAAA"
+    for _ in range(2):
+        with pytest.raises(UnsealFailed):
+            sealer.unseal(tampered)
