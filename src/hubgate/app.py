@@ -43,7 +43,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run no more request threads than there are pooled connections, so threads
     never queue for a connection while holding a request."""
     runtime: Runtime = app.state.runtime
-    to_thread.current_default_thread_limiter().total_tokens = runtime.settings.db_pool_size
+    to_thread.current_default_thread_limiter().total_tokens = runtime.settings.request_threads
     yield
     runtime.db.engine.dispose()
 

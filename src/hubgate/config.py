@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     allow_private_idp_urls: bool = False
     dns_resolver: str | None = None
 
-    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 8
+    db_pool_size: Annotated[int | None, Field(ge=1, le=200)] = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     session_idle_seconds: Annotated[int, Field(ge=60)] = 2 * 3600
     session_absolute_seconds: Annotated[int, Field(ge=60)] = 14 * 24 * 3600
@@ -88,6 +88,20 @@ class Settings(BaseSettings):
     def secret(self) -> bytes:
         """The signing secret; development falls back to a fixed, public value."""
         return (self.secret_key or DEV_SECRET).encode()
+
+    @property
+    def request_threads(self) -> int:
+        """Database connections per process, and as many request threads.
+
+        SQLite takes one writer at a time across every worker: a thread holding its
+        write lock must win its own process's GIL back after each statement, and
+        every other busy thread of that process delays it (by up to the 5 ms switch
+        interval each time). Two threads per worker keep the lock moving; eight
+        made repeat sign-ins a fifth slower (bench/login.py). PostgreSQL gets eight.
+        """
+        if self.db_pool_size is not None:
+            return self.db_pool_size
+        return 2 if self.database_url.startswith("sqlite") else 8
 
     @property
     def secure_cookies(self) -> bool:

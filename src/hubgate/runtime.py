@@ -51,7 +51,7 @@ class Runtime:
 def build_runtime(settings: Settings, database: Database | None = None) -> Runtime:
     return Runtime(
         settings=settings,
-        db=database or create_database(settings.database_url, pool_size=settings.db_pool_size),
+        db=database or create_database(settings.database_url, pool_size=settings.request_threads),
         passwords=Passwords(
             memory_kib=settings.password_memory_kib, time_cost=settings.password_time_cost
         ),
