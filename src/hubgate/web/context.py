@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hubgate.access import CredentialKind, Principal
 from hubgate.accounts import sessions, tokens
@@ -92,14 +93,23 @@ def _token_credential(db: Session, rt: Runtime, secret: str) -> Credential:
     )  # fmt: skip
 
 
-def get_credential(request: Request, rt: Rt) -> Credential:
+async def get_credential(request: Request, rt: Rt) -> Credential:
+    """Async so that a request carrying neither a token nor a session cookie (an
+    IdP's POST, a public page) costs no thread hop and no transaction."""
     cached = getattr(request.state, "credential", None)
     if isinstance(cached, Credential):
         return cached
-    with rt.db.transaction() as db:
-        credential = resolve_credential(db, rt, request)
+    if request.headers.get("authorization") is None and not request.cookies.get(sessions.COOKIE):
+        credential = ANONYMOUS
+    else:
+        credential = await run_in_threadpool(_resolve, rt, request)
     request.state.credential = credential
     return credential
+
+
+def _resolve(rt: Runtime, request: Request) -> Credential:
+    with rt.db.transaction() as db:
+        return resolve_credential(db, rt, request)
 
 
 CurrentCredential = Annotated[Credential, Depends(get_credential)]
