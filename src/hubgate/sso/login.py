@@ -41,6 +41,7 @@ from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import errors, invitations, mappings, started
+from hubgate.sso.connections import ConnectionRef
 from hubgate.sso.identity import Identity
 from hubgate.sso.policy import Policy, SsoMode
 from hubgate.sso.started import Browser
@@ -66,7 +67,7 @@ class _Raced(Exception):
 def complete(
     rt: Runtime,
     actor: Actor,
-    connection: SsoConnection,
+    connection: ConnectionRef,
     identity: Identity,
     browser_key: str,
     *,

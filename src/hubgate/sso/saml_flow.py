@@ -59,7 +59,7 @@ def finish(
     db: Session,
     rt: Runtime,
     actor: Actor,
-    connection: SsoConnection,
+    connection: connections.SamlSource,
     saml_response: str,
     relay_state: str,
     browser_key: str,

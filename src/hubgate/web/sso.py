@@ -42,8 +42,7 @@ _MAX_FORM_FIELD = 512 * 1024
 @router.get("/sso/saml/{connection_id}/metadata")
 def saml_metadata(connection_id: RowId, rt: Rt) -> Response:
     with rt.db.transaction() as db:
-        connection = _saml(db, connection_id)
-        config = connections.saml_config(rt, connection)
+        config = connections.saml_config(rt, connections.saml_endpoint(db, connection_id))
     document = sp_metadata(
         config.sp_entity_id, config.acs_url, config.sp_certificate,
         want_assertions_signed=config.want_assertions_signed,
@@ -113,7 +112,7 @@ def acs(
     browser_key = request.cookies.get(BROWSER_COOKIE, "")
     try:
         with rt.db.transaction() as db:
-            connection = _saml(db, connection_id)
+            connection = connections.saml_endpoint(db, connection_id)
             active = connection.state == "active"
             result = saml_flow.finish(
                 db, rt, actor, connection, saml_response, relay_state, browser_key
@@ -147,7 +146,7 @@ def _signed_in(
     request: Request,
     rt: Runtime,
     actor: audit.Actor,
-    connection: SsoConnection,
+    connection: connections.ConnectionRef,
     active: bool,
     result: SignInResult,
     browser_key: str,
@@ -174,10 +173,6 @@ def _signed_in(
         response = RedirectResponse(result.next, status_code=303)
     set_session_cookie(response, rt, signed.cookie)
     return response
-
-
-def _saml(db: Session, connection_id: int) -> SsoConnection:
-    return _of_kind(db, connection_id, "saml")
 
 
 def _of_kind(db: Session, connection_id: int, kind: str) -> SsoConnection:
