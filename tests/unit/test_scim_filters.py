@@ -339,6 +339,16 @@ def test_depth_up_to_the_bound_is_accepted(people: Runtime) -> None:
         users_where(_nested(MAX_DEPTH + 1))
 
 
+def test_redundant_brackets_count_toward_the_depth(people: Runtime) -> None:
+    grouped = "(" * MAX_DEPTH + "active pr" + ")" * MAX_DEPTH
+    assert select_users(people, grouped) == EVERYONE
+    for deeper in ("(" + grouped + ")", f"emails[{grouped[:-1]} and value pr)]"):
+        with pytest.raises(InvalidFilter, match=f"nests more than {MAX_DEPTH}"):
+            users_where(deeper)
+    # Brackets inside a quoted value are text, not nesting.
+    assert users_where(f'userName eq "{"(" * 40}"') is not None
+
+
 @pytest.mark.parametrize("depth", [40, 300])
 def test_deep_nesting_is_refused(depth: int) -> None:
     with pytest.raises(InvalidFilter):

@@ -67,7 +67,8 @@ MAX_FILTER_BYTES = 4096
 MAX_COMPARISONS = 50
 """Most comparisons (``pr`` included) in one filter, value paths included."""
 MAX_DEPTH = 10
-"""Most nested ``and``/``or``/``not``/``[...]`` (a chain of one operator is one)."""
+"""Most nested ``and``/``or``/``not``/``[...]`` (a chain of one operator is one), and
+most nested brackets, redundant ones included."""
 
 _ESCAPE = "/"
 _LIKE_PATTERNS = {
@@ -188,15 +189,29 @@ def _parse(text: str) -> FilterNode:
     """Check the cheap bounds, parse with scim2-models' grammar, check the depth."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILTER_BYTES:
         raise InvalidFilter(f"The filter is longer than {MAX_FILTER_BYTES} bytes.")
-    if len(_OPERATOR.findall(_STRING.sub('""', text))) > MAX_COMPARISONS:
+    outside_strings = _STRING.sub('""', text)
+    if len(_OPERATOR.findall(outside_strings)) > MAX_COMPARISONS:
         raise InvalidFilter(f"The filter has more than {MAX_COMPARISONS} comparisons.")
     try:
         root = ScimFilter(text).ast
     except InvalidFilterException as exc:
         raise InvalidFilter(f"The filter is not valid: {exc.detail}.") from exc
-    if _depth(root) > MAX_DEPTH:
+    if _bracket_depth(outside_strings) > MAX_DEPTH or _depth(root) > MAX_DEPTH:
         raise InvalidFilter(f"The filter nests more than {MAX_DEPTH} expressions.")
     return root
+
+
+def _bracket_depth(text: str) -> int:
+    """How deep ``(`` and ``[`` nest, so that redundant grouping counts too (the
+    parsed tree drops it)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]":
+            depth -= 1
+    return deepest
 
 
 def _depth(node: FilterNode) -> int:
