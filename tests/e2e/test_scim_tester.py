@@ -58,8 +58,8 @@ def _published(http: httpx2.Client, endpoint: str, model: type) -> list:  # type
 
 def _with_org_emails(schemas: list[Schema]) -> list[Schema]:
     """The User schema as an IdP mapping fills it: emails always, in acme.example
-    (a large pool, so two live test Users practically never share one)."""
-    pool = [f"tester-{index:05d}@{DOMAIN}" for index in range(20_000)]
+    (a pool of a million; with 20,000, two of the tester's Users once drew the same one)."""
+    pool = [f"tester-{index:07d}@{DOMAIN}" for index in range(1_000_000)]
     for schema in schemas:
         for attribute in schema.attributes or [] if schema.id == USER_URN else []:
             if attribute.name == "emails":
