@@ -277,3 +277,20 @@ def test_the_sp_private_key_is_sealed_at_rest(rt: Runtime, connection_id: int) -
         assert "PRIVATE KEY" not in row.sp_private_key
         assert "PRIVATE KEY" in rt.sealer.unseal(row.sp_private_key)
         assert connections.saml_config(rt, row).sp_private_key.startswith("-----BEGIN PRIVATE KEY")
+
+
+def test_no_such_or_inactive_connection_answers_404_and_records_nothing(
+    client: TestClient, rt: Runtime, connection_id: int
+) -> None:
+    answer = _answer(rt, connection_id, None)
+    seen_before = _count(rt, Ephemeral)
+    assert _post(client, 999, answer, "")["status"] == 404
+    with rt.db.transaction() as db:
+        db.get_one(SsoConnection, connection_id).state = "inactive"
+    refused = _post(client, connection_id, answer, "")
+    assert refused["status"] == 404 and "SAML connection" in str(refused["message"])
+    assert client.get(f"/sso/saml/{connection_id}/metadata").status_code == 404
+    assert _count(rt, Ephemeral) == seen_before, "no assertion id was recorded"
+    assert _count(rt, AuditEvent, AuditEvent.action == "sso.identity_verified") == 0
+    with rt.db.transaction() as db:
+        assert db.get_one(SsoConnection, connection_id).state == "inactive"
