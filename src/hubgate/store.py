@@ -89,6 +89,7 @@ class ReplayStore:
     def __init__(self, db: Session, purpose: str) -> None:
         self.db = db
         self.purpose = purpose
+        self.taken: list[tuple[str, datetime]] = []  # the keys its inserts won, and until when
 
     def first_use(self, key: str, expires_at: datetime) -> bool:
         connection = self.db.connection()
@@ -101,7 +102,10 @@ class ReplayStore:
         }
         # A row comes back only when this insert won (rowcount is not reliable
         # with RETURNING on PostgreSQL).
-        return connection.execute(_FIRST_USE[connection.dialect.name], row).first() is not None
+        won = connection.execute(_FIRST_USE[connection.dialect.name], row).first() is not None
+        if won:
+            self.taken.append((key, expires_at))
+        return won
 
 
 _FIRST_USE = {

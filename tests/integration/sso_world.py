@@ -62,16 +62,24 @@ class SsoOrg:
     ) -> dict[str, Any]:
         """Start at ``start`` (default the org's SSO start), post the IdP's answer to
         the ACS; the JSON answer with ``status``."""
-        path = start or f"/sso/{self.org.name}/start?next=/{self.org.name}"
+        request_id, relay_state = self.start(client, start)
+        return self.post(client, self.answer(request_id, **claims), relay_state)
+
+    def start(self, client: TestClient, path: str | None = None) -> tuple[str, str]:
+        """Follow ``path`` (default the org's SSO start) to the IdP: the AuthnRequest's
+        ID and the RelayState."""
+        path = path or f"/sso/{self.org.name}/start?next=/{self.org.name}"
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303, response.text
         query = parse_qs(urlsplit(response.headers["location"]).query)
         request = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
-        request_id = etree.fromstring(request).get("ID")
+        return etree.fromstring(request).get("ID"), query["RelayState"][0]
+
+    def post(self, client: TestClient, saml_response: str, relay_state: str) -> dict[str, Any]:
+        """The IdP's answer posted to the ACS; the JSON answer with ``status``."""
         answer = client.post(
             f"/sso/saml/{self.connection_id}/acs",
-            data={"SAMLResponse": self.answer(request_id, **claims),
-                  "RelayState": query["RelayState"][0]},
+            data={"SAMLResponse": saml_response, "RelayState": relay_state},
             headers={"accept": "application/json"},
         )  # fmt: skip
         return {"status": answer.status_code, **answer.json()}

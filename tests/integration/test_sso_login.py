@@ -383,6 +383,63 @@ def test_twenty_concurrent_first_sign_ins_make_one_account(rt: Runtime, acme: Ss
     assert count(rt, Membership) == 2 and count(rt, WebSession) == 20
 
 
+def _sso_trail(rt: Runtime, acme: SsoOrg) -> list[tuple[str, str | None]]:
+    with rt.db.transaction() as db:
+        events = db.query(AuditEvent).filter(
+            AuditEvent.org_id == acme.org.id, AuditEvent.action.like("sso.%")
+        )
+        return [(e.action, e.reason) for e in events.order_by(AuditEvent.id)]
+
+
+def test_an_answer_the_policy_refused_stays_spent(
+    client: TestClient, rt: Runtime, acme: SsoOrg
+) -> None:
+    """Verifying and the policy share one transaction: after the policy's refusal
+    rolled it back, the pending request and the assertion id are taken again."""
+    acme.set_mode("managed")
+    request_id, relay_state = acme.start(client)
+    saml = acme.answer(request_id, **person("ada@nobody.example"))
+    before, trail = _everything(rt), _sso_trail(rt, acme)
+    first = acme.post(client, saml, relay_state)
+    assert (first["status"], first["error"]) == (403, "domain_mismatch")
+    again = acme.post(client, saml, relay_state)
+    assert (again["status"], again["error"]) == (400, "saml_replayed")
+    assert _everything(rt) == before
+    assert count(rt, Ephemeral, Ephemeral.purpose == "saml_request") == 0
+    assert _sso_trail(rt, acme)[len(trail) :] == [
+        ("sso.identity_verified", None),
+        ("sso.login_refused", "domain_mismatch"),
+        ("sso.login_refused", "saml_replayed"),
+    ]
+
+
+def test_a_sign_in_that_lost_a_race_runs_again_and_its_answer_stays_spent(
+    client: TestClient, rt: Runtime, acme: SsoOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme.set_mode("managed")
+    calls: list[object] = []
+    real = login.complete_in
+
+    def loses_the_first_race(*args: object) -> login.SignedIn:
+        calls.append(args)
+        if len(calls) == 1:
+            raise login.Raced()
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(login, "complete_in", loses_the_first_race)
+    request_id, relay_state = acme.start(client)
+    saml = acme.answer(request_id, **person("ada@acme.example"))
+    trail = _sso_trail(rt, acme)
+    answer = acme.post(client, saml, relay_state)
+    assert answer["status"] == 200 and answer["created"] is True and len(calls) == 2
+    assert count(rt, User) == 2 and count(rt, SsoLink) == 1 and count(rt, WebSession) == 1
+    replayed = acme.post(TestClient(create_app(runtime=rt)), saml, "")
+    assert replayed["error"] == "saml_replayed"
+    actions = [action for action, _ in _sso_trail(rt, acme)[len(trail) :]]
+    assert actions.count("sso.identity_verified") == 1
+    assert actions.index("sso.identity_verified") < actions.index("sso.login")
+
+
 def test_a_deactivated_member_is_refused(client: TestClient, rt: Runtime, acme: SsoOrg) -> None:
     acme.set_mode("managed")
     acme.sign_in(client, **person("ada@acme.example"))

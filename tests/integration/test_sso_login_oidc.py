@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from hubgate.audit import Actor
 from hubgate.cli_operator import operator_principal
-from hubgate.db.models import Membership, SsoLink, User, WebSession
+from hubgate.db.models import AuditEvent, Membership, SsoLink, User, WebSession
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, policy
 from tests.conftest import World
@@ -71,3 +71,23 @@ def test_an_email_the_idp_does_not_vouch_for_is_refused(
     answer = _sign_in(client, provider, managed)
     assert (answer["status"], answer["error"]) == (403, "email_unverified")
     assert [count(rt, m) for m in (User, Membership, SsoLink, WebSession)] == before
+
+
+def test_a_refused_callback_stays_spent(
+    client: TestClient, rt: Runtime, provider: Provider, managed: int
+) -> None:
+    """The policy's refusal rolls back the callback's transaction; the state it
+    consumed is consumed again, so the same callback cannot be tried twice."""
+    provider.claims["email_verified"] = False
+    start = client.get("/sso/acme/start", params={"next": "/acme"}, follow_redirects=False)
+    params = provider.authorize(start.headers["location"])
+    callback, accept = f"/sso/oidc/{managed}/callback", {"accept": "application/json"}
+    first = client.get(callback, params=params, headers=accept)
+    assert (first.status_code, first.json()["error"]) == (403, "email_unverified")
+    again = client.get(callback, params=params, headers=accept)
+    assert (again.status_code, again.json()["error"]) == (400, "oidc_state_invalid")
+    with rt.db.transaction() as db:
+        events = db.query(AuditEvent).filter(AuditEvent.action.like("sso.%login%"))
+        reasons = [e.reason for e in events.order_by(AuditEvent.id)]
+        verified = db.query(AuditEvent).filter(AuditEvent.action == "sso.identity_verified")
+        assert reasons == ["email_unverified", "oidc_state_invalid"] and verified.count() == 1

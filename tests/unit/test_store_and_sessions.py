@@ -64,6 +64,7 @@ def test_replay_store_lets_only_the_first_use_through(rt: Runtime) -> None:
         seen = store.ReplayStore(db, "test")
         assert seen.first_use("a", until) is True
         assert seen.first_use("a", until) is False
+        assert seen.taken == [("a", until)]
         assert store.ReplayStore(db, "other").first_use("a", until) is True
     with rt.db.transaction() as db:
         assert store.ReplayStore(db, "test").first_use("a", until) is False

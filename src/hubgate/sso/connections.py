@@ -33,6 +33,7 @@ from hubgate.sso.saml.metadata import parse_idp_metadata
 __all__ = [
     "ConnectionRef",
     "SamlEndpoint",
+    "Through",
     "SamlSource",
     "add_certificate",
     "create_oidc",
@@ -154,6 +155,21 @@ class SamlSource(ConnectionRef, Protocol):
     def sp_private_key(self) -> str: ...
     @property
     def sp_certificate(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Through:
+    """The connection a sign-in came through, as it was then: it outlives the
+    transaction (and the ORM row) it was read in."""
+
+    id: int
+    org_id: int
+    kind: str
+    state: str
+
+    @classmethod
+    def of(cls, connection: ConnectionRef) -> Through:
+        return cls(connection.id, connection.org_id, connection.kind, connection.state)
 
 
 @dataclass(frozen=True, slots=True)

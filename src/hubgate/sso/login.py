@@ -1,7 +1,8 @@
 """Identity -> membership + an SSO authentication + a session (DESIGN.md §2).
 
 The one place a verified sign-in becomes access. The protocol adapters hand over
-an :class:`~hubgate.sso.identity.Identity`; :func:`complete` finds or links the
+an :class:`~hubgate.sso.identity.Identity`; :func:`complete_in`, in the
+transaction that verified it (:func:`complete` in one of its own), finds or links the
 account (by (connection, subject), never by email alone after the first link),
 creates it just in time in managed mode, admits the person into the org
 (managed mode, an invitation or the join link), recomputes the mapped role and
@@ -46,7 +47,7 @@ from hubgate.sso.identity import Identity
 from hubgate.sso.policy import Policy, SsoMode
 from hubgate.sso.started import Browser
 
-__all__ = ["SignedIn", "complete", "sign_in"]
+__all__ = ["RACES", "Raced", "SignedIn", "complete", "complete_in", "sign_in"]
 
 _RACE_RETRIES = 3
 
@@ -60,8 +61,12 @@ class SignedIn:
     linked: bool
 
 
-class _Raced(Exception):
+class Raced(Exception):
     """Another instance created the same account or link first: run again."""
+
+
+RACES = (Raced, IntegrityError)
+"""What :func:`complete_in` raises when it lost such a race; its transaction must roll back."""
 
 
 def complete(
@@ -73,21 +78,35 @@ def complete(
     *,
     user_agent: str | None = None,
 ) -> SignedIn:
-    """What the browser started (:func:`recall`), then :func:`sign_in`, in one
-    transaction; a lost race for a unique row (twenty first sign-ins of one person
-    at once) runs again and finds the winner's rows."""
+    """:func:`complete_in` in a transaction of its own; a lost race for a unique
+    row (twenty first sign-ins of one person at once) runs again and finds the
+    winner's rows."""
     for attempt in range(_RACE_RETRIES):
         try:
             with rt.db.transaction() as db:
-                browser = started.recall(
-                    db, browser_key, connection.org_id, rt.now(),
-                    client_address=actor.client_address, user_agent=user_agent,
-                )  # fmt: skip
-                return sign_in(db, rt, actor, connection.id, identity, browser)
-        except (_Raced, IntegrityError):
+                return complete_in(db, rt, actor, connection, identity, browser_key, user_agent)
+        except RACES:
             if attempt == _RACE_RETRIES - 1:
                 raise Conflict("Too many sign-ins at once; try again.", code="sso_busy") from None
     raise AssertionError("unreachable")
+
+
+def complete_in(
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    connection: ConnectionRef,
+    identity: Identity,
+    browser_key: str,
+    user_agent: str | None = None,
+) -> SignedIn:
+    """What the browser started (:func:`started.recall`), then :func:`sign_in`, in
+    the caller's transaction (the adapter's, which verified ``identity``)."""
+    browser = started.recall(
+        db, browser_key, connection.org_id, rt.now(),
+        client_address=actor.client_address, user_agent=user_agent,
+    )  # fmt: skip
+    return sign_in(db, rt, actor, connection.id, identity, browser)
 
 
 def sign_in(
@@ -308,7 +327,7 @@ def _link(db: Session, actor: Actor, here: _Place, identity: Identity, user: Use
     try:
         db.flush()
     except IntegrityError as exc:
-        raise _Raced() from exc
+        raise Raced() from exc
     audit.record(
         db, actor, "sso.linked", org_id=here.org_id, target=_who(user),
         data={"connection": here.connection_id, "subject": identity.subject},
@@ -324,7 +343,7 @@ def _create(
             db, rt, email, password=None, display_name=identity.display_name, verified=True
         )
     except (Conflict, IntegrityError) as exc:
-        raise _Raced() from exc
+        raise Raced() from exc
     user.managed_by_org_id = here.org_id
     audit.record(
         db, actor, "sso.jit_created", org_id=here.org_id, target=email,

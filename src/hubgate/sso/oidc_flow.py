@@ -33,7 +33,7 @@ from hubgate.sso.oidc.flow import (
 )
 from hubgate.sso.oidc.id_token import Expected, validate_id_token
 from hubgate.sso.oidc.jwks import JwksCache
-from hubgate.sso.saml_flow import SignInResult
+from hubgate.sso.verified import SignInResult, Spent
 
 __all__ = ["finish", "start"]
 
@@ -72,7 +72,9 @@ def finish(
     browser_key: str,
 ) -> SignInResult:
     """Check state first, then the provider's answer, then the tokens."""
-    pending = _pending(db, rt, connection, params.get("state", ""), browser_key)
+    state = params.get("state", "")[:128]
+    through = connections.Through.of(connection)
+    pending = _pending(db, rt, connection, state, browser_key)
     config = connections.oidc_config(rt, connection)
     _check_response(config, params)
     tokens = _exchange(rt, config, params["code"], pending["verifier"])
@@ -80,13 +82,13 @@ def finish(
     userinfo = _userinfo(rt, config, tokens) if needs_userinfo(config, claims) else None
     identity = identity_from(config, claims, userinfo)
     connections.identity_verified(db, rt, actor, connection, identity)
-    return SignInResult(identity, pending["next"])
+    return SignInResult(through, identity, pending["next"], Spent(consumed=((PENDING, state),)))
 
 
 def _pending(
     db: Session, rt: Runtime, connection: SsoConnection, state: str, browser_key: str
 ) -> dict[str, Any]:
-    found = store.consume(db, PENDING, state[:128], rt.now()) if state else None
+    found = store.consume(db, PENDING, state, rt.now()) if state else None
     if found is None or found["connection_id"] != connection.id:
         raise errors.StateInvalid()
     if found["browser"] != store.digest(browser_key):

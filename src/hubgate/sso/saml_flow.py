@@ -7,7 +7,6 @@ the SSO policy's work (DESIGN.md §2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -17,22 +16,16 @@ from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
-from hubgate.sso.identity import Identity
 from hubgate.sso.saml.errors import InResponseToMismatch
 from hubgate.sso.saml.request import new_request_id, redirect_url
 from hubgate.sso.saml.response import ResponseContext, verify_response
+from hubgate.sso.verified import SignInResult, Spent
 
-__all__ = ["SignInResult", "finish", "start"]
+__all__ = ["finish", "start"]
 
 PENDING = "saml_request"
 SEEN = "saml_assertion"
 REQUEST_TTL = timedelta(minutes=10)
-
-
-@dataclass(frozen=True, slots=True)
-class SignInResult:
-    identity: Identity
-    next: str
 
 
 def start(
@@ -65,13 +58,20 @@ def finish(
     browser_key: str,
 ) -> SignInResult:
     """Verify the IdP's response for this browser; raises a SamlError on refusal."""
-    pending = store.consume(db, PENDING, relay_state[:128], rt.now()) if relay_state else None
+    relay_key = relay_state[:128]
+    pending = store.consume(db, PENDING, relay_key, rt.now()) if relay_key else None
     if pending is not None and (
         pending["connection_id"] != connection.id or pending["browser"] != store.digest(browser_key)
     ):
         raise InResponseToMismatch("The sign-in was started in another browser or connection.")
     context = ResponseContext(now=rt.now(), request_id=pending["request_id"] if pending else None)
     config = connections.saml_config(rt, connection)
-    identity = verify_response(saml_response, config, context, store.ReplayStore(db, SEEN))
+    through = connections.Through.of(connection)
+    seen = store.ReplayStore(db, SEEN)
+    identity = verify_response(saml_response, config, context, seen)
     connections.identity_verified(db, rt, actor, connection, identity)
-    return SignInResult(identity, pending["next"] if pending else "/")
+    spent = Spent(
+        consumed=((PENDING, relay_key),) if pending else (),
+        seen=tuple((SEEN, key, until) for key, until in seen.taken),
+    )
+    return SignInResult(through, identity, pending["next"] if pending else "/", spent)

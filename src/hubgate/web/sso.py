@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -21,10 +22,19 @@ from hubgate.errors import HubgateError, NotFound
 from hubgate.orgs import service
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, invitations, login, oidc_flow, routing, saml_flow, started
+from hubgate.sso import (
+    connections,
+    invitations,
+    login,
+    oidc_flow,
+    routing,
+    saml_flow,
+    started,
+    verified,
+)
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
-from hubgate.sso.saml_flow import SignInResult
+from hubgate.sso.verified import SignInResult
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages_kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
@@ -110,17 +120,12 @@ def acs(
 ) -> Response:
     actor = actor_of(request, rt, credential)
     browser_key = request.cookies.get(BROWSER_COOKIE, "")
-    try:
-        with rt.db.transaction() as db:
-            connection = connections.saml_endpoint(db, connection_id)
-            active = connection.state == "active"
-            result = saml_flow.finish(
-                db, rt, actor, connection, saml_response, relay_state, browser_key
-            )
-    except HubgateError as exc:
-        _record_refusal(rt, actor, connection_id, exc)
-        raise
-    return _signed_in(request, rt, actor, connection, active, result, browser_key)
+
+    def verify(db: Session) -> SignInResult:
+        connection = connections.saml_endpoint(db, connection_id)
+        return saml_flow.finish(db, rt, actor, connection, saml_response, relay_state, browser_key)
+
+    return _sign_in(request, rt, actor, connection_id, verify, browser_key)
 
 
 @router.get("/sso/oidc/{connection_id}/callback")
@@ -131,40 +136,46 @@ def oidc_callback(
     actor = actor_of(request, rt, credential)
     params = {k: v[:4096] for k, v in request.query_params.items()}
     browser_key = request.cookies.get(BROWSER_COOKIE, "")
-    try:
-        with rt.db.transaction() as db:
-            connection = _of_kind(db, connection_id, "oidc")
-            active = connection.state == "active"
-            result = oidc_flow.finish(db, rt, actor, connection, params, browser_key)
-    except HubgateError as exc:
-        _record_refusal(rt, actor, connection_id, exc)
-        raise
-    return _signed_in(request, rt, actor, connection, active, result, browser_key)
+
+    def verify(db: Session) -> SignInResult:
+        connection = _of_kind(db, connection_id, "oidc")
+        return oidc_flow.finish(db, rt, actor, connection, params, browser_key)
+
+    return _sign_in(request, rt, actor, connection_id, verify, browser_key)
 
 
-def _signed_in(
+def _sign_in(
     request: Request,
     rt: Runtime,
     actor: audit.Actor,
-    connection: connections.ConnectionRef,
-    active: bool,
-    result: SignInResult,
+    connection_id: int,
+    verify: Callable[[Session], SignInResult],
     browser_key: str,
 ) -> Response:
-    """Through an active connection the org's policy runs and a session opens;
-    through one not yet active it was a test sign-in, shown as the Identity."""
-    if not active:
-        metrics.SIGN_INS.labels(connection.kind, "test_sign_in").inc()
-        return _identity_response(request, rt, result.identity, result.next)
+    """The adapter verifies the IdP's answer and, through an active connection, the
+    org's policy opens a session, in one transaction. Through a connection not yet
+    active it was a test sign-in, shown as the Identity."""
+    user_agent = request.headers.get("user-agent")
+    result: SignInResult | None = None
+    signed: login.SignedIn | None = None
     try:
-        signed = login.complete(
-            rt, actor, connection, result.identity, browser_key,
-            user_agent=request.headers.get("user-agent"),
-        )  # fmt: skip
+        with rt.db.transaction() as db:
+            result = verify(db)
+            if result.connection.state == "active":
+                signed = login.complete_in(
+                    db, rt, actor, result.connection, result.identity, browser_key, user_agent
+                )
     except HubgateError as exc:
-        _record_refusal(rt, actor, connection.id, exc, result.identity)
+        _record_refusal(rt, actor, connection_id, exc, result)
         raise
-    metrics.SIGN_INS.labels(connection.kind, "success").inc()
+    except login.RACES:
+        if result is None:
+            raise
+        signed = _after_race(rt, actor, result, browser_key, user_agent)
+    if signed is None:
+        metrics.SIGN_INS.labels(result.connection.kind, "test_sign_in").inc()
+        return _identity_response(request, rt, result.identity, result.next)
+    metrics.SIGN_INS.labels(result.connection.kind, "success").inc()
     if "application/json" in request.headers.get("accept", ""):
         body = {"user_id": signed.user_id, "org": signed.org, "next": result.next,
                 "created": signed.created, "linked": signed.linked}  # fmt: skip
@@ -173,6 +184,23 @@ def _signed_in(
         response = RedirectResponse(result.next, status_code=303)
     set_session_cookie(response, rt, signed.cookie)
     return response
+
+
+def _after_race(
+    rt: Runtime, actor: audit.Actor, result: SignInResult, browser_key: str, user_agent: str | None
+) -> login.SignedIn:
+    """The policy lost a race for a unique row, and the adapter's writes rolled back
+    with its own: take again what verifying took, then run the policy in
+    transactions of its own until it finds the winner's rows."""
+    with rt.db.transaction() as db:
+        verified.settle(db, rt, actor, result)
+    try:
+        return login.complete(
+            rt, actor, result.connection, result.identity, browser_key, user_agent=user_agent
+        )
+    except HubgateError as exc:
+        _record_refusal(rt, actor, result.connection.id, exc, result, settled=True)
+        raise
 
 
 def _of_kind(db: Session, connection_id: int, kind: str) -> SsoConnection:
@@ -187,13 +215,20 @@ def _record_refusal(
     actor: audit.Actor,
     connection_id: int,
     exc: HubgateError,
-    identity: Identity | None = None,
+    result: SignInResult | None = None,
+    *,
+    settled: bool = False,
 ) -> None:
-    """The refusal is audited in its own transaction (the sign-in's own rolled back);
-    when the IdP's answer was verified and the policy refused it, with whom."""
+    """The refusal is audited in its own transaction (the sign-in's rolled back).
+    When the IdP's answer was verified and the policy refused it: with whom, after
+    what verifying took is taken again (:func:`verified.settle`), so the answer
+    stays spent."""
     metrics.SIGN_INS.labels("sso", exc.code).inc()
+    identity = result.identity if result else None
     data = {"email": identity.email, "subject": identity.subject} if identity else None
     with rt.db.transaction() as db:
+        if result is not None and not settled:
+            verified.settle(db, rt, actor, result)
         connection = db.get(SsoConnection, connection_id)
         audit.record(
             db, actor, "sso.login_refused", org_id=connection.org_id if connection else None,
