@@ -117,7 +117,9 @@ def sign_in(
     identity: Identity,
     browser: Browser,
 ) -> SignedIn:
-    here = _place(db, connection_id, _email_domain(identity))
+    if len(identity.subject) > 1024:
+        raise errors.SsoRefused("The identity provider's subject is too long.")
+    here = _place(db, connection_id, identity.subject, _email_domain(identity))
     if here.owner_org_id is not None and here.owner_org_id != here.org_id:
         # An org's IdP never signs in an address of another org's verified domain.
         raise errors.DomainMismatch()
@@ -147,8 +149,9 @@ def sign_in(
 
 @dataclass(frozen=True, slots=True)
 class _Place:
-    """The active connection, its org and the org's policy, and which org (and
-    connection) verified the email's domain: one query, the one every sign-in reads."""
+    """The active connection, its org and the org's policy, which org (and
+    connection) verified the email's domain, and the account already linked to the
+    subject with its membership: one query, the one every sign-in reads."""
 
     connection_id: int
     kind: str
@@ -157,9 +160,19 @@ class _Place:
     policy: Policy
     owner_org_id: int | None
     owner_connection_id: int | None
+    linked: _MemberRow | None
 
 
 _C, _O, _S, _D = (t.__table__ for t in (SsoConnection, Org, OrgSso, OrgDomain))
+_M, _E, _U, _L = (t.__table__ for t in (Membership, Email, User, SsoLink))
+_FIRST_EMAIL = (
+    select(_E.c.address).where(_E.c.user_id == _U.c.id).order_by(_E.c.id).limit(1)
+).scalar_subquery()
+_MEMBER_COLUMNS = (
+    _U.c.id.label("user_id"), _M.c.id, _M.c.role, _M.c.role_source, _M.c.invited_role,
+    _M.c.deactivated_at, _FIRST_EMAIL.label("who"),
+)  # fmt: skip
+_MemberRow = Row[*tuple[Any, ...]]
 _PLACE = (
     select(
         _C.c.kind,
@@ -174,18 +187,27 @@ _PLACE = (
         _S.c.default_team_id,
         _D.c.org_id.label("owner_org_id"),
         _D.c.connection_id.label("owner_connection_id"),
+        *_MEMBER_COLUMNS,
     )
     .select_from(
         _C.join(_O, _O.c.id == _C.c.org_id)
         .outerjoin(_S, _S.c.org_id == _C.c.org_id)
         .outerjoin(_D, and_(_D.c.domain == bindparam("domain"), _D.c.verified_at.is_not(None)))
+        # The account linked to (connection, subject), and its membership of the org.
+        .outerjoin(_L, and_(_L.c.connection_id == _C.c.id, _L.c.subject == bindparam("subject")))
+        .outerjoin(_U, _U.c.id == _L.c.user_id)
+        .outerjoin(_M, and_(_M.c.user_id == _U.c.id, _M.c.org_id == _C.c.org_id))
     )
     .where(_C.c.id == bindparam("connection_id"))
 )
 
 
-def _place(db: Session, connection_id: int, domain: str | None) -> _Place:
-    row = core(db).execute(_PLACE, {"connection_id": connection_id, "domain": domain}).first()
+def _place(db: Session, connection_id: int, subject: str, domain: str | None) -> _Place:
+    row = (
+        core(db)
+        .execute(_PLACE, {"connection_id": connection_id, "subject": subject, "domain": domain})
+        .first()
+    )
     if row is None or row.state != "active":
         raise errors.ConnectionInactive()
     policy = (
@@ -203,7 +225,7 @@ def _place(db: Session, connection_id: int, domain: str | None) -> _Place:
     )
     return _Place(
         connection_id, row.kind, row.org_id, row.name, policy,
-        row.owner_org_id, row.owner_connection_id,
+        row.owner_org_id, row.owner_connection_id, row if row.user_id is not None else None,
     )  # fmt: skip
 
 
@@ -247,26 +269,12 @@ _TOUCH_LINK = (
     )
     .values(last_sign_in_at=bindparam("b_now"))
 )
-_M, _E, _U, _L = (t.__table__ for t in (Membership, Email, User, SsoLink))
-_FIRST_EMAIL = (
-    select(_E.c.address).where(_E.c.user_id == _U.c.id).order_by(_E.c.id).limit(1)
-).scalar_subquery()
-_MEMBER_COLUMNS = (
-    _U.c.id.label("user_id"), _M.c.id, _M.c.role, _M.c.role_source, _M.c.invited_role,
-    _M.c.deactivated_at, _FIRST_EMAIL.label("who"),
-)  # fmt: skip
-_MEMBERSHIP = and_(_M.c.user_id == _U.c.id, _M.c.org_id == bindparam("org_id"))
-_MemberRow = Row[*tuple[Any, ...]]
-# The account linked to (connection, subject), with its membership of the org.
-_LINKED = (
-    select(*_MEMBER_COLUMNS)
-    .select_from(_L.join(_U, _U.c.id == _L.c.user_id).outerjoin(_M, _MEMBERSHIP))
-    .where(_L.c.connection_id == bindparam("connection_id"), _L.c.subject == bindparam("subject"))
-)
 # An account's membership of the org.
 _MEMBER = (
     select(*_MEMBER_COLUMNS)
-    .select_from(_U.outerjoin(_M, _MEMBERSHIP))
+    .select_from(
+        _U.outerjoin(_M, and_(_M.c.user_id == _U.c.id, _M.c.org_id == bindparam("org_id")))
+    )
     .where(_U.c.id == bindparam("user_id"))
 )
 
@@ -281,20 +289,7 @@ def _account(
 ) -> tuple[int, bool, bool, _MemberRow | None]:
     """(user id, linked now, created now, the account's membership row when it was
     linked before)."""
-    if len(identity.subject) > 1024:
-        raise errors.SsoRefused("The identity provider's subject is too long.")
-    found = (
-        core(db)
-        .execute(
-            _LINKED,
-            {
-                "connection_id": here.connection_id,
-                "subject": identity.subject,
-                "org_id": here.org_id,
-            },
-        )
-        .first()
-    )
+    found = here.linked
     if found is not None:
         if browser.user_id is not None and browser.user_id != found.user_id:
             raise errors.AccountMismatch()
@@ -469,7 +464,7 @@ def _session(
 
 # Freshness counts from this sign-in; the IdP's own session expiry, if it gave one,
 # ends the authentication sooner.
-_AUTHENTICATED = insert(SsoAuthentication)
+_AUTHENTICATED = insert(SsoAuthentication).inline()  # no RETURNING of the unread id
 
 
 def _who(user: User) -> str:
