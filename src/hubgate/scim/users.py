@@ -107,15 +107,18 @@ def _taken(db: Session, org: Org, key: str, but: str | None = None) -> bool:
     return db.scalar(statement.limit(1)) is not None
 
 
-def _account(db: Session, rt: Runtime, org: Org, address: str, doc: Any) -> User:
+def _account(
+    db: Session, rt: Runtime, org: Org, settings: policy.Policy, address: str, doc: Any
+) -> tuple[User, bool]:
+    """The account holding ``address``, or a new one; and whether it is new."""
     existing = users.find_by_email(db, address)
     if existing is not None:
-        return existing
+        return existing, False
     name = doc.display_name or (doc.name.formatted if doc.name else None)
     user = users.create_user(db, rt, address, password=None, display_name=name, verified=True)
-    if policy.policy_of(db, org.id).mode is policy.SsoMode.MANAGED:
+    if settings.mode is policy.SsoMode.MANAGED:
         user.managed_by_org_id = org.id
-    return user
+    return user, True
 
 
 def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> ScimUser:
@@ -124,12 +127,15 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Sc
     if _taken(db, org, key):
         raise Uniqueness("That userName is taken in this organization.")
     address = _primary_email(org, db, doc)
-    user = _account(db, rt, org, address, doc)
-    if db.scalar(select(ScimUser.id).where(ScimUser.org_id == org.id, ScimUser.user_id == user.id)):
-        raise Uniqueness("A User with that email exists in this organization.")
-    member = service.membership(db, org.id, user.id)
+    settings = policy.policy_of(db, org.id)
+    user, new = _account(db, rt, org, settings, address, doc)
+    member = None
+    if not new:  # a new account has neither a SCIM User nor a membership to look for
+        linked = select(ScimUser.id).where(ScimUser.org_id == org.id, ScimUser.user_id == user.id)
+        if db.scalar(linked):
+            raise Uniqueness("A User with that email exists in this organization.")
+        member = service.membership(db, org.id, user.id)
     if member is None:
-        settings = policy.policy_of(db, org.id)
         member = service.join(
             db, org.id, user.id, settings.default_role, role_source="scim",
             team_id=settings.default_team_id,

@@ -84,8 +84,11 @@ def _parameters(model: Any, attributes: str | None, excluded: str | None) -> Any
         raise InvalidValue("attributes or excludedAttributes name no such attribute.") from exc
 
 
-def _user_out(db: Session, call: Call, row: ScimUser, params: Any = None, status: int = 200) -> Any:
-    model = documents.user_model(row, users.groups_of(db, row), call.base)
+def _user_out(
+    db: Session, call: Call, row: ScimUser, params: Any = None, *, new: bool = False
+) -> Any:
+    """The User as SCIM shows it; a ``new`` one is in no group yet."""
+    model = documents.user_model(row, [] if new else users.groups_of(db, row), call.base)
     return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
 
 
@@ -225,7 +228,7 @@ async def create_user(org: str, request: Request, rt: Rt) -> Response:
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
         row = users.create(db, rt, actor, found, call.payload)
-        return _answer(_user_out(db, call, row), 201, documents.etag(row))
+        return _answer(_user_out(db, call, row, new=True), 201, documents.etag(row))
 
     return call.run(work)
 
