@@ -246,6 +246,23 @@ def test_search_endpoints(scim: Scim) -> None:
     )
 
 
+def test_lists_and_searches_show_each_users_own_groups(scim: Scim) -> None:
+    ada, bob, cy = (scim.create_user(f"{n}@acme.example")["id"] for n in ("ada", "bob", "cy"))
+    eng = scim.create_group("Engineering", ada, bob)["id"]
+    ops = scim.create_group("Ops", bob)["id"]
+    want = {ada: [eng], bob: [eng, ops], cy: []}
+
+    def groups(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
+        users = [r for r in resources if "userName" in r]
+        return {u["id"]: [g["value"] for g in u.get("groups", [])] for u in users}
+
+    assert groups(scim.call("GET", "/Users").json()["Resources"]) == want
+    body = {"schemas": [SEARCH], "filter": 'userName ew "acme.example"'}
+    assert groups(scim.call("POST", "/Users/.search", body).json()["Resources"]) == want
+    assert groups(scim.call("POST", "/.search", {"schemas": [SEARCH]}).json()["Resources"]) == want
+    assert groups([scim.call("GET", f"/Users/{bob}").json()]) == {bob: [eng, ops]}
+
+
 @pytest.mark.parametrize(
     ("start", "count", "shown"),
     [(1, 100, 3), (1, 2, 2), (2, 10, 2), (3, 1, 1), (4, 10, 0), (9, 10, 0), (1, 0, 0)],

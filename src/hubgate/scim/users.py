@@ -13,6 +13,7 @@ Every change is audited with the token as the actor.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +51,9 @@ from hubgate.scim.errors import (
 )
 from hubgate.sso import domains, policy
 
-__all__ = ["count", "create", "delete_user", "get", "groups_of", "patch", "replace"]
+__all__ = [
+    "count", "create", "delete_user", "get", "groups_of", "groups_of_each", "patch", "replace",
+]  # fmt: skip
 
 
 def get(db: Session, org: Org, scim_id: str) -> ScimUser:
@@ -61,13 +64,23 @@ def get(db: Session, org: Org, scim_id: str) -> ScimUser:
 
 
 def groups_of(db: Session, row: ScimUser) -> list[tuple[str, str]]:
+    return groups_of_each(db, [row])[row.id]
+
+
+def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[tuple[str, str]]]:
+    """Each User's groups (id, displayName), by name: one query for a whole page."""
+    found: dict[str, list[tuple[str, str]]] = {row.id: [] for row in rows}
+    if not found:
+        return found
     statement = (
-        select(ScimGroup.id, ScimGroup.display_name)
+        select(ScimGroupMember.scim_user_id, ScimGroup.id, ScimGroup.display_name)
         .join(ScimGroupMember, ScimGroupMember.group_id == ScimGroup.id)
-        .where(ScimGroupMember.scim_user_id == row.id)
-        .order_by(ScimGroup.display_name)
+        .where(ScimGroupMember.scim_user_id.in_(list(found)))
+        .order_by(ScimGroup.display_name, ScimGroup.id)
     )
-    return [(gid, name) for gid, name in db.execute(statement)]
+    for user_id, group_id, name in db.execute(statement):
+        found[user_id].append((group_id, name))
+    return found
 
 
 def _check_if_match(row: ScimUser, if_match: str | None) -> None:

@@ -85,11 +85,22 @@ def _parameters(model: Any, attributes: str | None, excluded: str | None) -> Any
 
 
 def _user_out(
-    db: Session, call: Call, row: ScimUser, params: Any = None, *, new: bool = False
+    db: Session,
+    call: Call,
+    row: ScimUser,
+    params: Any = None,
+    *,
+    groups: list[tuple[str, str]] | None = None,
 ) -> Any:
-    """The User as SCIM shows it; a ``new`` one is in no group yet."""
-    model = documents.user_model(row, [] if new else users.groups_of(db, row), call.base)
+    """The User as SCIM shows it, with its ``groups`` (read now when not given)."""
+    groups = users.groups_of(db, row) if groups is None else groups
+    model = documents.user_model(row, groups, call.base)
     return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
+
+
+def _users_out(db: Session, call: Call, rows: list[ScimUser], params: Any) -> list[Any]:
+    grouped = users.groups_of_each(db, rows)
+    return [_user_out(db, call, r, params, groups=grouped[r.id]) for r in rows]
 
 
 def _group_out(db: Session, call: Call, row: ScimGroup, params: Any = None) -> Any:
@@ -166,8 +177,9 @@ async def search_everything(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(User[EnterpriseUser] | Group, call.payload)
         page = _search_page(search, text)
         total, rows = queries.everything(db, found, page)
+        grouped = users.groups_of_each(db, [r for r in rows if isinstance(r, ScimUser)])
         resources = [
-            _user_out(db, call, r, search) if isinstance(r, ScimUser)
+            _user_out(db, call, r, search, groups=grouped[r.id]) if isinstance(r, ScimUser)
             else _group_out(db, call, r, search)
             for r in rows
         ]  # fmt: skip
@@ -185,7 +197,7 @@ async def search_users(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(User[EnterpriseUser], call.payload)
         page = _search_page(search, text)
         total, rows = queries.users(db, found, page)
-        return _answer(_list(total, page, [_user_out(db, call, r, search) for r in rows]))
+        return _answer(_list(total, page, _users_out(db, call, rows, search)))
 
     return call.run(work)
 
@@ -216,7 +228,7 @@ def list_users(
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
         total, rows = queries.users(db, found, page)
-        return _answer(_list(total, page, [_user_out(db, call, r, params) for r in rows]))
+        return _answer(_list(total, page, _users_out(db, call, rows, params)))
 
     return call.run(work)
 
@@ -228,7 +240,7 @@ async def create_user(org: str, request: Request, rt: Rt) -> Response:
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
         row = users.create(db, rt, actor, found, call.payload)
-        return _answer(_user_out(db, call, row, new=True), 201, documents.etag(row))
+        return _answer(_user_out(db, call, row, groups=[]), 201, documents.etag(row))
 
     return call.run(work)
 
