@@ -230,6 +230,37 @@ def test_team_mapping_adds_and_removes_only_mapped_places(
     assert teams == {"everyone": "write", "infra": "admin"}  # research gone, manual stays
 
 
+def test_rules_and_places_reads_the_users_places_in_this_org_only(
+    rt: Runtime, world: World, acme: SsoOrg
+) -> None:
+    globex = sso_org(rt, world, "globex", "globex.example")
+    with rt.db.transaction() as db:
+        from hubgate.accounts import users
+        from hubgate.orgs import service
+
+        admin = users.find_by_email(db, "admin@acme.example")
+        assert admin is not None
+        service.join(db, globex.org.id, admin.id, OrgRole.READ)  # a place in globex too
+        org = db.merge(acme.org)
+        research = service.create_team(db, Actor.system(), _operator(acme), org, "research", None)
+        mappings.set_role_mappings(
+            db, Actor.system(), _operator(acme), org,
+            [RoleRule("groups", "staff", OrgRole.READ), RoleRule("groups", "sec", OrgRole.ADMIN)],
+        )  # fmt: skip
+        mappings.set_team_mappings(
+            db, Actor.system(), _operator(acme), org, [("groups", "ml", "research", TeamRole.WRITE)]
+        )
+        roles, teams, places = mappings.rules_and_places(db, acme.org.id, admin.id)
+        assert (roles, teams) == mappings.load_rules(db, acme.org.id)
+        everyone = service.default_team(db, acme.org.id).id
+        mine = db.query(TeamMembership).filter(TeamMembership.user_id == admin.id).all()
+    assert [r.value for r in roles] == ["staff", "sec"]
+    assert [t.team_id for t in teams] == [research.id]
+    assert len(mine) == 2  # the default teams of acme and of globex
+    (place,) = (m for m in mine if m.team_id == everyone)
+    assert places == {everyone: (place.role, place.source)}
+
+
 def test_basic_mode_gates_private_content_until_sso(
     client: TestClient, rt: Runtime, world: World, acme: SsoOrg
 ) -> None:

@@ -420,13 +420,15 @@ def _apply_mappings(
 ) -> None:
     """Role and teams as the mappings say; the membership row is loaded only when
     its role changes."""
-    roles, teams = mappings.load_rules(db, here.org_id)
+    roles, teams, places = mappings.rules_and_places(db, here.org_id, member.user_id)
     grants = mappings.grants_for(identity, roles, teams)
     default_role = here.policy.default_role
     if not mappings.role_settled(member, grants.role, default_role):
         row = db.get_one(Membership, member.id)
         mappings.apply_role(db, actor, here.org_id, row, grants.role, default_role)
-    added, removed = mappings.sync_teams(db, here.org_id, member.user_id, grants.teams)
+    added, removed = mappings.sync_teams(
+        db, here.org_id, member.user_id, grants.teams, places=places
+    )
     if added or removed:
         audit.record(
             db, actor, "team.mapped", org_id=here.org_id, target=f"user:{member.user_id}",

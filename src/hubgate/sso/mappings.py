@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, null, select, union_all, update
+from sqlalchemy import bindparam, delete, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from hubgate import audit
@@ -36,9 +36,11 @@ __all__ = [
     "describe",
     "grants_for",
     "load_rules",
+    "Places",
     "preview",
     "role_settled",
     "role_target",
+    "rules_and_places",
     "set_role_mappings",
     "set_team_mappings",
     "sync_teams",
@@ -95,27 +97,58 @@ def grants_for(identity: Identity, roles: Iterable[RoleRule], teams: Iterable[Te
     return Grants(role, granted)
 
 
+Places = dict[int, tuple[str, str]]
+"""A user's team places in an org: team id -> (team role, the source that gave it)."""
+
+
 def load_rules(db: Session, org_id: int) -> tuple[list[RoleRule], list[TeamRule]]:
     """The org's role and team mappings, each in the order they were set, in one query."""
-    roles: list[RoleRule] = []
-    teams: list[TeamRule] = []
-    for attribute, value, role, team_id, _ in core(db).execute(_RULES, {"org_id": org_id}):
-        if team_id is None:
-            roles.append(RoleRule(attribute, value, OrgRole.parse(role)))
-        else:
-            teams.append(TeamRule(attribute, value, team_id, TeamRole.parse(role)))
+    roles, teams, _ = _read(db, _RULES, {"org_id": org_id})
     return roles, teams
 
 
+def rules_and_places(
+    db: Session, org_id: int, user_id: int
+) -> tuple[list[RoleRule], list[TeamRule], Places]:
+    """:func:`load_rules` and the user's team places in the org (for
+    :func:`sync_teams`), in one query: every SSO sign-in reads both."""
+    return _read(db, _RULES_AND_PLACES, {"org_id": org_id, "user_id": user_id})
+
+
+def _read(
+    db: Session, statement: Any, params: dict[str, int]
+) -> tuple[list[RoleRule], list[TeamRule], Places]:
+    roles: list[RoleRule] = []
+    teams: list[TeamRule] = []
+    places: Places = {}
+    for kind, attribute, value, role, team_id, _ in core(db).execute(statement, params):
+        if kind == "role":
+            roles.append(RoleRule(attribute, value, OrgRole.parse(role)))
+        elif kind == "team":
+            teams.append(TeamRule(attribute, value, team_id, TeamRole.parse(role)))
+        else:
+            places[team_id] = (role, value)
+    return roles, teams, places
+
+
 _R, _T = RoleMapping.__table__, TeamMapping.__table__
-_RULES = union_all(
-    select(_R.c.attribute, _R.c.value, _R.c.role, null().label("team_id"), _R.c.id).where(
-        _R.c.org_id == bindparam("org_id")
-    ),
-    select(_T.c.attribute, _T.c.value, _T.c.team_role, _T.c.team_id, _T.c.id).where(
-        _T.c.org_id == bindparam("org_id")
-    ),
-).order_by("id")
+_TM, _TEAMS = TeamMembership.__table__, Team.__table__
+# Rows of one shape: (kind, attribute, value, role, team id, id).
+_ROLE_RULES = select(
+    literal("role").label("kind"), _R.c.attribute, _R.c.value, _R.c.role,
+    null().label("team_id"), _R.c.id,
+).where(_R.c.org_id == bindparam("org_id"))  # fmt: skip
+_TEAM_RULES = select(
+    literal("team"), _T.c.attribute, _T.c.value, _T.c.team_role, _T.c.team_id, _T.c.id
+).where(_T.c.org_id == bindparam("org_id"))
+# A place carries its source where a rule carries its value.
+_USER_PLACES = (
+    select(literal("place"), null(), _TM.c.source, _TM.c.role, _TM.c.team_id, null())
+    .join(_TEAMS, _TEAMS.c.id == _TM.c.team_id)
+    .where(_TM.c.user_id == bindparam("user_id"), _TEAMS.c.org_id == bindparam("org_id"))
+)
+_RULES = union_all(_ROLE_RULES, _TEAM_RULES).order_by("id")
+_RULES_AND_PLACES = union_all(_ROLE_RULES, _TEAM_RULES, _USER_PLACES).order_by("id")
 
 
 def _check_rule_text(attribute: str, value: str) -> None:
@@ -224,16 +257,14 @@ def sync_teams(
     user_id: int,
     granted: dict[int, TeamRole],
     source: str = "mapping",
+    places: Places | None = None,
 ) -> tuple[list[int], list[int]]:
     """Make the user's team places from ``source`` (the SSO mappings, or SCIM
-    groups) equal ``granted``; places from elsewhere stay as they are. Returns
-    (added or changed, removed) team ids."""
-    places = {
-        team_id: (role, given_by)
-        for team_id, role, given_by in core(db).execute(
-            _PLACES, {"user_id": user_id, "org_id": org_id}
-        )
-    }
+    groups) equal ``granted``; places from elsewhere stay as they are. ``places``,
+    when given, are the user's places as read in this transaction. Returns (added
+    or changed, removed) team ids."""
+    if places is None:
+        places = _read(db, _USER_PLACES, {"user_id": user_id, "org_id": org_id})[2]
     removed = [t for t, (_, given_by) in places.items() if given_by == source and t not in granted]
     if removed:
         db.execute(
@@ -257,14 +288,6 @@ def sync_teams(
     if changed:
         db.flush()
     return changed, removed
-
-
-_TM, _TEAMS = TeamMembership.__table__, Team.__table__
-_PLACES = (
-    select(_TM.c.team_id, _TM.c.role, _TM.c.source)
-    .join(_TEAMS, _TEAMS.c.id == _TM.c.team_id)
-    .where(_TM.c.user_id == bindparam("user_id"), _TEAMS.c.org_id == bindparam("org_id"))
-)
 
 
 def preview(
