@@ -33,8 +33,8 @@ from hubgate.sso.saml.metadata import parse_idp_metadata
 __all__ = [
     "ConnectionRef",
     "SamlEndpoint",
-    "Through",
     "SamlSource",
+    "Through",
     "add_certificate",
     "create_oidc",
     "create_saml",
