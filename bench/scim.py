@@ -1,7 +1,8 @@
 """SCIM provisioning against a running hubgate (2 uvicorn workers) on loopback:
 Users created per second through ``POST /Users``, the time to create ``--users``
-of them, ``filter=userName eq "..."`` latency over every User the org then has,
-and one Group PATCH adding ``--members`` members. Prints figures; asserts no timing.
+of them, how long ``GET /healthz`` waits meanwhile, ``filter=userName eq "..."``
+latency over every User the org then has, and one Group PATCH adding
+``--members`` members. Prints figures; asserts no timing.
 
 Creating 100,000 Users through HTTP takes long on a small machine; ``--users
 10000`` measures ten thousand and the closing line extrapolates to 100,000 (said
@@ -21,6 +22,7 @@ import argparse
 import json
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -111,6 +113,31 @@ def create_users(
     return elapsed, ids, statuses
 
 
+class Prober(threading.Thread):
+    """``GET /healthz`` one at a time, 10 ms apart, until stopped: how long any
+    other request (a sign-in, a forward-auth check) waits while SCIM keeps the
+    workers busy."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(daemon=True)
+        self.target = f"{base_url}/healthz"
+        self.latencies: list[float] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        request = load.encode("GET", self.target)
+        while not self.done.wait(0.01):
+            self.latencies += load.run(self.target, [request], 1)[1]
+
+    def __enter__(self) -> Prober:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join()
+
+
 def filter_latencies(base: str, headers: dict[str, str], count: int, samples: int) -> list[float]:
     """One request at a time, each for a random existing userName (other case)."""
     latencies = []
@@ -152,11 +179,19 @@ def _ms(values: list[float], quantile: float) -> float:
 def run(base_url: str, secret: str, args: argparse.Namespace) -> None:
     base = f"{base_url}/scim/v2/bench"
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": MEDIA}
-    elapsed, ids, statuses = create_users(base, headers, args.seed, args.users, args.concurrency)
+    with Prober(base_url) as prober:
+        elapsed, ids, statuses = create_users(
+            base, headers, args.seed, args.users, args.concurrency
+        )
     rate = len(ids) / elapsed
     print(
         f"create   {len(ids):>7} Users in {elapsed:7.1f} s  {rate:6.0f}/s"
         f"  statuses {dict(sorted(statuses.items()))}"
+    )
+    waits = prober.latencies
+    print(
+        f"         GET /healthz meanwhile: p50 {statistics.median(waits) * 1000:.1f} ms"
+        f"  p99 {_ms(waits, 0.99):.1f} ms  max {max(waits) * 1000:.0f} ms  ({len(waits)} probes)"
     )
     if args.users < 100_000:
         print(f"         100,000 Users at that rate: ~{100_000 / rate:.0f} s (extrapolated)")

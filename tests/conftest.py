@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import Iterator
@@ -131,3 +132,13 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
     token: str = response.json()["csrf_token"]
     client.headers["x-csrf-token"] = token
     return token
+
+
+def on_event_loop() -> bool:
+    """Whether the calling thread is running an asyncio event loop: blocking work
+    (a transaction, a fetch) done there stalls every other request of the worker."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -38,7 +38,7 @@ from hubgate.db.models import (
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import groups, tokens
-from tests.conftest import World, sign_in
+from tests.conftest import World, on_event_loop, sign_in
 from tests.integration.sso_world import SsoOrg, count, person, role_of, sso_org
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -588,6 +588,49 @@ def test_malformed_bodies_are_refused_without_change(scim: Scim, rt: Runtime, bo
         assert answer.status_code == 400, (path, answer.text)
         assert answer.json()["schemas"] == [ERROR]
     assert snapshot(rt) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/Users", user_body("cy@acme.example")),
+        ("PUT", "/Users/{uid}", user_body("ada@acme.example", displayName="Ada L.")),
+        ("PATCH", "/Users/{uid}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Ada"}]}),
+        ("POST", "/Groups", {"schemas": [GROUP], "displayName": "Ops"}),
+        ("PUT", "/Groups/{gid}", {"schemas": [GROUP], "displayName": "Eng"}),
+        ("PATCH", "/Groups/{gid}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": "{uid}"}]}]}),
+        ("POST", "/.search", {"schemas": [SEARCH]}),
+        ("POST", "/Users/.search", {"schemas": [SEARCH]}),
+        ("POST", "/Groups/.search", {"schemas": [SEARCH]}),
+        ("GET", "/Users?filter=userName eq \"ada@acme.example\"", None),
+        ("DELETE", "/Groups/{gid}", None),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)  # fmt: skip
+def test_scim_transactions_run_off_the_event_loop(
+    scim: Scim, monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: Any
+) -> None:
+    """A route that ran its transaction on the event loop would stall every other
+    request of the worker for as long as, say, a 10,000-member PATCH takes."""
+    uid = scim.create_user("ada@acme.example")["id"]
+    gid = scim.create_group("Eng")["id"]
+    resolve, seen = tokens.resolve, []
+
+    def spy(*args: Any) -> Any:
+        seen.append(on_event_loop())
+        return resolve(*args)
+
+    monkeypatch.setattr(tokens, "resolve", spy)
+
+    def filled(text: str) -> str:
+        return text.replace("{uid}", uid).replace("{gid}", gid)
+
+    sent = None if body is None else json.loads(filled(json.dumps(body)))
+    answer = scim.call(method, filled(path), sent)
+    assert answer.status_code < 300, answer.text
+    assert seen == [False]
 
 
 def test_service_provider_config_announces_the_limits(scim: Scim) -> None:

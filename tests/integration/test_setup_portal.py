@@ -9,6 +9,7 @@ import base64
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,7 +23,7 @@ from hubgate.db.models import AuditEvent, SetupLink, SsoConnection
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, mappings, setup
 from hubgate.sso.mappings import RoleRule
-from tests.conftest import World, sign_in
+from tests.conftest import World, on_event_loop, sign_in
 from tests.integration.test_saml_flow import IDP, idp_metadata
 from tests.security.saml_forge import Claims, SamlForge, session_keys
 
@@ -149,6 +150,24 @@ def test_bad_metadata_is_refused_on_the_page(
     assert answer.status_code == 400 and message in answer.text
     with rt.db.transaction() as db:
         assert db.query(SsoConnection).count() == 0
+
+
+def test_a_saml_connection_is_made_off_the_event_loop(
+    client: TestClient, rt: Runtime, acme: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload is read on the loop; its fetch or its transaction would stall the
+    worker there."""
+    create, seen = connections.create_saml, []
+
+    def spy(*args: Any) -> Any:
+        seen.append(on_event_loop())
+        return create(*args)
+
+    monkeypatch.setattr(connections, "create_saml", spy)
+    key = _link(rt, acme)
+    metadata = idp_metadata(session_keys().idp.cert_pem).decode()
+    answer = _post(client, f"/setup/{key}", f"/setup/{key}/saml", {"metadata_xml": metadata})
+    assert answer.status_code == 303 and seen == [False]
 
 
 def test_ended_links_say_why(client: TestClient, rt: Runtime, acme: object) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hubgate.db.models import SetupLink
 from hubgate.errors import BadRequest, HubgateError
@@ -60,9 +61,12 @@ async def create_saml(
     metadata_url: Text = "",
     metadata_file: UploadFile | None = None,
 ) -> Response:
-    """IdP metadata pasted, uploaded, or fetched from its URL."""
+    """IdP metadata pasted, uploaded, or fetched from its URL. The upload is read
+    on the event loop; the fetch and the transaction run in a worker thread."""
     uploaded = await metadata_file.read(_MAX_METADATA + 1) if metadata_file else b""
-    return _create_saml(request, rt, key, metadata_xml, metadata_url, uploaded)
+    return await run_in_threadpool(
+        _create_saml, request, rt, key, metadata_xml, metadata_url, uploaded
+    )
 
 
 def _create_saml(
