@@ -28,10 +28,10 @@ _TOUCH_EVERY = timedelta(seconds=60)
 
 @dataclass(frozen=True, slots=True)
 class ScimCaller:
-    """Who calls the SCIM endpoints: one token of one org."""
+    """Who calls the SCIM endpoints: one token of one org, and that org."""
 
     token_id: int
-    org_id: int
+    org: Org
 
     @property
     def actor_label(self) -> str:
@@ -84,14 +84,15 @@ def describe(row: ScimToken) -> dict[str, Any]:
 
 
 def resolve(db: Session, authorization: str | None, org_name: str, now: datetime) -> ScimCaller:
-    """The caller behind ``Authorization: Bearer ...`` for the org in the path; any
-    other org's token, a revoked one or garbage answers the same 401."""
+    """The caller behind ``Authorization: Bearer ...`` for the org in the path, read
+    with that org in one query; any other org's token, a revoked one, an org that
+    does not exist or garbage answers the same 401."""
     scheme, _, secret = (authorization or "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret.startswith(PREFIX) or len(secret) > 128:
         raise ScimUnauthorized()
     row = db.execute(
-        select(ScimToken.id, ScimToken.org_id, ScimToken.revoked_at, ScimToken.last_used_at)
+        select(ScimToken.id, ScimToken.revoked_at, ScimToken.last_used_at, Org)
         .join(Org, Org.id == ScimToken.org_id)
         .where(ScimToken.secret_hash == store.digest(secret), Org.name == org_name[:64])
     ).first()
@@ -99,4 +100,4 @@ def resolve(db: Session, authorization: str | None, org_name: str, now: datetime
         raise ScimUnauthorized()
     if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
         db.execute(update(ScimToken).where(ScimToken.id == row.id).values(last_used_at=now))
-    return ScimCaller(token_id=row.id, org_id=row.org_id)
+    return ScimCaller(token_id=row.id, org=row.Org)

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 
 from hubgate.audit import Actor
 from hubgate.db.models import Org, ScimGroup, ScimUser
-from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import discovery, documents, groups, queries, tokens, users
 from hubgate.scim.errors import InvalidSyntax, InvalidValue, ScimNotFound
@@ -70,13 +69,12 @@ class Call:
             caller = tokens.resolve(
                 db, self.request.headers.get("authorization"), self.org_name, self.rt.now()
             )
-            org = service.get_org(db, self.org_name)
             actor = Actor(
                 label=caller.actor_label,
                 client_address=client_address(self.request, self.rt.settings.trusted_proxies),
                 trace_id=trace_id(self.request),
             )
-            return work(db, org, actor)
+            return work(db, caller.org, actor)
 
     async def read(self) -> None:
         """Receive the body; it is parsed only by :attr:`payload`, inside :meth:`run`,
