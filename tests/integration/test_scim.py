@@ -263,6 +263,19 @@ def test_lists_and_searches_show_each_users_own_groups(scim: Scim) -> None:
     assert groups([scim.call("GET", f"/Users/{bob}").json()]) == {bob: [eng, ops]}
 
 
+def test_a_page_of_users_counts_users_not_their_groups(scim: Scim) -> None:
+    """A list reads its Users' groups in the page's own query: the page is chosen
+    before the groups are joined, so a User in three groups is one entry with all
+    three, and the page keeps its sortBy order."""
+    ids = {n: scim.create_user(f"{n}@acme.example")["id"] for n in ("ada", "bob", "cy", "dee")}
+    made = [scim.create_group(f"G{k}", ids["bob"], ids["cy"])["id"] for k in range(3)]
+    query = "sortBy=userName&sortOrder=descending&startIndex=2&count=2"
+    listed = scim.call("GET", f"/Users?{query}").json()
+    assert listed["totalResults"] == 4 and listed["itemsPerPage"] == 2
+    assert [r["userName"] for r in listed["Resources"]] == ["cy@acme.example", "bob@acme.example"]
+    assert [[g["value"] for g in r["groups"]] for r in listed["Resources"]] == [made, made]
+
+
 @pytest.mark.parametrize(
     ("start", "count", "shown"),
     [(1, 100, 3), (1, 2, 2), (2, 10, 2), (3, 1, 1), (4, 10, 0), (9, 10, 0), (1, 0, 0)],

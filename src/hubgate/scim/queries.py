@@ -3,6 +3,7 @@ the caller's org only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -10,11 +11,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session
 
-from hubgate.db.models import Org, ScimGroup, ScimUser
+from hubgate.db.models import Org, ScimGroup, ScimGroupMember, ScimUser
 from hubgate.scim import filters
 from hubgate.scim.errors import InvalidFilter, InvalidValue
 
-__all__ = ["MAX_COUNT", "Page", "everything", "groups", "users"]
+__all__ = ["MAX_COUNT", "Page", "UserWithGroups", "everything", "groups", "users"]
 
 MAX_COUNT = 1000
 
@@ -38,12 +39,17 @@ class Page:
         return Page(start, count, self.filter, self.sort_by, self.descending)
 
 
-def users(db: Session, org: Org, page: Page) -> tuple[int, list[ScimUser]]:
+# A User and its groups (id, displayName), by displayName.
+UserWithGroups = tuple[ScimUser, list[tuple[str, str]]]
+
+
+def users(db: Session, org: Org, page: Page) -> tuple[int, list[UserWithGroups]]:
+    """The page of Users, each with its groups read in the same query."""
     where: list[ColumnElement[bool]] = [ScimUser.org_id == org.id]
     if page.filter:
         where.append(filters.users_where(page.filter))
     order = filters.user_sort_column(page.sort_by) if page.sort_by else ScimUser.created_at
-    return _page(db, ScimUser, where, order, page)
+    return _page(db, ScimUser, where, order, page, fetch=_users_with_groups)
 
 
 def groups(db: Session, org: Org, page: Page) -> tuple[int, list[ScimGroup]]:
@@ -106,16 +112,44 @@ def _rows(
     return list(db.scalars(statement))
 
 
+def _users_with_groups(
+    db: Session, model: Any, where: list[ColumnElement[bool]],
+    order: SQLColumnExpression[Any], descending: bool, offset: int, limit: int,
+) -> list[UserWithGroups]:  # fmt: skip
+    """:func:`_rows` for Users, joined to their groups: one row per (User, group),
+    or one with no group. The page is chosen before the join, and the joined rows
+    keep its order, as ``order`` names the outer ``scim_users`` too."""
+    column = order.desc() if descending else order
+    chosen = (
+        select(ScimUser.id).where(*where).order_by(column, ScimUser.id)
+        .offset(offset).limit(limit).subquery()
+    )  # fmt: skip
+    statement = (
+        select(ScimUser, ScimGroup.id, ScimGroup.display_name)
+        .join(chosen, chosen.c.id == ScimUser.id)
+        .outerjoin(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
+        .outerjoin(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
+        .order_by(column, ScimUser.id, ScimGroup.display_name, ScimGroup.id)
+    )
+    found: dict[str, UserWithGroups] = {}
+    for user, group_id, name in db.execute(statement):
+        _, its_groups = found.setdefault(user.id, (user, []))
+        if group_id is not None:
+            its_groups.append((group_id, name))
+    return list(found.values())
+
+
 def _page(
     db: Session, model: Any, where: list[ColumnElement[bool]],
-    order: SQLColumnExpression[Any], page: Page,
+    order: SQLColumnExpression[Any], page: Page, *, fetch: Callable[..., list[Any]] = _rows,
 ) -> tuple[int, list[Any]]:  # fmt: skip
-    """The page and the total; a page that is not full and not past the end says
-    the total itself (a filter by userName finds one), so only then is it counted."""
+    """The page (as ``fetch`` reads it) and the total; a page that is not full and
+    not past the end says the total itself (a filter by userName finds one), so
+    only then is it counted."""
     if page.count == 0:
         return _count(db, model, where), []
     offset = page.start - 1
-    rows = _rows(db, model, where, order, page.descending, offset, page.count)
+    rows = fetch(db, model, where, order, page.descending, offset, page.count)
     if (rows and len(rows) < page.count) or (not rows and offset == 0):
         return offset + len(rows), rows
     return _count(db, model, where), rows

@@ -109,9 +109,10 @@ def _user_out(
     return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
 
 
-def _users_out(db: Session, call: Call, rows: list[ScimUser], params: Any) -> list[Any]:
-    grouped = users.groups_of_each(db, rows)
-    return [_user_out(db, call, r, params, groups=grouped[r.id]) for r in rows]
+def _users_out(
+    db: Session, call: Call, found: list[queries.UserWithGroups], params: Any
+) -> list[Any]:
+    return [_user_out(db, call, row, params, groups=its) for row, its in found]
 
 
 def _group_out(db: Session, call: Call, row: ScimGroup, params: Any = None) -> Any:
