@@ -166,8 +166,8 @@ def parse_patch(model: Any, payload: Any) -> Any:
 
 def parse_search(model: Any, payload: Any) -> tuple[Any, str | None]:
     """RFC 7644 §3.4.3: a SearchRequest body for ``model`` (a union at the root).
-    The filter is kept as text for hubgate's own bounded grammar
-    (:mod:`hubgate.scim.filters`) to translate; the rest is scim2-models'."""
+    The filter is kept as text for :mod:`hubgate.scim.filters` to bound, parse
+    and translate; the rest is scim2-models'."""
     if not isinstance(payload, dict):
         raise InvalidSyntax("The body must be a JSON object.")
     text = payload.get("filter")
