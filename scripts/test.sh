@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # The whole suite on SQLite, then again on PostgreSQL when HUBGATE_TEST_DATABASE_URL is set.
+# With arguments, pytest runs just those, once per database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pytest=(.venv/bin/pytest -p no:cacheprovider "$@")
+pytest=(.venv/bin/pytest -p no:cacheprovider)
 
 echo "== test suite on SQLite"
-env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}"
+if [ $# -gt 0 ]; then
+  env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}" "$@"
+else
+  # Each of these tests copies its own SQLite file, so two processes share the work;
+  # the end-to-end and browser tests drive servers and a browser, one at a time.
+  env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}" -n 2 --ignore=tests/e2e --ignore=tests/browser tests
+  env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}" tests/e2e tests/browser
+fi
 
 if [ -n "${HUBGATE_TEST_DATABASE_URL:-}" ]; then
+  # One PostgreSQL database, emptied before each test: one process.
   echo "== test suite on PostgreSQL (${HUBGATE_TEST_DATABASE_URL%%@*}@...)"
-  "${pytest[@]}"
+  "${pytest[@]}" "$@"
 fi
