@@ -56,7 +56,10 @@ class Settings(BaseSettings):
 
     trusted_proxies: Annotated[int, Field(ge=0)] = 0
     json_logs: bool = False
-    mailer: str = "outbox"
+    smtp_url: str | None = None
+    mail_from: str = "hubgate <noreply@localhost>"
+    unverified_account_days: Annotated[int, Field(ge=1, le=365)] = 7
+    password_reset_seconds: Annotated[int, Field(ge=300, le=86400)] = 3600
 
     @model_validator(mode="after")
     def _secret_is_real(self) -> Self:

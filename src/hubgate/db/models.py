@@ -70,6 +70,7 @@ SSO_MODES = ("off", "basic", "managed")
 # admin, the CLI, the org's creation) or by the SSO policy. A role or team place
 # that a mapping gave is taken back when the IdP stops asserting its value.
 GRANT_SOURCES = ("manual", "default", "invitation", "mapping", "scim")
+MAIL_STATES = ("pending", "sent", "failed")
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
@@ -177,6 +178,11 @@ class Membership(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     role_source: Mapped[str] = mapped_column(String(16), default="manual")
+    # What gave the role: the matched mapping value ("groups=ml-admins"), the SCIM
+    # group, the invitation's inviter; None when set by hand or by default.
+    role_detail: Mapped[str | None] = mapped_column(String(256))
+    # A role an admin pinned by hand: role mappings leave it until it is unpinned.
+    role_pinned: Mapped[bool] = mapped_column(default=False)
     invited_role: Mapped[str | None] = mapped_column(String(16))
     external_collaborator: Mapped[bool] = mapped_column(default=False)
     deactivated_at: Mapped[datetime | None]
@@ -298,14 +304,32 @@ class AuditEvent(Base):
 
 
 class OutboxMail(Base):
-    """Mail written by the default mailer; ``hubgate mail outbox`` shows it."""
+    """A message in the transactional outbox: written in the transaction of the
+    change that causes it, delivered over SMTP by a sender outside any request.
+
+    ``pending`` rows are claimed by one sender at a time (``claimed_by`` until
+    ``claimed_until``), sent, and marked ``sent``; a failed attempt is retried at
+    ``next_attempt_at`` with backoff, and after the last one the row is ``failed``.
+    """
 
     __tablename__ = "outbox"
+    __table_args__ = (
+        _one_of("status", MAIL_STATES, "status"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(254), index=True)
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
