@@ -10,6 +10,7 @@ import click
 from sqlalchemy import func, select
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
+from hubgate.accounts import users
 from hubgate.cli_base import emit, json_option, runtime, table
 from hubgate.cli_operator import create_account, operator, operator_principal, user_by_email
 from hubgate.db.models import Membership, Org
@@ -61,6 +62,21 @@ def user_create(email: str, password_stdin: bool, name: str | None, verified: bo
     emit(data, str(data["id"]))
 
 
+@user.command("purge-unverified")
+@click.option(
+    "--days", type=click.IntRange(1, 365), default=None,
+    help="Age after which an unverified account goes (default: HUBGATE_UNVERIFIED_ACCOUNT_DAYS).",
+)  # fmt: skip
+@json_option
+def user_purge_unverified(days: int | None) -> None:
+    """Delete accounts whose primary email is still unverified, freeing their addresses."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        age = days or rt.settings.unverified_account_days
+        purged = users.purge_unverified(db, operator(), rt.now(), age)
+    emit({"purged": purged, "days": age}, f"{purged} unverified account(s) deleted")
+
+
 # -- org ---------------------------------------------------------------------
 
 
@@ -79,9 +95,7 @@ def org_create(name: str, admin_email: str, display_name: str | None) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         admin = user_by_email(db, admin_email)
-        created = service.create_org(
-            db, operator(), name, display_name, admin, require_verified_email=False
-        )
+        created = service.create_org(db, operator(), name, display_name, admin)
         data = _org_json(created, 1) | {"admin": admin.emails[0].address}
     emit(data, f"created org {created.name} (id {created.id})")
 

@@ -186,9 +186,7 @@ def _org(
 ) -> tuple[Org, SsoConnection]:
     """The org, its members, team, mappings, verified domain and active connection."""
     first, *others = _members(demo)
-    org = service.create_org(
-        db, actor, demo.name, demo.display_name, people[first.email], require_verified_email=False
-    )
+    org = service.create_org(db, actor, demo.name, demo.display_name, people[first.email])
     principal = operator_principal(org)
     for person in others:
         role = OrgRole.parse(person.role or "read")

@@ -37,11 +37,14 @@ def test_sign_up_verify_and_sign_in(client: TestClient, rt: Runtime) -> None:
         {"address": "bob@example.com", "verified": False, "primary": True}
     ]
     token = _verification_link(rt, "bob@example.com")
+    # The link verifies only in a session of the account that asked for it.
+    signed_out = client.post("/api/v1/verify-email", json={"token": token})
+    assert signed_out.status_code == 401
+    sign_in(client, "bob@example.com")
     verified = client.post("/api/v1/verify-email", json={"token": token})
     assert verified.status_code == 200 and verified.json()["verified"] is True
     again = client.post("/api/v1/verify-email", json={"token": token})
     assert again.status_code == 400 and again.json()["error"] == "link_invalid"
-    sign_in(client, "bob@example.com")
     me = client.get("/api/v1/me").json()
     assert me["emails"][0]["verified"] is True and me["credential"] == "session"
 

@@ -77,7 +77,7 @@ def test_org_name_collision_is_409(login: Login, acme: World) -> None:
 def test_unverified_person_cannot_create_org(login: Login, world: World) -> None:
     world.user("new@else.test", verified=False)
     response = login("new@else.test").post("/api/v1/orgs", json={"name": "neworg"})
-    assert response.status_code == 403 and response.json()["error"] == "email_unverified"
+    assert response.status_code == 403 and response.json()["error"] == "account_unverified"
 
 
 def test_admin_manages_members_and_last_admin_is_protected(

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from hubgate.access import OrgRole, TeamRole, Visibility
 from hubgate.app import create_app
@@ -127,14 +127,47 @@ def test_an_existing_account_is_linked_by_its_verified_email(
     assert renamed["user_id"] == bob.id and count(rt, User) == 2
 
 
-def test_an_unverified_account_email_is_not_linked(
+def test_an_unverified_holder_never_blocks_a_managed_sign_in(
     client: TestClient, rt: Runtime, world: World, acme: SsoOrg
 ) -> None:
+    """Someone registered eve's address without owning the mailbox. The org's IdP
+    vouches for eve: she gets an account of her own, and the pre-registration loses
+    the address and, as it was its primary one, the account with its password."""
     acme.set_mode("managed")
+    squatter = world.user("eve@acme.example", verified=False)
+    answer = acme.sign_in(client, **person("eve@acme.example"))
+    assert answer["created"] is True and answer["user_id"] != squatter.id
+    assert count(rt, User, User.id == squatter.id) == 0
+    with rt.db.transaction() as db:
+        released = db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "user.email_released")
+        ).one()
+        assert released.target == "eve@acme.example"
+        assert json.loads(released.data) == {
+            "reason": "sso",
+            "account_deleted": True,
+            "user": squatter.id,
+        }
+    old_password = TestClient(create_app(runtime=rt)).post(
+        "/api/v1/login", json={"email": "eve@acme.example", "password": PASSWORD}
+    )
+    assert old_password.status_code == 401
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_an_unverified_address_links_nothing_in_basic_mode(
+    client: TestClient, rt: Runtime, world: World, acme: SsoOrg, signed_in: bool
+) -> None:
+    """Basic mode makes no accounts: the IdP vouching for an address that an
+    account holds unverified links that account neither signed out nor from its
+    own session (verify it first); nothing changes."""
     world.user("eve@acme.example", verified=False)
+    if signed_in:
+        sign_in(client, "eve@acme.example")
     before = _everything(rt)
     answer = acme.sign_in(client, **person("eve@acme.example"))
-    assert answer["error"] == "account_email_unverified"
+    expected = "account_email_unverified" if signed_in else "account_required"
+    assert answer["error"] == expected
     assert _everything(rt) == before
 
 

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Scope
+from hubgate.accounts import users
 from hubgate.accounts.lookups import primary_email_of
 from hubgate.audit import Actor
-from hubgate.db.models import Token
+from hubgate.db.models import Token, User
 from hubgate.errors import BadRequest, NotFound, Unauthenticated
 from hubgate.store import digest
 
@@ -152,6 +153,7 @@ def create_personal(
     days: int | None,
     now: datetime,
 ) -> NewToken:
+    users.require_verified(db.get_one(User, user_id))
     new = issue(
         db, user_id=user_id, name=name.strip() or "token",
         scopes=parse_scopes(scopes, PERSONAL_SCOPES),

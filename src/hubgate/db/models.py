@@ -84,7 +84,12 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
+    """An account. Its id is never reused (SQLite ``AUTOINCREMENT``; PostgreSQL's
+    sequences never reuse): a deleted account's id may still stand in one-time
+    links and the audit log, and must never name a newer account."""
+
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     display_name: Mapped[str] = mapped_column(String(120))
@@ -100,7 +105,10 @@ class User(Base):
 
 
 class Email(Base):
+    """One address of an account; ids never reused, as for :class:`User`."""
+
     __tablename__ = "emails"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget
+from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, ScimGroupTeam, Team, TeamMembership, User
 from hubgate.errors import Conflict, Forbidden, NotFound
@@ -85,17 +86,10 @@ def create_org(
     name: str,
     display_name: str | None,
     admin: User,
-    *,
-    require_verified_email: bool = True,
 ) -> Org:
-    """Create an org with ``admin`` as its first admin and its default team.
-
-    People creating orgs for themselves need a verified email; operators (the
-    CLI) may name any account.
-    """
-    if require_verified_email and not any(e.verified_at for e in admin.emails):
-        message = "Verify your email before creating an organization."
-        raise Forbidden(message, code="email_unverified")
+    """Create an org with ``admin`` as its first admin and its default team; the
+    admin's account must be verified (:func:`join`), even when an operator names it."""
+    users.require_verified(admin)
     org = Org(name=check_org_name(name), display_name=display_name_or(display_name, name))
     db.add(org)
     _flush_or_conflict(db, "That organization name is taken.", "name_taken")
@@ -116,7 +110,9 @@ def join(
     team_id: int | None = None,
 ) -> Membership:
     """Make ``user_id`` a member with ``role``, placed in the default team (or
-    ``team_id``, an org's configured default team for newcomers)."""
+    ``team_id``, an org's configured default team for newcomers). An unverified
+    account holds no membership (:func:`~hubgate.accounts.users.require_verified`)."""
+    users.require_verified(db.get_one(User, user_id))
     member = Membership(org_id=org_id, user_id=user_id, role=role.label, role_source=role_source)
     db.add(member)
     _flush_or_conflict(db, "That person is already a member.", "already_member")

@@ -121,12 +121,21 @@ def _taken(db: Session, org: Org, key: str, but: str | None = None) -> bool:
 
 
 def _account(
-    db: Session, rt: Runtime, org: Org, settings: policy.Policy, address: str, doc: Any
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    org: Org,
+    settings: policy.Policy,
+    address: str,
+    doc: Any,
 ) -> tuple[User, bool]:
-    """The account holding ``address``, or a new one; and whether it is new."""
-    existing = users.find_by_email(db, address)
+    """The account that has verified ``address``, or a new one; and whether it is
+    new. For the org's verified domain its SCIM client is the authority: an account
+    holding the address unverified loses it (:func:`users.release_unverified`)."""
+    existing = users.find_verified(db, address)
     if existing is not None:
         return existing, False
+    users.release_unverified(db, actor, address, "scim")
     name = doc.display_name or (doc.name.formatted if doc.name else None)
     user = users.create_user(db, rt, address, password=None, display_name=name, verified=True)
     if settings.mode is policy.SsoMode.MANAGED:
@@ -141,7 +150,7 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Sc
         raise Uniqueness("That userName is taken in this organization.")
     address = _primary_email(org, db, doc)
     settings = policy.policy_of(db, org.id)
-    user, new = _account(db, rt, org, settings, address, doc)
+    user, new = _account(db, rt, actor, org, settings, address, doc)
     member = None
     if not new:  # a new account has neither a SCIM User nor a membership to look for
         linked = select(ScimUser.id).where(ScimUser.org_id == org.id, ScimUser.user_id == user.id)

@@ -68,11 +68,27 @@ def invite(
     )  # fmt: skip
     db.add(row)
     db.flush()
+    _mail_invitation(db, rt, org, row)
     audit.record(
         db, actor, "invitation.created", org_id=org.id, target=address,
         data={"role": role.label, "teams": [[n, r.label] for n, r in teams]},
     )  # fmt: skip
     return row
+
+
+def _mail_invitation(db: Session, rt: Runtime, org: Org, row: Invitation) -> None:
+    """The invitation is accepted by signing in through the org's SSO: the mail
+    carries that sign-in link (the outbox, in this transaction)."""
+    link = rt.url(f"/sso/{org.name}/start")
+    body = (
+        f"{row.invited_by} invited you to {org.display_name} ({org.name}) on hubgate "
+        f"with the role {row.role}.\n\n"
+        f"Accept by signing in through {org.display_name}'s single sign-on with "
+        f"{row.email}:\n\n{link}\n\n"
+        f"The invitation expires on {row.expires_at:%Y-%m-%d}. Not expecting it? "
+        "Ignore this mail.\n"
+    )
+    rt.mailer.send(db, row.email, f"You are invited to {org.display_name} on hubgate", body)
 
 
 def _team_ids(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, select, update
+from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,7 @@ from hubgate.db.models import (
     SsoAuthentication,
     SsoConnection,
     SsoLink,
+    Token,
     User,
 )
 from hubgate.errors import BadRequest, Conflict
@@ -59,6 +60,8 @@ class SignedIn:
     cookie: str
     created: bool
     linked: bool
+    review: bool = False
+    """A first link of an account that other identities, addresses or tokens reach."""
 
 
 class Raced(Exception):
@@ -132,6 +135,7 @@ def sign_in(
         {"b_connection_id": here.connection_id, "b_subject": identity.subject, "b_now": rt.now()},
     )
     cookie, session_id = _session(db, rt, user_id, here.org_id, browser, end_others=linked)
+    review = linked and _review_first_link(db, rt, here, user_id)
     core(db).execute(
         _AUTHENTICATED,
         {
@@ -144,7 +148,7 @@ def sign_in(
         db, actor, "sso.login", org_id=here.org_id, target=who,
         data={"connection": here.connection_id, "created": created, "linked": linked},
     )  # fmt: skip
-    return SignedIn(user_id, here.org_name, cookie, created, linked)
+    return SignedIn(user_id, here.org_name, cookie, created, linked, review)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,26 +299,73 @@ def _account(
             raise errors.AccountMismatch()
         return int(found.user_id), False, False, found
     email = _email_admissible(here, identity)
-    existing = users.find_by_email(db, email)
+    existing = users.find_verified(db, email)
     if existing is not None:
-        _check_linkable(existing, email, browser)
+        if browser.user_id is not None and browser.user_id != existing.id:
+            raise errors.AccountMismatch()
         _link(db, actor, here, identity, existing)
         return existing.id, True, False, None
-    if browser.user_id is not None:
-        raise errors.EmailNotOnAccount()
-    if here.policy.mode is not SsoMode.MANAGED:
-        raise errors.AccountRequired()
+    # No account has verified the address: whoever holds it unverified holds nothing.
+    _check_unclaimed(db, here, email, browser)
+    users.release_unverified(db, actor, email, "sso")
     user = _create(db, rt, actor, here, identity, email)
     _link(db, actor, here, identity, user)
     return user.id, False, True, None
 
 
-def _check_linkable(user: User, email: str, browser: Browser) -> None:
-    if browser.user_id is not None and browser.user_id != user.id:
-        raise errors.AccountMismatch()
-    row = next(e for e in user.emails if e.address == email)
-    if row.verified_at is None:
+def _check_unclaimed(db: Session, here: _Place, email: str, browser: Browser) -> None:
+    """Refuse, when this org does not make accounts just in time, or when the browser
+    is signed in to another account; an unverified holder of the address (even the
+    browser's own account, in managed mode) never blocks a just-in-time sign-in."""
+    holder = users.find_by_email(db, email)
+    own = holder is not None and browser.user_id == holder.id
+    if here.policy.mode is SsoMode.MANAGED and (browser.user_id is None or own):
+        return
+    if own:
         raise errors.AccountEmailUnverified()
+    if browser.user_id is not None:
+        raise errors.EmailNotOnAccount()
+    raise errors.AccountRequired()
+
+
+def _review_first_link(db: Session, rt: Runtime, here: _Place, user_id: int) -> bool:
+    """A first link of an existing account: mail its verified addresses what else
+    can sign in to it or act as it (the IdP vouched for none of it), each revocable
+    on the account's security page; whether there is anything to review."""
+    user = db.get_one(User, user_id)
+    others = [
+        f"- single sign-on of {org} (connection {connection})"
+        for connection, org in db.execute(
+            select(SsoConnection.name, Org.name)
+            .join(SsoLink, SsoLink.connection_id == SsoConnection.id)
+            .join(Org, Org.id == SsoConnection.org_id)
+            .where(SsoLink.user_id == user_id, SsoLink.connection_id != here.connection_id)
+        )
+    ]
+    others += [f"- address {e.address}" for e in user.emails[1:]]
+    others += [
+        f"- access token {name} ({hint}...)"
+        for name, hint in db.execute(
+            select(Token.name, Token.hint).where(
+                Token.user_id == user_id,
+                Token.revoked_at.is_(None),
+                or_(Token.expires_at.is_(None), Token.expires_at > rt.now()),
+            )  # fmt: skip
+        )
+    ]
+    listed = "\n".join(others) or "- nothing else"
+    body = (
+        f"Your hubgate account was just linked to the single sign-on of {here.org_name}; "
+        "every other session of the account was ended.\n\n"
+        f"Also able to sign in to or act as this account:\n{listed}\n\n"
+        "Revoke anything you do not recognise on your account's security page:\n\n"
+        f"{rt.url('/account/security')}\n"
+    )
+    subject = f"Your account was linked to {here.org_name}"
+    for email in user.emails:
+        if email.verified_at is not None:
+            rt.mailer.send(db, email.address, subject, body)
+    return bool(others)
 
 
 def _link(db: Session, actor: Actor, here: _Place, identity: Identity, user: User) -> None:

@@ -96,11 +96,25 @@ def create(
     )  # fmt: skip
     db.add(row)
     db.flush()
+    _mail_link(db, rt, org, row, key)
     audit.record(
         db, actor, "setup.link_created", org_id=org.id, target=row.email,
         data={"link": row.id, "expires_at": row.expires_at.isoformat()},
     )  # fmt: skip
     return row, key
+
+
+def _mail_link(db: Session, rt: Runtime, org: Org, row: SetupLink, key: str) -> None:
+    """The IT admin gets the link by mail too (the outbox, in this transaction)."""
+    body = (
+        f"You were asked to connect {org.display_name} ({org.name}) on hubgate to your "
+        "organization's identity provider (SAML 2.0 or OpenID Connect).\n\n"
+        f"Open this setup link; it needs no hubgate account and works until "
+        f"{row.expires_at:%Y-%m-%d %H:%M} UTC:\n\n{rt.url(f'/setup/{key}')}\n\n"
+        f"It was created by {row.created_by}. Forward it to no one: whoever holds it can "
+        "set up sign-in for the organization until it is used, revoked or expires.\n"
+    )
+    rt.mailer.send(db, row.email, f"Set up single sign-on for {org.display_name}", body)
 
 
 def revoke(

@@ -229,8 +229,11 @@ def remove_email(
 def verify_email(
     body: schemas.EmailVerify, request: Request, rt: Rt, credential: CurrentCredential
 ) -> schemas.EmailPublic:
+    if credential.user_id is None or not credential.is_user:
+        raise Unauthenticated("Sign in to the account that asked for this link first.")
     with rt.db.transaction() as db:
-        row = users.verify_email(db, rt, actor_of(request, rt, credential), body.token)
+        actor = actor_of(request, rt, credential)
+        row = users.verify_email(db, rt, actor, body.token, credential.user_id)
         return schemas.EmailPublic(address=row.address, verified=True, primary=row.is_primary)
 
 

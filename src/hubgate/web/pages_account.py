@@ -68,7 +68,10 @@ def signup_sent(request: Request, rt: Rt, credential: CurrentCredential) -> Resp
 def verify_email_form(
     request: Request, rt: Rt, credential: CurrentCredential, token: str = ""
 ) -> Response:
-    """Only shows a button: mail scanners open links, so a GET must not use the token."""
+    """Only shows a button: mail scanners open links, so a GET must not use the token.
+    The link verifies only in a session of its account: signed out, sign in first."""
+    if credential.user_id is None or not credential.is_user:
+        return _sign_in_to_verify(token)
     response = render(request, rt, "verify_email.html", {"token": token[:128]})
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -81,9 +84,19 @@ def verify_email(
     credential: CurrentCredential,
     token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
+    if credential.user_id is None or not credential.is_user:
+        return _sign_in_to_verify(token)
     with rt.db.transaction() as db:
-        users.verify_email(db, rt, actor_of(request, rt, credential), token)
+        actor = actor_of(request, rt, credential)
+        users.verify_email(db, rt, actor, token, credential.user_id)
     return see_other("/verify-email/done")
+
+
+def _sign_in_to_verify(token: str) -> Response:
+    target = "/verify-email?" + urlencode({"token": token[:128]})
+    response = see_other("/login?" + urlencode({"next": target}))
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @router.get("/verify-email/done")

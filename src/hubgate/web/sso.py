@@ -10,6 +10,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -181,9 +182,17 @@ def _sign_in(
                 "created": signed.created, "linked": signed.linked}  # fmt: skip
         response: Response = JSONResponse(body)
     else:
-        response = RedirectResponse(result.next, status_code=303)
+        response = RedirectResponse(_after_sign_in(signed, result.next), status_code=303)
     set_session_cookie(response, rt, signed.cookie)
     return response
+
+
+def _after_sign_in(signed: login.SignedIn, next_path: str) -> str:
+    """A first link of an existing account that other identities, addresses or tokens
+    reach shows them, each revocable, before going on to ``next``."""
+    if not signed.review:
+        return next_path
+    return "/account/security?" + urlencode({"linked": signed.org, "next": next_path})
 
 
 def _after_race(

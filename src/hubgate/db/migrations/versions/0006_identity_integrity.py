@@ -19,6 +19,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        # Account and address ids are never reused: released or expired accounts
+        # are deleted, and their ids stand in one-time links and the audit log.
+        for table in ("users", "emails"):
+            with op.batch_alter_table(
+                table, recreate="always", table_kwargs={"sqlite_autoincrement": True}
+            ):
+                pass
+
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("html", sa.Text(), nullable=True))
         batch_op.add_column(
