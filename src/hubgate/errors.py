@@ -37,6 +37,9 @@ class HubgateError(Exception):
     status: ClassVar[int] = 500
     default_code: ClassVar[str] = "internal_error"
     default_message: ClassVar[str] = "Something went wrong on our side."
+    audited: ClassVar[bool] = False
+    """Refusals an admin must be able to find (identity rules): the error handler
+    writes them to the audit log as ``account.refused``, in a transaction of its own."""
 
     def __init__(
         self, message: str | None = None, *, code: str | None = None, **details: object

@@ -122,6 +122,17 @@ def test_an_unverified_account_makes_no_token_no_address_no_org(
     _refused_unverified(client.post("/api/v1/me/emails", json={"email": "b@else.example"}))
     _refused_unverified(client.post("/api/v1/orgs", json={"name": "neworg"}))
     assert (count(rt, Token), count(rt, Email), count(rt, Membership)) == before
+    assert _refusals(rt) == [
+        ("/api/v1/me/tokens", "account_unverified"),
+        ("/api/v1/me/emails", "account_unverified"),
+        ("/api/v1/orgs", "account_unverified"),
+    ]
+
+
+def _refusals(rt: Runtime) -> list[tuple[str, str | None]]:
+    with rt.db.transaction() as db:
+        events = db.scalars(select(AuditEvent).where(AuditEvent.action == "account.refused"))
+        return [(e.target, e.reason) for e in events]
 
 
 def test_an_admin_cannot_add_an_unverified_account(
@@ -169,6 +180,7 @@ def test_a_verification_link_opened_in_another_account_stays_unspent(
     sign_in(client, "mallory@evil.example")
     wrong = client.post("/api/v1/verify-email", json={"token": token})
     assert wrong.status_code == 403 and wrong.json()["error"] == "link_wrong_account"
+    assert _refusals(rt) == [("/api/v1/verify-email", "link_wrong_account")]
     assert count(rt, Email, Email.verified_at.is_not(None)) == 1  # mallory's own only
     owner = _signed_in_client(rt, "v@beta.example")
     assert owner.post("/api/v1/verify-email", json={"token": token}).status_code == 200

@@ -87,6 +87,7 @@ def is_verified(user: User) -> bool:
 class AccountUnverified(Forbidden):
     """An unverified account may hold nothing that outlives it."""
 
+    audited = True
     default_code = "account_unverified"
     default_message = (
         "Confirm your email address first: open the link we mailed you. An account "
@@ -197,6 +198,7 @@ def send_verification(db: Session, rt: Runtime, email: Email) -> None:
 
 
 class LinkWrongAccount(Forbidden):
+    audited = True
     default_code = "link_wrong_account"
     default_message = (
         "This confirmation link belongs to another account. Sign out, then sign in to "

@@ -12,12 +12,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hubgate import audit
 from hubgate.db.models import Org
 from hubgate.errors import BadRequest, Conflict, HubgateError
+from hubgate.principals import ANONYMOUS
 from hubgate.web import csrf
-from hubgate.web.context import trace_id
+from hubgate.web.context import actor_of, trace_id
 from hubgate.web.pages_kit import viewer
 
 __all__ = ["install"]
@@ -98,7 +101,17 @@ def respond(request: Request, error: HubgateError) -> Response:
 
 async def _hubgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubgateError)
+    if exc.audited:
+        await run_in_threadpool(_audit_refusal, request, exc)
     return respond(request, exc)
+
+
+def _audit_refusal(request: Request, error: HubgateError) -> None:
+    runtime = request.app.state.runtime
+    credential = getattr(request.state, "credential", ANONYMOUS)
+    with runtime.db.transaction() as db:
+        actor = actor_of(request, runtime, credential)
+        audit.record(db, actor, "account.refused", target=request.url.path, reason=error.code)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
