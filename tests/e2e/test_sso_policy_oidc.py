@@ -49,7 +49,9 @@ from tests.e2e.test_sso_policy_saml import (
     me,
     membership,
     module_database,  # noqa: F401  (the module-scoped fixture, used by `oidc`)
+    password_of,
     sign_in,
+    squat,
     sso_org,
 )
 
@@ -380,3 +382,19 @@ def test_two_orgs_two_idps_sso_for_one_does_not_open_the_other(
     assert_open("initrode")
     assert_open("umbrella")  # the new session took umbrella's SSO authentication along
     assert (sso("umbrella"), sso("initrode")) == ("fresh", "fresh")
+
+
+def test_a_pre_registration_never_blocks_the_owners_oidc_sign_in(
+    oidc: Oidc, hooli: PolicyOrg
+) -> None:
+    """Account pre-hijacking through OpenID Connect: someone registered
+    rae@hooli.test first. The provider vouches for rae (``email_verified``), so her
+    sign-in makes her own account, and the pre-registrant's password opens nothing."""
+    squatter = oidc.browser()
+    squat(oidc.hubgate, squatter, "rae@hooli.test")
+    rae = oidc.provider.set_account("rae", email="rae@hooli.test", email_verified=True)
+    browser, answered = oidc_sign_in(oidc, "hooli", rae)
+    assert answered.status_code == 200, answered.text
+    assert (answered.json()["created"], answered.json()["linked"]) == (True, False)
+    assert hooli.members()["rae@hooli.test"] == ("write", {"everyone": "write"})
+    assert password_of(oidc.hubgate, squatter, "rae@hooli.test").status_code == 401

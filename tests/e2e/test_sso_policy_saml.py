@@ -24,6 +24,7 @@ are all audited in the same transaction).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -530,3 +531,76 @@ def test_the_join_link_before_and_after_rotation(saml: Saml, initech: PolicyOrg)
     _, joined = sign_in(saml, second["join_url"], rhea)
     assert joined.status_code == 200, joined.text
     assert initech.members()["rhea@initech.test"] == ("write", {"everyone": "write"})
+
+
+# -- account pre-hijacking -----------------------------------------------------------------
+
+
+def squat(hubgate: str, browser: Browser, address: str) -> None:
+    """Sign up with someone else's address (nobody confirms it) from ``browser``."""
+    answered = browser.client.post(
+        f"{hubgate}/api/v1/signup", json={"email": address, "password": PASSWORD}
+    )
+    assert answered.status_code == 201, answered.text
+
+
+def password_of(hubgate: str, browser: Browser, address: str) -> httpx.Response:
+    return browser.client.post(
+        f"{hubgate}/api/v1/login", json={"email": address, "password": PASSWORD}
+    )
+
+
+def test_a_pre_registration_never_blocks_the_owners_sign_in(saml: Saml, acme: PolicyOrg) -> None:
+    """Account pre-hijacking, classic-federated merge: someone registered
+    pia@acme.test before pia ever came. The org's IdP vouches for pia, so her
+    sign-in makes an account of her own; the pre-registrant's password now opens
+    nothing (401: the address belongs to an account with no password)."""
+    squatter = saml.browser()
+    squat(saml.hubgate, squatter, "pia@acme.test")
+    # Managed mode refuses the pre-registrant's password for the org's domain.
+    assert password_of(saml.hubgate, squatter, "pia@acme.test").json()["error"] == "sso_enforced"
+    pia = saml.idp.set_user("pia", name="Pia Owner")
+    browser, answered = sign_in(saml, acme.start_url, pia)
+    assert answered.status_code == 200, answered.text
+    assert (answered.json()["created"], answered.json()["linked"]) == (True, False)
+    assert acme.members()["pia@acme.test"] == ("write", {"everyone": "write"})
+    assert me(saml, browser).json()["display_name"] == "Pia Owner"
+    assert password_of(saml.hubgate, squatter, "pia@acme.test").status_code == 401
+
+
+def test_a_pre_registrant_in_basic_mode_holds_nothing_once_the_owner_signs_up(
+    saml: Saml, initech: PolicyOrg
+) -> None:
+    """Unexpired session: the pre-registrant signs up with quinn@initech.test and
+    stays signed in, but may make no token. The real quinn signs up (the address was
+    never confirmed, so it is free), confirms it in her own session and signs in
+    through the org's IdP. The pre-registrant's session is gone with its account."""
+    squatter = saml.browser()
+    squat(saml.hubgate, squatter, "quinn@initech.test")
+    assert password_of(saml.hubgate, squatter, "quinn@initech.test").status_code == 200
+    token = squatter.client.post(
+        f"{saml.hubgate}/api/v1/me/tokens", json={"name": "kept", "scopes": ["read"]},
+        headers={"x-csrf-token": me(saml, squatter).json()["csrf_token"]},
+    )  # fmt: skip
+    assert token.status_code == 403 and token.json()["error"] == "account_unverified"
+
+    quinn = saml.browser()
+    squat(saml.hubgate, quinn, "quinn@initech.test")
+    assert me(saml, squatter).status_code == 401
+    assert password_of(saml.hubgate, quinn, "quinn@initech.test").status_code == 200
+    outbox = saml.cli_json("mail", "outbox", "--to", "quinn@initech.test")
+    assert isinstance(outbox, list)
+    mail = next(m for m in outbox if "Confirm" in m["subject"])  # the newest: quinn's own
+    link = re.search(r"token=([A-Za-z0-9_-]+)", mail["body"])
+    assert link is not None
+    confirmed = quinn.client.post(
+        f"{saml.hubgate}/api/v1/verify-email", json={"token": link.group(1)},
+        headers={"x-csrf-token": me(saml, quinn).json()["csrf_token"]},
+    )  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text
+    added = saml.cli_json("member", "add", "--org", "initech", "quinn@initech.test")
+    assert isinstance(added, dict), added
+    idp_quinn = saml.idp.set_user("quinn", email="quinn@initech.test")
+    _, linked = sign_in(saml, initech.start_url, idp_quinn, browser=quinn)
+    assert linked.status_code == 200, linked.text
+    assert (linked.json()["created"], linked.json()["linked"]) == (False, True)
