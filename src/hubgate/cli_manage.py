@@ -138,16 +138,31 @@ def member() -> None:
 @org_option
 @json_option
 def member_list(org_name: str) -> None:
-    """List the org's members with their role and teams."""
+    """List the org's members with their role, where it comes from, and teams."""
     with runtime().db.transaction() as db:
-        rows = queries.members_of(db, service.get_org(db, org_name))
+        found = service.get_org(db, org_name)
+        rows = queries.members_of(db, found)
+        gap = queries.admin_gap(db, found.id)
     data = [
         {"user_id": r.user_id, "email": r.email, "display_name": r.display_name,
-         "role": r.role, "teams": r.teams}
+         "role": r.role, "role_source": r.role_source, "role_detail": r.role_detail,
+         "role_pinned": r.role_pinned, "role_origin": r.role_origin, "active": r.active,
+         "teams": r.teams}
         for r in rows
     ]  # fmt: skip
-    lines = [[r.email, r.role, _teams(r.teams)] for r in rows]
-    emit(data, table(lines, ["EMAIL", "ROLE", "TEAMS"]))
+    if gap is not None:
+        click.echo(_gap_warning(found.name, gap), err=True)
+    lines = [[r.email, r.role + ("" if r.active else " (deactivated)"), _teams(r.teams),
+              r.role_origin] for r in rows]  # fmt: skip
+    emit(data, table(lines, ["EMAIL", "ROLE", "TEAMS", "SOURCE"]))
+
+
+def _gap_warning(org_name: str, gap: queries.AdminGap) -> str:
+    when = f" by SCIM on {gap.at:%Y-%m-%d %H:%M} UTC" if gap.at else ""
+    return (
+        f"warning: {org_name} has no active admin (the last one was deprovisioned{when}); "
+        f"restore one with: hubgate member set-role --org {org_name} EMAIL --role admin"
+    )
 
 
 def _teams(teams: dict[str, str]) -> str:
@@ -174,16 +189,43 @@ def member_add(org_name: str, email: str, role: str) -> None:
 @org_option
 @click.argument("email")
 @click.option("--role", type=ORG_ROLES, required=True, help="The new org role.")
+@click.option("--pin", is_flag=True, help="Pin it: role mappings leave it until unpinned.")
 @json_option
-def member_set_role(org_name: str, email: str, role: str) -> None:
-    """Change a member's org role (an org always keeps one admin)."""
+def member_set_role(org_name: str, email: str, role: str, pin: bool) -> None:
+    """Change a member's org role (an org always keeps one active admin).
+
+    Restores an admin to an org SCIM left without one. A role a mapping gives
+    changes only with --pin. A member SCIM deactivated is refused: their identity
+    provider reactivates them."""
     with runtime().db.transaction() as db:
         found = service.get_org(db, org_name)
         person = user_by_email(db, email)
         parsed = OrgRole.parse(role)
-        service.set_role(db, operator(), operator_principal(found), found, person, parsed)
-        data = {"org": found.name, "email": person.emails[0].address, "role": role}
-    emit(data, f"{data['email']} is now {role} in {data['org']}")
+        row = service.set_role(
+            db, operator(), operator_principal(found), found, person, parsed, pin=pin
+        )
+        data = {
+            "org": found.name, "email": person.emails[0].address, "role": role,
+            "pinned": row.role_pinned,
+        }  # fmt: skip
+    pinned = " (pinned)" if data["pinned"] else ""
+    emit(data, f"{data['email']} is now {role}{pinned} in {data['org']}")
+
+
+@member.command("unpin")
+@org_option
+@click.argument("email")
+@json_option
+def member_unpin(org_name: str, email: str) -> None:
+    """Unpin a member's role: the role mappings decide it again from their next
+    sign-in or SCIM group change."""
+    with runtime().db.transaction() as db:
+        found = service.get_org(db, org_name)
+        person = user_by_email(db, email)
+        row = service.unpin(db, operator(), operator_principal(found), found, person)
+        data = {"org": found.name, "email": person.emails[0].address, "role": row.role,
+                "pinned": False}  # fmt: skip
+    emit(data, f"{data['email']}'s role in {data['org']} is no longer pinned")
 
 
 @member.command("remove")

@@ -10,7 +10,8 @@ into a JSON body, an HTML page or (later) a SCIM error.
     │                               token_invalid, session_expired, sso_required
     ├── Forbidden (403)             forbidden, csrf_failed, email_unverified
     ├── NotFound (404)              not_found
-    ├── Conflict (409)              name_taken, email_taken, last_admin
+    ├── Conflict (409)              name_taken, email_taken, last_admin, role_mapped,
+    │                               not_pinned, member_deactivated
     ├── PayloadTooLarge (413)       body_too_large
     └── TooManyRequests (429)       too_many_attempts
 """

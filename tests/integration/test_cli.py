@@ -102,15 +102,15 @@ def test_org_and_members_round_trip(acme: Run) -> None:
 
 def test_text_output_is_a_table(acme: Run) -> None:
     lines = acme("member", "list", "--org", "acme").stdout.splitlines()
-    assert lines[0].split() == ["EMAIL", "ROLE", "TEAMS"]
-    assert lines[1].split() == [ALICE, "admin", "everyone:write"]
+    assert lines[0].split() == ["EMAIL", "ROLE", "TEAMS", "SOURCE"]
+    assert lines[1].split() == [ALICE, "admin", "everyone:write", "set", "by", "hand"]
 
 
 def test_last_admin_is_protected_and_nothing_changes(acme: Run, rt: Runtime) -> None:
     refused = acme("member", "set-role", "--org", "acme", ALICE, "--role", "write", ok=False)
     assert refused.exit_code == 1
     assert refused.stderr.strip() == (
-        "error: last_admin: An organization must keep at least one admin."
+        "error: last_admin: An organization must keep at least one active admin."
     )
     as_data = acme("member", "remove", "--org", "acme", ALICE, "--json", ok=False)
     assert as_data.exit_code == 1

@@ -116,9 +116,11 @@ def test_mappings_and_their_preview(admin: TestClient, rt: Runtime) -> None:
         "/api/v1/orgs/acme/sso/mappings/preview",
         json={"groups": ["ml"], "attributes": {"department": ["Research"]}},
     ).json()
-    assert preview == {"role": "write", "teams": {"research": "write"}}
+    assert preview == {
+        "role": "write", "teams": {"research": "write"}, "role_rule": "groups=ml", "pinned": []
+    }  # fmt: skip
     nothing = admin.post("/api/v1/orgs/acme/sso/mappings/preview", json={"groups": ["x"]}).json()
-    assert nothing == {"role": None, "teams": {}}
+    assert nothing == {"role": None, "teams": {}, "role_rule": None, "pinned": []}
     bad_team = [{"attribute": "groups", "value": "ml", "team": "nope", "team_role": "write"}]
     answer = admin.put("/api/v1/orgs/acme/sso/team-mappings", json=bad_team)
     assert answer.json()["error"] == "invalid_mapping"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hubgate.db.models import (
+    AuditEvent,
     Email,
     Membership,
     Org,
@@ -20,8 +23,11 @@ from hubgate.db.models import (
 )
 
 __all__ = [
+    "AdminGap",
     "MemberRow",
     "TeamRow",
+    "active_admins",
+    "admin_gap",
     "members_of",
     "orgs_of",
     "personal_tokens",
@@ -38,6 +44,37 @@ class MemberRow:
     display_name: str
     role: str
     teams: dict[str, str]
+    role_source: str = "manual"
+    role_detail: str | None = None
+    role_pinned: bool = False
+    active: bool = True
+
+    @property
+    def role_origin(self) -> str:
+        """Where the role comes from, for people: "mapping (groups=ml-admins)",
+        "invitation (by ...)", "default (JIT)", "SCIM", "set by hand", "pinned"."""
+        if self.role_pinned:
+            return "pinned"
+        label = _ORIGINS.get(self.role_source, self.role_source)
+        return f"{label} ({self.role_detail})" if self.role_detail else label
+
+
+_ORIGINS = {
+    "manual": "set by hand",
+    "default": "default (JIT)",
+    "invitation": "invitation",
+    "mapping": "mapping",
+    "scim": "SCIM",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AdminGap:
+    """An org left without an active admin, and, when SCIM did it, when and whom."""
+
+    at: datetime | None
+    member: str | None
+    how: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +114,51 @@ def _team_roles(db: Session, org_id: int) -> dict[int, dict[str, str]]:
 def members_of(db: Session, org: Org) -> list[MemberRow]:
     teams = _team_roles(db, org.id)
     rows = db.execute(
-        select(Membership.user_id, Membership.role, User.display_name)
+        select(Membership, User.display_name)
         .join(User, User.id == Membership.user_id)
         .where(Membership.org_id == org.id)
         .order_by(Membership.id)
     )
     return [
-        MemberRow(user_id, primary_email(db, user_id), name, role, teams.get(user_id, {}))
-        for user_id, role, name in rows
+        MemberRow(
+            m.user_id,
+            primary_email(db, m.user_id),
+            name,
+            m.role,
+            teams.get(m.user_id, {}),
+            m.role_source,
+            m.role_detail,
+            m.role_pinned,
+            m.deactivated_at is None,
+        )  # fmt: skip
+        for m, name in rows
     ]
+
+
+def active_admins(db: Session, org_id: int) -> int:
+    """How many active admins the org has (no lock: for pages and the API)."""
+    statement = select(func.count()).where(
+        Membership.org_id == org_id, Membership.role == "admin",
+        Membership.deactivated_at.is_(None),
+    )  # fmt: skip
+    return int(db.scalar(statement) or 0)
+
+
+def admin_gap(db: Session, org_id: int) -> AdminGap | None:
+    """None while the org has an active admin; else what the last
+    ``member.last_admin_deprovisioned`` warning says (derived, never stored)."""
+    if active_admins(db, org_id):
+        return None
+    event = db.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.org_id == org_id, AuditEvent.action == "member.last_admin_deprovisioned")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    if event is None:
+        return AdminGap(None, None, None)
+    data = json.loads(event.data or "{}")
+    return AdminGap(event.at, data.get("member"), data.get("how"))
 
 
 def orgs_of(db: Session, user_id: int) -> list[tuple[Org, str, dict[str, str]]]:

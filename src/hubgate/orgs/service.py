@@ -31,11 +31,15 @@ __all__ = [
     "get_org",
     "get_team",
     "join",
+    "last_admin_deprovisioned",
+    "loses_last_admin",
+    "mapped_by",
     "membership",
     "remove_member",
     "remove_team_member",
     "set_role",
     "set_team_member",
+    "unpin",
 ]
 
 DEFAULT_TEAM = "everyone"
@@ -107,13 +111,18 @@ def join(
     role: OrgRole,
     *,
     role_source: str = "manual",
+    role_detail: str | None = None,
     team_id: int | None = None,
 ) -> Membership:
-    """Make ``user_id`` a member with ``role``, placed in the default team (or
-    ``team_id``, an org's configured default team for newcomers). An unverified
-    account holds no membership (:func:`~hubgate.accounts.users.require_verified`)."""
+    """Make ``user_id`` a member with ``role`` (given by ``role_source``, with what
+    gave it in ``role_detail``), placed in the default team (or ``team_id``, an
+    org's configured default team for newcomers). An unverified account holds no
+    membership (:func:`~hubgate.accounts.users.require_verified`)."""
     users.require_verified(db.get_one(User, user_id))
-    member = Membership(org_id=org_id, user_id=user_id, role=role.label, role_source=role_source)
+    member = Membership(
+        org_id=org_id, user_id=user_id, role=role.label, role_source=role_source,
+        role_detail=role_detail,
+    )  # fmt: skip
     db.add(member)
     _flush_or_conflict(db, "That person is already a member.", "already_member")
     team = team_id if team_id is not None else default_team(db, org_id).id
@@ -139,20 +148,45 @@ def _who(user: User) -> str:
 
 
 def admin_count(db: Session, org_id: int) -> int:
+    """The org's ACTIVE admins: a member SCIM deactivated is no admin (DESIGN.md §1).
+    On PostgreSQL the org's memberships are locked first, so two demotions at once
+    cannot both see a second admin."""
     statement = select(func.count()).where(
-        Membership.org_id == org_id, Membership.role == OrgRole.ADMIN.label
-    )
+        Membership.org_id == org_id, Membership.role == OrgRole.ADMIN.label,
+        Membership.deactivated_at.is_(None),
+    )  # fmt: skip
     if db.get_bind().dialect.name == "postgresql":
         locked = select(Membership.id).where(Membership.org_id == org_id).with_for_update()
         db.execute(locked)
     return int(db.scalar(statement) or 0)
 
 
-def _protect_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> None:
+def loses_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> bool:
+    """The last-admin rule, the one place it is written: whether giving ``member``
+    ``new_role`` (None: removing or deactivating them) leaves the org without an
+    active admin. Admins may refuse it (:func:`set_role`, :func:`remove_member`),
+    role mappings keep the admin (:func:`hubgate.sso.mappings.apply_role`), and SCIM
+    deprovisions anyway and says so (:func:`last_admin_deprovisioned`)."""
     if member.role != OrgRole.ADMIN.label or new_role is OrgRole.ADMIN:
-        return
-    if admin_count(db, member.org_id) <= 1:
-        raise Conflict("An organization must keep at least one admin.", code="last_admin")
+        return False
+    if member.deactivated_at is not None:
+        return False
+    return admin_count(db, member.org_id) <= 1
+
+
+def _protect_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> None:
+    if loses_last_admin(db, member, new_role):
+        raise Conflict("An organization must keep at least one active admin.", code="last_admin")
+
+
+def last_admin_deprovisioned(db: Session, actor: Actor, org_id: int, who: str, how: str) -> None:
+    """SCIM cut the org's last active admin (the IdP decides): a warning in the
+    audit log, in the same transaction. The org pages show a banner for as long
+    as no active admin exists (:func:`hubgate.orgs.queries.admin_gap`)."""
+    audit.record(
+        db, actor, "member.last_admin_deprovisioned", org_id=org_id, target=who,
+        reason="last_admin", data={"level": "warning", "member": who, "how": how},
+    )  # fmt: skip
 
 
 def _member_or_404(db: Session, org: Org, user: User) -> Membership:
@@ -162,17 +196,81 @@ def _member_or_404(db: Session, org: Org, user: User) -> Membership:
     return member
 
 
+def _refuse_deactivated(member: Membership) -> None:
+    if member.deactivated_at is not None:
+        raise Conflict(
+            "This member was deactivated by SCIM; their identity provider reactivates them "
+            "(active=true). Give the role to an active member instead.",
+            code="member_deactivated",
+        )
+
+
+def mapped_by(member: Membership) -> str | None:
+    """What mapping gives the member's role at every sign-in or SCIM push, or None
+    when the role is not a mapping's (set by hand, pinned, invitation, default)."""
+    if member.role_pinned:
+        return None
+    if member.role_source == "mapping":
+        return member.role_detail or "A role mapping"
+    if member.role_source == "scim" and member.role_detail:
+        return f"groups={member.role_detail}"
+    return None
+
+
+def _refuse_mapped(member: Membership) -> None:
+    by = mapped_by(member)
+    if by is not None:
+        raise Conflict(
+            f"{by} gives this person {member.role} at every sign-in; pin the role to keep yours.",
+            code="role_mapped",
+        )
+
+
 def set_role(
-    db: Session, actor: Actor, principal: Principal, org: Org, user: User, role: OrgRole
+    db: Session,
+    actor: Actor,
+    principal: Principal,
+    org: Org,
+    user: User,
+    role: OrgRole,
+    *,
+    pin: bool = False,
 ) -> Membership:
+    """Set the member's role by hand. A role a mapping gives is refused
+    (``role_mapped``) unless ``pin``: a pinned role stays until it is unpinned
+    (:func:`unpin`), whatever the mappings say."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
     member = _member_or_404(db, org, user)
+    _refuse_deactivated(member)
+    if not pin:
+        _refuse_mapped(member)
     _protect_last_admin(db, member, role)
-    old, member.role = member.role, role.label
-    member.role_source = "manual"
+    old, was, member.role = member.role, mapped_by(member), role.label
+    member.role_source, member.role_detail = "manual", None
     audit.record(
         db, actor, "member.role_changed", org_id=org.id, target=_who(user),
         data={"from": old, "to": role.label},
+    )  # fmt: skip
+    if pin and not member.role_pinned:
+        member.role_pinned = True
+        audit.record(
+            db, actor, "member.role_pinned", org_id=org.id, target=_who(user),
+            data={"role": role.label, "mapping": was},
+        )  # fmt: skip
+    return member
+
+
+def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: User) -> Membership:
+    """The mappings decide the member's role again, from their next sign-in or SCIM
+    group change; the role stays as it is until then."""
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    member = _member_or_404(db, org, user)
+    if not member.role_pinned:
+        raise Conflict("That member's role is not pinned.", code="not_pinned")
+    member.role_pinned = False
+    audit.record(
+        db, actor, "member.role_unpinned", org_id=org.id, target=_who(user),
+        data={"role": member.role},
     )  # fmt: skip
     return member
 

@@ -257,8 +257,9 @@ def recompute(db: Session, actor: Actor, org: Org, scim_user_ids: Iterable[str])
         if user is None or member is None:
             continue
         names = _group_names(db, scim_user_id)
-        mapped = max((r.role for r in roles if r.value in names), default=None)
-        mappings.apply_role(db, actor, org.id, member, mapped, settings.default_role, "scim")
+        won = mappings.winning_rule(r for r in roles if r.value in names)
+        mapped, group = (won.role, won.value) if won else (None, None)
+        mappings.apply_role(db, actor, org.id, member, mapped, settings.default_role, "scim", group)
         mappings.sync_teams(db, org.id, user.user_id, _linked_teams(db, scim_user_id), "scim")
 
 

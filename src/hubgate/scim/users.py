@@ -45,7 +45,6 @@ from hubgate.scim import documents
 from hubgate.scim.errors import (
     InvalidValue,
     PreconditionFailed,
-    ScimError,
     ScimNotFound,
     Uniqueness,
 )
@@ -258,6 +257,7 @@ def _set_active(
         return
     if member.deactivated_at is not None:
         return
+    last = service.loses_last_admin(db, member, None)
     member.deactivated_at = rt.now()
     user = db.get_one(User, row.user_id)
     policy.end_org_sessions(db, actor, None, org, user)
@@ -268,17 +268,17 @@ def _set_active(
             .values(revoked_at=rt.now())
         )
     audit.record(db, actor, "scim.user_deactivated", org_id=org.id, target=row.user_name)
+    if last:
+        service.last_admin_deprovisioned(db, actor, org.id, row.user_name, "deactivated")
 
 
 def delete_user(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) -> None:
     """The membership goes (in managed mode the account too); the id answers 404
-    from now on and the userName can be created again."""
+    from now on and the userName can be created again. The IdP decides: even the
+    org's last active admin goes (a warning in the audit log)."""
     row = get(db, org, scim_id)
     member = service.membership(db, org.id, row.user_id)
-    if member is not None and member.role == "admin" and service.admin_count(db, org.id) <= 1:
-        error = ScimError("The organization's last admin cannot be removed.")
-        error.status = 409  # type: ignore[misc]
-        raise error
+    last = member is not None and service.loses_last_admin(db, member, None)
     user = db.get_one(User, row.user_id)
     org_teams = select(Team.id).where(Team.org_id == org.id)
     db.execute(
@@ -295,6 +295,8 @@ def delete_user(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) 
         db.execute(delete(WebSession).where(WebSession.user_id == user.id))
         db.delete(user)
     audit.record(db, actor, "scim.user_deleted", org_id=org.id, target=name)
+    if last:
+        service.last_admin_deprovisioned(db, actor, org.id, name, "deleted")
     db.flush()
 
 

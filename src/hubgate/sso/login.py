@@ -174,7 +174,7 @@ _FIRST_EMAIL = (
 ).scalar_subquery()
 _MEMBER_COLUMNS = (
     _U.c.id.label("user_id"), _M.c.id, _M.c.role, _M.c.role_source, _M.c.invited_role,
-    _M.c.deactivated_at, _FIRST_EMAIL.label("who"),
+    _M.c.deactivated_at, _FIRST_EMAIL.label("who"), _M.c.role_detail, _M.c.role_pinned,
 )  # fmt: skip
 _MemberRow = Row[*tuple[Any, ...]]
 _PLACE = (
@@ -408,6 +408,8 @@ class _Member:
     role: str
     role_source: str
     invited_role: str | None
+    role_detail: str | None = None
+    role_pinned: bool = False
 
 
 def _admit(
@@ -425,7 +427,10 @@ def _admit(
     if row.id is not None:
         if row.deactivated_at is not None:
             raise errors.UserDeprovisioned()
-        return _Member(row.id, user_id, row.role, row.role_source, row.invited_role), who
+        return _Member(
+            row.id, user_id, row.role, row.role_source, row.invited_role, row.role_detail,
+            bool(row.role_pinned),
+        ), who  # fmt: skip
     user, org, policy = db.get_one(User, user_id), db.get_one(Org, here.org_id), here.policy
     invitation = _invitation(db, org, user)
     joining = browser.join_org_id == org.id
@@ -439,7 +444,10 @@ def _admit(
     )  # fmt: skip
     if invitation is not None:
         invitations.accept(db, actor, org, invitation, user)
-    joined = _Member(member.id, user_id, member.role, member.role_source, member.invited_role)
+    joined = _Member(
+        member.id, user_id, member.role, member.role_source, member.invited_role,
+        member.role_detail,
+    )  # fmt: skip
     return joined, who
 
 
@@ -460,8 +468,9 @@ def _join(
     role = OrgRole.parse(invitation.role) if invitation else policy.default_role
     source = "invitation" if invitation else "default"
     member = service.join(
-        db, org.id, user.id, role, role_source=source, team_id=policy.default_team_id
-    )
+        db, org.id, user.id, role, role_source=source, team_id=policy.default_team_id,
+        role_detail=invitation.invited_by[:256] if invitation else None,
+    )  # fmt: skip
     member.invited_role = invitation.role if invitation else None
     return member
 
@@ -474,9 +483,11 @@ def _apply_mappings(
     roles, teams, places = mappings.rules_and_places(db, here.org_id, member.user_id)
     grants = mappings.grants_for(identity, roles, teams)
     default_role = here.policy.default_role
-    if not mappings.role_settled(member, grants.role, default_role):
+    if not mappings.role_settled(member, grants.role, default_role, detail=grants.detail):
         row = db.get_one(Membership, member.id)
-        mappings.apply_role(db, actor, here.org_id, row, grants.role, default_role)
+        mappings.apply_role(
+            db, actor, here.org_id, row, grants.role, default_role, detail=grants.detail
+        )
     added, removed = mappings.sync_teams(
         db, here.org_id, member.user_id, grants.teams, places=places
     )

@@ -24,6 +24,7 @@ from hubgate.db.engine import core
 from hubgate.db.models import Membership, Org, RoleMapping, Team, TeamMapping, TeamMembership
 from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
+from hubgate.orgs.queries import primary_email
 from hubgate.principals import require
 from hubgate.sso.identity import Identity
 
@@ -36,6 +37,7 @@ __all__ = [
     "describe",
     "grants_for",
     "load_rules",
+    "pinned_members",
     "Places",
     "preview",
     "role_settled",
@@ -44,6 +46,7 @@ __all__ = [
     "set_role_mappings",
     "set_team_mappings",
     "sync_teams",
+    "winning_rule",
 ]
 
 GROUPS = "groups"
@@ -71,6 +74,13 @@ class Grants:
 
     role: OrgRole | None
     teams: dict[int, TeamRole]
+    rule: RoleRule | None = None
+    """The rule that gave ``role``: the first of the most privileged matches."""
+
+    @property
+    def detail(self) -> str | None:
+        """What gave the role, as the members page shows it: ``groups=ml-admins``."""
+        return f"{self.rule.attribute}={self.rule.value}" if self.rule else None
 
 
 def values_of(identity: Identity, attribute: str) -> frozenset[str]:
@@ -89,12 +99,17 @@ def grants_for(identity: Identity, roles: Iterable[RoleRule], teams: Iterable[Te
             cache[attribute] = values_of(identity, attribute)
         return value in cache[attribute]
 
-    role = max((r.role for r in roles if matches(r.attribute, r.value)), default=None)
+    won = winning_rule(r for r in roles if matches(r.attribute, r.value))
     granted: dict[int, TeamRole] = {}
     for rule in teams:
         if matches(rule.attribute, rule.value):
             granted[rule.team_id] = max(granted.get(rule.team_id, rule.team_role), rule.team_role)
-    return Grants(role, granted)
+    return Grants(won.role if won else None, granted, won)
+
+
+def winning_rule(matched: Iterable[RoleRule]) -> RoleRule | None:
+    """The most privileged of the matched rules (the first of them on a tie)."""
+    return max(matched, key=lambda r: r.role, default=None)
 
 
 Places = dict[int, tuple[str, str]]
@@ -291,10 +306,17 @@ def sync_teams(
 
 
 def preview(
-    db: Session, org_id: int, groups: Sequence[str], attributes: dict[str, list[str]]
+    db: Session,
+    org_id: int,
+    groups: Sequence[str],
+    attributes: dict[str, list[str]],
+    *,
+    pins: bool = False,
 ) -> dict[str, object]:
     """What the current mappings would give a person with these groups and
-    attributes: "role write and teams x, y" (the settings page's preview)."""
+    attributes: "role write and teams x, y" (the settings page's preview), the
+    rule that gives the role, and with ``pins`` (for the org's admins, not the
+    setup portal) the pinned members whose role the mappings leave alone."""
     identity = Identity(
         connection_id=0, subject="preview", email=None, email_verified=False,
         display_name=None, groups=tuple(groups),
@@ -302,10 +324,24 @@ def preview(
     )  # fmt: skip
     grants = grants_for(identity, *load_rules(db, org_id))
     names = {t.id: t.name for t in db.scalars(select(Team).where(Team.org_id == org_id))}
-    return {
+    found: dict[str, object] = {
         "role": grants.role.label if grants.role else None,
         "teams": {names[t]: r.label for t, r in sorted(grants.teams.items())},
     }
+    if pins:
+        found["role_rule"] = grants.detail
+        found["pinned"] = pinned_members(db, org_id)
+    return found
+
+
+def pinned_members(db: Session, org_id: int) -> list[dict[str, str]]:
+    """The members whose role an admin pinned: the mappings do not change it."""
+    rows = db.execute(
+        select(Membership.user_id, Membership.role)
+        .where(Membership.org_id == org_id, Membership.role_pinned.is_(True))
+        .order_by(Membership.id)
+    )
+    return [{"email": primary_email(db, u), "role": role} for u, role in rows]
 
 
 def describe(db: Session, org_id: int) -> dict[str, list[dict[str, str]]]:
@@ -335,30 +371,50 @@ class RoleHolder(Protocol):
     @property
     def role_source(self) -> str: ...
     @property
+    def role_detail(self) -> str | None: ...
+    @property
+    def role_pinned(self) -> bool: ...
+    @property
     def invited_role(self) -> str | None: ...
 
 
+Target = tuple[OrgRole, str, str | None]
+"""A role, where it comes from (a Membership ``role_source``) and what gave it."""
+
+
 def role_target(
-    member: RoleHolder, mapped: OrgRole | None, default_role: OrgRole, source: str = "mapping"
-) -> tuple[OrgRole, str] | None:
-    """The role the member should hold and where it comes from, or None to leave
-    it: the mapped role; with no match, a role that ``source`` gave falls back to the
-    invitation's role, else the default; a role set otherwise stays."""
+    member: RoleHolder,
+    mapped: OrgRole | None,
+    default_role: OrgRole,
+    source: str = "mapping",
+    detail: str | None = None,
+) -> Target | None:
+    """The role the member should hold, where it comes from and what gave it
+    (``detail``, the matched mapping), or None to leave it: a pinned role stays;
+    else the mapped role; with no match, a role that ``source`` gave falls back to
+    the invitation's role, else the default; a role set otherwise stays."""
+    if member.role_pinned:
+        return None
     if mapped is not None:
-        return mapped, source
+        return mapped, source, detail
     if member.role_source == source:
         if member.invited_role:
-            return OrgRole.parse(member.invited_role), "invitation"
-        return default_role, "default"
+            return OrgRole.parse(member.invited_role), "invitation", None
+        return default_role, "default", None
     return None
 
 
 def role_settled(
-    member: RoleHolder, mapped: OrgRole | None, default_role: OrgRole, source: str = "mapping"
+    member: RoleHolder,
+    mapped: OrgRole | None,
+    default_role: OrgRole,
+    source: str = "mapping",
+    detail: str | None = None,
 ) -> bool:
     """Whether :func:`apply_role` would change nothing."""
-    target = role_target(member, mapped, default_role, source)
-    return target is None or (target[0].label, target[1]) == (member.role, member.role_source)
+    target = role_target(member, mapped, default_role, source, detail)
+    now = (member.role, member.role_source, member.role_detail)
+    return target is None or (target[0].label, target[1], target[2]) == now
 
 
 def apply_role(
@@ -369,24 +425,27 @@ def apply_role(
     mapped: OrgRole | None,
     default_role: OrgRole,
     source: str = "mapping",
+    detail: str | None = None,
 ) -> None:
     """Give the member :func:`role_target`'s role (remembered as coming from where it
-    came). The org's last admin is never demoted (audited)."""
-    target = role_target(member, mapped, default_role, source)
+    came, and what gave it). A pinned role is left alone; the org's last active
+    admin is never demoted (audited)."""
+    target = role_target(member, mapped, default_role, source, detail)
     if target is None:
         return
-    role, given_by = target
+    role, given_by, detail = target
     if role.label == member.role:
-        member.role_source = given_by
+        member.role_source, member.role_detail = given_by, detail
         return
     where = f"user:{member.user_id}"
-    if member.role == OrgRole.ADMIN.label and service.admin_count(db, org_id) <= 1:
+    if service.loses_last_admin(db, member, role):
         audit.record(
             db, actor, "role.mapped", org_id=org_id, target=where, reason="last_admin",
             data={"kept": member.role, "mapped": role.label},
         )  # fmt: skip
         return
-    old, member.role, member.role_source = member.role, role.label, given_by
+    old, member.role = member.role, role.label
+    member.role_source, member.role_detail = given_by, detail
     audit.record(
         db, actor, "role.mapped", org_id=org_id, target=where,
         data={"from": old, "to": role.label, "source": given_by},

@@ -21,6 +21,7 @@ from hubgate.access import (
     Scope,
     TeamRole,
     TeamTarget,
+    decide,
 )
 from hubgate.accounts import sessions, tokens, users
 from hubgate.accounts.emails import normalize_email
@@ -291,10 +292,11 @@ def revoke_token(
 # -- organizations -----------------------------------------------------------
 
 
-def _org_public(org: Org) -> schemas.OrgPublic:
+def _org_public(org: Org, active_admins: int | None = None) -> schemas.OrgPublic:
     return schemas.OrgPublic(
-        name=org.name, display_name=org.display_name, created_at=org.created_at
-    )
+        name=org.name, display_name=org.display_name, created_at=org.created_at,
+        active_admins=active_admins,
+    )  # fmt: skip
 
 
 @router.get("/orgs", response_model=list[schemas.OrgPublic], tags=["orgs"])
@@ -324,9 +326,13 @@ def _require_session_or_write_token(credential: Credential) -> None:
 
 
 @router.get("/orgs/{org}", response_model=schemas.OrgPublic, tags=["orgs"])
-def get_org(org: str, rt: Rt) -> schemas.OrgPublic:
+def get_org(org: str, rt: Rt, credential: CurrentCredential) -> schemas.OrgPublic:
+    """Anyone sees the org; those who may read it also see how many active admins it has."""
     with rt.db.transaction() as db:
-        return _org_public(service.get_org(db, org))
+        found, principal = org_scope(db, credential, org)
+        if not decide(principal, Action.READ, OrgTarget(found.id)).allowed:
+            return _org_public(found)
+        return _org_public(found, queries.active_admins(db, found.id))
 
 
 def _member_public(row: queries.MemberRow) -> schemas.MemberPublic:
@@ -336,6 +342,11 @@ def _member_public(row: queries.MemberRow) -> schemas.MemberPublic:
         display_name=row.display_name,
         role=row.role,
         teams=row.teams,
+        role_source=row.role_source,
+        role_detail=row.role_detail,
+        role_pinned=row.role_pinned,
+        role_origin=row.role_origin,
+        active=row.active,
     )
 
 
@@ -384,8 +395,24 @@ def set_member_role(
         require(principal, Action.ADMIN, OrgTarget(found.id))
         user = _user_by_id(db, user_id)
         service.set_role(
-            db, actor_of(request, rt, credential), principal, found, user, OrgRole.parse(body.role)
-        )
+            db, actor_of(request, rt, credential), principal, found, user,
+            OrgRole.parse(body.role), pin=body.pin,
+        )  # fmt: skip
+        return _member_row(db, found, user.id)
+
+
+@router.delete(
+    "/orgs/{org}/members/{user_id}/pin", response_model=schemas.MemberPublic, tags=["members"]
+)
+def unpin_member_role(
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> schemas.MemberPublic:
+    """Mappings decide the member's role again, from their next sign-in or SCIM push."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        require(principal, Action.ADMIN, OrgTarget(found.id))
+        user = _user_by_id(db, user_id)
+        service.unpin(db, actor_of(request, rt, credential), principal, found, user)
         return _member_row(db, found, user.id)
 
 

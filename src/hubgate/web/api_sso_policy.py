@@ -150,7 +150,7 @@ def preview_mappings(
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return mappings.preview(db, found.id, body.groups, body.attributes)
+        return mappings.preview(db, found.id, body.groups, body.attributes, pins=True)
 
 
 @router.get("/invitations")

@@ -101,13 +101,28 @@ def set_member_role(
     rt: Rt,
     credential: SignedIn,
     role: Annotated[OrgRoleName, Form()],
+    pin: Annotated[bool, Form()] = False,
 ) -> Response:
     try:
         with rt.db.transaction() as db:
             found, principal = _admin_scope(db, credential, org)
             user = user_by_id(db, user_id)
             actor = actor_of(request, rt, credential)
-            service.set_role(db, actor, principal, found, user, OrgRole.parse(role))
+            service.set_role(db, actor, principal, found, user, OrgRole.parse(role), pin=pin)
+    except FORM_ERRORS as exc:
+        return _members_page(request, rt, credential, org, exc.status, error=exc.message)
+    return see_other(f"/{org}/members")
+
+
+@router.post("/{org}/members/{user_id}/unpin")
+def unpin_member_role(
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal = _admin_scope(db, credential, org)
+            user = user_by_id(db, user_id)
+            service.unpin(db, actor_of(request, rt, credential), principal, found, user)
     except FORM_ERRORS as exc:
         return _members_page(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")

@@ -15,11 +15,12 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from hubgate.access import Action, OrgTarget, Principal, decide
 from hubgate.db.models import Org, User
 from hubgate.errors import BadRequest, Conflict, NotFound, Unauthenticated
+from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
 from hubgate.web import csrf
@@ -147,13 +148,18 @@ SignedIn = Annotated[Credential, Depends(get_signed_in)]
 
 
 def org_context(org: Org, principal: Principal, tab: str) -> dict[str, Any]:
-    """The org header: which tabs this viewer may open."""
+    """The org header: which tabs this viewer may open, and for those who may read
+    the org, a warning while it has no active admin (``org`` is read in the page's
+    transaction, whose session answers that)."""
     target = OrgTarget(org.id)
+    can_read = decide(principal, Action.READ, target).allowed
+    db = object_session(org)
     return {
         "org": org,
         "tab": tab,
-        "can_read_org": decide(principal, Action.READ, target).allowed,
+        "can_read_org": can_read,
         "is_admin": decide(principal, Action.ADMIN, target).allowed,
+        "admin_gap": queries.admin_gap(db, org.id) if can_read and db is not None else None,
     }
 
 

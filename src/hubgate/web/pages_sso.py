@@ -256,7 +256,8 @@ def preview(
     names = [g.strip() for g in groups.replace("\n", ",").split(",") if g.strip()][:1000]
 
     def action(db: Session, actor: Any, principal: Any, found: Org) -> dict[str, Any]:
-        return {"preview": mappings.preview(db, found.id, names, {}), "preview_groups": names}
+        found_preview = mappings.preview(db, found.id, names, {}, pins=True)
+        return {"preview": found_preview, "preview_groups": names}
 
     return _act(request, rt, credential, org, "", action)
 

@@ -85,6 +85,8 @@ class OrgPublic(BaseModel):
     name: str
     display_name: str
     created_at: datetime
+    # For those who may read the org: 0 once SCIM deprovisioned its last admin.
+    active_admins: int | None = None
 
 
 class MemberAdd(Strict):
@@ -94,6 +96,8 @@ class MemberAdd(Strict):
 
 class MemberUpdate(Strict):
     role: OrgRoleName
+    # A role a mapping gives is changed only as a pin, which mappings then leave alone.
+    pin: bool = False
 
 
 class MemberPublic(BaseModel):
@@ -102,6 +106,11 @@ class MemberPublic(BaseModel):
     display_name: str
     role: str
     teams: dict[str, str]
+    role_source: str
+    role_detail: str | None
+    role_pinned: bool
+    role_origin: str
+    active: bool
 
 
 class TeamCreate(Strict):
