@@ -4,20 +4,25 @@ and every session ended by a new password."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from click.testing import Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from hubgate.accounts import recovery, users
 from hubgate.app import create_app
 from hubgate.audit import Actor
+from hubgate.cli import main
 from hubgate.db.models import AuditEvent, Email, Ephemeral, OutboxMail, User, WebSession
 from hubgate.runtime import Runtime
 from tests.conftest import PASSWORD, World, sign_in
 from tests.integration.sso_world import SsoOrg, count, sso_org
+from tests.integration.test_cli import _FAST_HASHING, Run, _check, _runner
 from tests.integration.test_pages import HTML, _post
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -326,3 +331,52 @@ def test_changing_the_password_over_the_api(client: TestClient, rt: Runtime, ann
     assert weak.status_code == 400 and weak.json()["error"] == "weak_password"
     assert client.post("/api/v1/me/password", json=body).status_code == 204
     assert _can_sign_in(rt, ANN, NEW_PASSWORD)
+
+
+# -- the operator ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hubgate(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``hubgate ARGS`` on the per-test database, as in test_cli.py."""
+    monkeypatch.chdir(tmp_path)
+    runner = _runner({"HUBGATE_ENV": "dev", "HUBGATE_DATABASE_URL": database_url, **_FAST_HASHING})
+
+    def run(*args: str, input: str | None = None, ok: bool = True) -> Result:
+        return _check(runner.invoke(main, list(args), input=input), ok)
+
+    return run
+
+
+def test_the_operator_prints_a_one_time_link(
+    hubgate: Run, client: TestClient, rt: Runtime, ann: User
+) -> None:
+    data = json.loads(hubgate("user", "reset-link", ANN, "--json").output)
+    assert data["expires_in_seconds"] == rt.settings.password_reset_seconds
+    token = data["link"].split("/reset-password?token=")[1]
+    assert _mails(rt) == 0, "the operator hands the link over; nothing is mailed"
+    assert _confirm(client, token)["status"] == 200
+    assert _confirm(client, token)["error"] == "reset_link_invalid"
+    assert "/reset-password?token=" in hubgate("user", "reset-link", ANN).output
+    unknown = hubgate("user", "reset-link", "nobody@example.com", ok=False)
+    assert unknown.exit_code == 1 and "unknown_email" in unknown.output
+    assert _events(rt, "user.password_reset_link") == 2
+
+
+def test_the_operator_link_respects_managed_mode_unless_forced(
+    hubgate: Run, client: TestClient, rt: Runtime, world: World, acme: SsoOrg
+) -> None:
+    world.user("sam@acme.example")
+    refused = hubgate("user", "reset-link", "sam@acme.example", ok=False)
+    assert refused.exit_code == 1 and "sso_enforced" in refused.output
+    assert count(rt, Ephemeral, Ephemeral.purpose == recovery.RESET_PURPOSE) == 0
+    assert _events(rt, "user.password_reset_refused", "sso_enforced") == 1
+    forced = json.loads(
+        hubgate("user", "reset-link", "sam@acme.example", "--force", "--json").output
+    )
+    assert forced["link"]
+    with rt.db.transaction() as db:
+        event = db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "user.password_reset_link")
+        ).one()
+        assert json.loads(event.data) == {"forced": True}

@@ -119,18 +119,18 @@ def request_reset(db: Session, rt: Runtime, actor: Actor, address: str) -> Refus
 
 def operator_link(
     db: Session, rt: Runtime, actor: Actor, address: str, *, force: bool = False
-) -> str:
+) -> Refused | str:
     """A reset link for the operator to hand over (``hubgate user reset-link``).
 
-    Refused with ``sso_enforced`` where the mailed link would be, unless ``force``
-    (a break-glass for an account its IdP cannot sign in); audited either way."""
+    Refused with ``sso_enforced`` where a mailed link would be, unless ``force``
+    (break-glass for an account its IdP cannot sign in); audited either way."""
     normalized = normalize_email(address)
     email = db.scalars(select(Email).where(Email.address == normalized)).first()
     if email is None:
         raise BadRequest(f"No account has the email {normalized}.", code="unknown_email")
     refusal = sso_enforced(db, normalized, email.user)
     if refusal is not None and not force:
-        raise refusal
+        return _refuse(db, actor, "user.password_reset_refused", normalized, refusal)
     link = _new_link(db, rt, email)
     audit.record(db, actor, "user.password_reset_link", target=normalized,
                  data={"forced": refusal is not None})  # fmt: skip
