@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
 from hubgate.accounts import recovery
+from hubgate.accounts.refusals import Refused
 from hubgate.cli_base import emit, json_option, runtime, table
 from hubgate.cli_operator import create_account, operator, operator_principal, user_by_email
 from hubgate.db.models import Membership, Org
@@ -76,7 +77,7 @@ def user_reset_link(email: str, force: bool) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         outcome = recovery.operator_link(db, rt, operator(), email, force=force)
-    if isinstance(outcome, recovery.Refused):
+    if isinstance(outcome, Refused):
         raise outcome.error
     data = {"link": outcome, "expires_in_seconds": rt.settings.password_reset_seconds}
     emit(data, outcome)

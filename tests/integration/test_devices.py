@@ -74,6 +74,7 @@ def test_another_persons_session_is_not_found_and_stays(
     form = _post(ann_client, f"/account/sessions/{cats}/end", {}, csrf_from="/account/security")
     assert form.status_code == 404
     assert cat_client.get("/api/v1/me").status_code == 200
+    assert count(rt, AuditEvent, AuditEvent.reason == "not_found") == 2, "the 404s are audited"
     assert _fresh(rt).get("/api/v1/me/sessions").status_code == 401
     no_csrf = ann_client.delete("/api/v1/me/sessions", headers={"x-csrf-token": "nope"})
     assert no_csrf.status_code == 403 and cat_client.get("/api/v1/me").status_code == 200
@@ -151,6 +152,7 @@ def test_removing_an_sso_identity_ends_its_sso_authentications(
     sign_in(stranger, "cat@example.com")
     assert stranger.delete(f"/api/v1/me/sso-links/{link['id']}").status_code == 404
     assert count(rt, SsoLink) == 1
+    assert count(rt, AuditEvent, AuditEvent.action == "sso.unlink_refused") == 1
     page = client.get("/account/security", headers=HTML)
     assert f'action="/account/sso-links/{link["id"]}/remove"' in page.text
     removed = _post(
@@ -185,6 +187,8 @@ def test_an_admin_ends_a_members_org_sessions(rt: Runtime, acme: SsoOrg) -> None
     assert through_sso.get("/api/v1/me").status_code == 401
     assert with_password.get("/api/v1/me").status_code == 200, "not an acme sign-in"
     assert count(rt, AuditEvent, AuditEvent.action == "member.sessions_ended") == 1
+    refusals = AuditEvent.action == "member.sessions_end_refused"
+    assert count(rt, AuditEvent, refusals) == 3, "not signed in through SSO, not admin, nobody"
 
 
 def test_the_members_page_ends_a_managed_accounts_sessions(

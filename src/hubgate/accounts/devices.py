@@ -4,7 +4,8 @@ member's org sessions.
 Sessions are named by their row id, never by the hash of their cookie. Each one
 lists the SSO authentications it holds with the time each stops counting
 (:func:`hubgate.sso.freshness.fresh_until`). Functions run in the caller's
-transaction, never commit, and audit every change.
+transaction, never commit, and audit every change; a refusal is audited and
+returned as :class:`~hubgate.accounts.refusals.Refused`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hubgate import audit
 from hubgate.access import Action, OrgTarget, Principal
 from hubgate.accounts import sessions, users
 from hubgate.accounts.emails import normalize_email
+from hubgate.accounts.refusals import Refused, refuse
 from hubgate.audit import Actor
 from hubgate.db.models import (
     Membership,
@@ -30,7 +32,7 @@ from hubgate.db.models import (
     User,
     WebSession,
 )
-from hubgate.errors import BadRequest, NotFound
+from hubgate.errors import BadRequest, HubgateError, NotFound
 from hubgate.principals import require
 from hubgate.sso.freshness import fresh_until
 from hubgate.sso.policy import DEFAULT_TIMEOUT
@@ -139,13 +141,15 @@ def _held(db: Session, user_id: int) -> dict[int, list[HeldSso]]:
     return found
 
 
-def end_session(db: Session, actor: Actor, user_id: int, session_id: int) -> None:
+def end_session(db: Session, actor: Actor, user_id: int, session_id: int) -> Refused | None:
     """End one of the account's sessions (another account's answers 404)."""
     row = db.get(WebSession, session_id)
     if row is None or row.user_id != user_id:
-        raise NotFound("No such session.")
+        error = NotFound("No such session.")
+        return refuse(db, actor, "session.end_refused", f"session:{session_id}", error)
     sessions.end_by_id(db, session_id)
     audit.record(db, actor, "session.ended", target=f"session:{session_id}")
+    return None
 
 
 def end_other_sessions(db: Session, actor: Actor, user_id: int, keep: int | None) -> int:
@@ -173,12 +177,13 @@ def list_links(db: Session, user_id: int) -> list[LinkView]:
     ]
 
 
-def unlink(db: Session, actor: Actor, user_id: int, link_id: int) -> None:
+def unlink(db: Session, actor: Actor, user_id: int, link_id: int) -> Refused | None:
     """Remove one of the account's SSO identities and end the SSO authentications
     its connection gave; the next sign-in through it links afresh."""
     link = db.get(SsoLink, link_id)
     if link is None or link.user_id != user_id:
-        raise NotFound("No such SSO identity.")
+        error = NotFound("No such SSO identity.")
+        return refuse(db, actor, "sso.unlink_refused", f"sso-link:{link_id}", error)
     connection = db.get_one(SsoConnection, link.connection_id)
     ended = db.execute(
         delete(SsoAuthentication).where(
@@ -192,6 +197,7 @@ def unlink(db: Session, actor: Actor, user_id: int, link_id: int) -> None:
         data={"connection": connection.id, "subject": link.subject,
               "authentications_ended": int(getattr(ended, "rowcount", 0) or 0)},
     )  # fmt: skip
+    return None
 
 
 # -- an org admin -------------------------------------------------------------------
@@ -199,12 +205,16 @@ def unlink(db: Session, actor: Actor, user_id: int, link_id: int) -> None:
 
 def end_member_sessions(
     db: Session, actor: Actor, principal: Principal, org: Org, who: int | str
-) -> int:
+) -> Refused | int:
     """End the member's (``who``: user id or email) sessions that hold an SSO
     authentication for ``org``; an account the org manages loses all its
     sessions. Admins only, asked before any lookup. Returns how many ended."""
-    require(principal, Action.ADMIN, OrgTarget(org.id))
-    user = _member(db, org, who)
+    try:
+        require(principal, Action.ADMIN, OrgTarget(org.id))
+        user = _member(db, org, who)
+    except HubgateError as exc:
+        target = who if isinstance(who, str) else f"user:{who}"
+        return refuse(db, actor, "member.sessions_end_refused", target, exc, org_id=org.id)
     doomed = select(WebSession.id).where(WebSession.user_id == user.id)
     if user.managed_by_org_id != org.id:
         holding = select(SsoAuthentication.session_id).where(

@@ -13,14 +13,13 @@ nor for an account it counts as its own (the answer stays neutral, so it tells
 nobody whose account that is).
 
 Functions run in the caller's transaction and never commit. A refusal is
-returned as :class:`Refused` after its audit record is written: the caller
-commits, then raises or shows ``error``.
+returned as :class:`~hubgate.accounts.refusals.Refused` after its audit record
+is written: the caller commits, then raises or shows ``error``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +30,7 @@ from hubgate import audit, store
 from hubgate.accounts import sessions, throttle
 from hubgate.accounts.emails import normalize_email
 from hubgate.accounts.passwords import PasswordPolicy
+from hubgate.accounts.refusals import Refused, refuse
 from hubgate.audit import Actor
 from hubgate.db.models import Email, User
 from hubgate.errors import BadRequest, Forbidden, HubgateError, TooManyRequests
@@ -61,18 +61,6 @@ _SCOPE = "reset-"
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """An audited refusal; the caller commits, then raises or shows ``error``."""
-
-    error: HubgateError
-
-
-def _refuse(db: Session, actor: Actor, action: str, target: str, error: HubgateError) -> Refused:
-    audit.record(db, actor, action, target=target[:254], reason=error.code)
-    return Refused(error)
-
-
 def link_invalid() -> BadRequest:
     return BadRequest(
         "This password reset link is not valid, was already used or has expired. "
@@ -91,16 +79,16 @@ def request_reset(db: Session, rt: Runtime, actor: Actor, address: str) -> Refus
     try:
         normalized = normalize_email(address)
     except BadRequest as exc:
-        return _refuse(db, actor, "user.password_reset_refused", _printable(address), exc)
+        return refuse(db, actor, "user.password_reset_refused", _printable(address), exc)
     limits = _limits(rt)
     try:
         throttle.check(db, limits, normalized, actor.client_address, rt.now(), scope=_SCOPE)
     except TooManyRequests as exc:
-        return _refuse(db, actor, "user.password_reset_refused", normalized, exc)
+        return refuse(db, actor, "user.password_reset_refused", normalized, exc)
     throttle.failed(db, limits, normalized, actor.client_address, rt.now(), scope=_SCOPE)
     enforced = sso_enforced(db, normalized, None)
     if enforced is not None:
-        return _refuse(db, actor, "user.password_reset_refused", normalized, enforced)
+        return refuse(db, actor, "user.password_reset_refused", normalized, enforced)
     email = _verified_email(db, normalized)
     if email is None:
         audit.record(db, actor, "user.password_reset_requested", target=normalized,
@@ -108,7 +96,7 @@ def request_reset(db: Session, rt: Runtime, actor: Actor, address: str) -> Refus
         return None
     if sso_enforced(db, normalized, email.user) is not None:
         # Neutral on purpose: saying so would tell whose member this address is.
-        _refuse(db, actor, "user.password_reset_refused", normalized, _managed())
+        refuse(db, actor, "user.password_reset_refused", normalized, _managed())
         return None
     link = _new_link(db, rt, email)
     rt.mailer.send(db, email.address, "Reset your hubgate password", _reset_body(rt, link))
@@ -130,7 +118,7 @@ def operator_link(
         raise BadRequest(f"No account has the email {normalized}.", code="unknown_email")
     refusal = sso_enforced(db, normalized, email.user)
     if refusal is not None and not force:
-        return _refuse(db, actor, "user.password_reset_refused", normalized, refusal)
+        return refuse(db, actor, "user.password_reset_refused", normalized, refusal)
     link = _new_link(db, rt, email)
     audit.record(db, actor, "user.password_reset_link", target=normalized,
                  data={"forced": refusal is not None})  # fmt: skip
@@ -183,7 +171,7 @@ def check_link(
     nothing is spent."""
     found = _resolve(db, rt, key, signed_in)
     if isinstance(found, HubgateError):
-        return _refuse(db, actor, "user.password_reset_refused", "", found)
+        return refuse(db, actor, "user.password_reset_refused", "", found)
     return None
 
 
@@ -195,14 +183,14 @@ def confirm_reset(
     of another account is refused there."""
     found = _resolve(db, rt, key, signed_in)
     if isinstance(found, HubgateError):
-        return _refuse(db, actor, "user.password_reset_refused", "", found)
+        return refuse(db, actor, "user.password_reset_refused", "", found)
     user, email = found
     try:
         PasswordPolicy.check(password, email.address)
     except BadRequest as exc:
-        return _refuse(db, actor, "user.password_reset_refused", email.address, exc)
+        return refuse(db, actor, "user.password_reset_refused", email.address, exc)
     if store.consume(db, RESET_PURPOSE, key, rt.now()) is None:  # a concurrent use won
-        return _refuse(db, actor, "user.password_reset_refused", email.address, link_invalid())
+        return refuse(db, actor, "user.password_reset_refused", email.address, link_invalid())
     ended = _set_password(db, rt, user, password, keep=None)
     throttle.reset(db, email.address)
     audit.record(db, actor, "user.password_reset", target=email.address,
@@ -257,11 +245,11 @@ def change_password(
     try:
         throttle.check(db, limits, address, actor.client_address, rt.now())
     except TooManyRequests as exc:
-        return _refuse(db, actor, "user.password_change_refused", address, exc)
+        return refuse(db, actor, "user.password_change_refused", address, exc)
     if not rt.passwords.verify(user.password_hash, current):
         throttle.failed(db, limits, address, actor.client_address, rt.now())
         wrong = Forbidden("The current password is not right.", code="invalid_credentials")
-        return _refuse(db, actor, "user.password_change_refused", address, wrong)
+        return refuse(db, actor, "user.password_change_refused", address, wrong)
     refusal: HubgateError | None = sso_enforced(db, address, user)
     if refusal is None:
         try:
@@ -269,7 +257,7 @@ def change_password(
         except BadRequest as exc:
             refusal = exc
     if refusal is not None:
-        return _refuse(db, actor, "user.password_change_refused", address, refusal)
+        return refuse(db, actor, "user.password_change_refused", address, refusal)
     ended = _set_password(db, rt, user, new, keep=session_id)
     audit.record(db, actor, "user.password_changed", target=address,
                  data={"sessions_ended": ended})  # fmt: skip

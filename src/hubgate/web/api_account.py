@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 
 from hubgate.accounts import devices, recovery
+from hubgate.accounts.refusals import raise_refused
 from hubgate.errors import Forbidden, Unauthenticated
 from hubgate.principals import Credential
 from hubgate.web import schemas
@@ -24,11 +25,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_csrf)])
 EmailPath = Annotated[str, PathParam(max_length=320)]
-
-
-def _raise(outcome: object) -> None:
-    if isinstance(outcome, recovery.Refused):
-        raise outcome.error
 
 
 def _may_change(credential: Credential) -> None:
@@ -49,7 +45,7 @@ def request_password_reset(
     """Mail a reset link; the answer is the same whether or not the address has an account."""
     with rt.db.transaction() as db:
         outcome = recovery.request_reset(db, rt, actor_of(request, rt, credential), body.email)
-    _raise(outcome)
+    raise_refused(outcome)
     return schemas.MessagePublic(message=recovery.NEUTRAL)
 
 
@@ -63,7 +59,7 @@ def confirm_password_reset(
             db, rt, actor_of(request, rt, credential), body.token, body.password,
             credential.user_id if credential.is_user else None,
         )  # fmt: skip
-    _raise(outcome)
+    raise_refused(outcome)
     return schemas.MessagePublic(message="Your password was changed. Sign in with it.")
 
 
@@ -80,7 +76,7 @@ def change_password(
             db, rt, actor_of(request, rt, credential), credential.user_id,
             body.current_password, body.password, credential.session_id,
         )  # fmt: skip
-    _raise(outcome)
+    raise_refused(outcome)
     return Response(status_code=204)
 
 
@@ -113,7 +109,8 @@ def end_session(
 ) -> Response:
     _may_change(credential)
     with rt.db.transaction() as db:
-        devices.end_session(db, actor_of(request, rt, credential), user.id, session_id)
+        outcome = devices.end_session(db, actor_of(request, rt, credential), user.id, session_id)
+    raise_refused(outcome)
     return Response(status_code=204)
 
 
@@ -156,7 +153,8 @@ def remove_sso_link(
 ) -> Response:
     _may_change(credential)
     with rt.db.transaction() as db:
-        devices.unlink(db, actor_of(request, rt, credential), user.id, link_id)
+        outcome = devices.unlink(db, actor_of(request, rt, credential), user.id, link_id)
+    raise_refused(outcome)
     return Response(status_code=204)
 
 
@@ -175,7 +173,9 @@ def end_member_sessions(
     sessions of an account the org manages)."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        ended = devices.end_member_sessions(
+        outcome = devices.end_member_sessions(
             db, actor_of(request, rt, credential), principal, found, email
         )
-    return schemas.EndedPublic(ended=ended)
+    raise_refused(outcome)
+    assert isinstance(outcome, int)
+    return schemas.EndedPublic(ended=outcome)

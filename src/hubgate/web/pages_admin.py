@@ -12,6 +12,7 @@ from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget, decide
 from hubgate.accounts import devices, tokens, users
 from hubgate.accounts.emails import normalize_email
+from hubgate.accounts.refusals import raise_refused
 from hubgate.db.models import Org, Team, User
 from hubgate.errors import BadRequest
 from hubgate.orgs import queries, service, team_tokens
@@ -134,10 +135,11 @@ def end_member_sessions(
     """End the member's sessions that hold an SSO authentication for the org."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        ended = devices.end_member_sessions(
+        outcome = devices.end_member_sessions(
             db, actor_of(request, rt, credential), principal, found, user_id
         )
-    return _members_page(request, rt, credential, org, notice=f"{ended} session(s) ended.")
+    raise_refused(outcome)
+    return _members_page(request, rt, credential, org, notice=f"{outcome} session(s) ended.")
 
 
 # -- teams --------------------------------------------------------------------------

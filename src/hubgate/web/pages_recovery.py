@@ -12,6 +12,7 @@ from fastapi import Form, Request
 from fastapi.responses import Response
 
 from hubgate.accounts import recovery
+from hubgate.accounts.refusals import Refused
 from hubgate.errors import HubgateError
 from hubgate.runtime import Runtime
 from hubgate.web.context import CurrentCredential, Rt, actor_of
@@ -52,7 +53,7 @@ def forgot(
 ) -> Response:
     with rt.db.transaction() as db:
         outcome = recovery.request_reset(db, rt, actor_of(request, rt, credential), email)
-    if isinstance(outcome, recovery.Refused):
+    if isinstance(outcome, Refused):
         return _refused(request, rt, "forgot_password.html", outcome.error, email=email)
     return render(request, rt, "forgot_password.html", {"sent": recovery.NEUTRAL})
 
@@ -71,7 +72,7 @@ def reset_form(
         outcome = recovery.check_link(
             db, rt, actor_of(request, rt, credential), key, _signed_in(credential)
         )
-    if isinstance(outcome, recovery.Refused):
+    if isinstance(outcome, Refused):
         page = _refused(request, rt, "reset_password.html", outcome.error)
     else:
         page = render(request, rt, "reset_password.html", {"token": key})
@@ -91,7 +92,7 @@ def reset(
         outcome = recovery.confirm_reset(
             db, rt, actor_of(request, rt, credential), token, password, _signed_in(credential)
         )
-    if isinstance(outcome, recovery.Refused):
+    if isinstance(outcome, Refused):
         keep = outcome.error.code == "weak_password"
         return _refused(request, rt, "reset_password.html", outcome.error,
                         token=token if keep else None)  # fmt: skip

@@ -9,6 +9,7 @@ from fastapi import Form, Request
 from fastapi.responses import Response
 
 from hubgate.accounts import devices, recovery
+from hubgate.accounts.refusals import Refused, raise_refused
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
@@ -68,7 +69,7 @@ def change_password(
             db, rt, actor_of(request, rt, credential), credential.user_id, current_password,
             password, credential.session_id,
         )  # fmt: skip
-    if isinstance(outcome, recovery.Refused):
+    if isinstance(outcome, Refused):
         error = outcome.error
         return _page(request, rt, credential, error.status, emails=user.emails,
                      error=error.message, code=error.code)  # fmt: skip
@@ -79,7 +80,10 @@ def change_password(
 def end_session(request: Request, rt: Rt, credential: SignedIn, session_id: RowId) -> Response:
     assert credential.user_id is not None
     with rt.db.transaction() as db:
-        devices.end_session(db, actor_of(request, rt, credential), credential.user_id, session_id)
+        outcome = devices.end_session(
+            db, actor_of(request, rt, credential), credential.user_id, session_id
+        )
+    raise_refused(outcome)
     if session_id == credential.session_id:
         return see_other("/login")
     return see_other(f"{HOME}?done=session")
@@ -99,5 +103,6 @@ def end_other_sessions(request: Request, rt: Rt, credential: SignedIn) -> Respon
 def remove_sso_link(request: Request, rt: Rt, credential: SignedIn, link_id: RowId) -> Response:
     assert credential.user_id is not None
     with rt.db.transaction() as db:
-        devices.unlink(db, actor_of(request, rt, credential), credential.user_id, link_id)
+        outcome = devices.unlink(db, actor_of(request, rt, credential), credential.user_id, link_id)
+    raise_refused(outcome)
     return see_other(f"{HOME}?done=unlinked")
