@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hubgate.access import OrgRole
+from hubgate.accounts import tokens
 from hubgate.app import create_app
 from hubgate.db.models import AuditEvent, SsoAuthentication, SsoLink, User, WebSession
 from hubgate.runtime import Runtime
@@ -58,6 +59,25 @@ def test_the_api_lists_and_ends_the_callers_sessions(rt: Runtime, ann: User) -> 
     assert [r["current"] for r in _sessions(here)] == [True]
     assert count(rt, AuditEvent, AuditEvent.action == "session.ended") == 1
     assert count(rt, AuditEvent, AuditEvent.action == "session.ended_others") == 1
+
+
+def test_tokens_list_sessions_and_need_write_to_end_them(rt: Runtime, ann: User) -> None:
+    browser = _fresh(rt)
+    sign_in(browser, ANN)
+    with rt.db.transaction() as db:
+        read = tokens.issue(db, user_id=ann.id, name="r", scopes="read", expires_at=None)
+        write = tokens.issue(db, user_id=ann.id, name="w", scopes="read write", expires_at=None)
+    reader = _fresh(rt)
+    reader.headers["authorization"] = f"Bearer {read.secret}"
+    (row,) = _sessions(reader)
+    assert row["current"] is False, "a token is no session"
+    refused = reader.delete("/api/v1/me/sessions")
+    assert refused.status_code == 403 and refused.json()["error"] == "scope_insufficient"
+    assert browser.get("/api/v1/me").status_code == 200
+    writer = _fresh(rt)
+    writer.headers["authorization"] = f"Bearer {write.secret}"
+    assert writer.delete("/api/v1/me/sessions").json() == {"ended": 1}
+    assert browser.get("/api/v1/me").status_code == 401
 
 
 def test_another_persons_session_is_not_found_and_stays(

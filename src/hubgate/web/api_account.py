@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 
+from hubgate.access import Scope
 from hubgate.accounts import devices, recovery
 from hubgate.accounts.refusals import raise_refused
 from hubgate.errors import Forbidden, Unauthenticated
@@ -29,7 +30,7 @@ EmailPath = Annotated[str, PathParam(max_length=320)]
 
 def _may_change(credential: Credential) -> None:
     """A session, or a personal token with the ``write`` scope."""
-    if credential.token_id is not None and "write" not in credential.scopes:
+    if credential.token_id is not None and Scope.WRITE not in credential.scopes:
         raise Forbidden("The access token's scopes do not allow this.", code="scope_insufficient")
 
 
