@@ -58,6 +58,7 @@ PER_ADDRESS = 5
 PER_CLIENT = 20
 """Reset requests from one client address in a throttle window."""
 _SCOPE = "reset-"
+REFUSED = "user.password_reset_refused"
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
@@ -76,33 +77,34 @@ def request_reset(db: Session, rt: Runtime, actor: Actor, address: str) -> Refus
     """Mail a reset link when ``address`` is a verified email of an account.
 
     ``None`` means: answer :data:`NEUTRAL`, whatever happened."""
+    checked = _admissible(db, rt, actor, address)
+    if isinstance(checked, HubgateError):
+        return refuse(db, actor, REFUSED, _printable(address), checked)
+    email = _verified_email(db, checked)
+    if email is not None and sso_enforced(db, checked, email.user) is not None:
+        # Neutral on purpose: saying so would tell whose member this address is.
+        refuse(db, actor, REFUSED, checked, _managed())
+        return None
+    if email is not None:
+        link = _new_link(db, rt, email)
+        rt.mailer.send(db, email.address, "Reset your hubgate password", _reset_body(rt, link))
+    audit.record(db, actor, "user.password_reset_requested", target=checked,
+                 data={"mailed": email is not None})  # fmt: skip
+    return None
+
+
+def _admissible(db: Session, rt: Runtime, actor: Actor, address: str) -> str | HubgateError:
+    """The normalized address, counted, or why no link is made for it: malformed,
+    asked for too often, or in the verified domain of an org that signs its people
+    in through its IdP (said openly: it tells about the domain, not an account)."""
+    limits, now = _limits(rt), rt.now()
     try:
         normalized = normalize_email(address)
-    except BadRequest as exc:
-        return refuse(db, actor, "user.password_reset_refused", _printable(address), exc)
-    limits = _limits(rt)
-    try:
-        throttle.check(db, limits, normalized, actor.client_address, rt.now(), scope=_SCOPE)
-    except TooManyRequests as exc:
-        return refuse(db, actor, "user.password_reset_refused", normalized, exc)
-    throttle.failed(db, limits, normalized, actor.client_address, rt.now(), scope=_SCOPE)
-    enforced = sso_enforced(db, normalized, None)
-    if enforced is not None:
-        return refuse(db, actor, "user.password_reset_refused", normalized, enforced)
-    email = _verified_email(db, normalized)
-    if email is None:
-        audit.record(db, actor, "user.password_reset_requested", target=normalized,
-                     data={"mailed": False})  # fmt: skip
-        return None
-    if sso_enforced(db, normalized, email.user) is not None:
-        # Neutral on purpose: saying so would tell whose member this address is.
-        refuse(db, actor, "user.password_reset_refused", normalized, _managed())
-        return None
-    link = _new_link(db, rt, email)
-    rt.mailer.send(db, email.address, "Reset your hubgate password", _reset_body(rt, link))
-    audit.record(db, actor, "user.password_reset_requested", target=normalized,
-                 data={"mailed": True})  # fmt: skip
-    return None
+        throttle.check(db, limits, normalized, actor.client_address, now, scope=_SCOPE)
+    except (BadRequest, TooManyRequests) as exc:
+        return exc
+    throttle.failed(db, limits, normalized, actor.client_address, now, scope=_SCOPE)
+    return sso_enforced(db, normalized, None) or normalized
 
 
 def operator_link(
@@ -118,7 +120,7 @@ def operator_link(
         raise BadRequest(f"No account has the email {normalized}.", code="unknown_email")
     refusal = sso_enforced(db, normalized, email.user)
     if refusal is not None and not force:
-        return refuse(db, actor, "user.password_reset_refused", normalized, refusal)
+        return refuse(db, actor, REFUSED, normalized, refusal)
     link = _new_link(db, rt, email)
     audit.record(db, actor, "user.password_reset_link", target=normalized,
                  data={"forced": refusal is not None})  # fmt: skip
@@ -171,7 +173,7 @@ def check_link(
     nothing is spent."""
     found = _resolve(db, rt, key, signed_in)
     if isinstance(found, HubgateError):
-        return refuse(db, actor, "user.password_reset_refused", "", found)
+        return refuse(db, actor, REFUSED, "", found)
     return None
 
 
@@ -183,14 +185,14 @@ def confirm_reset(
     of another account is refused there."""
     found = _resolve(db, rt, key, signed_in)
     if isinstance(found, HubgateError):
-        return refuse(db, actor, "user.password_reset_refused", "", found)
+        return refuse(db, actor, REFUSED, "", found)
     user, email = found
     try:
         PasswordPolicy.check(password, email.address)
     except BadRequest as exc:
-        return refuse(db, actor, "user.password_reset_refused", email.address, exc)
+        return refuse(db, actor, REFUSED, email.address, exc)
     if store.consume(db, RESET_PURPOSE, key, rt.now()) is None:  # a concurrent use won
-        return refuse(db, actor, "user.password_reset_refused", email.address, link_invalid())
+        return refuse(db, actor, REFUSED, email.address, link_invalid())
     ended = _set_password(db, rt, user, password, keep=None)
     throttle.reset(db, email.address)
     audit.record(db, actor, "user.password_reset", target=email.address,
