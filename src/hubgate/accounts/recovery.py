@@ -203,9 +203,9 @@ def confirm_reset(
 def _resolve(
     db: Session, rt: Runtime, key: str, signed_in: int | None
 ) -> tuple[User, Email] | HubgateError:
-    """The account and email row a live link names, or why not. The link must
-    still name the same verified-or-not email row of the same account, and the
-    org rules must still allow a password."""
+    """The account and email row a live link names, or why not: the row must still
+    hold the same address on the same account (and be that of the browser's
+    account, if one is signed in), and the orgs must still allow a password."""
     if not isinstance(key, str) or not _KEY.match(key):
         return link_invalid()
     payload = store.peek(db, RESET_PURPOSE, key, rt.now())
