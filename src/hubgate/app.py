@@ -18,6 +18,7 @@ from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import (
     api,
+    api_account,
     api_domains,
     api_scim,
     api_sso,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(scim.router)
     app.include_router(sso_keys.router)
     app.include_router(api.router)
+    app.include_router(api_account.router)
     app.include_router(api_sso.router)
     app.include_router(api_sso_policy.router)
     app.include_router(api_domains.router)

@@ -6,7 +6,8 @@ command does its work in one transaction through the services, as the operator
 print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
 
     hubgate serve | demo | db upgrade
-    hubgate user create | org create|list | member list|add|set-role|unpin|remove
+    hubgate user create|reset-link|purge-unverified | org create|list
+    hubgate member list|add|set-role|unpin|remove
     hubgate team create|add-member | resource create | token create|revoke
     hubgate audit | mail outbox
 """

@@ -10,7 +10,8 @@ import click
 from sqlalchemy import func, select
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
-from hubgate.accounts import users
+from hubgate.accounts import recovery, users
+from hubgate.accounts.refusals import Refused
 from hubgate.cli_base import emit, json_option, runtime, table
 from hubgate.cli_operator import create_account, operator, operator_principal, user_by_email
 from hubgate.db.models import Membership, Org
@@ -75,6 +76,26 @@ def user_purge_unverified(days: int | None) -> None:
         age = days or rt.settings.unverified_account_days
         purged = users.purge_unverified(db, operator(), rt.now(), age)
     emit({"purged": purged, "days": age}, f"{purged} unverified account(s) deleted")
+
+
+@user.command("reset-link")
+@click.argument("email")
+@click.option(
+    "--force", is_flag=True,
+    help="Make the link even where an org in managed mode signs the account in "
+    "(break-glass while its IdP is down; audited as forced).",
+)  # fmt: skip
+@json_option
+def user_reset_link(email: str, force: bool) -> None:
+    """Print a one-time link that lets EMAIL's account choose a new password
+    (valid HUBGATE_PASSWORD_RESET_SECONDS; setting the password ends its sessions)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        outcome = recovery.operator_link(db, rt, operator(), email, force=force)
+    if isinstance(outcome, Refused):
+        raise outcome.error
+    data = {"link": outcome, "expires_in_seconds": rt.settings.password_reset_seconds}
+    emit(data, outcome)
 
 
 # -- org ---------------------------------------------------------------------

@@ -27,16 +27,26 @@ class Limits:
     per_address: int
 
 
-def keys(account: str, address: str | None) -> list[tuple[str, str]]:
-    found = [("account", f"account:{account}")]
+def keys(account: str, address: str | None, scope: str = "") -> list[tuple[str, str]]:
+    """The counters of one attempt; ``scope`` keeps another kind of attempt (a
+    password reset request) apart from sign-ins."""
+    found = [("account", f"{scope}account:{account}")]
     if address:
-        found.append(("address", f"address:{address}"))
+        found.append(("address", f"{scope}address:{address}"))
     return found
 
 
-def check(db: Session, limits: Limits, account: str, address: str | None, now: datetime) -> None:
+def check(
+    db: Session,
+    limits: Limits,
+    account: str,
+    address: str | None,
+    now: datetime,
+    *,
+    scope: str = "",
+) -> None:
     """Refuse before any password work when a key is over its limit."""
-    for kind, key in keys(account, address):
+    for kind, key in keys(account, address, scope):
         row = db.get(Throttle, key)
         limit = limits.per_account if kind == "account" else limits.per_address
         if row and row.window_start > now - limits.window and row.failures >= limit:
@@ -44,10 +54,18 @@ def check(db: Session, limits: Limits, account: str, address: str | None, now: d
             raise TooManyRequests(retry_after=retry)
 
 
-def failed(db: Session, limits: Limits, account: str, address: str | None, now: datetime) -> None:
+def failed(
+    db: Session,
+    limits: Limits,
+    account: str,
+    address: str | None,
+    now: datetime,
+    *,
+    scope: str = "",
+) -> None:
     insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     stale = now - limits.window
-    for _kind, key in keys(account, address):
+    for _kind, key in keys(account, address, scope):
         statement = insert(Throttle).values(key=key, window_start=now, failures=1)
         db.execute(
             statement.on_conflict_do_update(

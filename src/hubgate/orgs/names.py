@@ -20,7 +20,8 @@ RESERVED = frozenset(
     {
         "login", "logout", "signup", "sso", "setup", "scim", "api", "auth", "healthz",
         "metrics", "static", "settings", "verify-email", "orgs", "new", "admin", "me",
-        "docs", "openapi.json", "favicon.ico", "robots.txt", "www", "hubgate",
+        "docs", "openapi.json", "favicon.ico", "robots.txt", "www", "hubgate", "account",
+        "forgot-password", "reset-password",
     }
 )  # fmt: skip
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")

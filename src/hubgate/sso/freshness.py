@@ -21,7 +21,16 @@ from hubgate.access import CredentialKind, SsoState
 from hubgate.db.models import OrgSso, SsoAuthentication
 from hubgate.db.types import utcnow
 
-__all__ = ["NO_RULE", "SsoRule", "SsoStatus", "banner", "rule_of", "sso_state", "sso_status"]
+__all__ = [
+    "NO_RULE",
+    "SsoRule",
+    "SsoStatus",
+    "banner",
+    "fresh_until",
+    "rule_of",
+    "sso_state",
+    "sso_status",
+]
 
 _POLICY = select(OrgSso.mode, OrgSso.optional, OrgSso.session_timeout_seconds).where(
     OrgSso.org_id == bindparam("org_id")
@@ -102,10 +111,18 @@ def sso_status(
     found = db.execute(_BY_SESSION if by_session else _BY_USER, params).first()
     if found is None:
         return SsoStatus(SsoState.STALE)
-    until = found.authenticated_at + timeout
-    if found.idp_expires_at is not None:
-        until = min(until, found.idp_expires_at)
-    return SsoStatus(SsoState.FRESH, until)
+    return SsoStatus(
+        SsoState.FRESH, fresh_until(found.authenticated_at, found.idp_expires_at, timeout)
+    )
+
+
+def fresh_until(
+    authenticated_at: datetime, idp_expires_at: datetime | None, timeout: timedelta
+) -> datetime:
+    """When one SSO authentication stops counting: the org's session timeout after
+    it, or the IdP's own session expiry if that comes first."""
+    until = authenticated_at + timeout
+    return min(until, idp_expires_at) if idp_expires_at is not None else until
 
 
 def sso_state(

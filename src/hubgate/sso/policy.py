@@ -12,7 +12,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from hubgate import audit
@@ -51,6 +51,7 @@ __all__ = [
     "set_enforcement",
     "set_mode",
     "settings_row",
+    "sso_enforced",
     "update_defaults",
 ]
 
@@ -344,25 +345,29 @@ def describe(db: Session, org: Org) -> dict[str, Any]:
 
 
 def password_refusal(db: Session, address: str, user: User) -> HubgateError | None:
-    """Why ``user`` may not sign in with a password, if so: an org in managed mode
-    (enforced) owns the email's domain, or counts them as a member (external
-    collaborators excepted). Asked after the password checked out, so it tells
-    nothing to someone who does not know it."""
+    """Why ``user`` may not sign in with a password, if so (see :func:`sso_enforced`).
+    Asked after the password checked out, so it tells nothing to someone who does
+    not know it."""
+    return sso_enforced(db, address, user)
+
+
+def sso_enforced(db: Session, address: str, user: User | None) -> Forbidden | None:
+    """An org in managed mode (enforced) that signs this person in through its IdP:
+    it owns the email's domain, counts ``user`` as a member (external
+    collaborators excepted) or manages the account. With ``user`` ``None`` only
+    the domain counts (nothing about any account is asked)."""
     domain = split_email(address)[1]
     by_domain = select(OrgDomain.org_id).where(
         OrgDomain.domain == domain, OrgDomain.verified_at.is_not(None)
     )
-    by_membership = select(Membership.org_id).where(
-        Membership.user_id == user.id, Membership.external_collaborator.is_(False),
-        Membership.deactivated_at.is_(None),
-    )  # fmt: skip
+    orgs = by_domain if user is None else by_domain.union(*_orgs_of_account(user))
     statement = (
         select(Org.name, Org.display_name)
         .join(OrgSso, OrgSso.org_id == Org.id)
         .where(
             OrgSso.mode == SsoMode.MANAGED.value,
             OrgSso.enforced.is_(True),
-            Org.id.in_(by_domain.union(by_membership)),
+            Org.id.in_(orgs),
         )  # fmt: skip
         .order_by(Org.name)
     )
@@ -373,3 +378,13 @@ def password_refusal(db: Session, address: str, user: User) -> HubgateError | No
         f"{found.display_name} signs you in through its identity provider: use single sign-on.",
         code="sso_enforced", sso_url=f"/sso/{found.name}/start",
     )  # fmt: skip
+
+
+def _orgs_of_account(user: User) -> tuple[Select[int], Select[int]]:
+    """The orgs that count ``user`` as one of theirs: a membership (external
+    collaborators excepted) or ownership of the account."""
+    by_membership = select(Membership.org_id).where(
+        Membership.user_id == user.id, Membership.external_collaborator.is_(False),
+        Membership.deactivated_at.is_(None),
+    )  # fmt: skip
+    return by_membership, select(Org.id).where(Org.id == user.managed_by_org_id)

@@ -14,25 +14,33 @@ from hubgate.sso.policy import Policy
 __all__ = ["connection_for", "sso_for_email"]
 
 
-def sso_for_email(db: Session, address: str) -> tuple[Org, SsoConnection] | None:
+def sso_for_email(
+    db: Session, address: str, *, asked: bool = False
+) -> tuple[Org, SsoConnection] | None:
     """Email-first sign-in: the org that verified the email's domain, when it signs
-    its people in through its IdP (managed mode, enforced), and the active
-    connection serving that domain. ``None`` means: the password form. Malformed,
-    unknown and foreign emails all answer ``None``: nothing to enumerate."""
+    its people in through its IdP (managed mode, enforced) or the person ``asked``
+    for single sign-on (whatever the mode: accounts made just in time have no
+    password once enforcement is lifted), and the active connection serving that
+    domain. ``None`` means: the password form. Malformed, unknown and foreign
+    emails all answer ``None``: nothing to enumerate."""
     try:
         domain = split_email(address)[1]
     except BadRequest:
         return None
     row = db.execute(
         select(OrgDomain, OrgSso)
-        .join(OrgSso, OrgSso.org_id == OrgDomain.org_id)
+        .outerjoin(OrgSso, OrgSso.org_id == OrgDomain.org_id)
         .where(OrgDomain.domain == domain, OrgDomain.verified_at.is_not(None))
     ).first()
-    if row is None or not Policy.of_row(row.OrgSso).password_refused:
+    if row is None or not (asked or _refuses_password(row.OrgSso)):
         return None
     connection = _serving(db, row.OrgDomain)
     org = db.get(Org, row.OrgDomain.org_id)
     return (org, connection) if connection is not None and org is not None else None
+
+
+def _refuses_password(settings: OrgSso | None) -> bool:
+    return settings is not None and Policy.of_row(settings).password_refused
 
 
 def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:

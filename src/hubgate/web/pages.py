@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubgate.web import pages_account, pages_admin, pages_orgs, pages_setup, pages_sso
+from hubgate.web import (
+    pages_account,
+    pages_admin,
+    pages_orgs,
+    pages_recovery,
+    pages_security,
+    pages_setup,
+    pages_sso,
+)
 from hubgate.web.pages_kit import render
 
 __all__ = ["render", "router"]
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages_account.router)
+router.include_router(pages_recovery.router)
+router.include_router(pages_security.router)
 router.include_router(pages_setup.router)
 router.include_router(pages_admin.router)
 router.include_router(pages_sso.router)

@@ -109,9 +109,10 @@ def verify_email_done(request: Request, rt: Rt, credential: CurrentCredential) -
 
 @router.get("/login")
 def login_form(
-    request: Request, rt: Rt, credential: CurrentCredential, next: str = "/"
+    request: Request, rt: Rt, credential: CurrentCredential, next: str = "/", reset: str = ""
 ) -> Response:
-    return render(request, rt, "login.html", {"next": safe_next(next)})
+    context = {"next": safe_next(next), "reset_done": reset == "done"}
+    return render(request, rt, "login.html", context)
 
 
 @router.post("/login")
@@ -122,10 +123,11 @@ def login(
     email: Email = "",
     password: Password = "",
     next: Annotated[str, Form(max_length=2048)] = "/",
+    sso: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     target = safe_next(next)
-    if not password:
-        return _email_first(request, rt, email, target)
+    if not password or sso:
+        return _email_first(request, rt, email, target, asked=bool(sso))
     response = see_other(target)
     try:
         password_sign_in(request, response, rt, email, password)
@@ -141,16 +143,23 @@ def login(
     return response
 
 
-def _email_first(request: Request, rt: Runtime, email: str, target: str) -> Response:
+def _email_first(
+    request: Request, rt: Runtime, email: str, target: str, *, asked: bool = False
+) -> Response:
     """The email's domain picks its org's IdP when that org signs its people in
-    through it; anyone else, known or not, gets the same password step."""
+    through it, or whenever the person asked for single sign-on ("Use single
+    sign-on": accounts made just in time have no password to fall back on once
+    enforcement is lifted); anyone else, known or not, gets the same password step."""
     with rt.db.transaction() as db:
-        found = routing.sso_for_email(db, email.strip())
+        found = routing.sso_for_email(db, email.strip(), asked=asked)
         if found is not None:
             org, connection = found
             query = urlencode({"next": target, "connection": connection.id})
             return see_other(f"/sso/{org.name}/start?{query}")
-    return render(request, rt, "login.html", {"email": email, "next": target, "step": "password"})
+    context = {"email": email, "next": target, "step": "password"}
+    if asked:
+        context["notice"] = "No single sign-on is set up for that address: use your password."
+    return render(request, rt, "login.html", context)
 
 
 @router.post("/logout")

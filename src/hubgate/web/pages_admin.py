@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget, decide
-from hubgate.accounts import tokens, users
+from hubgate.accounts import devices, tokens, users
 from hubgate.accounts.emails import normalize_email
+from hubgate.accounts.refusals import raise_refused
 from hubgate.db.models import Org, Team, User
 from hubgate.errors import BadRequest
 from hubgate.orgs import queries, service, team_tokens
@@ -140,6 +141,20 @@ def remove_member(
     except FORM_ERRORS as exc:
         return _members_page(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")
+
+
+@router.post("/{org}/members/{user_id}/end-sessions")
+def end_member_sessions(
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    """End the member's sessions that hold an SSO authentication for the org."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        outcome = devices.end_member_sessions(
+            db, actor_of(request, rt, credential), principal, found, user_id
+        )
+    raise_refused(outcome)
+    return _members_page(request, rt, credential, org, notice=f"{outcome} session(s) ended.")
 
 
 # -- teams --------------------------------------------------------------------------

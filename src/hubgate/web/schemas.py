@@ -76,6 +76,55 @@ class MePublic(BaseModel):
     csrf_token: str | None = None
 
 
+class PasswordResetRequest(Strict):
+    email: Str
+
+
+class PasswordResetConfirm(Strict):
+    token: Annotated[str, Field(max_length=1024)]
+    """Any text: a malformed link is refused as ``reset_link_invalid``."""
+    password: Password
+
+
+class PasswordChange(Strict):
+    current_password: Password
+    password: Password
+
+
+class MessagePublic(BaseModel):
+    message: str
+
+
+class SessionSsoPublic(BaseModel):
+    org: str
+    connection: str | None
+    authenticated_at: datetime
+    fresh_until: datetime
+
+
+class SessionPublic(BaseModel):
+    id: int
+    created_at: datetime
+    last_used_at: datetime
+    client: str
+    client_address: str | None
+    current: bool
+    sso: list[SessionSsoPublic]
+
+
+class SsoLinkPublic(BaseModel):
+    id: int
+    org: str
+    connection: str
+    subject: str
+    linked_at: datetime
+    last_sign_in_at: datetime
+
+
+class EndedPublic(BaseModel):
+    ended: int
+
+
 class OrgCreate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     display_name: Annotated[str | None, Field(max_length=120)] = None
