@@ -259,3 +259,32 @@ def test_invitations_and_setup_links_are_mailed(rt: Runtime, world: World, acme:
     assert rt.url("/sso/acme/start") in invited.body and "read" in invited.body
     (portal,) = _mail_to(rt, "it@acme.example")
     assert rt.url(f"/setup/{key}") in portal.body
+
+
+def test_the_review_after_a_first_link_lists_the_token_and_revokes_it_in_one_click(
+    client: TestClient, rt: Runtime, world: World, acme: SsoOrg
+) -> None:
+    bob = world.user("bob@acme.example")
+    world.member(acme.org, bob, OrgRole.WRITE)
+    with rt.db.transaction() as db:
+        made = tokens.create_personal(
+            db, Actor.system(), bob.id, "laptop", ["read"], None, rt.now()
+        )
+    client.headers["accept"] = "text/html"
+    request_id, relay = acme.start(client)
+    answer = client.post(
+        f"/sso/saml/{acme.connection_id}/acs",
+        data={"SAMLResponse": acme.answer(request_id, **person("bob@acme.example")),
+              "RelayState": relay},
+    )  # fmt: skip
+    assert answer.status_code == 200 and "linked to acme's single sign-on" in answer.text
+    assert 'href="/acme"' in answer.text and "laptop" in answer.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', answer.text)
+    assert csrf is not None
+    revoked = client.post(
+        f"/settings/tokens/{made.row.id}/revoke", data={"csrf_token": csrf.group(1)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert revoked.status_code == 303
+    with rt.db.transaction() as db:
+        assert db.get_one(Token, made.row.id).revoked_at is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
 from hubgate.accounts import devices, recovery
@@ -14,7 +14,7 @@ from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
 from hubgate.web.context import CurrentUser, Rt, actor_of
-from hubgate.web.pages_kit import SignedIn, page_router, render, see_other
+from hubgate.web.pages_kit import SignedIn, page_router, render, safe_next, see_other
 from hubgate.web.schemas import RowId
 
 __all__ = ["router"]
@@ -49,9 +49,20 @@ def _page(
 
 @router.get(HOME)
 def security_page(
-    request: Request, rt: Rt, credential: SignedIn, user: CurrentUser, done: str = ""
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    user: CurrentUser,
+    done: str = "",
+    linked: Annotated[str, Query(max_length=64)] = "",
+    next: Annotated[str, Query(max_length=2048)] = "/",
 ) -> Response:
-    return _page(request, rt, credential, emails=user.emails, notice=_DONE.get(done))
+    """Also where a first SSO link lands (``linked``: the org), to review what else
+    reaches the account before going on to ``next``."""
+    return _page(
+        request, rt, credential, emails=user.emails, notice=_DONE.get(done),
+        linked=linked, next=safe_next(next),
+    )  # fmt: skip
 
 
 @router.post("/account/password")
