@@ -1,0 +1,210 @@
+"""The cast of the account pre-hijacking attacks (Sudhodanan & Paverd, "Pre-hijacked
+accounts", USENIX Security 2022): a pre-registrant who claims a victim's address
+before the victim arrives, the victim, and the org's IdP (SAML or OIDC) that
+vouches for the victim. Tests/security/test_pre_hijacking*.py drive them."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hubgate.app import create_app
+from hubgate.audit import Actor
+from hubgate.cli_operator import operator_principal
+from hubgate.db.models import AuditEvent, OutboxMail, User
+from hubgate.runtime import Runtime
+from hubgate.sso import connections, domains, policy
+from tests.conftest import PASSWORD, World, sign_in
+from tests.integration.sso_world import SsoOrg, person, sso_org
+from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET, Provider, install
+
+ATTACKER_PASSWORD = "the pre-registrant's own passphrase"
+VICTIM = "v@acme.example"
+JSON = {"accept": "application/json"}
+
+
+def browser(rt: Runtime) -> TestClient:
+    """A new browser: no cookies."""
+    return TestClient(create_app(runtime=rt))
+
+
+@dataclass
+class Idp:
+    """acme's IdP, SAML or OIDC: it vouches for any address it is told to."""
+
+    acme: SsoOrg
+    provider: Provider | None  # None: SAML
+
+    def sign_in(
+        self, client: TestClient, email: str, *, subject: str | None = None, start: str = ""
+    ) -> dict[str, Any]:
+        """The person signs in at the IdP as ``email``; hubgate's JSON answer."""
+        subject = subject or f"idp|{email}"
+        if self.provider is None:
+            return self.acme.sign_in(client, start=start or None, **person(email, name_id=subject))
+        self.provider.claims.update(email=email, sub=subject, email_verified=True)
+        started = client.get(start or "/sso/acme/start?next=/acme", follow_redirects=False)
+        assert started.status_code == 303, started.text
+        answer = client.get(
+            f"/sso/oidc/{self.acme.connection_id}/callback",
+            params=self.provider.authorize(started.headers["location"]), headers=JSON,
+        )  # fmt: skip
+        return {"status": answer.status_code, **answer.json()}
+
+
+def oidc_org(rt: Runtime, world: World) -> SsoOrg:
+    """acme with acme.example verified and one active OIDC connection."""
+    org = world.org("acme", world.user("admin@acme.example"))
+    with rt.db.transaction() as db:
+        org = db.merge(org)
+        row = connections.create_oidc(
+            db, rt, Actor.system(), operator_principal(org), org,
+            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
+        )  # fmt: skip
+        domains.add(db, rt, Actor.system(), operator_principal(org), org, "acme.example")
+        domains.verify_by_operator(db, Actor.system(), org, "acme.example")
+        connections.mark_verified(row, rt)
+        policy.activate(db, Actor.system(), None, row)
+        connection_id = row.id
+    return SsoOrg(rt, world, org, connection_id, "acme.example")
+
+
+def make_idp(
+    rt: Runtime, world: World, monkeypatch: pytest.MonkeyPatch, protocol: str, mode: str
+) -> Idp:
+    """acme's SSO switched on: the connection active and the org in ``mode``."""
+    if protocol == "saml":
+        idp = Idp(sso_org(rt, world), None)
+    else:
+        provider = install(monkeypatch)
+        idp = Idp(oidc_org(rt, world), provider)
+    idp.acme.set_mode(mode)
+    return idp
+
+
+@dataclass
+class Attacker:
+    """The pre-registrant: the account they made, their browser (signed in when
+    they could be) and the personal token they made (when they could)."""
+
+    user_id: int | None  # None: the sign-up was refused
+    address: str
+    client: TestClient
+    token: str | None
+
+    def gained_nothing(self, rt: Runtime, victim_id: int) -> None:
+        """Nothing the pre-registrant holds reaches the victim's account or acme."""
+        assert victim_id != self.user_id, "the victim ended up in the pre-registered account"
+        me = self.client.get("/api/v1/me")
+        assert me.status_code == 401 or _holds_nothing(me.json(), victim_id), me.text
+        again = browser(rt).post(
+            "/api/v1/login", json={"email": self.address, "password": ATTACKER_PASSWORD}
+        )
+        assert again.status_code != 200 or _holds_nothing(again.json(), victim_id), again.text
+        assert not knows_password(rt, victim_id, ATTACKER_PASSWORD)
+        if self.token is not None:
+            bearer = {"authorization": f"Bearer {self.token}"}
+            check = {"x-original-uri": "/acme/models/weights", "x-original-method": "GET"}
+            assert browser(rt).get("/auth/check", headers={**bearer, **check}).status_code in (
+                401,
+                403,
+            ), "the pre-registrant's token still reads acme's private model"
+            with_token = browser(rt).get("/api/v1/me", headers=bearer)
+            assert with_token.status_code == 401 or _holds_nothing(with_token.json(), victim_id)
+
+
+def _holds_nothing(me: dict[str, Any], victim_id: int) -> bool:
+    return me["id"] != victim_id and me["orgs"] == []
+
+
+def knows_password(rt: Runtime, user_id: int, password: str) -> bool:
+    with rt.db.transaction() as db:
+        user = db.get(User, user_id)
+        return user is not None and rt.passwords.verify(user.password_hash, password)
+
+
+def pre_register(rt: Runtime, address: str, *, token: bool = True) -> Attacker:
+    """Sign up with ``address`` (never verified), sign in when allowed, and try
+    to make a personal token. A refused sign-up leaves an attacker with nothing."""
+    client = browser(rt)
+    created = client.post("/api/v1/signup", json={"email": address, "password": ATTACKER_PASSWORD})
+    assert created.status_code in (201, 403, 409), created.text
+    if created.status_code != 201:
+        return Attacker(None, address, client, None)
+    signed = client.post("/api/v1/login", json={"email": address, "password": ATTACKER_PASSWORD})
+    secret = None
+    if signed.status_code == 200:
+        client.headers["x-csrf-token"] = signed.json()["csrf_token"]
+        if token:
+            made = client.post("/api/v1/me/tokens", json={"name": "mine", "scopes": ["read"]})
+            secret = made.json()["token"] if made.status_code == 201 else None
+    return Attacker(created.json()["id"], address, client, secret)
+
+
+def verification_link(rt: Runtime, address: str) -> str:
+    """The token of the newest verification mail sent to ``address``."""
+    with rt.db.transaction() as db:
+        body = db.scalars(
+            select(OutboxMail.body)
+            .where(OutboxMail.recipient == address)
+            .order_by(OutboxMail.id.desc())
+        ).first()
+    assert body is not None, f"no mail to {address}"
+    match = re.search(r"token=([A-Za-z0-9_-]+)", body)
+    assert match
+    return match.group(1)
+
+
+def victim_signs_up(rt: Runtime, address: str) -> TestClient:
+    """The owner signs up, signs in and confirms the address in their own session."""
+    client = browser(rt)
+    created = client.post("/api/v1/signup", json={"email": address, "password": PASSWORD})
+    assert created.status_code == 201, f"the address is still reserved: {created.text}"
+    sign_in(client, address)
+    verified = client.post("/api/v1/verify-email", json={"token": verification_link(rt, address)})
+    assert verified.status_code == 200, verified.text
+    return client
+
+
+def links_to(rt: Runtime, address: str) -> list[str]:
+    """The tokens of every verification mail sent to ``address``, oldest first."""
+    with rt.db.transaction() as db:
+        bodies = db.scalars(
+            select(OutboxMail.body).where(OutboxMail.recipient == address).order_by(OutboxMail.id)
+        ).all()
+    return [m.group(1) for body in bodies if (m := re.search(r"token=([A-Za-z0-9_-]+)", body))]
+
+
+def released(rt: Runtime) -> list[dict[str, Any]]:
+    """``reason`` and ``account_deleted`` of every ``user.email_released`` audit
+    event, in order."""
+    with rt.db.transaction() as db:
+        rows = db.scalars(
+            select(AuditEvent.data)
+            .where(AuditEvent.action == "user.email_released")
+            .order_by(AuditEvent.id)
+        ).all()
+    return [
+        {key: json.loads(data).get(key) for key in ("reason", "account_deleted")} for data in rows
+    ]
+
+
+def refusal_audited(rt: Runtime, answer: Any, reason: str) -> None:
+    """The refusal answered ``reason`` and an audit event with that reason carries
+    the answer's trace id."""
+    body = answer.json()
+    assert (answer.status_code, body["error"]) == (403, reason), answer.text
+    with rt.db.transaction() as db:
+        traces = db.scalars(select(AuditEvent.trace_id).where(AuditEvent.reason == reason)).all()
+    assert body["trace_id"] in traces
+
+
+def user_exists(rt: Runtime, user_id: int) -> bool:
+    with rt.db.transaction() as db:
+        return db.get(User, user_id) is not None
