@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import pytest
 from fastapi.testclient import TestClient
@@ -88,25 +89,43 @@ def make_idp(
     return idp
 
 
+class Account(NamedTuple):
+    """One account, told apart from a later one that reuses its id (SQLite does)."""
+
+    id: int
+    created_at: datetime
+
+
+def account(rt: Runtime, user_id: int) -> Account | None:
+    with rt.db.transaction() as db:
+        user = db.get(User, user_id)
+        return Account(user.id, user.created_at) if user is not None else None
+
+
+def alive(rt: Runtime, which: Account) -> bool:
+    return account(rt, which.id) == which
+
+
 @dataclass
 class Attacker:
     """The pre-registrant: the account they made, their browser (signed in when
     they could be) and the personal token they made (when they could)."""
 
-    user_id: int | None  # None: the sign-up was refused
+    account: Account | None  # None: the sign-up was refused
     address: str
     client: TestClient
     token: str | None
 
     def gained_nothing(self, rt: Runtime, victim_id: int) -> None:
-        """Nothing the pre-registrant holds reaches the victim's account or acme."""
-        assert victim_id != self.user_id, "the victim ended up in the pre-registered account"
+        """Nothing the pre-registrant holds reaches the victim's account: not their
+        session, password or token, and no account of theirs keeps the address."""
+        assert account(rt, victim_id) != self.account, "the owner is in the pre-registered account"
         me = self.client.get("/api/v1/me")
-        assert me.status_code == 401 or _holds_nothing(me.json(), victim_id), me.text
+        assert me.status_code == 401 or self._apart(me.json(), victim_id), me.text
         again = browser(rt).post(
             "/api/v1/login", json={"email": self.address, "password": ATTACKER_PASSWORD}
         )
-        assert again.status_code != 200 or _holds_nothing(again.json(), victim_id), again.text
+        assert again.status_code != 200, f"the pre-registrant's password signs in: {again.text}"
         assert not knows_password(rt, victim_id, ATTACKER_PASSWORD)
         if self.token is not None:
             bearer = {"authorization": f"Bearer {self.token}"}
@@ -116,11 +135,11 @@ class Attacker:
                 403,
             ), "the pre-registrant's token still reads acme's private model"
             with_token = browser(rt).get("/api/v1/me", headers=bearer)
-            assert with_token.status_code == 401 or _holds_nothing(with_token.json(), victim_id)
+            assert with_token.status_code == 401 or self._apart(with_token.json(), victim_id)
 
-
-def _holds_nothing(me: dict[str, Any], victim_id: int) -> bool:
-    return me["id"] != victim_id and me["orgs"] == []
+    def _apart(self, me: dict[str, Any], victim_id: int) -> bool:
+        """An account of the pre-registrant's own: not the victim's, without their address."""
+        return me["id"] != victim_id and self.address not in [e["address"] for e in me["emails"]]
 
 
 def knows_password(rt: Runtime, user_id: int, password: str) -> bool:
@@ -144,7 +163,7 @@ def pre_register(rt: Runtime, address: str, *, token: bool = True) -> Attacker:
         if token:
             made = client.post("/api/v1/me/tokens", json={"name": "mine", "scopes": ["read"]})
             secret = made.json()["token"] if made.status_code == 201 else None
-    return Attacker(created.json()["id"], address, client, secret)
+    return Attacker(account(rt, created.json()["id"]), address, client, secret)
 
 
 def verification_link(rt: Runtime, address: str) -> str:
@@ -204,8 +223,3 @@ def refusal_audited(rt: Runtime, answer: Any, reason: str) -> None:
     with rt.db.transaction() as db:
         traces = db.scalars(select(AuditEvent.trace_id).where(AuditEvent.reason == reason)).all()
     assert body["trace_id"] in traces
-
-
-def user_exists(rt: Runtime, user_id: int) -> bool:
-    with rt.db.transaction() as db:
-        return db.get(User, user_id) is not None

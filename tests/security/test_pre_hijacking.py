@@ -27,13 +27,15 @@ from tests.integration.test_scim import scim_for, user_body
 from tests.security.pre_hijack import (
     ATTACKER_PASSWORD,
     VICTIM,
+    Account,
+    account,
+    alive,
     browser,
     knows_password,
     links_to,
     pre_register,
     refusal_audited,
     released,
-    user_exists,
     victim_signs_up,
 )
 
@@ -52,6 +54,12 @@ def _unverified_session(rt: Runtime, world: World, address: str = OUTSIDER) -> T
     client = browser(rt)
     sign_in(client, address, ATTACKER_PASSWORD)
     return client
+
+
+def _account(rt: Runtime, user: User) -> Account:
+    found = account(rt, user.id)
+    assert found is not None
+    return found
 
 
 def _rows(rt: Runtime) -> tuple[int, ...]:
@@ -120,11 +128,11 @@ def test_sign_up_is_not_blocked_by_a_pre_registration(rt: Runtime) -> None:
     and tries to keep a token); the owner's own sign-up must go through, and the
     pre-registrant's account, session, password and token go with the address."""
     attacker = pre_register(rt, OUTSIDER)
-    assert attacker.user_id is not None
+    assert attacker.account is not None
     owner = browser(rt)
     answer = owner.post("/api/v1/signup", json={"email": OUTSIDER, "password": PASSWORD})
     assert answer.status_code == 201, f"the pre-registration reserves the address: {answer.text}"
-    assert not user_exists(rt, attacker.user_id)
+    assert not alive(rt, attacker.account)
     assert released(rt) == [{"reason": "signup", "account_deleted": True}]
     attacker.gained_nothing(rt, answer.json()["id"])
     assert attacker.client.get("/api/v1/me").status_code == 401
@@ -142,9 +150,9 @@ def test_adding_an_address_is_not_blocked_by_a_pre_registration(
     address, or one they added to their own account); the owner adds it to their
     existing account: it goes through and the holder loses it."""
     if holder == "primary":
-        squatter = world.user(OUTSIDER, verified=False, password=ATTACKER_PASSWORD)
+        squatter = _account(rt, world.user(OUTSIDER, verified=False, password=ATTACKER_PASSWORD))
     else:
-        squatter = world.user("eve@evil.example", password=ATTACKER_PASSWORD)
+        squatter = _account(rt, world.user("eve@evil.example", password=ATTACKER_PASSWORD))
         eve = browser(rt)
         sign_in(eve, "eve@evil.example", ATTACKER_PASSWORD)
         assert eve.post("/api/v1/me/emails", json={"email": OUTSIDER}).status_code == 201
@@ -153,8 +161,9 @@ def test_adding_an_address_is_not_blocked_by_a_pre_registration(
     sign_in(owner, "owner@home.example")
     answer = owner.post("/api/v1/me/emails", json={"email": OUTSIDER})
     assert answer.status_code == 201, f"the pre-registration reserves the address: {answer.text}"
-    assert user_exists(rt, squatter.id) is (holder == "secondary")
+    assert alive(rt, squatter) is (holder == "secondary")
     assert count(rt, Email, Email.address == OUTSIDER, Email.user_id == squatter.id) == 0
+    assert answer.json() == {"address": OUTSIDER, "verified": False, "primary": False}
     assert released(rt) == [{"reason": "email_added", "account_deleted": holder == "primary"}]
 
 
@@ -237,10 +246,10 @@ def test_scim_does_not_provision_into_a_pre_registered_account(
     acme.resource("weights", Visibility.PRIVATE)
     if holder == "primary":
         attacker = pre_register(rt, VICTIM)
-        assert attacker.user_id is not None
-        squatter_id = attacker.user_id
+        assert attacker.account is not None
+        squatter = attacker.account
     else:
-        squatter_id = world.user("eve@evil.example", password=ATTACKER_PASSWORD).id
+        squatter = _account(rt, world.user("eve@evil.example", password=ATTACKER_PASSWORD))
         eve = browser(rt)
         sign_in(eve, "eve@evil.example", ATTACKER_PASSWORD)
         assert eve.post("/api/v1/me/emails", json={"email": VICTIM}).status_code == 201
@@ -251,10 +260,11 @@ def test_scim_does_not_provision_into_a_pre_registered_account(
         member = users.find_by_email(db, VICTIM)
         assert member is not None
         member_id, owner = member.id, member.managed_by_org_id
-    assert member_id != squatter_id, "SCIM made the pre-registrant's account the member"
-    assert count(rt, Membership, Membership.user_id == squatter_id) == 0
+    assert account(rt, member_id) != squatter, "SCIM made the pre-registrant's account the member"
     assert owner == acme.org.id and not knows_password(rt, member_id, ATTACKER_PASSWORD)
-    assert user_exists(rt, squatter_id) is (holder == "secondary")
+    assert alive(rt, squatter) is (holder == "secondary")
+    if holder == "secondary":
+        assert count(rt, Membership, Membership.user_id == squatter.id) == 0
     assert released(rt) == [{"reason": "scim", "account_deleted": holder == "primary"}]
     if holder == "primary":
         attacker.gained_nothing(rt, member_id)
@@ -275,15 +285,15 @@ def test_scim_binds_to_an_account_holding_the_address_verified(
 # -- R7: abandoned pre-registrations expire -------------------------------------------
 
 
-def _age(rt: Runtime, address: str, days: int) -> int:
-    """Backdate the account holding ``address`` by ``days``; its id."""
+def _age(rt: Runtime, address: str, days: int) -> Account:
+    """Backdate the account holding ``address`` by ``days``."""
     with rt.db.transaction() as db:
         user = users.find_by_email(db, address)
         assert user is not None
         then = rt.now() - timedelta(days=days)
         db.execute(update(User).where(User.id == user.id).values(created_at=then))
         db.execute(update(Email).where(Email.user_id == user.id).values(created_at=then))
-        return user.id
+        return Account(user.id, then)
 
 
 def test_an_abandoned_pre_registration_expires(rt: Runtime, world: World) -> None:
@@ -302,11 +312,11 @@ def test_an_abandoned_pre_registration_expires(rt: Runtime, world: World) -> Non
             db, Actor.system(), rt.now(), rt.settings.unverified_account_days
         )
     assert purged == 1
-    assert not user_exists(rt, old) and user_exists(rt, young) and user_exists(rt, verified)
+    assert not alive(rt, old) and alive(rt, young) and alive(rt, verified)
     assert released(rt) == [{"reason": "expired", "account_deleted": True}]
     assert attacker.client.get("/api/v1/me").status_code == 401
     owner = victim_signs_up(rt, OUTSIDER)
-    assert owner.get("/api/v1/me").json()["id"] != old
+    assert account(rt, owner.get("/api/v1/me").json()["id"]) != old
 
 
 def test_the_purge_runs_from_the_command_line(
@@ -321,5 +331,5 @@ def test_the_purge_runs_from_the_command_line(
            "HUBGATE_PASSWORD_MEMORY_KIB": "1024", "HUBGATE_PASSWORD_TIME_COST": "1"}  # fmt: skip
     result = CliRunner(env=env).invoke(main, ["user", "purge-unverified"])
     assert result.exit_code == 0, (result.output, result.exception)
-    assert not user_exists(rt, old)
+    assert not alive(rt, old)
     assert released(rt) == [{"reason": "expired", "account_deleted": True}]
