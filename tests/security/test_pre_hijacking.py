@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from click.testing import CliRunner
@@ -94,11 +95,8 @@ def test_a_pre_registered_account_builds_nothing_that_outlives_it(
 def test_a_pre_registered_account_mints_no_token_on_the_page(rt: Runtime, world: World) -> None:
     """The same token stocking through the settings page instead of the API."""
     client = _unverified_session(rt, world)
-    page = client.get("/settings/tokens", headers=HTML)
-    match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
-    assert match, page.text[:300]
     before = _rows(rt)
-    form = {"csrf_token": match.group(1), "name": "mine", "scopes": "read"}
+    form = {"csrf_token": _csrf(client), "name": "mine", "scopes": "read"}
     answer = client.post("/settings/tokens", data=form, headers=HTML)
     assert answer.status_code == 403, f"not refused: {answer.status_code}"
     assert "account_unverified" in answer.text, answer.text[:300]
@@ -200,6 +198,7 @@ def test_a_verification_link_opened_signed_out_verifies_nothing(
     page = client.get(f"/verify-email?token={token}", headers=HTML, follow_redirects=False)
     assert page.status_code == 303, f"the page answers {page.status_code} signed out"
     assert page.headers["location"].startswith("/login?next=")
+    assert "verify-email" in unquote(page.headers["location"])  # back here once signed in
     answer = client.post("/api/v1/verify-email", json={"token": token})
     assert answer.status_code == 401, answer.text
     assert _verified(rt, OUTSIDER) is False
@@ -207,8 +206,9 @@ def test_a_verification_link_opened_signed_out_verifies_nothing(
     assert mine.status_code == 200, "the link was spent by a refused attempt"
 
 
+@pytest.mark.parametrize("via", ["api", "page"])
 def test_a_verification_link_opened_in_another_accounts_session_verifies_nothing(
-    rt: Runtime, world: World
+    rt: Runtime, world: World, via: str
 ) -> None:
     """The owner, signed into their own account, opens the verification mail the
     pre-registrant's sign-up caused: the click must not confirm the
@@ -219,11 +219,27 @@ def test_a_verification_link_opened_in_another_accounts_session_verifies_nothing
     owner = browser(rt)
     sign_in(owner, "owner@home.example")
     before = _rows(rt)
-    answer = owner.post("/api/v1/verify-email", json={"token": token})
-    refusal_audited(rt, answer, "link_wrong_account")
+    if via == "api":
+        refusal_audited(
+            rt, owner.post("/api/v1/verify-email", json={"token": token}), "link_wrong_account"
+        )
+    else:
+        form = {"csrf_token": _csrf(owner), "token": token}
+        answer = owner.post("/verify-email", data=form, headers=HTML, follow_redirects=False)
+        assert answer.status_code == 403, f"not refused: {answer.status_code}"
+        assert "link_wrong_account" in answer.text, answer.text[:300]
+        assert count(rt, AuditEvent, AuditEvent.reason == "link_wrong_account") == 1
     assert _rows(rt) == before and _verified(rt, OUTSIDER) is False
     mine = attacker.client.post("/api/v1/verify-email", json={"token": token})
     assert mine.status_code == 200, "the link was spent by a refused attempt"
+
+
+def _csrf(client: TestClient, path: str = "/settings/tokens") -> str:
+    """The CSRF token a signed-in page carries for its forms."""
+    page = client.get(path, headers=HTML)
+    match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
+    assert match, (path, page.status_code, page.text[:300])
+    return match.group(1)
 
 
 def _verified(rt: Runtime, address: str) -> bool:
@@ -241,7 +257,8 @@ def test_scim_does_not_provision_into_a_pre_registered_account(
 ) -> None:
     """The pre-registrant holds a new hire's address unverified (as their account's
     primary, or added to their own account) before the IdP provisions the hire over
-    SCIM: the membership, and the org's private model, would go to the pre-registrant."""
+    SCIM: the membership, and the org's private model, would go to the pre-registrant
+    (issue 17, reproduction 3)."""
     acme.set_mode(mode)
     acme.resource("weights", Visibility.PRIVATE)
     if holder == "primary":

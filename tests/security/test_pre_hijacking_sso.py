@@ -109,6 +109,10 @@ def test_classic_federated_merge(
     idp, attacker = arrange(rt, world, monkeypatch, stage, lambda: pre_register(rt, VICTIM))
     victim = victim_arrives(rt, idp, stage[1], opens_mail=False)
     attacker.gained_nothing(rt, victim)
+    if attacker.account is not None:  # the squat went with the address it held
+        assert not alive(rt, attacker.account)
+        reason = "sso" if stage[1] == "managed" else "signup"
+        assert released(rt) == [{"reason": reason, "account_deleted": True}]
 
 
 def test_unexpired_session(
@@ -117,7 +121,7 @@ def test_unexpired_session(
     """Unexpired session: the pre-registrant signs up with the victim's address
     and keeps a session (and a token) open; the victim opens the verification mail
     and signs in through acme's IdP; the pre-registrant's session, password and
-    token still reach the now verified, org-linked account."""
+    token still reach the now verified, org-linked account (issue 17, reproduction 1)."""
     idp, attacker = arrange(rt, world, monkeypatch, stage, lambda: pre_register(rt, VICTIM))
     victim = victim_arrives(rt, idp, stage[1], opens_mail=True)
     attacker.gained_nothing(rt, victim)
@@ -130,7 +134,7 @@ def test_trojan_identifier(
     """Trojan identifier: the pre-registrant's account (the victim's address) gets
     a second identifier the pre-registrant owns, an address of their own, verified,
     and their own IdP identity through acme's join link; after the owner links the
-    account, the trojan identity still signs into it."""
+    account, the trojan identity still signs into it (issue 17, reproduction 2)."""
     protocol, mode, order = stage
 
     def attack() -> Attacker:
@@ -296,7 +300,7 @@ def test_managed_jit_is_never_blocked_by_a_pre_registration(
     """Denial of service by pre-registration: someone holds a new hire's address
     unverified (as their account's primary address, or added to their own verified
     account); in managed mode the hire's first sign-in must still create their
-    account, and the holder loses the address."""
+    account, and the holder loses the address (issue 17, reproduction 4)."""
     idp = make_idp(rt, world, monkeypatch, protocol, "managed")
     if holder == "primary":
         squatter = account(rt, world.user(VICTIM, verified=False).id)
