@@ -5,14 +5,18 @@ vouches for the victim. Tests/security/test_pre_hijacking*.py drive them."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from lxml import etree
 from sqlalchemy import select
 
 from hubgate.app import create_app
@@ -37,26 +41,36 @@ def browser(rt: Runtime) -> TestClient:
 
 @dataclass
 class Idp:
-    """acme's IdP, SAML or OIDC: it vouches for any address it is told to."""
+    """An org's IdP, SAML or OIDC: it vouches for any address it is told to."""
 
-    acme: SsoOrg
+    sso: SsoOrg
     provider: Provider | None  # None: SAML
 
     def sign_in(
         self, client: TestClient, email: str, *, subject: str | None = None, start: str = ""
     ) -> dict[str, Any]:
-        """The person signs in at the IdP as ``email``; hubgate's JSON answer."""
+        """The person signs in at the IdP as ``email``; hubgate's JSON answer (the
+        start's own answer when hubgate does not send them to the IdP)."""
         subject = subject or f"idp|{email}"
+        name = self.sso.org.name
+        path = start or f"/sso/{name}/start?next=/{name}"
+        started = client.get(path, headers=JSON, follow_redirects=False)
+        if started.status_code != 303:
+            return {"status": started.status_code, **started.json()}
+        location = started.headers["location"]
         if self.provider is None:
-            return self.acme.sign_in(client, start=start or None, **person(email, name_id=subject))
+            query = parse_qs(urlsplit(location).query)
+            request = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
+            answer = self.sso.answer(
+                etree.fromstring(request).get("ID"), **person(email, name_id=subject)
+            )
+            return self.sso.post(client, answer, query["RelayState"][0])
         self.provider.claims.update(email=email, sub=subject, email_verified=True)
-        started = client.get(start or "/sso/acme/start?next=/acme", follow_redirects=False)
-        assert started.status_code == 303, started.text
-        answer = client.get(
-            f"/sso/oidc/{self.acme.connection_id}/callback",
-            params=self.provider.authorize(started.headers["location"]), headers=JSON,
+        callback = client.get(
+            f"/sso/oidc/{self.sso.connection_id}/callback",
+            params=self.provider.authorize(location), headers=JSON,
         )  # fmt: skip
-        return {"status": answer.status_code, **answer.json()}
+        return {"status": callback.status_code, **callback.json()}
 
 
 def oidc_org(rt: Runtime, world: World) -> SsoOrg:
@@ -85,7 +99,7 @@ def make_idp(
     else:
         provider = install(monkeypatch)
         idp = Idp(oidc_org(rt, world), provider)
-    idp.acme.set_mode(mode)
+    idp.sso.set_mode(mode)
     return idp
 
 

@@ -69,10 +69,10 @@ def arrange(
     protocol, mode, order = stage
     done = attack() if order == "sso_after" else None
     idp = make_idp(rt, world, monkeypatch, protocol, mode)
-    idp.acme.resource("weights", Visibility.PRIVATE)
+    idp.sso.resource("weights", Visibility.PRIVATE)
     if mode == "basic":
         with rt.db.transaction() as db:
-            org = db.merge(idp.acme.org)
+            org = db.merge(idp.sso.org)
             invitations.invite(
                 db, rt, Actor.system(), operator_principal(org), org, VICTIM, OrgRole.WRITE
             )
@@ -142,7 +142,7 @@ def test_trojan_identifier(
 
     idp, attacker = arrange(rt, world, monkeypatch, stage, attack)
     with rt.db.transaction() as db:
-        key = invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(idp.acme.org))
+        key = invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(idp.sso.org))
     added = attacker.client.post("/api/v1/me/emails", json={"email": MALLORY})
     if added.status_code == 201:  # the pre-registrant reads their own mailbox
         token = verification_link(rt, MALLORY)
@@ -193,7 +193,7 @@ def test_non_verifying_idp_of_another_org(
     IdP asserts any address; they sign in through it as the victim (before or
     after acme verified acme.example) to create or claim the victim's account."""
     evil = Idp(sso_org(rt, world, "evil", "evil.example"), None)
-    evil.acme.set_mode("managed")
+    evil.sso.set_mode("managed")
 
     def attack() -> dict[str, object]:
         return evil.sign_in(browser(rt), VICTIM, subject="evil|v")
@@ -219,7 +219,7 @@ def test_non_verifying_oidc_provider(
     started = browser(rt)
     location = started.get("/sso/acme/start?next=/acme", follow_redirects=False)
     answer = started.get(
-        f"/sso/oidc/{idp.acme.connection_id}/callback",
+        f"/sso/oidc/{idp.sso.connection_id}/callback",
         params=idp.provider.authorize(location.headers["location"]),
         headers={"accept": "application/json"},
     )  # fmt: skip
@@ -227,8 +227,8 @@ def test_non_verifying_oidc_provider(
     assert _everything(rt) == before
     with rt.db.transaction() as db:
         invitations.invite(
-            db, rt, Actor.system(), operator_principal(idp.acme.org),
-            db.merge(idp.acme.org), VICTIM, OrgRole.WRITE,
+            db, rt, Actor.system(), operator_principal(idp.sso.org),
+            db.merge(idp.sso.org), VICTIM, OrgRole.WRITE,
         )  # fmt: skip
     victim = victim_arrives(rt, idp, mode, opens_mail=False)
     with rt.db.transaction() as db:
@@ -261,8 +261,8 @@ def test_basic_mode_never_links_the_unverified_holder_signed_out(
     idp = make_idp(rt, world, monkeypatch, protocol, "basic")
     with rt.db.transaction() as db:
         invitations.invite(
-            db, rt, Actor.system(), operator_principal(idp.acme.org),
-            db.merge(idp.acme.org), VICTIM, OrgRole.WRITE,
+            db, rt, Actor.system(), operator_principal(idp.sso.org),
+            db.merge(idp.sso.org), VICTIM, OrgRole.WRITE,
         )  # fmt: skip
     squatter = world.user(VICTIM, verified=False)
     before = _everything(rt)
@@ -281,7 +281,7 @@ def test_basic_mode_never_links_the_unverified_holder_signed_in_as_it(
     shared kiosk, a stolen IdP session): the account must not be linked."""
     idp = make_idp(rt, world, monkeypatch, protocol, "basic")
     with rt.db.transaction() as db:
-        key = invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(idp.acme.org))
+        key = invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(idp.sso.org))
     squatter = world.user(VICTIM, verified=False)
     client = browser(rt)
     sign_in(client, VICTIM)
@@ -330,7 +330,7 @@ def test_a_first_link_sends_the_person_to_review_the_account(
     the account's other sessions and sends the owner to review them."""
     idp = make_idp(rt, world, monkeypatch, protocol, "basic")
     bob = world.user("bob@acme.example")
-    world.member(idp.acme.org, bob, OrgRole.WRITE)
+    world.member(idp.sso.org, bob, OrgRole.WRITE)
     other = browser(rt)
     sign_in(other, "bob@acme.example")
     assert other.post("/api/v1/me/emails", json={"email": "bob@home.example"}).status_code == 201
