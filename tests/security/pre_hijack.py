@@ -180,6 +180,22 @@ def pre_register(rt: Runtime, address: str, *, token: bool = True) -> Attacker:
     return Attacker(account(rt, created.json()["id"]), address, client, secret)
 
 
+def squat(rt: Runtime, world: World, holder: str) -> tuple[Account, Attacker | None]:
+    """Someone takes VICTIM unverified, before acme verifies acme.example: as
+    their account's primary address (a pre-registration, signed in, token tried),
+    or ``secondary``, added to their own verified account eve@evil.example."""
+    if holder == "primary":
+        attacker = pre_register(rt, VICTIM)
+        assert attacker.account is not None
+        return attacker.account, attacker
+    eve = account(rt, world.user("eve@evil.example", password=ATTACKER_PASSWORD).id)
+    client = browser(rt)
+    sign_in(client, "eve@evil.example", ATTACKER_PASSWORD)
+    assert client.post("/api/v1/me/emails", json={"email": VICTIM}).status_code == 201
+    assert eve is not None
+    return eve, None
+
+
 def verification_link(rt: Runtime, address: str) -> str:
     """The token of the newest verification mail sent to ``address``."""
     with rt.db.transaction() as db:

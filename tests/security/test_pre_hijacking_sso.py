@@ -41,6 +41,7 @@ from tests.security.pre_hijack import (
     make_idp,
     pre_register,
     released,
+    squat,
     verification_link,
     victim_signs_up,
 )
@@ -301,24 +302,21 @@ def test_managed_jit_is_never_blocked_by_a_pre_registration(
     unverified (as their account's primary address, or added to their own verified
     account); in managed mode the hire's first sign-in must still create their
     account, and the holder loses the address (issue 17, reproduction 4)."""
+    squatter, attacker = squat(rt, world, holder)
     idp = make_idp(rt, world, monkeypatch, protocol, "managed")
-    if holder == "primary":
-        squatter = account(rt, world.user(VICTIM, verified=False).id)
-    else:
-        squatter = account(rt, world.user("eve@evil.example").id)
-        client = browser(rt)
-        sign_in(client, "eve@evil.example")
-        assert client.post("/api/v1/me/emails", json={"email": VICTIM}).status_code == 201
+    idp.sso.resource("weights", Visibility.PRIVATE)
     client = browser(rt)
     answer = idp.sign_in(client, VICTIM)
     assert answer["status"] == 200 and answer["created"] is True, answer
-    assert squatter is not None and account(rt, answer["user_id"]) != squatter
+    assert account(rt, answer["user_id"]) != squatter
     me = client.get("/api/v1/me").json()
     assert me["emails"] == [{"address": VICTIM, "verified": True, "primary": True}]
     assert alive(rt, squatter) is (holder == "secondary")
     if holder == "secondary":
         assert count(rt, Email, Email.user_id == squatter.id) == 1  # eve@evil.example alone
     assert released(rt) == [{"reason": "sso", "account_deleted": holder == "primary"}]
+    if attacker is not None:
+        attacker.gained_nothing(rt, answer["user_id"])
 
 
 @pytest.mark.parametrize("protocol", ["saml", "oidc"])
