@@ -196,46 +196,58 @@ def test_a_verification_link_opened_signed_out_verifies_nothing(
     pre-registrant's account (the paper's "unexpired session" lever)."""
     attacker = pre_register(rt, OUTSIDER)
     (token,) = links_to(rt, OUTSIDER)
+    before = _rows(rt)
     page = client.get(f"/verify-email?token={token}", headers=HTML, follow_redirects=False)
     assert page.status_code == 303, f"the page answers {page.status_code} signed out"
     assert page.headers["location"].startswith("/login?next=")
     assert "verify-email" in unquote(page.headers["location"])  # back here once signed in
     answer = client.post("/api/v1/verify-email", json={"token": token})
     assert answer.status_code == 401, answer.text
-    assert _verified(rt, OUTSIDER) is False
+    assert _verified(rt, OUTSIDER) is False and _rows(rt) == before
+    # Its own account (the pre-registrant's, who never sees the mail) could still
+    # use it: the refusal did not spend the link.
     mine = attacker.client.post("/api/v1/verify-email", json={"token": token})
-    assert mine.status_code == 200, "the link was spent by a refused attempt"
+    assert mine.status_code == 200, "the refused attempt spent the link"
 
 
 @pytest.mark.parametrize("via", ["api", "page"])
+@pytest.mark.parametrize("opener", ["owner", "attacker"])
 def test_a_verification_link_opened_in_another_accounts_session_verifies_nothing(
-    rt: Runtime, world: World, via: str
+    rt: Runtime, world: World, opener: str, via: str
 ) -> None:
-    """The owner, signed into their own account, opens the verification mail the
-    pre-registrant's sign-up caused: the click must not confirm the
-    pre-registrant's account, nor spend the link."""
-    attacker = pre_register(rt, OUTSIDER)
+    """A verification link opened inside another account's session: the owner,
+    signed into their own account, opens the mail the pre-registrant's sign-up
+    caused (``owner``); or the pre-registrant, signed in, opens a link meant for
+    the owner's new account that they got hold of (``attacker``). Nothing may be
+    verified, and the link must stay usable by the account it was made for."""
+    if opener == "owner":
+        own = pre_register(rt, OUTSIDER).client
+        world.user("owner@home.example")
+        other = browser(rt)
+        sign_in(other, "owner@home.example")
+    else:
+        own = browser(rt)
+        signed_up = own.post("/api/v1/signup", json={"email": OUTSIDER, "password": PASSWORD})
+        assert signed_up.status_code == 201, signed_up.text
+        sign_in(own, OUTSIDER)
+        other = _unverified_session(rt, world, "eve@evil.example")
     (token,) = links_to(rt, OUTSIDER)
-    world.user("owner@home.example")
-    owner = browser(rt)
-    sign_in(owner, "owner@home.example")
     before = _rows(rt)
     if via == "api":
-        refusal_audited(
-            rt, owner.post("/api/v1/verify-email", json={"token": token}), "link_wrong_account"
-        )
+        answer = other.post("/api/v1/verify-email", json={"token": token})
+        refusal_audited(rt, answer, "link_wrong_account")
     else:
-        form = {"csrf_token": _csrf(owner), "token": token}
-        answer = owner.post("/verify-email", data=form, headers=HTML, follow_redirects=False)
+        form = {"csrf_token": _csrf(other), "token": token}
+        answer = other.post("/verify-email", data=form, headers=HTML, follow_redirects=False)
         assert answer.status_code == 403, f"not refused: {answer.status_code}"
         assert "link_wrong_account" in answer.text, answer.text[:300]
         assert count(rt, AuditEvent, AuditEvent.reason == "link_wrong_account") == 1
     assert _rows(rt) == before and _verified(rt, OUTSIDER) is False
-    mine = attacker.client.post("/api/v1/verify-email", json={"token": token})
-    assert mine.status_code == 200, "the link was spent by a refused attempt"
+    mine = own.post("/api/v1/verify-email", json={"token": token})
+    assert mine.status_code == 200, "the refused attempt spent the link"
 
 
-def _csrf(client: TestClient, path: str = "/settings/tokens") -> str:
+def _csrf(client: TestClient, path: str = "/") -> str:
     """The CSRF token a signed-in page carries for its forms."""
     page = client.get(path, headers=HTML)
     match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
