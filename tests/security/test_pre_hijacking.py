@@ -58,8 +58,8 @@ def _unverified_session(rt: Runtime, world: World, address: str = OUTSIDER) -> T
     return client
 
 
-def _account(rt: Runtime, user: User) -> Account:
-    found = account(rt, user.id)
+def _account(rt: Runtime, user: User | int) -> Account:
+    found = account(rt, user if isinstance(user, int) else user.id)
     assert found is not None
     return found
 
@@ -311,14 +311,15 @@ def test_scim_binds_to_an_account_holding_the_address_verified(
 
 
 def _age(rt: Runtime, address: str, days: int) -> Account:
-    """Backdate the account holding ``address`` by ``days``."""
+    """Backdate the account holding ``address`` (and its addresses) by ``days``."""
     with rt.db.transaction() as db:
         user = users.find_by_email(db, address)
         assert user is not None
         then = rt.now() - timedelta(days=days)
         db.execute(update(User).where(User.id == user.id).values(created_at=then))
         db.execute(update(Email).where(Email.user_id == user.id).values(created_at=then))
-        return Account(user.id, then)
+        user_id = user.id
+    return _account(rt, user_id)
 
 
 def test_an_abandoned_pre_registration_expires(rt: Runtime, world: World) -> None:
@@ -333,7 +334,7 @@ def test_an_abandoned_pre_registration_expires(rt: Runtime, world: World) -> Non
     verified = _age(rt, "old@beta.test", 400)
     assert rt.settings.unverified_account_days == 7
     with rt.db.transaction() as db:
-        purged = users.purge_unverified(  # type: ignore[attr-defined]
+        purged = users.purge_unverified(
             db, Actor.system(), rt.now(), rt.settings.unverified_account_days
         )
     assert purged == 1
