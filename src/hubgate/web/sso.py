@@ -177,12 +177,13 @@ def _sign_in(
         metrics.SIGN_INS.labels(result.connection.kind, "test_sign_in").inc()
         return _identity_response(request, rt, result.identity, result.next)
     metrics.SIGN_INS.labels(result.connection.kind, "success").inc()
+    next_path = _after_sign_in(signed, result.next)
     if "application/json" in request.headers.get("accept", ""):
-        body = {"user_id": signed.user_id, "org": signed.org, "next": result.next,
+        body = {"user_id": signed.user_id, "org": signed.org, "next": next_path,
                 "created": signed.created, "linked": signed.linked}  # fmt: skip
         response: Response = JSONResponse(body)
     else:
-        response = RedirectResponse(_after_sign_in(signed, result.next), status_code=303)
+        response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, rt, signed.cookie)
     return response
 
