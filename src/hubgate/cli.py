@@ -8,7 +8,7 @@ print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
     hubgate serve | demo | db upgrade
     hubgate user create | org create|list | member list|add|set-role|remove
     hubgate team create|add-member | resource create | token create|revoke
-    hubgate audit | mail outbox
+    hubgate audit | mail outbox|send
 """
 
 from __future__ import annotations
