@@ -6,6 +6,8 @@ transactions of its own, and how often to run it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from hubgate.mail.sender import build_sender
 from hubgate.runtime import Runtime
 from hubgate.worker import Job
@@ -13,6 +15,7 @@ from hubgate.worker import Job
 __all__ = ["MAIL_POLL_SECONDS", "background_jobs"]
 
 MAIL_POLL_SECONDS = 5.0
+MAIL_BATCHES_PER_PASS = 10
 
 
 def background_jobs(rt: Runtime) -> list[Job]:
@@ -20,5 +23,6 @@ def background_jobs(rt: Runtime) -> list[Job]:
     jobs = []
     sender = build_sender(rt)
     if sender is not None:
-        jobs.append(Job("mail", sender.send_due, every=MAIL_POLL_SECONDS))
+        send = partial(sender.send_due, max_batches=MAIL_BATCHES_PER_PASS)
+        jobs.append(Job("mail", send, every=MAIL_POLL_SECONDS))
     return jobs

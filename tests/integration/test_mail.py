@@ -200,6 +200,16 @@ def _compose(mail: Any, clock: Clock) -> Any:
     return compose(mail, FROM, clock())
 
 
+@pytest.mark.usefixtures("server")
+def test_a_background_pass_sends_at_most_its_batches(rt: Runtime, inbox: Inbox) -> None:
+    for _ in range(outbox.BATCH + 2):
+        queue(rt)
+    sender = sender_for(rt, later())
+    assert sender.send_due(max_batches=1).sent == outbox.BATCH
+    assert sender.send_due().sent == 2
+    assert len(inbox.messages) == outbox.BATCH + 2
+
+
 # -- TLS and credentials -----------------------------------------------------
 
 

@@ -45,6 +45,7 @@ def test_compose_sets_the_headers_and_both_parts() -> None:
     assert (message["To"], message["Subject"]) == ("ada@example.com", "Hello")
     assert message["Date"] == "Fri, 02 Jan 2026 04:00:00 +0000"
     assert message["Message-ID"] == "<outbox.7.20260102030405600000@hub.test>"
+    assert message["Auto-Submitted"] == "auto-generated"
     assert [part.get_content_type() for part in message.iter_parts()] == [
         "text/plain", "text/html",
     ]  # fmt: skip

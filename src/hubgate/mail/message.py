@@ -41,6 +41,7 @@ def compose(mail: Outgoing, sender: str, now: datetime) -> EmailMessage:
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = _message_id(mail, sender)
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to it
     message.set_content(mail.body)
     message.add_alternative(mail.html or text_to_html(mail.body), subtype="html")
     return message

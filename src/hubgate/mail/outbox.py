@@ -29,7 +29,7 @@ __all__ = [
     "retry_delay",
 ]
 
-BATCH = 20
+BATCH = 10  # sent within the lease even when each call nearly times out (10 x 30 s)
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 12
 FIRST_RETRY = timedelta(seconds=30)
@@ -51,23 +51,23 @@ def claim(
 ) -> list[Outgoing]:
     """Claim up to ``limit`` due rows for ``instance`` until ``now + lease``.
 
-    One ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) AND <due>
-    RETURNING``, so two senders never hold one row: on PostgreSQL a concurrent
-    claimer skips the rows another has locked, and the outer condition is checked
-    again on a row changed meanwhile (READ COMMITTED); SQLite has one writer at a
-    time, and an UPDATE takes the write lock before it reads.
+    Two senders never hold one row: on PostgreSQL the ``SELECT ... FOR UPDATE SKIP
+    LOCKED`` locks the rows it picks and a concurrent claimer skips them; on SQLite
+    one writer runs at a time. The ``UPDATE`` checks again that each row is due and
+    free, so a row claimed between the two statements is left out. (One statement,
+    ``UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``, is not
+    enough: PostgreSQL may run the subquery again, skip the rows it has just
+    updated, and so claim more than ``limit``.)
     """
-    due = _due(now)
-    ids = (
-        select(OutboxMail.id)
-        .where(due)
-        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    connection = core(db)
+    picked = select(OutboxMail.id).where(_due(now))
+    picked = picked.order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(limit)
+    ids = list(connection.scalars(picked.with_for_update(skip_locked=True)))
+    if not ids:
+        return []
     statement = (
         update(OutboxMail)
-        .where(OutboxMail.id.in_(ids), due)
+        .where(OutboxMail.id.in_(ids), _due(now))
         .values(claimed_by=instance, claimed_until=now + lease)
         .returning(
             OutboxMail.id,
@@ -79,7 +79,7 @@ def claim(
             OutboxMail.created_at,
         )  # fmt: skip
     )
-    rows = core(db).execute(statement).all()
+    rows = connection.execute(statement).all()
     return sorted((Outgoing(*row) for row in rows), key=lambda mail: mail.id)
 
 

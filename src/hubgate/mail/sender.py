@@ -62,11 +62,14 @@ class Sender:
     instance: str
     clock: Callable[[], datetime] = utcnow
 
-    def send_due(self) -> Report:
-        """Deliver every row that is due now, batch by batch, and update the gauges."""
+    def send_due(self, *, max_batches: int | None = None) -> Report:
+        """Deliver the rows that are due now, batch by batch (at most ``max_batches``,
+        so a background pass ends soon enough for a shutdown), and update the gauges."""
         report = Report()
-        while batch := self._claim():
+        batches = 0
+        while (max_batches is None or batches < max_batches) and (batch := self._claim()):
             self._deliver(batch, report)
+            batches += 1
         self._observe()
         return report
 
