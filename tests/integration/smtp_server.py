@@ -37,11 +37,21 @@ def free_port() -> int:
 
 @dataclass
 class Inbox:
-    """aiosmtpd's handler: keeps each message and who logged in to send it."""
+    """aiosmtpd's handler: keeps each message and who logged in to send it, and
+    refuses the addresses in ``refused``."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)
     received: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope.content, bytes)

@@ -210,6 +210,31 @@ def test_a_background_pass_sends_at_most_its_batches(rt: Runtime, inbox: Inbox) 
     assert len(inbox.messages) == outbox.BATCH + 2
 
 
+@pytest.mark.usefixtures("server")
+def test_a_refused_recipient_is_retried_and_the_next_mail_still_goes(
+    rt: Runtime, inbox: Inbox
+) -> None:
+    inbox.refused.add("gone@example.com")
+    with rt.db.transaction() as db:
+        rt.mailer.send(db, "gone@example.com", "Hello", "Hi")
+    delivered = queue(rt, subject="Next in the batch")
+    report = sender_for(rt, later()).send_due()
+    assert (report.sent, report.retried) == (1, 1)
+    assert [m["Subject"] for m in inbox.messages] == ["Next in the batch"]
+    with rt.db.transaction() as db:
+        refused = db.scalars(select(OutboxMail).where(OutboxMail.id != delivered)).one()
+    assert (refused.status, refused.attempts) == ("pending", 1)
+    assert "No such mailbox" in (refused.last_error or "")
+
+
+@pytest.mark.usefixtures("server")
+def test_a_header_that_cannot_be_sent_fails_at_once(rt: Runtime, inbox: Inbox) -> None:
+    mail_id = queue(rt, subject="Hello\nBcc: eve@example.com")
+    report = sender_for(rt, later()).send_due()
+    assert (report.sent, report.failed, inbox.messages) == (0, 1, [])
+    assert (row(rt, mail_id).status, row(rt, mail_id).attempts) == ("failed", 1)
+
+
 # -- TLS and credentials -----------------------------------------------------
 
 
