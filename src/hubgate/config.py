@@ -39,7 +39,8 @@ class SmtpServer:
     password: str | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
-        return f"{'smtps' if self.implicit_tls else 'smtp'}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{host}:{self.port}"
 
 
 class Settings(BaseSettings):

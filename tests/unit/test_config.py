@@ -72,6 +72,6 @@ def test_smtp_urls_name_the_server_tls_and_credentials() -> None:
     tls = server("smtps://me%40example.com:p%40ss%3Aword@[::1]:2465")
     assert (tls.host, tls.port, tls.implicit_tls) == ("::1", 2465, True)  # type: ignore[attr-defined]
     assert (tls.username, tls.password) == ("me@example.com", "p@ss:word")  # type: ignore[attr-defined]
-    assert "p@ss" not in repr(tls) and str(tls) == "smtps://::1:2465"
+    assert "p@ss" not in repr(tls) and str(tls) == "smtps://[::1]:2465"
     assert server("smtps://mail.example.com").port == 465  # type: ignore[attr-defined]
     assert Settings(env="dev", smtp_url="", _env_file=None).smtp_server is None  # type: ignore[call-arg]
