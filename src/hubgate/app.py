@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from hubgate import __version__
 from hubgate.config import Settings, load_settings
+from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import (
@@ -32,6 +33,7 @@ from hubgate.web import (
     sso_keys,
 )
 from hubgate.web.middleware import BodyLimit, Observe
+from hubgate.worker import Worker
 
 __all__ = ["create_app"]
 
@@ -42,10 +44,17 @@ log = logging.getLogger("hubgate")
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run no more request threads than there are pooled connections, so threads
-    never queue for a connection while holding a request."""
+    never queue for a connection while holding a request; run the instance's
+    background jobs (the mail sender, ...) on a worker thread of their own."""
     runtime: Runtime = app.state.runtime
     to_thread.current_default_thread_limiter().total_tokens = runtime.settings.request_threads
+    jobs = background_jobs(runtime)
+    app.state.worker = Worker(jobs) if jobs else None
+    if app.state.worker:
+        app.state.worker.start()
     yield
+    if app.state.worker:
+        await to_thread.run_sync(app.state.worker.stop)
     runtime.db.engine.dispose()
 
 

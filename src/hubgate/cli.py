@@ -9,7 +9,7 @@ print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
     hubgate user create|reset-link|purge-unverified | org create|list
     hubgate member list|add|set-role|unpin|remove
     hubgate team create|add-member | resource create | token create|revoke
-    hubgate audit | mail outbox
+    hubgate audit | mail outbox|send
 """
 
 from __future__ import annotations

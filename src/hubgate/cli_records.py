@@ -18,6 +18,8 @@ from hubgate.accounts.emails import normalize_email
 from hubgate.cli_base import dumps, emit, json_option, runtime, table, wants_json
 from hubgate.cli_operator import operator, operator_principal, revoke_token, user_by_email
 from hubgate.db.models import AuditEvent, OutboxMail
+from hubgate.errors import HubgateError
+from hubgate.mail.sender import build_sender
 from hubgate.orgs import service, team_tokens
 from hubgate.runtime import Runtime
 
@@ -194,34 +196,67 @@ def _audit_table(events: list[AuditEvent]) -> str:
 
 @click.group()
 def mail() -> None:
-    """Mail written by the default (outbox) mailer."""
+    """The mail outbox, and its delivery over SMTP (HUBGATE_SMTP_URL)."""
 
 
 @mail.command("outbox")
 @click.option("--to", "recipient", metavar="EMAIL", help="Only mail to this address.")
+@click.option("--failed", is_flag=True, help="Only mail given up after its last attempt.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @json_option
-def mail_outbox(recipient: str | None, limit: int) -> None:
-    """Show the outbox, newest first."""
+def mail_outbox(recipient: str | None, failed: bool, limit: int) -> None:
+    """Show the outbox, newest first, with each message's delivery status."""
     statement = select(OutboxMail).order_by(OutboxMail.id.desc()).limit(limit)
     if recipient:
         statement = statement.where(OutboxMail.recipient == normalize_email(recipient))
+    if failed:
+        statement = statement.where(OutboxMail.status == "failed")
     with runtime().db.transaction() as db:
         rows = list(db.scalars(statement))
-    data = [
-        {"id": m.id, "to": m.recipient, "subject": m.subject, "body": m.body,
-         "created_at": m.created_at}
-        for m in rows
-    ]  # fmt: skip
-    emit(data, lambda: _mail_text(rows))
+    emit([_mail_json(m) for m in rows], lambda: _mail_text(rows))
+
+
+def _mail_json(m: OutboxMail) -> dict[str, object]:
+    return {
+        "id": m.id, "to": m.recipient, "subject": m.subject, "body": m.body,
+        "created_at": m.created_at, "status": m.status, "attempts": m.attempts,
+        "next_attempt_at": m.next_attempt_at if m.status == "pending" else None,
+        "sent_at": m.sent_at, "last_error": m.last_error,
+    }  # fmt: skip
 
 
 def _mail_text(rows: list[OutboxMail]) -> str:
     if not rows:
         return "(no mail)"
     blocks = [
-        f"#{m.id}  {m.created_at:%Y-%m-%d %H:%M:%S}  to {m.recipient}\n"
+        f"#{m.id}  {m.created_at:%Y-%m-%d %H:%M:%S}  to {m.recipient}  {_delivery(m)}\n"
         f"Subject: {m.subject}\n\n{m.body.rstrip()}"
         for m in rows
     ]
     return ("\n\n" + "-" * 60 + "\n").join(blocks)
+
+
+def _delivery(m: OutboxMail) -> str:
+    """``sent``, ``pending`` or ``failed``, with the attempts and the last error."""
+    if m.status == "sent" or not m.attempts:
+        return f"[{m.status}]"
+    return f"[{m.status} after {m.attempts} attempt(s): {m.last_error}]"
+
+
+@mail.command("send")
+@json_option
+def mail_send() -> None:
+    """Deliver the mail that is due now, once, over HUBGATE_SMTP_URL.
+
+    Every instance also does this in the background; this command is for
+    operators and scripts. Exits with code 1 when no SMTP server is configured.
+    """
+    rt = runtime()
+    sender = build_sender(rt)
+    if sender is None:
+        raise HubgateError(
+            "HUBGATE_SMTP_URL is not set, so mail stays in the outbox.", code="smtp_not_configured"
+        )
+    report = sender.send_due()
+    data = {"sent": report.sent, "retried": report.retried, "failed": report.failed}
+    emit(data, f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")

@@ -8,13 +8,15 @@ placeholder secret.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Environment", "Settings", "load_settings"]
+__all__ = ["Environment", "Settings", "SmtpServer", "load_settings"]
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
 _MIN_SECRET_LENGTH = 32
@@ -26,12 +28,29 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where mail goes, from ``HUBGATE_SMTP_URL``; the password never shows in a repr."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{host}:{self.port}"
+
+
 class Settings(BaseSettings):
     """Every knob of a hubgate instance. See the README's configuration table."""
 
+    # No input in validation errors: a URL may carry a password (HUBGATE_SMTP_URL).
     model_config = SettingsConfigDict(
-        env_prefix="HUBGATE_", env_file=".env", extra="ignore", frozen=True
-    )
+        env_prefix="HUBGATE_", env_file=".env", extra="ignore", frozen=True,
+        hide_input_in_errors=True,
+    )  # fmt: skip
 
     env: Environment = Environment.PRODUCTION
     secret_key: str = ""
@@ -82,6 +101,18 @@ class Settings(BaseSettings):
             _resolver_address(value)
         return value or None
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_is_a_server(cls, value: str | None) -> str | None:
+        if value:
+            _smtp_server(value)
+        return value or None
+
+    @property
+    def smtp_server(self) -> SmtpServer | None:
+        """The SMTP server to deliver through, or ``None``: mail stays in the outbox."""
+        return _smtp_server(self.smtp_url) if self.smtp_url else None
+
     @property
     def dns_resolver_address(self) -> tuple[str, int] | None:
         """The DNS server to ask as (IP, port), or ``None`` for the system resolver."""
@@ -130,6 +161,34 @@ def _resolver_address(value: str) -> tuple[str, int]:
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError("the DNS server's port must be within 1-65535")
     return address, int(port)
+
+
+_SMTP_PORTS = {"smtp": 587, "smtps": 465}  # submission (RFC 6409), and over TLS (RFC 8314)
+
+
+def _smtp_server(value: str) -> SmtpServer:
+    """``smtp://[user:pass@]host[:port]`` (STARTTLS when offered) or ``smtps://`` (TLS)."""
+    url = urlsplit(value.strip())
+    if url.scheme not in _SMTP_PORTS:
+        raise ValueError(
+            "give the SMTP server as smtp://user:pass@host:port (STARTTLS when offered) "
+            "or smtps://user:pass@host:port (implicit TLS)"
+        )
+    if not url.hostname:
+        raise ValueError("the SMTP URL names no host, e.g. smtp://mail.example.com:587")
+    if url.path not in ("", "/") or url.query or url.fragment:
+        raise ValueError("the SMTP URL takes no path, query or fragment")
+    try:
+        port = _SMTP_PORTS[url.scheme] if url.port is None else url.port
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ValueError("the SMTP server's port must be within 1-65535")
+    return SmtpServer(
+        host=url.hostname, port=port, implicit_tls=url.scheme == "smtps",
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password is not None else None,
+    )  # fmt: skip
 
 
 def load_settings(**overrides: object) -> Settings:

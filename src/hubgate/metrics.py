@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["DECISIONS", "REGISTRY", "REQUESTS", "REQUEST_SECONDS", "SIGN_INS", "render"]
+__all__ = [
+    "DECISIONS",
+    "MAIL_FAILURES",
+    "MAIL_OUTBOX",
+    "MAIL_SENT",
+    "REGISTRY",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "SIGN_INS",
+    "render",
+]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter(
@@ -27,6 +37,19 @@ SIGN_INS = Counter(
 DECISIONS = Counter(
     "hubgate_access_decisions_total", "Access decisions by where and result or reason.",
     ["where", "result"], registry=REGISTRY,
+)  # fmt: skip
+
+MAIL_SENT = Counter(
+    "hubgate_mail_sent_total", "Mail the SMTP server accepted.", registry=REGISTRY,
+)  # fmt: skip
+MAIL_FAILURES = Counter(
+    "hubgate_mail_failed_attempts_total",
+    "Failed delivery attempts, by outcome: retry (later) or final (the row is failed).",
+    ["outcome"], registry=REGISTRY,
+)  # fmt: skip
+MAIL_OUTBOX = Gauge(
+    "hubgate_mail_outbox_rows", "Outbox rows by status (pending, failed), as of the last pass.",
+    ["status"], registry=REGISTRY,
 )  # fmt: skip
 
 

@@ -39,3 +39,39 @@ def test_request_threads_follow_the_engine_unless_set(monkeypatch: pytest.Monkey
     monkeypatch.setenv("HUBGATE_DB_POOL_SIZE", "0")
     with pytest.raises(ValidationError, match="db_pool_size"):
         Settings(env="dev", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://mail.example.com", "smtp://user:pass@host:port"),
+        ("mail.example.com:587", "smtp://user:pass@host:port"),
+        ("smtp://", "names no host"),
+        ("smtp://user:hunter2@:587", "names no host"),
+        ("smtp://mail.example.com:0", "port must be within 1-65535"),
+        ("smtp://mail.example.com:70000", "port must be within 1-65535"),
+        ("smtps://user:hunter2@mail.example.com:ab", "port must be within 1-65535"),
+        ("smtp://mail.example.com/inbox", "no path, query or fragment"),
+    ],
+)
+def test_a_bad_smtp_url_is_refused_without_echoing_it(url: str, reason: str) -> None:
+    with pytest.raises(ValidationError, match="smtp_url") as refused:
+        Settings(env="dev", smtp_url=url, _env_file=None)  # type: ignore[call-arg]
+    assert reason in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_smtp_urls_name_the_server_tls_and_credentials() -> None:
+    def server(url: str) -> object:
+        return Settings(env="dev", smtp_url=url, _env_file=None).smtp_server  # type: ignore[call-arg]
+
+    plain = server("smtp://mail.example.com")
+    assert (plain.host, plain.port, plain.implicit_tls, plain.username) == (  # type: ignore[attr-defined]
+        "mail.example.com", 587, False, None,
+    )  # fmt: skip
+    tls = server("smtps://me%40example.com:p%40ss%3Aword@[::1]:2465")
+    assert (tls.host, tls.port, tls.implicit_tls) == ("::1", 2465, True)  # type: ignore[attr-defined]
+    assert (tls.username, tls.password) == ("me@example.com", "p@ss:word")  # type: ignore[attr-defined]
+    assert "p@ss" not in repr(tls) and str(tls) == "smtps://[::1]:2465"
+    assert server("smtps://mail.example.com").port == 465  # type: ignore[attr-defined]
+    assert Settings(env="dev", smtp_url="", _env_file=None).smtp_server is None  # type: ignore[call-arg]

@@ -1,8 +1,9 @@
-"""Outgoing mail through a pluggable mailer.
+"""Outgoing mail, written to the transactional outbox.
 
-The default :class:`OutboxMailer` writes each message to the log and to the
-``outbox`` table, which ``hubgate mail outbox`` shows; a deployment that sends
-real mail plugs in another :class:`Mailer`.
+:class:`OutboxMailer` adds a pending row to the caller's transaction, so a
+message exists exactly when the change that caused it commits; a sender outside
+any request delivers it over SMTP (:mod:`hubgate.mail.sender`), and
+``hubgate mail outbox`` shows it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ log = logging.getLogger("hubgate.mail")
 
 
 class Mailer(Protocol):
-    def send(self, db: Session, recipient: str, subject: str, body: str) -> None: ...
+    def send(
+        self, db: Session, recipient: str, subject: str, body: str, *, html: str | None = None
+    ) -> None: ...
 
 
 class OutboxMailer:
-    def send(self, db: Session, recipient: str, subject: str, body: str) -> None:
-        db.add(OutboxMail(recipient=recipient, subject=subject, body=body))
+    def send(
+        self, db: Session, recipient: str, subject: str, body: str, *, html: str | None = None
+    ) -> None:
+        """Queue a message (plain ``body``, optional ``html`` alternative) in ``db``'s
+        transaction; it is never sent if that transaction rolls back."""
+        db.add(OutboxMail(recipient=recipient, subject=subject, body=body, html=html))
         log.info("mail to %s: %s", recipient, subject)

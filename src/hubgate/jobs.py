@@ -1,0 +1,40 @@
+"""What each instance does in the background (:class:`hubgate.worker.Worker`).
+
+Add a job here: a name, a callable that does one pass of its work in short
+transactions of its own, and how often to run it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from hubgate.accounts import users
+from hubgate.audit import Actor
+from hubgate.mail.sender import build_sender
+from hubgate.runtime import Runtime
+from hubgate.worker import Job
+
+__all__ = ["MAIL_POLL_SECONDS", "PURGE_SECONDS", "background_jobs", "purge_unverified"]
+
+MAIL_POLL_SECONDS = 5.0
+MAIL_BATCHES_PER_PASS = 10
+PURGE_SECONDS = 3600.0
+
+
+def background_jobs(rt: Runtime) -> list[Job]:
+    """The jobs of an instance of ``rt``: the expiry of unverified accounts, and the
+    mail sender when ``HUBGATE_SMTP_URL`` is set."""
+    jobs = [Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS)]
+    sender = build_sender(rt)
+    if sender is not None:
+        send = partial(sender.send_due, max_batches=MAIL_BATCHES_PER_PASS)
+        jobs.append(Job("mail", send, every=MAIL_POLL_SECONDS))
+    return jobs
+
+
+def purge_unverified(rt: Runtime) -> int:
+    """Unverified accounts older than ``HUBGATE_UNVERIFIED_ACCOUNT_DAYS`` go, and
+    their addresses are free again (:func:`hubgate.accounts.users.purge_unverified`)."""
+    with rt.db.transaction() as db:
+        days = rt.settings.unverified_account_days
+        return users.purge_unverified(db, Actor.system("expiry"), rt.now(), days)
