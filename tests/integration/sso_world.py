@@ -22,6 +22,7 @@ from hubgate.orgs import resources
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, policy
 from tests.conftest import World
+from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET
 from tests.integration.test_saml_flow import IDP, idp_metadata
 from tests.security.saml_forge import Claims, SamlForge, session_keys
 
@@ -121,3 +122,20 @@ def role_of(rt: Runtime, org: Org, email: str) -> OrgRole | None:
 
 
 __all__ = ["SsoConnection", "SsoOrg", "count", "person", "role_of", "sso_org"]
+
+
+def oidc_org(rt: Runtime, world: World) -> SsoOrg:
+    """acme with acme.example verified and one active OIDC connection."""
+    org = world.org("acme", world.user("admin@acme.example"))
+    with rt.db.transaction() as db:
+        org = db.merge(org)
+        row = connections.create_oidc(
+            db, rt, Actor.system(), operator_principal(org), org,
+            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
+        )  # fmt: skip
+        domains.add(db, rt, Actor.system(), operator_principal(org), org, "acme.example")
+        domains.verify_by_operator(db, Actor.system(), org, "acme.example")
+        connections.mark_verified(row, rt)
+        policy.activate(db, Actor.system(), None, row)
+        connection_id = row.id
+    return SsoOrg(rt, world, org, connection_id, "acme.example")

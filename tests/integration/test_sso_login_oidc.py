@@ -7,14 +7,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
 from hubgate.db.models import AuditEvent, Membership, SsoLink, User, WebSession
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, domains, policy
 from tests.conftest import World
-from tests.integration.sso_world import count
-from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET, Provider, install
+from tests.integration.sso_world import count, oidc_org
+from tests.integration.test_oidc_flow import ISSUER, Provider, install
 
 
 @pytest.fixture
@@ -25,19 +22,9 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Provider:
 @pytest.fixture
 def managed(world: World, rt: Runtime, provider: Provider) -> int:
     """acme, managed, domain acme.example verified, one active OIDC connection."""
-    org = world.org("acme", world.user("admin@acme.example"))
-    with rt.db.transaction() as db:
-        org = db.merge(org)
-        row = connections.create_oidc(
-            db, rt, Actor.system(), operator_principal(org), org,
-            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
-        )  # fmt: skip
-        domains.add(db, rt, Actor.system(), operator_principal(org), org, "acme.example")
-        domains.verify_by_operator(db, Actor.system(), org, "acme.example")
-        connections.mark_verified(row, rt)
-        policy.activate(db, Actor.system(), None, row)
-        policy.set_mode(db, rt, Actor.system(), None, org, "managed")
-        return row.id
+    acme = oidc_org(rt, world)
+    acme.set_mode("managed")
+    return acme.connection_id
 
 
 def _sign_in(client: TestClient, provider: Provider, connection_id: int) -> dict[str, object]:

@@ -20,14 +20,11 @@ from lxml import etree
 from sqlalchemy import select
 
 from hubgate.app import create_app
-from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
 from hubgate.db.models import AuditEvent, OutboxMail, User
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, domains, policy
 from tests.conftest import PASSWORD, World, sign_in
-from tests.integration.sso_world import SsoOrg, person, sso_org
-from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET, Provider, install
+from tests.integration.sso_world import SsoOrg, oidc_org, person, sso_org
+from tests.integration.test_oidc_flow import Provider, install
 
 ATTACKER_PASSWORD = "the pre-registrant's own passphrase"
 VICTIM = "v@acme.example"
@@ -71,23 +68,6 @@ class Idp:
             params=self.provider.authorize(location), headers=JSON,
         )  # fmt: skip
         return {"status": callback.status_code, **callback.json()}
-
-
-def oidc_org(rt: Runtime, world: World) -> SsoOrg:
-    """acme with acme.example verified and one active OIDC connection."""
-    org = world.org("acme", world.user("admin@acme.example"))
-    with rt.db.transaction() as db:
-        org = db.merge(org)
-        row = connections.create_oidc(
-            db, rt, Actor.system(), operator_principal(org), org,
-            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
-        )  # fmt: skip
-        domains.add(db, rt, Actor.system(), operator_principal(org), org, "acme.example")
-        domains.verify_by_operator(db, Actor.system(), org, "acme.example")
-        connections.mark_verified(row, rt)
-        policy.activate(db, Actor.system(), None, row)
-        connection_id = row.id
-    return SsoOrg(rt, world, org, connection_id, "acme.example")
 
 
 def make_idp(
