@@ -212,6 +212,19 @@ def test_scim_provisions_its_own_account_over_an_unverified_holder(
     assert [e["reason"] for e in _released(rt)] == ["scim"]
 
 
+def _signs_in_from_a_browser(
+    client: TestClient, acme: SsoOrg, email: str, *, follow: bool
+) -> httpx.Response:
+    """A SAML sign-in as a browser makes it (HTML, not JSON answers)."""
+    client.headers["accept"] = "text/html"
+    request_id, relay = acme.start(client)
+    response = acme.answer(request_id, **person(email))
+    return client.post(
+        f"/sso/saml/{acme.connection_id}/acs",
+        data={"SAMLResponse": response, "RelayState": relay}, follow_redirects=follow,
+    )  # fmt: skip
+
+
 def test_a_first_link_mails_and_shows_what_else_reaches_the_account(
     client: TestClient, rt: Runtime, world: World, acme: SsoOrg
 ) -> None:
@@ -219,14 +232,7 @@ def test_a_first_link_mails_and_shows_what_else_reaches_the_account(
     world.member(acme.org, bob, OrgRole.WRITE)
     with rt.db.transaction() as db:
         tokens.create_personal(db, Actor.system(), bob.id, "laptop", ["read"], None, rt.now())
-    client.headers["accept"] = "text/html"
-    request_id, relay = acme.start(client)
-    answer = client.post(
-        f"/sso/saml/{acme.connection_id}/acs",
-        data={"SAMLResponse": acme.answer(request_id, **person("bob@acme.example")),
-              "RelayState": relay},
-        follow_redirects=False,
-    )  # fmt: skip
+    answer = _signs_in_from_a_browser(client, acme, "bob@acme.example", follow=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/account/security?linked=acme&next=")
     (notice,) = _mail_to(rt, "bob@acme.example")
@@ -270,13 +276,7 @@ def test_the_review_after_a_first_link_lists_the_token_and_revokes_it_in_one_cli
         made = tokens.create_personal(
             db, Actor.system(), bob.id, "laptop", ["read"], None, rt.now()
         )
-    client.headers["accept"] = "text/html"
-    request_id, relay = acme.start(client)
-    answer = client.post(
-        f"/sso/saml/{acme.connection_id}/acs",
-        data={"SAMLResponse": acme.answer(request_id, **person("bob@acme.example")),
-              "RelayState": relay},
-    )  # fmt: skip
+    answer = _signs_in_from_a_browser(client, acme, "bob@acme.example", follow=True)
     assert answer.status_code == 200 and "linked to acme's single sign-on" in answer.text
     assert 'href="/acme"' in answer.text and "laptop" in answer.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', answer.text)
