@@ -39,16 +39,28 @@ class HubgateError(Exception):
     default_code: ClassVar[str] = "internal_error"
     default_message: ClassVar[str] = "Something went wrong on our side."
     audited: ClassVar[bool] = False
-    """Refusals an admin must be able to find (identity rules): the error handler
-    writes them to the audit log as ``account.refused``, in a transaction of its own."""
+    """Refusals someone must be able to find later (the identity rules, an admin's
+    change an org refuses): the error handler writes them to the audit log as
+    ``request.refused``, in a transaction of its own, under ``audit_org`` if given."""
 
     def __init__(
-        self, message: str | None = None, *, code: str | None = None, **details: object
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        audit_org: int | None = None,
+        **details: object,
     ) -> None:
         self.code = code or self.default_code
         self.message = message or self.default_message
+        self.audit_org = audit_org
         self.details = details
         super().__init__(self.message)
+
+    @property
+    def to_audit(self) -> bool:
+        """Audited by its class, or raised about an org (``audit_org``)."""
+        return self.audited or self.audit_org is not None
 
 
 class BadRequest(HubgateError):

@@ -131,7 +131,7 @@ def test_an_unverified_account_makes_no_token_no_address_no_org(
 
 def _refusals(rt: Runtime) -> list[tuple[str, str | None]]:
     with rt.db.transaction() as db:
-        events = db.scalars(select(AuditEvent).where(AuditEvent.action == "account.refused"))
+        events = db.scalars(select(AuditEvent).where(AuditEvent.action == "request.refused"))
         return [(e.target, e.reason) for e in events]
 
 

@@ -154,6 +154,14 @@ def test_a_mapped_role_is_changed_only_as_a_pin_and_the_pin_holds(
     assert "groups=ml-admins gives this person admin" in refused.json()["message"]
     assert _membership(rt, ADA) == before
     assert "member.role_changed" not in _actions(rt)
+    with rt.db.transaction() as db:  # the refusal is in acme's audit log, with its reason
+        last = db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert last is not None
+        assert (last.action, last.org_id, last.reason) == (
+            "request.refused",
+            acme.org.id,
+            "role_mapped",
+        )
 
     pinned = admin.patch(f"/api/v1/orgs/acme/members/{ada}", json={"role": "write", "pin": True})
     assert pinned.status_code == 200, pinned.text

@@ -176,7 +176,11 @@ def loses_last_admin(db: Session, member: Membership, new_role: OrgRole | None) 
 
 def _protect_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> None:
     if loses_last_admin(db, member, new_role):
-        raise Conflict("An organization must keep at least one active admin.", code="last_admin")
+        raise Conflict(
+            "An organization must keep at least one active admin.",
+            code="last_admin",
+            audit_org=member.org_id,
+        )
 
 
 def last_admin_deprovisioned(db: Session, actor: Actor, org_id: int, who: str, how: str) -> None:
@@ -202,6 +206,7 @@ def _refuse_deactivated(member: Membership) -> None:
             "This member was deactivated by SCIM; their identity provider reactivates them "
             "(active=true). Give the role to an active member instead.",
             code="member_deactivated",
+            audit_org=member.org_id,
         )
 
 
@@ -223,6 +228,7 @@ def _refuse_mapped(member: Membership) -> None:
         raise Conflict(
             f"{by} gives this person {member.role} at every sign-in; pin the role to keep yours.",
             code="role_mapped",
+            audit_org=member.org_id,
         )
 
 
@@ -266,7 +272,7 @@ def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: User)
     require(principal, Action.ADMIN, OrgTarget(org.id))
     member = _member_or_404(db, org, user)
     if not member.role_pinned:
-        raise Conflict("That member's role is not pinned.", code="not_pinned")
+        raise Conflict("That member's role is not pinned.", code="not_pinned", audit_org=org.id)
     member.role_pinned = False
     audit.record(
         db, actor, "member.role_unpinned", org_id=org.id, target=_who(user),

@@ -101,7 +101,7 @@ def respond(request: Request, error: HubgateError) -> Response:
 
 async def _hubgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubgateError)
-    if exc.audited:
+    if exc.to_audit:
         await run_in_threadpool(_audit_refusal, request, exc)
     return respond(request, exc)
 
@@ -111,7 +111,10 @@ def _audit_refusal(request: Request, error: HubgateError) -> None:
     credential = getattr(request.state, "credential", ANONYMOUS)
     with runtime.db.transaction() as db:
         actor = actor_of(request, runtime, credential)
-        audit.record(db, actor, "account.refused", target=request.url.path, reason=error.code)
+        audit.record(
+            db, actor, "request.refused", org_id=error.audit_org, target=request.url.path,
+            reason=error.code,
+        )  # fmt: skip
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
