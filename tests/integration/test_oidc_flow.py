@@ -181,10 +181,15 @@ def test_a_code_injected_from_another_session_is_bound_by_pkce(
 ) -> None:
     stolen = provider.authorize(_start(TestClient(create_app(runtime=rt))))
     mine = provider.authorize(_start(client))
-    before = _rows(rt)
+    sessions = _rows(rt)[1]
     injected = _callback(client, connection_id, {**mine, "code": stolen["code"]})
     assert injected["error"] == "oidc_token_exchange_failed"
-    assert _rows(rt) == before, "a refusal changes nothing (the state is not even burnt)"
+    assert _rows(rt)[1] == sessions, "a refusal opens no session"
+    # The refused callback spent its state: replayed, it never reaches the provider.
+    exchanges = len(provider.token_requests)
+    replayed = _callback(client, connection_id, {**mine, "code": stolen["code"]})
+    assert replayed["error"] == "oidc_state_invalid"
+    assert len(provider.token_requests) == exchanges
 
 
 def test_nonce_and_userinfo_subject(

@@ -127,7 +127,9 @@ def test_replay_is_refused_and_audited(client: TestClient, rt: Runtime, connecti
     second_instance.cookies.update(client.cookies)
     replayed = _post(second_instance, connection_id, saml, "")
     assert replayed["status"] == 400 and replayed["error"] == "saml_replayed"
-    answers_the_first = _post(client, connection_id, _answer(rt, connection_id, request_id), relay2)
+    # The refused replay spent relay2: an answer to the first request needs a third.
+    _request_id3, relay3 = _start(client)
+    answers_the_first = _post(client, connection_id, _answer(rt, connection_id, request_id), relay3)
     assert answers_the_first["error"] == "saml_in_response_to"
     with rt.db.transaction() as db:
         refused = db.scalars(
@@ -229,7 +231,8 @@ def test_refused_responses_change_no_rows(
     client: TestClient, rt: Runtime, connection_id: int
 ) -> None:
     """Attacks posted to the real ACS: each refused with its code, and no user,
-    membership, session, short-lived entry or connection state changes."""
+    membership, session or connection state changes; each spends the pending
+    request it answered (a refusal never leaves it usable)."""
     from hubgate.db.models import Membership, User, WebSession
 
     keys = session_keys()
@@ -239,32 +242,42 @@ def test_refused_responses_change_no_rows(
         "issued": datetime.now(UTC), "response_issuer": IDP, "assertion_issuer": IDP,
         "destination": acs, "recipient": acs, "audiences": (entity_id,),
     }  # fmt: skip
-    tables = (User, Membership, WebSession, Ephemeral)
-    request_id, relay = _start(client)
+    tables = (User, Membership, WebSession)
     before = [_count(rt, t) for t in tables]
-    attacks = {
-        "saml_signature_invalid": forge.response(
-            forge.claims(**good, in_response_to=request_id, confirmation_in_response_to=request_id),
-            signer=keys.attacker,
-        ),
-        "saml_audience_mismatch": forge.response(
-            forge.claims(
-                **{**good, "audiences": ("https://other.example/sp",)},
-                in_response_to=request_id,
-                confirmation_in_response_to=request_id,
-            )
-        ),
-        "saml_signature_missing": forge.response(
-            forge.claims(**good, in_response_to=request_id, confirmation_in_response_to=request_id),
-            sign_assertion=False,
-        ),
-        "saml_in_response_to": forge.response(
-            forge.claims(**good, in_response_to="_forged", confirmation_in_response_to="_forged")
-        ),
-    }
-    for code, saml in attacks.items():
-        answer = _post(client, connection_id, saml, relay)
+
+    def attacks(request_id: str) -> dict[str, str]:
+        return {
+            "saml_signature_invalid": forge.response(
+                forge.claims(
+                    **good, in_response_to=request_id, confirmation_in_response_to=request_id
+                ),
+                signer=keys.attacker,
+            ),
+            "saml_audience_mismatch": forge.response(
+                forge.claims(
+                    **{**good, "audiences": ("https://other.example/sp",)},
+                    in_response_to=request_id,
+                    confirmation_in_response_to=request_id,
+                )
+            ),
+            "saml_signature_missing": forge.response(
+                forge.claims(
+                    **good, in_response_to=request_id, confirmation_in_response_to=request_id
+                ),
+                sign_assertion=False,
+            ),
+            "saml_in_response_to": forge.response(
+                forge.claims(
+                    **good, in_response_to="_forged", confirmation_in_response_to="_forged"
+                )
+            ),
+        }
+
+    for code in attacks("_"):
+        request_id, relay = _start(client)
+        answer = _post(client, connection_id, attacks(request_id)[code], relay)
         assert (answer["status"], answer["error"]) == (400, code)
+        assert _count(rt, Ephemeral, Ephemeral.purpose == "saml_request") == 0
     assert [_count(rt, t) for t in tables] == before
     with rt.db.transaction() as db:
         assert db.get(SsoConnection, connection_id).state == "draft"  # type: ignore[union-attr]

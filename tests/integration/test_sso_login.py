@@ -28,9 +28,12 @@ from hubgate.db.models import (
     WebSession,
 )
 from hubgate.runtime import Runtime
-from hubgate.sso import invitations, login, mappings, policy
+from hubgate.sso import invitations, login, mappings, policy, signin
+from hubgate.sso.connections import Through
 from hubgate.sso.identity import Identity
 from hubgate.sso.mappings import RoleRule
+from hubgate.sso.started import Browser
+from hubgate.sso.verified import Verified
 from tests.conftest import PASSWORD, World, sign_in
 from tests.integration.sso_world import SsoOrg, count, person, role_of, sso_org
 
@@ -427,11 +430,12 @@ def test_twenty_concurrent_first_sign_ins_make_one_account(rt: Runtime, acme: Ss
     )  # fmt: skip
     results: list[object] = []
     with rt.db.transaction() as db:
-        connection = db.get_one(SsoConnection, acme.connection_id)
+        connection = Through.of(db.get_one(SsoConnection, acme.connection_id))
+    verified = Verified(connection, identity, "/acme")
 
     def one() -> None:
         try:
-            results.append(login.complete(rt, Actor.system(), connection, identity, ""))
+            results.append(signin.policy(rt, Actor.system(), verified, Browser()))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             results.append(exc)
 
@@ -458,8 +462,8 @@ def _sso_trail(rt: Runtime, acme: SsoOrg) -> list[tuple[str, str | None]]:
 def test_an_answer_the_policy_refused_stays_spent(
     client: TestClient, rt: Runtime, acme: SsoOrg
 ) -> None:
-    """Verifying and the policy share one transaction: after the policy's refusal
-    rolled it back, the pending request and the assertion id are taken again."""
+    """The answer is spent in a transaction of its own before the policy runs: the
+    policy's refusal leaves the pending request and the assertion id taken."""
     acme.set_mode("managed")
     request_id, relay_state = acme.start(client)
     saml = acme.answer(request_id, **person("ada@nobody.example"))
@@ -482,7 +486,7 @@ def test_a_sign_in_that_lost_a_race_runs_again_and_its_answer_stays_spent(
 ) -> None:
     acme.set_mode("managed")
     calls: list[object] = []
-    real = login.complete_in
+    real = login.sign_in
 
     def loses_the_first_race(*args: object) -> login.SignedIn:
         calls.append(args)
@@ -490,7 +494,7 @@ def test_a_sign_in_that_lost_a_race_runs_again_and_its_answer_stays_spent(
             raise login.Raced()
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(login, "complete_in", loses_the_first_race)
+    monkeypatch.setattr(login, "sign_in", loses_the_first_race)
     request_id, relay_state = acme.start(client)
     saml = acme.answer(request_id, **person("ada@acme.example"))
     trail = _sso_trail(rt, acme)

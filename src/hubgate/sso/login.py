@@ -1,8 +1,8 @@
 """Identity -> membership + an SSO authentication + a session (DESIGN.md §2).
 
 The one place a verified sign-in becomes access. The protocol adapters hand over
-an :class:`~hubgate.sso.identity.Identity`; :func:`complete_in`, in the
-transaction that verified it (:func:`complete` in one of its own), finds or links the
+an :class:`~hubgate.sso.identity.Identity` (:mod:`hubgate.sso.signin` runs them);
+:func:`sign_in`, in a transaction of its own, finds or links the
 account (by (connection, subject), never by email alone after the first link),
 creates it just in time in managed mode, admits the person into the org
 (managed mode, an invitation or the join link), recomputes the mapped role and
@@ -42,15 +42,12 @@ from hubgate.db.models import (
 from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import errors, invitations, mappings, started
-from hubgate.sso.connections import ConnectionRef
+from hubgate.sso import errors, invitations, mappings
 from hubgate.sso.identity import Identity
 from hubgate.sso.policy import Policy, SsoMode
 from hubgate.sso.started import Browser
 
-__all__ = ["RACES", "Raced", "SignedIn", "complete", "complete_in", "sign_in"]
-
-_RACE_RETRIES = 3
+__all__ = ["RACES", "Raced", "SignedIn", "sign_in"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,47 +66,8 @@ class Raced(Exception):
 
 
 RACES = (Raced, IntegrityError)
-"""What :func:`complete_in` raises when it lost such a race; its transaction must roll back."""
-
-
-def complete(
-    rt: Runtime,
-    actor: Actor,
-    connection: ConnectionRef,
-    identity: Identity,
-    browser_key: str,
-    *,
-    user_agent: str | None = None,
-) -> SignedIn:
-    """:func:`complete_in` in a transaction of its own; a lost race for a unique
-    row (twenty first sign-ins of one person at once) runs again and finds the
-    winner's rows."""
-    for attempt in range(_RACE_RETRIES):
-        try:
-            with rt.db.transaction() as db:
-                return complete_in(db, rt, actor, connection, identity, browser_key, user_agent)
-        except RACES:
-            if attempt == _RACE_RETRIES - 1:
-                raise Conflict("Too many sign-ins at once; try again.", code="sso_busy") from None
-    raise AssertionError("unreachable")
-
-
-def complete_in(
-    db: Session,
-    rt: Runtime,
-    actor: Actor,
-    connection: ConnectionRef,
-    identity: Identity,
-    browser_key: str,
-    user_agent: str | None = None,
-) -> SignedIn:
-    """What the browser started (:func:`started.recall`), then :func:`sign_in`, in
-    the caller's transaction (the adapter's, which verified ``identity``)."""
-    browser = started.recall(
-        db, browser_key, connection.org_id, rt.now(),
-        client_address=actor.client_address, user_agent=user_agent,
-    )  # fmt: skip
-    return sign_in(db, rt, actor, connection.id, identity, browser)
+"""What :func:`sign_in` raises when it lost such a race; its transaction must roll back
+and the sign-in run again (:mod:`hubgate.sso.signin`)."""
 
 
 def sign_in(

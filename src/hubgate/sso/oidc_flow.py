@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,6 @@ from joserfc.jws import extract_compact
 from sqlalchemy.orm import Session
 
 from hubgate import store
-from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.runtime import Runtime
@@ -33,9 +33,9 @@ from hubgate.sso.oidc.flow import (
 )
 from hubgate.sso.oidc.id_token import Expected, validate_id_token
 from hubgate.sso.oidc.jwks import JwksCache
-from hubgate.sso.verified import SignInResult, Spent
+from hubgate.sso.verified import Verified
 
-__all__ = ["finish", "start"]
+__all__ = ["Taken", "finish", "start", "take"]
 
 PENDING = "oidc_state"
 STATE_TTL = timedelta(minutes=10)
@@ -63,36 +63,55 @@ def start(
     return authorization_url(config, state, nonce, challenge)
 
 
-def finish(
-    db: Session,
-    rt: Runtime,
-    actor: Actor,
-    connection: SsoConnection,
-    params: Mapping[str, str],
-    browser_key: str,
-) -> SignInResult:
-    """Check state first, then the provider's answer, then the tokens."""
-    state = params.get("state", "")[:128]
-    through = connections.Through.of(connection)
-    pending = _pending(db, rt, connection, state, browser_key)
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """An OIDC answer's state, spent: what verifying the rest of it needs, read in
+    the transaction that spent it and used after it closed."""
+
+    connection: connections.Through
+    config: OidcConfig
+    nonce: str
+    verifier: str
+    next: str
+
+
+def take(
+    db: Session, rt: Runtime, connection: SsoConnection, params: Mapping[str, str], browser_key: str
+) -> Taken:
+    """Spend the answer's state, bound to this browser and connection; the caller
+    commits that even when this refuses (:mod:`hubgate.sso.signin`)."""
+    pending = _pending(db, rt, connection, params.get("state", "")[:128], browser_key)
     config = connections.oidc_config(rt, connection)
+    return Taken(
+        connections.Through.of(connection), config, pending["nonce"], pending["verifier"],
+        pending["next"],
+    )  # fmt: skip
+
+
+def finish(rt: Runtime, taken: Taken, params: Mapping[str, str]) -> Verified:
+    """The provider's answer, then the tokens, keys and userinfo: network calls, made
+    with no transaction open."""
+    config = taken.config
     _check_response(config, params)
-    tokens = _exchange(rt, config, params["code"], pending["verifier"])
-    claims = _validate(rt, config, tokens, pending["nonce"])
+    tokens = _exchange(rt, config, params["code"], taken.verifier)
+    claims = _validate(rt, config, tokens, taken.nonce)
     userinfo = _userinfo(rt, config, tokens) if needs_userinfo(config, claims) else None
-    identity = identity_from(config, claims, userinfo)
-    connections.identity_verified(db, rt, actor, connection, identity)
-    return SignInResult(through, identity, pending["next"], Spent(consumed=((PENDING, state),)))
+    return Verified(taken.connection, identity_from(config, claims, userinfo), taken.next)
 
 
 def _pending(
     db: Session, rt: Runtime, connection: SsoConnection, state: str, browser_key: str
 ) -> dict[str, Any]:
-    found = store.consume(db, PENDING, state, rt.now()) if state else None
-    if found is None or found["connection_id"] != connection.id:
+    """The state, spent by its own browser; from another browser it is refused and
+    left for its own (a stolen callback URL neither signs in nor cancels)."""
+    seen = store.peek(db, PENDING, state, rt.now()) if state else None
+    if seen is None or seen["connection_id"] != connection.id:
         raise errors.StateInvalid()
-    if found["browser"] != store.digest(browser_key):
+    if seen["browser"] != store.digest(browser_key):
         raise errors.StateInvalid("This sign-in was started in another browser.")
+    found = store.consume(db, PENDING, state, rt.now())
+    if found is None:  # spent meanwhile by a request of the same browser
+        raise errors.StateInvalid()
     return found
 
 

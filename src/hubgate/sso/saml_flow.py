@@ -8,18 +8,18 @@ the SSO policy's work (DESIGN.md §2).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hubgate import store
-from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.saml.errors import InResponseToMismatch
 from hubgate.sso.saml.request import new_request_id, redirect_url
 from hubgate.sso.saml.response import ResponseContext, verify_response
-from hubgate.sso.verified import SignInResult, Spent
+from hubgate.sso.verified import Verified
 
 __all__ = ["finish", "start"]
 
@@ -51,27 +51,31 @@ def start(
 def finish(
     db: Session,
     rt: Runtime,
-    actor: Actor,
     connection: connections.SamlSource,
     saml_response: str,
     relay_state: str,
     browser_key: str,
-) -> SignInResult:
-    """Verify the IdP's response for this browser; raises a SamlError on refusal."""
-    relay_key = relay_state[:128]
-    pending = store.consume(db, PENDING, relay_key, rt.now()) if relay_key else None
-    if pending is not None and (
-        pending["connection_id"] != connection.id or pending["browser"] != store.digest(browser_key)
-    ):
-        raise InResponseToMismatch("The sign-in was started in another browser or connection.")
+) -> Verified:
+    """Spend the pending request and verify the IdP's response for this browser,
+    recording its assertion ids; raises a SamlError on refusal. The caller commits
+    what this spent even then (:mod:`hubgate.sso.signin`)."""
+    pending = _pending(db, rt, connection, relay_state[:128], browser_key)
     context = ResponseContext(now=rt.now(), request_id=pending["request_id"] if pending else None)
     config = connections.saml_config(rt, connection)
-    through = connections.Through.of(connection)
-    seen = store.ReplayStore(db, SEEN)
-    identity = verify_response(saml_response, config, context, seen)
-    connections.identity_verified(db, rt, actor, connection, identity)
-    spent = Spent(
-        consumed=((PENDING, relay_key),) if pending else (),
-        seen=tuple((SEEN, key, until) for key, until in seen.taken),
-    )
-    return SignInResult(through, identity, pending["next"] if pending else "/", spent)
+    identity = verify_response(saml_response, config, context, store.ReplayStore(db, SEEN))
+    next_path = pending["next"] if pending else "/"
+    return Verified(connections.Through.of(connection), identity, next_path)
+
+
+def _pending(
+    db: Session, rt: Runtime, connection: connections.SamlSource, key: str, browser_key: str
+) -> dict[str, Any] | None:
+    """The pending request ``key`` names, spent; one started in another browser or
+    for another connection is refused and left for its own browser (a stolen
+    RelayState neither signs in nor cancels the sign-in it names)."""
+    seen = store.peek(db, PENDING, key, rt.now()) if key else None
+    if seen is None:
+        return None
+    if seen["connection_id"] != connection.id or seen["browser"] != store.digest(browser_key):
+        raise InResponseToMismatch("The sign-in was started in another browser or connection.")
+    return store.consume(db, PENDING, key, rt.now())

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-from hubgate import audit, metrics
-from hubgate.db.models import Org, SsoConnection
-from hubgate.errors import HubgateError, NotFound
+from hubgate.db.models import Org
 from hubgate.orgs import service
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
@@ -30,12 +26,11 @@ from hubgate.sso import (
     oidc_flow,
     routing,
     saml_flow,
+    signin,
     started,
-    verified,
 )
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
-from hubgate.sso.verified import SignInResult
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages_kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
@@ -119,14 +114,9 @@ def acs(
     saml_response: Annotated[str, Form(alias="SAMLResponse", max_length=_MAX_FORM_FIELD)],
     relay_state: Annotated[str, Form(alias="RelayState", max_length=1024)] = "",
 ) -> Response:
-    actor = actor_of(request, rt, credential)
-    browser_key = request.cookies.get(BROWSER_COOKIE, "")
-
-    def verify(db: Session) -> SignInResult:
-        connection = connections.saml_endpoint(db, connection_id)
-        return saml_flow.finish(db, rt, actor, connection, saml_response, relay_state, browser_key)
-
-    return _sign_in(request, rt, actor, connection_id, verify, browser_key)
+    caller = _caller(request, rt, credential)
+    outcome = signin.saml(rt, caller, connection_id, saml_response, relay_state)
+    return _answer(request, rt, outcome)
 
 
 @router.get("/sso/oidc/{connection_id}/callback")
@@ -134,50 +124,24 @@ def oidc_callback(
     connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
     """The redirect URI: state first, then the provider's answer, then the tokens."""
-    actor = actor_of(request, rt, credential)
     params = {k: v[:4096] for k, v in request.query_params.items()}
-    browser_key = request.cookies.get(BROWSER_COOKIE, "")
-
-    def verify(db: Session) -> SignInResult:
-        connection = _of_kind(db, connection_id, "oidc")
-        return oidc_flow.finish(db, rt, actor, connection, params, browser_key)
-
-    return _sign_in(request, rt, actor, connection_id, verify, browser_key)
+    outcome = signin.oidc(rt, _caller(request, rt, credential), connection_id, params)
+    return _answer(request, rt, outcome)
 
 
-def _sign_in(
-    request: Request,
-    rt: Runtime,
-    actor: audit.Actor,
-    connection_id: int,
-    verify: Callable[[Session], SignInResult],
-    browser_key: str,
-) -> Response:
-    """The adapter verifies the IdP's answer and, through an active connection, the
-    org's policy opens a session, in one transaction. Through a connection not yet
-    active it was a test sign-in, shown as the Identity."""
-    user_agent = request.headers.get("user-agent")
-    result: SignInResult | None = None
-    signed: login.SignedIn | None = None
-    try:
-        with rt.db.transaction() as db:
-            result = verify(db)
-            if result.connection.state == "active":
-                signed = login.complete_in(
-                    db, rt, actor, result.connection, result.identity, browser_key, user_agent
-                )
-    except HubgateError as exc:
-        _record_refusal(rt, actor, connection_id, exc, result)
-        raise
-    except login.RACES:
-        if result is None:
-            raise
-        signed = _after_race(rt, actor, result, browser_key, user_agent)
+def _caller(request: Request, rt: Runtime, credential: Credential) -> signin.Caller:
+    return signin.Caller(
+        actor_of(request, rt, credential), request.cookies.get(BROWSER_COOKIE, ""),
+        request.headers.get("user-agent"),
+    )  # fmt: skip
+
+
+def _answer(request: Request, rt: Runtime, outcome: signin.Outcome) -> Response:
+    """The session cookie and where to go next; a test sign-in shows the Identity."""
+    signed = outcome.signed
     if signed is None:
-        metrics.SIGN_INS.labels(result.connection.kind, "test_sign_in").inc()
-        return _identity_response(request, rt, result.identity, result.next)
-    metrics.SIGN_INS.labels(result.connection.kind, "success").inc()
-    next_path = _after_sign_in(signed, result.next)
+        return _identity_response(request, rt, outcome.identity, outcome.next)
+    next_path = _after_sign_in(signed, outcome.next)
     if "application/json" in request.headers.get("accept", ""):
         body = {"user_id": signed.user_id, "org": signed.org, "next": next_path,
                 "created": signed.created, "linked": signed.linked}  # fmt: skip
@@ -194,56 +158,6 @@ def _after_sign_in(signed: login.SignedIn, next_path: str) -> str:
     if not signed.review:
         return next_path
     return "/account/security?" + urlencode({"linked": signed.org, "next": next_path})
-
-
-def _after_race(
-    rt: Runtime, actor: audit.Actor, result: SignInResult, browser_key: str, user_agent: str | None
-) -> login.SignedIn:
-    """The policy lost a race for a unique row, and the adapter's writes rolled back
-    with its own: take again what verifying took, then run the policy in
-    transactions of its own until it finds the winner's rows."""
-    with rt.db.transaction() as db:
-        verified.settle(db, rt, actor, result)
-    try:
-        return login.complete(
-            rt, actor, result.connection, result.identity, browser_key, user_agent=user_agent
-        )
-    except HubgateError as exc:
-        _record_refusal(rt, actor, result.connection.id, exc, result, settled=True)
-        raise
-
-
-def _of_kind(db: Session, connection_id: int, kind: str) -> SsoConnection:
-    connection = connections.get(db, connection_id)
-    if connection.kind != kind or connection.state == "inactive":
-        raise NotFound(f"No such {kind.upper()} connection.")
-    return connection
-
-
-def _record_refusal(
-    rt: Runtime,
-    actor: audit.Actor,
-    connection_id: int,
-    exc: HubgateError,
-    result: SignInResult | None = None,
-    *,
-    settled: bool = False,
-) -> None:
-    """The refusal is audited in its own transaction (the sign-in's rolled back).
-    When the IdP's answer was verified and the policy refused it: with whom, after
-    what verifying took is taken again (:func:`verified.settle`), so the answer
-    stays spent."""
-    metrics.SIGN_INS.labels("sso", exc.code).inc()
-    identity = result.identity if result else None
-    data = {"email": identity.email, "subject": identity.subject} if identity else None
-    with rt.db.transaction() as db:
-        if result is not None and not settled:
-            verified.settle(db, rt, actor, result)
-        connection = db.get(SsoConnection, connection_id)
-        audit.record(
-            db, actor, "sso.login_refused", org_id=connection.org_id if connection else None,
-            target=f"connection:{connection_id}", reason=exc.code, data=data,
-        )  # fmt: skip
 
 
 def _identity_response(
