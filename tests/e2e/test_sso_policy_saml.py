@@ -571,36 +571,36 @@ def test_a_pre_registration_never_blocks_the_owners_sign_in(saml: Saml, acme: Po
 def test_a_pre_registrant_in_basic_mode_holds_nothing_once_the_owner_signs_up(
     saml: Saml, initech: PolicyOrg
 ) -> None:
-    """Unexpired session: the pre-registrant signs up with quinn@initech.test and
-    stays signed in, but may make no token. The real quinn signs up (the address was
+    """Unexpired session: the pre-registrant signs up with una@initech.test and
+    stays signed in, but may make no token. The real una signs up (the address was
     never confirmed, so it is free), confirms it in her own session and signs in
     through the org's IdP. The pre-registrant's session is gone with its account."""
     squatter = saml.browser()
-    squat(saml.hubgate, squatter, "quinn@initech.test")
-    assert password_of(saml.hubgate, squatter, "quinn@initech.test").status_code == 200
+    squat(saml.hubgate, squatter, "una@initech.test")
+    assert password_of(saml.hubgate, squatter, "una@initech.test").status_code == 200
     token = squatter.client.post(
         f"{saml.hubgate}/api/v1/me/tokens", json={"name": "kept", "scopes": ["read"]},
         headers={"x-csrf-token": me(saml, squatter).json()["csrf_token"]},
     )  # fmt: skip
     assert token.status_code == 403 and token.json()["error"] == "account_unverified"
 
-    quinn = saml.browser()
-    squat(saml.hubgate, quinn, "quinn@initech.test")
+    una = saml.browser()
+    squat(saml.hubgate, una, "una@initech.test")
     assert me(saml, squatter).status_code == 401
-    assert password_of(saml.hubgate, quinn, "quinn@initech.test").status_code == 200
-    outbox = saml.cli_json("mail", "outbox", "--to", "quinn@initech.test")
+    assert password_of(saml.hubgate, una, "una@initech.test").status_code == 200
+    outbox = saml.cli_json("mail", "outbox", "--to", "una@initech.test")
     assert isinstance(outbox, list)
-    mail = next(m for m in outbox if "Confirm" in m["subject"])  # the newest: quinn's own
+    mail = next(m for m in outbox if "Confirm" in m["subject"])  # the newest: una's own
     link = re.search(r"token=([A-Za-z0-9_-]+)", mail["body"])
     assert link is not None
-    confirmed = quinn.client.post(
+    confirmed = una.client.post(
         f"{saml.hubgate}/api/v1/verify-email", json={"token": link.group(1)},
-        headers={"x-csrf-token": me(saml, quinn).json()["csrf_token"]},
+        headers={"x-csrf-token": me(saml, una).json()["csrf_token"]},
     )  # fmt: skip
     assert confirmed.status_code == 200, confirmed.text
-    added = saml.cli_json("member", "add", "--org", "initech", "quinn@initech.test")
+    added = saml.cli_json("member", "add", "--org", "initech", "una@initech.test")
     assert isinstance(added, dict), added
-    idp_quinn = saml.idp.set_user("quinn", email="quinn@initech.test")
-    _, linked = sign_in(saml, initech.start_url, idp_quinn, browser=quinn)
+    idp_una = saml.idp.set_user("una", email="una@initech.test")
+    _, linked = sign_in(saml, initech.start_url, idp_una, browser=una)
     assert linked.status_code == 200, linked.text
     assert (linked.json()["created"], linked.json()["linked"]) == (False, True)
