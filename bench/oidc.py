@@ -96,9 +96,7 @@ def prepare(database_url: str, issuer: str, client_secret: str) -> int:
                 db, rt, Actor.system(), "admin@bench.example", password=None,
                 display_name=None, verified=True,
             )  # fmt: skip
-            org = service.create_org(
-                db, Actor.system(), "bench", None, admin, require_verified_email=False
-            )
+            org = service.create_org(db, Actor.system(), "bench", None, admin)
             row = connections.create_oidc(
                 db, rt, Actor.system(), operator_principal(org), org, issuer=issuer,
                 client_id=CLIENT_ID, client_secret=client_secret,

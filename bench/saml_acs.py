@@ -52,9 +52,7 @@ def prepare(database_url: str) -> tuple[int, str, str]:
             display_name=None,
             verified=True,
         )
-        org = service.create_org(
-            db, Actor.system(), "bench", None, admin, require_verified_email=False
-        )
+        org = service.create_org(db, Actor.system(), "bench", None, admin)
         row = connections.create_saml(
             db, rt, Actor.system(), operator_principal(org), org,
             idp_metadata(session_keys().idp.cert_pem), allow_idp_initiated=True,
