@@ -30,6 +30,7 @@ from hubgate.cli_records import audit_command, mail, token
 from hubgate.cli_scim import scim
 from hubgate.db.migrate import upgrade
 from hubgate.runtime import Runtime, build_runtime
+from hubgate.web.server import MAX_HEAD_BYTES, BoundedHttpTools
 
 __all__ = ["main"]
 
@@ -53,12 +54,27 @@ def main() -> None:
 @host_option
 @port_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--timeout-worker-healthcheck", type=click.IntRange(min=1), default=30, show_default=True,
+    help="Seconds a worker may take to answer the supervisor's health check before it is "
+    "restarted (with --workers over 1; uvicorn's own default, 5, restarts busy workers).",
+)  # fmt: skip
+@click.option(
+    "--max-header-bytes", type=click.IntRange(min=1024), default=MAX_HEAD_BYTES,
+    show_default=True,
+    help="Largest request line and headers accepted; a larger request gets 431 and the "
+    "connection is closed.",
+)  # fmt: skip
+def serve(
+    host: str, port: int, workers: int, timeout_worker_healthcheck: int, max_header_bytes: int
+) -> None:
     """Serve hubgate over HTTP with uvicorn (put a TLS proxy in front)."""
     load()  # refuse to start with a bad configuration, before uvicorn forks
     uvicorn.run(
         "hubgate.app:create_app", factory=True, host=host, port=port, workers=workers,
-        proxy_headers=False, log_level="info",
+        proxy_headers=False, log_level="info", http=BoundedHttpTools,
+        h11_max_incomplete_event_size=max_header_bytes,
+        timeout_worker_healthcheck=timeout_worker_healthcheck,
     )  # fmt: skip
 
 

@@ -263,17 +263,36 @@ def test_an_unverified_email_is_refused_and_changes_nothing(oidc: Oidc, hooli: P
     assert hooli.members()["carol@hooli.test"] == ("write", {"everyone": "write"})
 
 
+def silent_sign_in(oidc: Oidc, browser: Browser, org: str) -> httpx.Response:
+    """hubgate's start, sent on to the provider with ``prompt=none`` (OpenID Connect
+    Core §3.1.2.1): the provider may not show its login form and must answer
+    hubgate's callback (with an error if nobody is signed in there); hubgate's
+    answer to that callback."""
+    started = browser.get(f"{oidc.hubgate}/sso/{org}/start?next=/{org}", follow=False)
+    assert started.status_code == 303, started.text
+    silent = browser.get(started.headers["location"] + "&prompt=none", follow=False)
+    back = browser.follow(silent, stop_at=callback_prefix(oidc))
+    assert back.is_redirect, f"{back.status_code} at {back.url}:\n{back.text[:2000]}"
+    callback = str(back.url.join(back.headers["location"]))
+    assert callback.startswith(callback_prefix(oidc)) and "error=login_required" in callback
+    return browser.request("GET", callback, headers=JSON, follow=False)
+
+
 def test_a_removed_provider_account_gets_no_new_sso_authentication(
     oidc: Oidc, hooli: PolicyOrg
 ) -> None:
     """Removed at the provider, the account cannot sign in again: not from the
     browser that still holds its provider session (oidc-provider 9.13 finds no
     account for that session and answers a server_error page, no redirect back),
-    nor, once the provider's sessions are over, at its login form. Nothing
-    reaches hubgate, and the hubgate session from before keeps the SSO
-    authentication it had, no newer one."""
+    nor, once the provider's sessions are over, at its login form. What can still
+    reach hubgate's callback is refused there and audited: the callback of the
+    account's last sign-in, replayed (its state is spent), and the provider's
+    ``login_required`` for a sign-in asked without a login form. The hubgate
+    session from before keeps the SSO authentication it had, no newer one."""
     owen = oidc.provider.set_account("owen", email="owen@hooli.test")
-    browser = oidc_signed_in(oidc, hooli, owen)
+    browser, answered = oidc_sign_in(oidc, "hooli", owen)
+    assert answered.status_code == 200, answered.text
+    last_callback = str(answered.request.url)
     fresh_until = membership(oidc, browser, "hooli")["sso_fresh_until"]
     oidc.provider.remove_account("owen")
     mark, members = hooli.mark(), hooli.members()
@@ -289,7 +308,18 @@ def test_a_removed_provider_account_gets_no_new_sso_authentication(
     oidc.provider.restart()  # its sessions are in memory: this ends them
     refused = provider_login(browser, at_the_provider(), owen, stop_at=callback_prefix(oidc))
     assert refused.status_code == 200 and "Invalid login or password" in refused.text
-    assert hooli.events(after=mark) == [] and hooli.members() == members
+
+    replayed = browser.request("GET", last_callback, headers=JSON, follow=False)
+    silent = silent_sign_in(oidc, browser, "hooli")
+    answers = [(r.status_code, r.json()["error"]) for r in (replayed, silent)]
+    assert answers == [(400, "oidc_state_invalid"), (400, "oidc_provider_error")], answers
+    assert "login_required" in silent.json()["message"]
+    trail = [(e["action"], e["reason"], e["trace_id"]) for e in hooli.events(after=mark)]
+    assert trail == [
+        ("sso.login_refused", "oidc_provider_error", silent.json()["trace_id"]),
+        ("sso.login_refused", "oidc_state_invalid", replayed.json()["trace_id"]),
+    ]
+    assert hooli.members() == members
     assert membership(oidc, browser, "hooli")["sso_fresh_until"] == fresh_until
     assert [e["address"] for e in me(oidc, browser).json()["emails"]] == ["owen@hooli.test"]
 

@@ -28,6 +28,7 @@ from hubgate.db.models import AuditEvent, Org, Resource, Team, Token
 from hubgate.orgs import queries, service
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, mappings, policy
+from hubgate.web.server import BoundedHttpTools
 from tests.conftest import PASSWORD, sign_in
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -446,6 +447,11 @@ def test_serve_runs_the_app_factory(hubgate: Run, monkeypatch: pytest.MonkeyPatc
     assert app == "hubgate.app:create_app"
     assert options["factory"] is True and options["workers"] == 2 and options["port"] == 9000
     assert options["proxy_headers"] is False
+    assert options["http"] is BoundedHttpTools and options["h11_max_incomplete_event_size"] == 65536
+    assert options["timeout_worker_healthcheck"] == 30
+    hubgate("serve", "--timeout-worker-healthcheck", "90", "--max-header-bytes", "8192")
+    assert served[1][1]["timeout_worker_healthcheck"] == 90
+    assert served[1][1]["h11_max_incomplete_event_size"] == 8192
 
 
 def _commands(

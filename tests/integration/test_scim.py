@@ -9,13 +9,14 @@ Each refusal is checked twice: the SCIM Error it answers (status and
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from hubgate.access import OrgRole, TeamRole, Visibility
 from hubgate.accounts import tokens as personal_tokens
@@ -38,6 +39,7 @@ from hubgate.db.models import (
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import groups, tokens
+from hubgate.scim.queries import MAX_COUNT
 from tests.conftest import World, on_event_loop, sign_in
 from tests.integration.sso_world import SsoOrg, count, person, role_of, sso_org
 
@@ -646,12 +648,36 @@ def test_scim_transactions_run_off_the_event_loop(
     assert seen == [False]
 
 
-def test_service_provider_config_announces_the_limits(scim: Scim) -> None:
+def seed_users(rt: Runtime, org_name: str, number: int) -> None:
+    """``number`` SCIM Users of the org (each with its account), in one transaction
+    through Core: enough to show a page cap costs no thousand SCIM calls."""
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        accounts = insert(User).returning(User.id, sort_by_parameter_order=True)
+        ids = db.scalars(accounts, [{"display_name": f"User {i}"} for i in range(number)]).all()
+        rows = [
+            {"id": str(uuid.uuid4()), "org_id": org.id, "user_id": user_id,
+             "user_name": f"u{i}@acme.example", "user_name_key": f"u{i}@acme.example"}
+            for i, user_id in enumerate(ids)
+        ]  # fmt: skip
+        db.execute(insert(ScimUser), rows)
+
+
+def test_service_provider_config_announces_the_limits_and_pages_keep_them(
+    scim: Scim, rt: Runtime
+) -> None:
     config = scim.call("GET", "/ServiceProviderConfig").json()
     assert config["patch"]["supported"] and config["etag"]["supported"]
-    assert config["bulk"]["supported"] is False and config["filter"]["maxResults"] == 1000
+    assert config["bulk"]["supported"] is False
+    assert config["filter"]["maxResults"] == MAX_COUNT == 1000
+    seed_users(rt, "acme", MAX_COUNT + 1)
     listed = scim.call("GET", "/Users?count=100000").json()
-    assert listed["itemsPerPage"] == 0 and listed["totalResults"] == 0
+    searched = scim.call("POST", "/Users/.search", {"schemas": [SEARCH], "count": 100000}).json()
+    for page in (listed, searched):
+        assert page["totalResults"] == MAX_COUNT + 1
+        assert page["itemsPerPage"] == len(page["Resources"]) == MAX_COUNT
+    rest = scim.call("GET", f"/Users?startIndex={MAX_COUNT + 1}&count=100000").json()
+    assert rest["itemsPerPage"] == 1 and rest["startIndex"] == MAX_COUNT + 1
 
 
 # -- filter injection ----------------------------------------------------------------

@@ -45,6 +45,14 @@ def test_discovery_is_read() -> None:
         (discovery(jwks_uri=None), errors.DiscoveryInvalid),
         (b"[1, 2]", errors.DiscoveryInvalid),
         (b"\xff", errors.DiscoveryInvalid),
+        (b"[" * 10_000 + b"]" * 10_000, errors.DiscoveryInvalid),
+        (
+            discovery(
+                extra={"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
+            ),
+            errors.DiscoveryInvalid,
+        ),
+        (discovery(padding="x" * 1024 * 1024), errors.DiscoveryInvalid),
     ],
 )
 def test_bad_discovery_is_refused(document: bytes, error: type[errors.OidcError]) -> None:
@@ -99,3 +107,26 @@ def test_rotation_between_two_sign_ins_just_works() -> None:
     assert [k.kid for k in cache.keys_for("u", "new", NOW + timedelta(seconds=1)).keys] == ["new"]
     stale = cache.keys_for("u", None, NOW + timedelta(hours=2))
     assert [k.kid for k in stale.keys] == ["new"] and provider.fetches == 3
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'{"keys": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        json.dumps(
+            {
+                "keys": [
+                    {
+                        "kty": "RSA",
+                        "x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+                    }
+                ]
+            }
+        ).encode(),
+        json.dumps({"keys": [], "padding": "x" * 1024 * 1024}).encode(),
+    ],
+    ids=["10000-deep", "33-deep", "over-1-MiB"],
+)
+def test_a_nested_or_oversized_key_set_is_refused(document: bytes) -> None:
+    with pytest.raises(errors.KeyNotFound, match="refused"):
+        parse_jwks(document)

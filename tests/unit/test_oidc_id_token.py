@@ -11,13 +11,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from joserfc.jws import JWSRegistry
 from joserfc.registry import HeaderParameter
 
 from hubgate.sso.oidc import errors
-from hubgate.sso.oidc.id_token import ALLOWED_ALGORITHMS, Expected, validate_id_token
+from hubgate.sso.oidc.id_token import (
+    ALLOWED_ALGORITHMS,
+    Expected,
+    protected_header,
+    validate_id_token,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ISSUER = "https://idp.acme.example"
@@ -136,3 +141,26 @@ def test_a_connection_can_narrow_the_algorithms() -> None:
     narrow = Expected(ISSUER, CLIENT, NONCE, frozenset({"RS256"}), NOW)
     with pytest.raises(errors.AlgorithmRefused):
         validate_id_token(signed(claims(), EC, alg="ES256"), keyset(), narrow)
+
+
+def _segment(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+DEEP = b'{"a":' * 1200 + b"1" + b"}" * 1200
+"""Deep enough that joserfc's ``json.loads`` would raise RecursionError (a 500)."""
+
+
+def test_a_deeply_nested_header_is_refused_as_malformed() -> None:
+    token = f"{_segment(DEEP)}.{_segment(json.dumps(claims()).encode())}.c2ln"
+    with pytest.raises(errors.TokenMalformed, match="nests deeper"):
+        validate_id_token(token, keyset(), EXPECTED)
+    with pytest.raises(errors.TokenMalformed):
+        protected_header(token)
+
+
+def test_a_deeply_nested_payload_is_refused_though_its_signature_verifies() -> None:
+    token = jws.serialize_compact({"alg": "RS256", "kid": RSA.kid}, DEEP, RSA)
+    assert jws.deserialize_compact(token, RSA, algorithms=["RS256"]).payload == DEEP
+    with pytest.raises(errors.TokenMalformed, match="nests deeper"):
+        validate_id_token(token, keyset(), EXPECTED)

@@ -6,17 +6,15 @@ It ends in a verified Identity; membership and sessions are the SSO policy's wor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from joserfc.errors import JoseError
-from joserfc.jws import extract_compact
 from sqlalchemy.orm import Session
 
-from hubgate import store
+from hubgate import bounded_json, store
 from hubgate.db.models import SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.runtime import Runtime
@@ -31,7 +29,7 @@ from hubgate.sso.oidc.flow import (
     pkce,
     token_request,
 )
-from hubgate.sso.oidc.id_token import Expected, validate_id_token
+from hubgate.sso.oidc.id_token import Expected, protected_header, validate_id_token
 from hubgate.sso.oidc.jwks import JwksCache
 from hubgate.sso.verified import Verified
 
@@ -135,7 +133,7 @@ def _exchange(rt: Runtime, config: OidcConfig, code: str, verifier: str) -> dict
     allow = rt.settings.allow_private_idp_urls
     try:
         body = post_form(request.url, request.form, allow_private=allow, auth=request.auth)
-        answer: Any = json.loads(body)
+        answer: Any = bounded_json.loads(body)
     except (BadRequest, ValueError) as exc:
         raise errors.TokenExchangeFailed() from exc
     if not isinstance(answer, dict) or not isinstance(answer.get("id_token"), str):
@@ -158,7 +156,7 @@ def _validate(
 
 def _kid(token: str) -> str | None:
     try:
-        kid = extract_compact(token.encode()[:16384]).protected.get("kid")
+        kid = protected_header(token).get("kid")
     except (JoseError, ValueError):
         return None
     return kid if isinstance(kid, str) else None
@@ -171,7 +169,7 @@ def _userinfo(rt: Runtime, config: OidcConfig, tokens: dict[str, Any]) -> dict[s
         return None
     headers = {"Authorization": f"Bearer {access}", "Accept": "application/json"}
     try:
-        answer: Any = json.loads(
+        answer: Any = bounded_json.loads(
             fetch(endpoint, allow_private=rt.settings.allow_private_idp_urls, headers=headers)
         )
     except (BadRequest, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""ASGI middleware: a trace id and metrics for every request, and a body size bound."""
+"""ASGI middleware: a trace id and metrics for every request, and bounds on bodies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hubgate import metrics
+from hubgate import bounded_json, metrics
 from hubgate.audit import new_trace_id
 
 __all__ = ["BodyLimit", "Observe"]
@@ -46,7 +46,10 @@ class Observe:
 
 
 class BodyLimit:
-    """Refuses bodies over ``limit`` bytes with 413 before the app reads them."""
+    """Refuses bodies over ``limit`` bytes with 413 before the app reads them, and a
+    JSON body of the API nested deeper than :mod:`hubgate.bounded_json` allows with
+    400 ``json_too_deep`` before FastAPI parses it. SCIM bodies are parsed (and
+    bounded) by the SCIM routes, after the caller's token is checked."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -71,7 +74,22 @@ class BodyLimit:
             if len(body) > self.limit:
                 await _too_large(send, self.limit, scim=scim)
                 return
+        if not scim and body and _is_json(scope):
+            try:
+                bounded_json.check(body, max_bytes=self.limit)
+            except bounded_json.JsonRefused as exc:
+                await _refuse(send, 400, {"error": exc.code, "message": exc.message})
+                return
         await self.app(scope, _replay(body, receive), send)
+
+
+def _is_json(scope: Scope) -> bool:
+    """The media types FastAPI parses as JSON: ``application/json`` and ``+json``."""
+    value: bytes = dict(scope["headers"]).get(b"content-type", b"")
+    media = value.split(b";", maxsplit=1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -99,8 +117,14 @@ async def _too_large(send: Send, limit: int, *, scim: bool = False) -> None:
         if scim
         else {"error": "body_too_large", "message": message}
     )
+    await _refuse(send, 413, document, scim=scim)
+
+
+async def _refuse(
+    send: Send, status: int, document: dict[str, object], *, scim: bool = False
+) -> None:
     payload = json.dumps(document).encode()
     media = b"application/scim+json" if scim else b"application/json"
     headers = [(b"content-type", media), (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -15,6 +15,7 @@ from scim2_models import Context, EnterpriseUser, Group, ResponseParameters, Use
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from hubgate import bounded_json
 from hubgate.audit import Actor
 from hubgate.db.models import Org, ScimGroup, ScimUser
 from hubgate.runtime import Runtime
@@ -40,13 +41,13 @@ def _answer(body: Any, status: int = 200, etag: str | None = None) -> Response:
     return Response(json.dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
 
 
-def _body(raw: bytes, content_type: str) -> Any:
+def _body(raw: bytes, content_type: str, max_bytes: int) -> Any:
     if content_type and content_type.split(";", maxsplit=1)[0].strip().lower() not in _JSON_TYPES:
         raise InvalidSyntax("Send application/scim+json.")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidSyntax("The body is not valid JSON.") from exc
+        return bounded_json.loads(raw, max_bytes=max_bytes)
+    except bounded_json.JsonRefused as exc:
+        raise InvalidSyntax(f"The body is refused: {exc.message}") from exc
 
 
 class Call:
@@ -83,7 +84,8 @@ class Call:
 
     @property
     def payload(self) -> Any:
-        return _body(self.raw, self.request.headers.get("content-type", ""))
+        content_type = self.request.headers.get("content-type", "")
+        return _body(self.raw, content_type, self.rt.settings.max_body_bytes)
 
 
 def _parameters(model: Any, attributes: str | None, excluded: str | None) -> Any:

@@ -3,11 +3,11 @@ the document must equal the configured one exactly."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from hubgate import bounded_json
 from hubgate.sso.oidc.errors import DiscoveryInvalid, IssuerMismatch
 
 __all__ = ["ProviderMetadata", "discovery_url", "parse_discovery"]
@@ -30,9 +30,9 @@ def discovery_url(issuer: str) -> str:
 
 def parse_discovery(document: bytes, expected_issuer: str) -> ProviderMetadata:
     try:
-        data: Any = json.loads(document)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DiscoveryInvalid("The discovery document is not JSON.") from exc
+        data: Any = bounded_json.loads(document)
+    except bounded_json.JsonRefused as exc:
+        raise DiscoveryInvalid(f"The discovery document is refused: {exc.message}") from exc
     if not isinstance(data, dict):
         raise DiscoveryInvalid()
     if data.get("issuer") != expected_issuer:

@@ -16,7 +16,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from joserfc.jws import extract_compact
+from joserfc.util import urlsafe_b64decode
 
+from hubgate import bounded_json
 from hubgate.sso.oidc.errors import (
     AlgorithmRefused,
     AudienceMismatch,
@@ -31,7 +33,7 @@ from hubgate.sso.oidc.errors import (
     TokenTimeInvalid,
 )
 
-__all__ = ["ALLOWED_ALGORITHMS", "Expected", "validate_id_token"]
+__all__ = ["ALLOWED_ALGORITHMS", "Expected", "protected_header", "validate_id_token"]
 
 ALLOWED_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
@@ -53,7 +55,7 @@ class Expected:
 
 def validate_id_token(token: str, keys: KeySet, expected: Expected) -> dict[str, Any]:
     """The verified claims of ``token``, or a typed OidcError."""
-    header = _header(token)
+    header = protected_header(token)
     algorithm = _algorithm(header, expected)
     key = _key(header, algorithm, keys)
     try:
@@ -70,11 +72,19 @@ def validate_id_token(token: str, keys: KeySet, expected: Expected) -> dict[str,
     return claims
 
 
-def _header(token: str) -> Mapping[str, Any]:
+def protected_header(token: str) -> Mapping[str, Any]:
+    """The JWS protected header (RFC 7515 §7.1), read before any key is chosen.
+
+    The header and the payload are held to :mod:`hubgate.bounded_json` first:
+    joserfc parses both with :func:`json.loads`, which recurses."""
     if not isinstance(token, str) or len(token) > _MAX_TOKEN or token.count(".") != 2:
         raise TokenMalformed()
     try:
+        for segment in token.split(".")[:2]:
+            bounded_json.check(urlsafe_b64decode(segment.encode()))
         return extract_compact(token.encode()).protected
+    except bounded_json.JsonRefused as exc:
+        raise TokenMalformed(f"The id_token is refused: {exc.message}") from exc
     except (JoseError, ValueError) as exc:
         raise TokenMalformed() from exc
 

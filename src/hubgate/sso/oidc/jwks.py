@@ -8,7 +8,6 @@ cache is fine; the protocol's own state lives in the shared store.)
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
+from hubgate import bounded_json
 from hubgate.sso.oidc.errors import KeyNotFound
 
 __all__ = ["JwksCache", "parse_jwks"]
@@ -29,9 +29,9 @@ _TYPES: dict[str, Any] = {"RSA": RSAKey, "EC": ECKey}
 def parse_jwks(document: bytes) -> KeySet:
     """The usable public signing keys of a JWKS document."""
     try:
-        data: Any = json.loads(document)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KeyNotFound("The provider's key set is not JSON.") from exc
+        data: Any = bounded_json.loads(document)
+    except bounded_json.JsonRefused as exc:
+        raise KeyNotFound(f"The provider's key set is refused: {exc.message}") from exc
     entries = data.get("keys") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise KeyNotFound("The provider's key set has no keys.")
