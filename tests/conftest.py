@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from hubgate.access import OrgRole
 from hubgate.accounts import users
@@ -25,7 +25,29 @@ from hubgate.db.models import Org, User
 from hubgate.orgs import service
 from hubgate.runtime import Runtime, build_runtime
 
-PG_URL = os.environ.get("HUBGATE_TEST_DATABASE_URL", "")
+
+def _pg_url_for_this_process(url: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own (``test_gw0`` beside
+    ``test``, made on first use): every test empties its database first."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    own = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own}
+            ).first()
+            if found is None:
+                connection.execute(text(f'CREATE DATABASE "{own}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=own).render_as_string(hide_password=False)
+
+
+PG_URL = _pg_url_for_this_process(os.environ.get("HUBGATE_TEST_DATABASE_URL", ""))
 PASSWORD = "correct horse battery staple"
 _TABLES = (
     "audit_events, ephemeral, outbox, throttle, sso_authentications, sso_links, invitations, "
