@@ -12,6 +12,9 @@ inside a transaction: ...")``, and is kept in :data:`violations` so that one
 swallowed by the code under test still fails the test (``tests/conftest.py``).
 
 Test doubles that stand in for the fetcher call :func:`outbound` themselves.
+Nothing is allowed by name: the OIDC sign-in callback, the last caller that needed
+it, has made its token, JWKS and userinfo requests with no transaction open since
+the one-way sign-in (issue 18 item 1).
 """
 
 from __future__ import annotations
@@ -34,11 +37,6 @@ armed = False
 violations: list[str] = []
 _open: dict[int, int] = {}  # id(root SessionTransaction) -> the thread that opened it
 _lock = threading.Lock()
-
-_KNOWN = {("hubgate.sso.oidc_flow", "finish")}
-"""Callers still allowed to reach the network inside their transaction: the OIDC
-sign-in callback (token, JWKS and userinfo requests while the state row is
-consumed). Removed once the sign-in flow commits its state first (issue 18 item 1)."""
 
 _DRIVERS = ("psycopg",)
 """The database driver opening its own connection (inside a transaction, by
@@ -73,10 +71,7 @@ def _callers() -> list[tuple[str, str]]:
 
 
 def _exempt() -> bool:
-    callers = _callers()
-    return any(caller in _KNOWN for caller in callers) or any(
-        module.startswith(_DRIVERS) for module, _ in callers
-    )
+    return any(module.startswith(_DRIVERS) for module, _ in _callers())
 
 
 def outbound(what: str) -> None:
