@@ -91,6 +91,7 @@ def prepare(database_url: str, issuer: str, client_secret: str) -> int:
     settings = load_settings(env="dev", database_url=database_url, allow_private_idp_urls=True)
     rt = build_runtime(settings)
     try:
+        provider = connections.discover(rt, issuer)  # before the transaction, never in it
         with rt.db.transaction() as db:
             admin = create_account(
                 db, rt, Actor.system(), "admin@bench.example", password=None,
@@ -99,7 +100,7 @@ def prepare(database_url: str, issuer: str, client_secret: str) -> int:
             org = service.create_org(db, Actor.system(), "bench", None, admin)
             row = connections.create_oidc(
                 db, rt, Actor.system(), operator_principal(org), org, issuer=issuer,
-                client_id=CLIENT_ID, client_secret=client_secret,
+                client_id=CLIENT_ID, client_secret=client_secret, provider=provider,
             )  # fmt: skip
             return row.id
     finally:

@@ -24,6 +24,7 @@ from hubgate.db.migrate import upgrade
 from hubgate.db.models import Org, User
 from hubgate.orgs import service
 from hubgate.runtime import Runtime, build_runtime
+from tests import network_guard
 
 
 def _pg_url_for_this_process(url: str) -> str:
@@ -57,6 +58,27 @@ _TABLES = (
     "sso_connections, "
     "team_memberships, teams, memberships, emails, users, orgs"
 )
+
+
+_GUARDED_SUITES = {"unit", "integration", "security"}
+
+
+@pytest.fixture(autouse=True)
+def no_network_in_transactions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Any outbound HTTP or DNS call made while the calling thread has a database
+    transaction open fails the test (tests/network_guard.py); the e2e and browser
+    suites drive real servers from other processes and are left out."""
+    if not _GUARDED_SUITES.intersection(request.path.parts):
+        yield
+        return
+    network_guard.install()
+    network_guard.violations.clear()
+    network_guard.armed = True
+    try:
+        yield
+    finally:
+        network_guard.armed = False
+    assert not network_guard.violations, network_guard.violations
 
 
 @pytest.fixture(scope="session")

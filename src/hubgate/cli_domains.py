@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
+from hubgate.access import Principal
 from hubgate.cli_base import emit, json_option, runtime, table
 from hubgate.cli_operator import operator, operator_principal
+from hubgate.db.models import Org
 from hubgate.orgs import service
 from hubgate.sso import domains
 
@@ -50,14 +53,21 @@ def domain_verify(org_name: str, name: str, by_dns: bool) -> None:
     """Mark DOMAIN verified as the operator, or with --dns look up its TXT record
     (at HUBGATE_DNS_RESOLVER, else the system resolver)."""
     rt = runtime()
-    with rt.db.transaction() as db:
-        org = service.get_org(db, org_name)
-        if by_dns:
-            row = domains.verify_dns(db, rt, operator(), operator_principal(org), org, name)
-        else:
-            row = domains.verify_by_operator(db, operator(), org, name)
-        data = domains.describe(row)
+    if by_dns:
+        row = domains.verify_dns(rt, operator(), _operator_scope(org_name), name)
+    else:
+        with rt.db.transaction() as db:
+            row = domains.verify_by_operator(db, operator(), service.get_org(db, org_name), name)
+    data = domains.describe(row)
     emit(data, lambda: _text(data))
+
+
+def _operator_scope(org_name: str) -> domains.OrgScope:
+    def scope(db: Session) -> tuple[Org, Principal]:
+        org = service.get_org(db, org_name)
+        return org, operator_principal(org)
+
+    return scope
 
 
 @domain.command("list")

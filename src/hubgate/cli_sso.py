@@ -57,16 +57,21 @@ def connection_add(
     if (saml_metadata is None) == (oidc_issuer is None):
         raise click.UsageError("Give exactly one of --saml-metadata and --oidc-issuer.")
     rt = runtime()
-    metadata = connections.load_metadata(rt, saml_metadata) if saml_metadata else b""
     stdin = click.get_text_stream("stdin")
     secret = stdin.readline().rstrip("\r\n") if client_secret_stdin else ""
     with rt.db.transaction() as db:
+        service.get_org(db, org_name)  # an unknown org is refused before any fetch
+    # fetched before the transaction that stores, never inside it
+    metadata = connections.load_metadata(rt, saml_metadata) if saml_metadata else b""
+    provider = connections.discover(rt, oidc_issuer) if oidc_issuer is not None else None
+    with rt.db.transaction() as db:
         org: Org = service.get_org(db, org_name)
         principal = operator_principal(org)
-        if oidc_issuer is not None:
+        if oidc_issuer is not None and provider is not None:
             row = connections.create_oidc(
                 db, rt, operator(), principal, org, issuer=oidc_issuer,
-                client_id=client_id or "", client_secret=secret, token_auth=TokenAuth(token_auth),
+                client_id=client_id or "", client_secret=secret, provider=provider,
+                token_auth=TokenAuth(token_auth),
             )  # fmt: skip
         else:
             row = connections.create_saml(

@@ -127,11 +127,12 @@ __all__ = ["SsoConnection", "SsoOrg", "count", "person", "role_of", "sso_org"]
 def oidc_org(rt: Runtime, world: World) -> SsoOrg:
     """acme with acme.example verified and one active OIDC connection."""
     org = world.org("acme", world.user("admin@acme.example"))
+    provider = connections.discover(rt, ISSUER)
     with rt.db.transaction() as db:
         org = db.merge(org)
         row = connections.create_oidc(
             db, rt, Actor.system(), operator_principal(org), org,
-            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
+            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=provider,
         )  # fmt: skip
         domains.add(db, rt, Actor.system(), operator_principal(org), org, "acme.example")
         domains.verify_by_operator(db, Actor.system(), org, "acme.example")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -186,6 +187,26 @@ def test_cli_verify_dns_reads_hubgate_dns_resolver(
     assert ok.exit_code == 0, ok.output
     assert "acme.test: verified (dns)" in ok.stdout
     assert missing.exit_code == 1 and json.loads(missing.stderr)["error"] == "domain_unverified"
+    assert verified(rt) == {"acme.test": "dns", "missing.test": None}
+
+
+def test_the_sso_page_verifies_by_dns_as_well(
+    admin: TestClient, rt: Runtime, binary: str, dns_port: int, tmp_path: Path
+) -> None:
+    """The admin page's Verify button: the same lookup (no transaction open while it
+    runs), the refusal shown on the page."""
+    token = add(admin, "acme.test")
+    add(admin, "missing.test")
+    html = {"accept": "text/html"}
+    page = admin.get("/acme/sso", headers=html)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None, page.text[:500]
+    form = {"csrf_token": csrf.group(1)}
+    with dnsmasq(binary, dns_port, [f"_hubgate.acme.test,{token}"], tmp_path / "dnsmasq.log"):
+        ok = admin.post("/acme/sso/domains/acme.test/verify", data=form, headers=html)
+        missing = admin.post("/acme/sso/domains/missing.test/verify", data=form, headers=html)
+    assert ok.status_code == 200 and "Domain acme.test: verify done." in ok.text
+    assert missing.status_code == 400 and "no TXT record at _hubgate.missing.test" in missing.text
     assert verified(rt) == {"acme.test": "dns", "missing.test": None}
 
 

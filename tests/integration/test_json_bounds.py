@@ -123,10 +123,11 @@ def idp(monkeypatch: pytest.MonkeyPatch) -> Provider:
 @pytest.fixture
 def connection(world: World, rt: Runtime, idp: Provider) -> int:
     org = world.org("acme", world.user("admin@acme.test"))
+    provider = connections.discover(rt, ISSUER)
     with rt.db.transaction() as db:
         return connections.create_oidc(
             db, rt, Actor.system(), operator_principal(org), db.merge(org),
-            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
+            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=provider,
         ).id  # fmt: skip
 
 

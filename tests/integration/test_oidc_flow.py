@@ -26,6 +26,7 @@ from hubgate.db.models import Ephemeral, SsoConnection, WebSession
 from hubgate.errors import BadRequest
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, oidc_flow
+from tests import network_guard
 from tests.conftest import World
 
 ISSUER = "https://idp.acme.example"
@@ -75,6 +76,7 @@ class Provider:
         ).encode()
 
     def fetch(self, url: str, **_: Any) -> bytes:
+        network_guard.outbound(f"fake fetch {url}")  # stands in for hubgate.sso.fetch
         if url.endswith("/jwks"):
             return json.dumps(KeySet([self.key]).as_dict(private=False)).encode()
         if url.endswith("/userinfo"):
@@ -89,6 +91,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Provider:
     fake = Provider()
 
     def post_form(url: str, form: dict[str, str], **options: Any) -> bytes:
+        network_guard.outbound(f"fake POST {url}")
         fake.token_requests.append((dict(form), options.get("auth")))
         return fake.token(form)
 
@@ -107,10 +110,11 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
 @pytest.fixture
 def connection_id(world: World, rt: Runtime, provider: Provider) -> int:
     org = world.org("acme", world.user("admin@acme.test"))
+    discovered = connections.discover(rt, ISSUER)
     with rt.db.transaction() as db:
         return connections.create_oidc(
             db, rt, Actor.system(), operator_principal(org), db.merge(org),
-            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
+            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=discovered,
         ).id  # fmt: skip
 
 
@@ -227,13 +231,21 @@ def test_unverified_email_is_not_vouched_for(
 def test_discovery_naming_another_issuer_is_refused(
     world: World, rt: Runtime, provider: Provider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Refused when fetched (before any transaction), and by the connection's own
+    check if a provider of another issuer is given anyway."""
     org = world.org("acme", world.user("admin@acme.test"))
     monkeypatch.setattr(
         connections, "fetch", lambda url, **_: provider.discovery("https://evil.example")
     )
-    with pytest.raises(BadRequest) as caught, rt.db.transaction() as db:
+    with pytest.raises(BadRequest) as caught:
+        connections.discover(rt, ISSUER)
+    assert caught.value.code == "oidc_issuer_mismatch"
+    evil = connections.discover(rt, "https://evil.example")
+    with pytest.raises(BadRequest) as refused, rt.db.transaction() as db:
         connections.create_oidc(
             db, rt, Actor.system(), operator_principal(org), db.merge(org),
-            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET,
+            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=evil,
         )  # fmt: skip
-    assert caught.value.code == "oidc_issuer_mismatch"
+    assert refused.value.code == "invalid_setting"
+    with rt.db.transaction() as db:
+        assert db.scalar(select(func.count()).select_from(SsoConnection)) == 0

@@ -9,6 +9,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from hubgate.access import CredentialKind, OrgRole, Principal
 from hubgate.audit import Actor
@@ -16,6 +17,7 @@ from hubgate.db.models import AuditEvent, Org, OrgDomain, SsoConnection
 from hubgate.errors import BadRequest, Conflict, Forbidden, NotFound
 from hubgate.runtime import Runtime
 from hubgate.sso import domains
+from tests import network_guard
 from tests.conftest import World
 
 ACTOR = Actor.system("test")
@@ -47,6 +49,10 @@ def rows(rt: Runtime) -> list[tuple[int, str, str | None]]:
 def actions(rt: Runtime) -> list[str]:
     with rt.db.transaction() as db:
         return list(db.scalars(select(AuditEvent.action).where(AuditEvent.action.like("domain.%"))))
+
+
+def scope_of(org: Org, principal: Principal | None = None) -> domains.OrgScope:
+    return lambda _db: (org, principal or admin_of(org))
 
 
 def published(row: OrgDomain) -> domains.TxtLookup:
@@ -118,27 +124,29 @@ def test_a_domain_verified_by_one_org_cannot_be_claimed_by_another(
 
 
 def test_two_orgs_racing_to_verify_one_domain_the_second_is_refused(
-    rt: Runtime, orgs: tuple[Org, Org]
+    rt: Runtime, orgs: tuple[Org, Org], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both listed the domain; ``rival``'s check passes before ``acme`` commits, and
     the partial unique index refuses ``rival``'s verification at flush."""
     acme, rival = orgs
     add(rt, acme, "shared.example")
     theirs = add(rt, rival, "shared.example")
+    records = published(theirs)(domains.record_name("shared.example"))
     first, second = rt.db.sessions(), rt.db.sessions()
+    check = domains._refuse_claimed
+
+    def acme_commits_meanwhile(db: Session, org_id: int, name: str) -> None:
+        check(db, org_id, name)
+        first.commit()
+
     try:
         first.begin()
         domains.verify_by_operator(first, ACTOR, acme, "shared.example")
-
-        def acme_commits_meanwhile(name: str) -> list[bytes]:
-            first.commit()
-            return published(theirs)(name)
-
+        monkeypatch.setattr(domains, "_refuse_claimed", acme_commits_meanwhile)
         with second.begin(), pytest.raises(Conflict) as refused:
-            domains.verify_dns(
-                second, rt, ACTOR, admin_of(rival), rival, "shared.example",
-                lookup=acme_commits_meanwhile,
-            )  # fmt: skip
+            domains.confirm_dns(
+                second, rt, ACTOR, rival, admin_of(rival), "shared.example", records
+            )
     finally:
         first.close()
         second.close()
@@ -157,14 +165,12 @@ def test_dns_verification_accepts_the_published_token(rt: Runtime, orgs: tuple[O
     asked: list[str] = []
 
     def lookup(name: str) -> list[bytes]:
+        assert not network_guard.in_transaction(), "the lookup runs with no transaction open"
         asked.append(name)
         return published(row)(name)
 
-    with rt.db.transaction() as db:
-        verified = domains.verify_dns(
-            db, rt, ACTOR, admin_of(acme), acme, "acme.example", lookup=lookup
-        )
-        described = domains.describe(verified)
+    verified = domains.verify_dns(rt, ACTOR, scope_of(acme), "acme.example", lookup=lookup)
+    described = domains.describe(verified)
     assert asked == ["_hubgate.acme.example"]
     assert described["verified"] is True and described["verified_by"] == "dns"
     with rt.db.transaction() as db:
@@ -186,10 +192,8 @@ def test_dns_verification_refuses_other_records_and_changes_nothing(
 ) -> None:
     acme = orgs[0]
     add(rt, acme, "acme.example")
-    with pytest.raises(BadRequest) as refused, rt.db.transaction() as db:
-        domains.verify_dns(
-            db, rt, ACTOR, admin_of(acme), acme, "acme.example", lookup=lambda _n: answer
-        )
+    with pytest.raises(BadRequest) as refused:
+        domains.verify_dns(rt, ACTOR, scope_of(acme), "acme.example", lookup=lambda _n: answer)
     assert refused.value.code == "domain_unverified"
     assert "_hubgate.acme.example" in refused.value.message
     assert rows(rt) == [(acme.id, "acme.example", None)]
@@ -202,10 +206,8 @@ def test_a_token_with_whitespace_around_it_does_not_count(
     acme = orgs[0]
     row = add(rt, acme, "acme.example")
     padded = [f" {domains.record_value(row)}".encode()]
-    with pytest.raises(BadRequest), rt.db.transaction() as db:
-        domains.verify_dns(
-            db, rt, ACTOR, admin_of(acme), acme, "acme.example", lookup=lambda _n: padded
-        )
+    with pytest.raises(BadRequest):
+        domains.verify_dns(rt, ACTOR, scope_of(acme), "acme.example", lookup=lambda _n: padded)
     assert rows(rt) == [(acme.id, "acme.example", None)]
 
 
@@ -217,15 +219,14 @@ def test_only_admins_manage_domains_and_refusals_change_nothing(
     writer = Principal(credential=CredentialKind.SESSION, org_id=acme.id, org_role=OrgRole.WRITE)
     attempts = [
         lambda db: domains.add(db, rt, ACTOR, writer, acme, "other.example"),
-        lambda db: domains.verify_dns(
-            db, rt, ACTOR, writer, acme, "acme.example", lookup=published(row)
-        ),
         lambda db: domains.remove(db, ACTOR, writer, acme, "acme.example"),
         lambda db: domains.assign_connection(db, ACTOR, writer, acme, "acme.example", None),
     ]
     for attempt in attempts:
         with pytest.raises(Forbidden), rt.db.transaction() as db:
             attempt(db)
+    with pytest.raises(Forbidden):
+        domains.verify_dns(rt, ACTOR, scope_of(acme, writer), "acme.example", lookup=published(row))
     assert rows(rt) == [(acme.id, "acme.example", None)]
     assert actions(rt) == ["domain.added"]
 
@@ -313,14 +314,50 @@ def test_verifying_a_domain_another_org_holds_is_refused_before_any_lookup(
         domains.verify_by_operator(db, ACTOR, acme, "acme.example")
     asked: list[str] = []
     for attempt in ("dns", "operator"):
-        with pytest.raises(Conflict) as refused, rt.db.transaction() as db:
+        with pytest.raises(Conflict) as refused:
             if attempt == "dns":
                 domains.verify_dns(
-                    db, rt, ACTOR, admin_of(rival), rival, "acme.example",
+                    rt, ACTOR, scope_of(rival), "acme.example",
                     lookup=lambda name: asked.append(name) or published(theirs)(name),
                 )  # fmt: skip
             else:
-                domains.verify_by_operator(db, ACTOR, rival, "acme.example")
+                with rt.db.transaction() as db:
+                    domains.verify_by_operator(db, ACTOR, rival, "acme.example")
         assert refused.value.code == "domain_claimed"
     assert asked == []
     assert rows(rt) == [(acme.id, "acme.example", "operator"), (rival.id, "acme.example", None)]
+
+
+def test_what_changed_during_the_lookup_is_checked_again_before_storing(
+    rt: Runtime, orgs: tuple[Org, Org]
+) -> None:
+    """The lookup runs between two transactions: another org verifying the domain,
+    or the domain removed, meanwhile, is refused by the second one."""
+    acme, rival = orgs
+    add(rt, acme, "acme.example")
+    theirs = add(rt, rival, "acme.example")
+
+    def acme_verifies_meanwhile(name: str) -> list[bytes]:
+        with rt.db.transaction() as db:
+            domains.verify_by_operator(db, ACTOR, acme, "acme.example")
+        return published(theirs)(name)
+
+    with pytest.raises(Conflict) as refused:
+        domains.verify_dns(
+            rt, ACTOR, scope_of(rival), "acme.example", lookup=acme_verifies_meanwhile
+        )
+    assert refused.value.code == "domain_claimed"
+    assert rows(rt) == [(acme.id, "acme.example", "operator"), (rival.id, "acme.example", None)]
+
+    def rival_removes_meanwhile(name: str) -> list[bytes]:
+        with rt.db.transaction() as db:
+            domains.remove(db, ACTOR, admin_of(rival), rival, "acme.example")
+        return published(theirs)(name)
+
+    with rt.db.transaction() as db:
+        domains.remove(db, ACTOR, admin_of(acme), acme, "acme.example")
+    with pytest.raises(NotFound):
+        domains.verify_dns(
+            rt, ACTOR, scope_of(rival), "acme.example", lookup=rival_removes_meanwhile
+        )
+    assert rows(rt) == []

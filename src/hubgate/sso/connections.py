@@ -58,7 +58,8 @@ __all__ = [
 
 
 def load_metadata(rt: Runtime, source: str) -> bytes:
-    """IdP metadata from a URL (bounded, SSRF-checked) or a local file (the CLI)."""
+    """IdP metadata from a URL (bounded, SSRF-checked) or a local file (the CLI);
+    before the transaction that stores the connection, never inside one."""
     if source.startswith(("http://", "https://")):
         return fetch(source, allow_private=rt.settings.allow_private_idp_urls)
     path = Path(source)
@@ -322,7 +323,8 @@ def identity_verified(
 
 def discover(rt: Runtime, issuer: str) -> ProviderMetadata:
     """The provider's discovery document, fetched now (bounded, SSRF-checked); its
-    ``issuer`` must equal the configured one exactly."""
+    ``issuer`` must equal the configured one exactly. Call it before the transaction
+    that stores the connection, never inside one."""
     issuer = oidc_settings.checked_issuer(issuer)
     document = fetch(discovery_url(issuer), allow_private=rt.settings.allow_private_idp_urls)
     try:
@@ -341,16 +343,15 @@ def create_oidc(
     issuer: str,
     client_id: str,
     client_secret: str,
+    provider: ProviderMetadata,
     token_auth: TokenAuth = TokenAuth.CLIENT_SECRET_BASIC,
-    provider: ProviderMetadata | None = None,
 ) -> SsoConnection:
-    """An OIDC connection from the provider's discovery document: fetched now,
-    unless the caller did so (outside its transaction) and gives ``provider``."""
+    """An OIDC connection from the provider's discovery document, which the caller
+    fetched (:func:`discover`) before this transaction."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
     client_id = oidc_settings.checked_client_id(client_id)
     client_secret = oidc_settings.checked_client_secret(client_secret)
     _require_secret(token_auth, client_secret)
-    provider = provider or discover(rt, issuer)
     if provider.issuer != issuer:
         raise SettingInvalid("The discovered provider is not this issuer's.", setting="issuer")
     key, certificate = new_key_pair(f"hubgate {org.name}", rt.now())

@@ -7,7 +7,8 @@ that even when two orgs verify at the same moment. Domains are compared after
 :func:`hubgate.accounts.emails.normalize_domain` (IDNA, lowercase, no trailing dot).
 
 Every function runs inside the caller's transaction and never commits; a refusal
-raises before anything changes.
+raises before anything changes. The exception is :func:`verify_dns`, which owns
+its transactions so that the DNS lookup runs while none is open.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ from hubgate.store import new_key
 
 __all__ = [
     "MAX_DOMAINS_PER_ORG",
+    "OrgScope",
     "TxtLookup",
     "add",
     "assign_connection",
+    "confirm_dns",
     "describe",
     "dns_lookup",
     "list_for",
@@ -60,6 +63,9 @@ _DNS_LIFETIME_SECONDS = 4.0  # the whole lookup, retries included
 TxtLookup = Callable[[str], list[bytes]]
 """A DNS name -> its TXT records (each record's strings joined); raises
 :class:`~hubgate.errors.BadRequest` ``domain_unverified`` when the lookup fails."""
+
+OrgScope = Callable[[Session], tuple[Org, Principal]]
+"""The org and the caller as seen from it, read again in each transaction."""
 
 
 # -- names and rows ------------------------------------------------------------
@@ -187,29 +193,51 @@ def _mark_verified(db: Session, actor: Actor, row: OrgDomain, how: str, now: dat
 
 
 def verify_dns(
+    rt: Runtime, actor: Actor, scope: OrgScope, domain: str, *, lookup: TxtLookup | None = None
+) -> OrgDomain:
+    """Verify by the TXT record at ``_hubgate.<domain>``: checked in one short
+    transaction, looked up while none is open (at ``HUBGATE_DNS_RESOLVER``, else the
+    system's resolver, unless ``lookup`` is given), then stored by :func:`confirm_dns`
+    in a transaction of its own."""
+    with rt.db.transaction() as db:
+        row = _awaiting_dns(db, *scope(db), domain)
+    if row.verified_at is not None:
+        return row
+    found = (lookup or dns_lookup(rt.settings.dns_resolver_address))(record_name(row.domain))
+    with rt.db.transaction() as db:
+        return confirm_dns(db, rt, actor, *scope(db), domain, found)
+
+
+def confirm_dns(
     db: Session,
     rt: Runtime,
     actor: Actor,
-    principal: Principal,
     org: Org,
+    principal: Principal,
     domain: str,
-    *,
-    lookup: TxtLookup | None = None,
+    found: list[bytes],
 ) -> OrgDomain:
-    """Verify by the TXT record at ``_hubgate.<domain>``; the resolver is
-    ``HUBGATE_DNS_RESOLVER`` (else the system's) unless ``lookup`` is given."""
-    require(principal, Action.ADMIN, OrgTarget(org.id))
-    row = _row(db, org, domain)
+    """Verify ``domain`` if ``found`` (the TXT records looked up at its
+    :func:`record_name` before this transaction) holds its token; every check of
+    :func:`verify_dns` is made again, as the rows may have changed meanwhile."""
+    row = _awaiting_dns(db, org, principal, domain)
     if row.verified_at is not None:
         return row
-    _refuse_claimed(db, org.id, row.domain)
-    found = (lookup or dns_lookup(rt.settings.dns_resolver_address))(record_name(row.domain))
     if record_value(row).encode() not in found:
         raise _unverified(
             f"No TXT record at {record_name(row.domain)} is {record_value(row)!r} yet; "
             "publish it and try again (DNS changes may take a while to appear)."
         )
     return _mark_verified(db, actor, row, "dns", rt.now())
+
+
+def _awaiting_dns(db: Session, org: Org, principal: Principal, domain: str) -> OrgDomain:
+    """The org's row for ``domain``; unless already verified, none other may hold it."""
+    require(principal, Action.ADMIN, OrgTarget(org.id))
+    row = _row(db, org, domain)
+    if row.verified_at is None:
+        _refuse_claimed(db, org.id, row.domain)
+    return row
 
 
 def verify_by_operator(db: Session, actor: Actor, org: Org, domain: str) -> OrgDomain:

@@ -1,8 +1,13 @@
 """Fetching IdP documents (metadata, discovery, JWKS) from URLs an admin typed.
 
-A timeout, a size cap, https or http only, and no private, loopback or
-link-local addresses (server-side request forgery) unless
+A timeout, a size cap, https or http only, no redirects, and no private,
+loopback or link-local addresses (server-side request forgery) unless
 ``HUBGATE_ALLOW_PRIVATE_IDP_URLS`` is set, which tests and ``demo`` do.
+
+The host is resolved once: every address it resolves to is checked (one private
+answer refuses the URL), and the connection goes to those addresses only, never
+to a second resolution (DNS rebinding). TLS still verifies the certificate for
+the host named in the URL (SNI and hostname check), and the Host header names it.
 """
 
 from __future__ import annotations
@@ -10,41 +15,62 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from hubgate.errors import BadRequest
 
-__all__ = ["check_url", "fetch", "post_form"]
+__all__ = ["Target", "fetch", "post_form", "resolve"]
 
 MAX_BYTES = 1024 * 1024
 TIMEOUT = httpx.Timeout(5.0)
+_NETWORK: httpcore.NetworkBackend = httpcore.SyncBackend()
+"""What opens the sockets to the pinned addresses (a recording fake in tests)."""
 
 
-def check_url(url: str, *, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A URL and the addresses its host resolved to when it was checked."""
+
+    url: str
+    host: str
+    addresses: tuple[str, ...]
+
+
+def resolve(url: str, *, allow_private: bool) -> Target:
+    """Check ``url`` and resolve its host once; raises ``url_invalid``,
+    ``url_private`` (any answer not global, unless allowed) or ``fetch_failed``."""
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise BadRequest("Give an http(s) URL.", code="url_invalid") from exc
+    if parsed.scheme not in ("https", "http") or not host:
         raise BadRequest("Give an http(s) URL.", code="url_invalid")
+    addresses = _addresses(host, parsed.port or (443 if parsed.scheme == "https" else 80))
     if not allow_private:
-        _refuse_private(parts.hostname)
+        _refuse_private(host, addresses)
+    return Target(url, host, addresses)
 
 
 def fetch(
     url: str, *, allow_private: bool, limit: int = MAX_BYTES, headers: dict[str, str] | None = None
 ) -> bytes:
-    check_url(url, allow_private=allow_private)
-    return _send("GET", url, limit, headers=headers)
+    target = resolve(url, allow_private=allow_private)
+    return _send("GET", target, limit, headers=headers)
 
 
 def post_form(
     url: str, form: dict[str, str], *, allow_private: bool, auth: tuple[str, str] | None = None
 ) -> bytes:
     """A bounded form POST (token endpoints); the body is returned whatever the status."""
-    check_url(url, allow_private=allow_private)
-    return _send("POST", url, MAX_BYTES, data=form, auth=auth, accept_errors=True)
+    target = resolve(url, allow_private=allow_private)
+    return _send("POST", target, MAX_BYTES, data=form, auth=auth, accept_errors=True)
 
 
 @cache
@@ -55,19 +81,67 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Connects to the checked addresses of the checked host, in order, and to
+    nothing else; TLS is then started by httpcore for the host in the URL."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        if host != self._target.host:
+            raise httpcore.ConnectError(f"{host} was not checked; refused.")
+        refused = httpcore.ConnectError(f"{host} has no address to connect to.")
+        for address in self._target.addresses:
+            try:
+                return _NETWORK.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:  # the next checked address, as a resolver would
+                refused = exc
+        raise refused
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("Unix sockets are not fetched.")
+
+    def sleep(self, seconds: float) -> None:
+        _NETWORK.sleep(seconds)
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    """httpx's own transport (request mapping, errors) over a pool whose only way
+    out is :class:`_PinnedBackend`; no proxy from the environment."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(verify=_tls(), trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=_tls(), max_connections=1, network_backend=_PinnedBackend(target)
+        )
+
+
 def _send(
-    method: str, url: str, limit: int, *, accept_errors: bool = False, **options: Any
+    method: str, target: Target, limit: int, *, accept_errors: bool = False, **options: Any
 ) -> bytes:
+    transport = _PinnedTransport(target)
     try:
         with (
-            httpx.Client(timeout=TIMEOUT, follow_redirects=False, verify=_tls()) as client,
-            client.stream(method, url, **options) as response,
+            httpx.Client(
+                transport=transport, timeout=TIMEOUT, follow_redirects=False, trust_env=False
+            ) as client,
+            client.stream(method, target.url, **options) as response,
         ):
             if not accept_errors:
                 response.raise_for_status()
             return _read_bounded(response, limit)
     except httpx.HTTPError as exc:
-        raise BadRequest(f"Could not reach {url}: {exc}", code="fetch_failed") from exc
+        raise BadRequest(f"Could not reach {target.url}: {exc}", code="fetch_failed") from exc
 
 
 def _read_bounded(response: httpx.Response, limit: int) -> bytes:
@@ -79,15 +153,23 @@ def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     return bytes(body)
 
 
-def _refuse_private(hostname: str) -> None:
+def _addresses(host: str, port: int) -> tuple[str, ...]:
+    """Every address ``host`` resolves to, once, in the resolver's order."""
     try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(hostname, None)}
-    except socket.gaierror as exc:
-        raise BadRequest(f"Cannot resolve {hostname}.", code="fetch_failed") from exc
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BadRequest(f"Cannot resolve {host}.", code="fetch_failed") from exc
+    addresses = tuple(dict.fromkeys(str(answer[4][0]) for answer in answers))
+    if not addresses:
+        raise BadRequest(f"Cannot resolve {host}.", code="fetch_failed")
+    return addresses
+
+
+def _refuse_private(host: str, addresses: tuple[str, ...]) -> None:
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global:
             raise BadRequest(
-                f"{hostname} resolves to a private or loopback address ({ip}); refused.",
+                f"{host} resolves to a private or loopback address ({ip}); refused.",
                 code="url_private",
             )

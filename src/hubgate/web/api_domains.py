@@ -53,11 +53,10 @@ def add_domain(
 def verify_domain(
     org: str, domain: DomainName, request: Request, rt: Rt, credential: CurrentCredential
 ) -> dict[str, Any]:
-    """Look up the TXT record at ``_hubgate.<domain>`` now."""
-    with rt.db.transaction() as db:
-        found, principal = org_scope(db, credential, org)
-        actor = actor_of(request, rt, credential)
-        return domains.describe(domains.verify_dns(db, rt, actor, principal, found, domain))
+    """Look up the TXT record at ``_hubgate.<domain>`` now (no transaction open meanwhile)."""
+    actor = actor_of(request, rt, credential)
+    row = domains.verify_dns(rt, actor, lambda db: org_scope(db, credential, org), domain)
+    return domains.describe(row)
 
 
 @router.put("/{domain}/connection")

@@ -5,6 +5,7 @@ function and comes back to the page, with the outcome or the refusal shown."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
 from hubgate.accounts.emails import normalize_email
+from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, Team, User
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.orgs import queries
@@ -91,13 +93,30 @@ def _act(
 ) -> Response:
     """Run ``action(db, actor, principal, org)`` in one transaction and come back to
     the page; a refusal of the change is shown there, one of the caller is not."""
+
+    def run(actor: Actor, scope: domains.OrgScope) -> Any:
+        with rt.db.transaction() as db:
+            found, principal = scope(db)
+            return action(db, actor, principal, found)
+
+    return _attempt(request, rt, credential, org, done, run)
+
+
+def _attempt(
+    request: Request,
+    rt: Runtime,
+    credential: Credential,
+    org: str,
+    done: str,
+    run: Callable[[Actor, domains.OrgScope], Any],
+) -> Response:
+    """Check that the caller administers ``org``, then ``run(actor, scope)`` (which
+    opens its own transactions, so it may look something up between them)."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
     try:
-        with rt.db.transaction() as db:
-            found, principal = org_scope(db, credential, org)
-            shown = action(db, actor_of(request, rt, credential), principal, found)
+        shown = run(actor_of(request, rt, credential), lambda db: org_scope(db, credential, org))
     except HubgateError as exc:
         return _page(request, rt, credential, org, exc.status, error=exc.message)
     if isinstance(shown, dict):
@@ -203,14 +222,17 @@ def domain_action(
     org: str, domain: str, verb: str, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
-        if verb == "verify":
-            domains.verify_dns(db, rt, actor, principal, found, domain[:253])
-        elif verb == "remove":
-            domains.remove(db, actor, principal, found, domain[:253])
-        else:
+        if verb != "remove":
             raise BadRequest("No such domain action.")
+        domains.remove(db, actor, principal, found, domain[:253])
 
-    return _act(request, rt, credential, org, f"Domain {domain[:64]}: {verb} done.", action)
+    def verify(actor: Actor, scope: domains.OrgScope) -> None:  # the lookup between transactions
+        domains.verify_dns(rt, actor, scope, domain[:253])
+
+    done = f"Domain {domain[:64]}: {verb} done."
+    if verb == "verify":
+        return _attempt(request, rt, credential, org, done, verify)
+    return _act(request, rt, credential, org, done, action)
 
 
 def _parse(lines: str, parts: int) -> list[list[str]]:

@@ -1,0 +1,114 @@
+"""No network call while a database transaction is open (issue 18 item 2).
+
+A slow IdP or DNS server must never hold a transaction open: on SQLite that holds
+the one writer lock of every worker. :func:`install` follows the root transaction
+of every ORM :class:`~sqlalchemy.orm.Session` per thread (session events), and
+wraps the outbound entry points: httpx's :class:`~httpx.HTTPTransport` (what
+:mod:`hubgate.sso.fetch` sends through), dnspython's
+:meth:`~dns.resolver.Resolver.resolve`, and :func:`socket.getaddrinfo` for the
+rest (SMTP, any other socket opened by name). While :data:`armed`, such a call
+made by a thread with a transaction open raises ``AssertionError("network call
+inside a transaction: ...")``, and is kept in :data:`violations` so that one
+swallowed by the code under test still fails the test (``tests/conftest.py``).
+
+Test doubles that stand in for the fetcher call :func:`outbound` themselves.
+Nothing is allowed by name: the OIDC sign-in callback, the last caller that needed
+it, has made its token, JWKS and userinfo requests with no transaction open since
+the one-way sign-in (issue 18 item 1).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import dns.resolver
+import httpx
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+__all__ = ["armed", "install", "outbound", "violations"]
+
+armed = False
+violations: list[str] = []
+_open: dict[int, int] = {}  # id(root SessionTransaction) -> the thread that opened it
+_lock = threading.Lock()
+
+_DRIVERS = ("psycopg",)
+"""The database driver opening its own connection (inside a transaction, by
+definition) is not an outbound call."""
+
+
+def _created(_session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        with _lock:
+            _open[id(transaction)] = threading.get_ident()
+
+
+def _ended(_session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        with _lock:
+            _open.pop(id(transaction), None)
+
+
+def in_transaction() -> bool:
+    """Whether the calling thread has a session transaction open."""
+    with _lock:
+        return threading.get_ident() in _open.values()
+
+
+def _callers() -> list[tuple[str, str]]:
+    frame: FrameType | None = sys._getframe(2)
+    found = []
+    while frame is not None:
+        found.append((str(frame.f_globals.get("__name__", "")), frame.f_code.co_name))
+        frame = frame.f_back
+    return found
+
+
+def _exempt() -> bool:
+    return any(module.startswith(_DRIVERS) for module, _ in _callers())
+
+
+def outbound(what: str) -> None:
+    """Refuse ``what`` (a network call about to be made) if a transaction is open."""
+    if armed and in_transaction() and not _exempt():
+        message = f"network call inside a transaction: {what}"
+        violations.append(message)
+        raise AssertionError(message)
+
+
+def _guarded(original: Callable[..., Any], describe: Callable[..., str]) -> Callable[..., Any]:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        outbound(describe(*args, **kwargs))
+        return original(*args, **kwargs)
+
+    return guarded
+
+
+_installed = False
+
+
+def install() -> None:
+    """Follow transactions and wrap the entry points, once per process."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    event.listen(Session, "after_transaction_create", _created)
+    event.listen(Session, "after_transaction_end", _ended)
+    transport = httpx.HTTPTransport.handle_request
+    httpx.HTTPTransport.handle_request = _guarded(  # type: ignore[method-assign]
+        transport, lambda _self, request: f"HTTP {request.method} {request.url}"
+    )
+    resolve = dns.resolver.Resolver.resolve
+    dns.resolver.Resolver.resolve = _guarded(  # type: ignore[method-assign]
+        resolve, lambda _self, name, rdtype="A", *_a, **_k: f"DNS {rdtype} {name}"
+    )
+    socket.getaddrinfo = _guarded(
+        socket.getaddrinfo, lambda host, port, *_a, **_k: f"getaddrinfo {host}:{port}"
+    )
