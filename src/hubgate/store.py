@@ -20,7 +20,16 @@ from sqlalchemy.orm import Session
 from hubgate.db.models import Ephemeral
 from hubgate.db.types import utcnow
 
-__all__ = ["ReplayStore", "consume", "digest", "new_key", "peek", "purge_expired", "put"]
+__all__ = [
+    "ReplayStore",
+    "bound",
+    "consume",
+    "digest",
+    "new_key",
+    "peek",
+    "purge_expired",
+    "put",
+]
 
 
 def new_key() -> str:
@@ -30,6 +39,12 @@ def new_key() -> str:
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def bound(key: str, browser_key: str) -> str:
+    """``key`` as only ``browser_key``'s browser can name it: a one-time entry
+    stored under it is found (and spent) by that browser alone, in one statement."""
+    return f"{key}\x00{browser_key}"
 
 
 def put(db: Session, purpose: str, key: str, payload: dict[str, Any], ttl: timedelta) -> None:

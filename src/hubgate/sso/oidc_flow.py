@@ -55,9 +55,9 @@ def start(
     verifier, challenge = pkce()
     pending = {
         "connection_id": connection.id, "nonce": nonce, "verifier": verifier,
-        "next": next_path, "browser": store.digest(browser_key),
+        "next": next_path,
     }  # fmt: skip
-    store.put(db, PENDING, state, pending, STATE_TTL)
+    store.put(db, PENDING, store.bound(state, browser_key), pending, STATE_TTL)
     return authorization_url(config, state, nonce, challenge)
 
 
@@ -102,13 +102,8 @@ def _pending(
 ) -> dict[str, Any]:
     """The state, spent by its own browser; from another browser it is refused and
     left for its own (a stolen callback URL neither signs in nor cancels)."""
-    seen = store.peek(db, PENDING, state, rt.now()) if state else None
-    if seen is None or seen["connection_id"] != connection.id:
-        raise errors.StateInvalid()
-    if seen["browser"] != store.digest(browser_key):
-        raise errors.StateInvalid("This sign-in was started in another browser.")
-    found = store.consume(db, PENDING, state, rt.now())
-    if found is None:  # spent meanwhile by a request of the same browser
+    found = store.consume(db, PENDING, store.bound(state, browser_key), rt.now()) if state else None
+    if found is None or found["connection_id"] != connection.id:
         raise errors.StateInvalid()
     return found
 

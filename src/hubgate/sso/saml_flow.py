@@ -41,9 +41,8 @@ def start(
         "request_id": request_id,
         "connection_id": connection.id,
         "next": next_path,
-        "browser": store.digest(browser_key),
     }
-    store.put(db, PENDING, relay_state, pending, REQUEST_TTL)
+    store.put(db, PENDING, store.bound(relay_state, browser_key), pending, REQUEST_TTL)
     config = connections.saml_config(rt, connection)
     return redirect_url(config, request_id, relay_state, rt.now())
 
@@ -70,12 +69,10 @@ def finish(
 def _pending(
     db: Session, rt: Runtime, connection: connections.SamlSource, key: str, browser_key: str
 ) -> dict[str, Any] | None:
-    """The pending request ``key`` names, spent; one started in another browser or
-    for another connection is refused and left for its own browser (a stolen
-    RelayState neither signs in nor cancels the sign-in it names)."""
-    seen = store.peek(db, PENDING, key, rt.now()) if key else None
-    if seen is None:
-        return None
-    if seen["connection_id"] != connection.id or seen["browser"] != store.digest(browser_key):
-        raise InResponseToMismatch("The sign-in was started in another browser or connection.")
-    return store.consume(db, PENDING, key, rt.now())
+    """The pending request ``key`` names, spent by the browser that started it; from
+    another browser it is not found, and stays for its own (a stolen RelayState
+    neither signs in nor cancels the sign-in it names)."""
+    found = store.consume(db, PENDING, store.bound(key, browser_key), rt.now()) if key else None
+    if found is not None and found["connection_id"] != connection.id:
+        raise InResponseToMismatch("The sign-in was started for another connection.")
+    return found
