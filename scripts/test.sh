@@ -16,7 +16,14 @@ else
 fi
 
 if [ -n "${HUBGATE_TEST_DATABASE_URL:-}" ]; then
-  # One PostgreSQL database, emptied before each test: one process.
   echo "== test suite on PostgreSQL (${HUBGATE_TEST_DATABASE_URL%%@*}@...)"
-  "${pytest[@]}" "$@"
+  if [ $# -gt 0 ]; then
+    "${pytest[@]}" "$@"
+  else
+    # Each process empties a database of its own before each test (tests/conftest.py
+    # gives xdist worker gwN the database <name>_gwN); the end-to-end and browser
+    # modules share the named database, one at a time.
+    "${pytest[@]}" -n 2 --ignore=tests/e2e --ignore=tests/browser tests
+    "${pytest[@]}" tests/e2e tests/browser
+  fi
 fi
