@@ -45,7 +45,7 @@ from _load import form_posts  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
 from hubgate.access import OrgRole, TeamRole  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
-from hubgate.cli_operator import operator_principal  # noqa: E402
+from hubgate.cli.operator import operator_principal  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
 from hubgate.db.models import (  # noqa: E402
     Membership,

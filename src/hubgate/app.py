@@ -17,22 +17,9 @@ from hubgate.config import Settings, load_settings
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
-from hubgate.web import (
-    api,
-    api_account,
-    api_domains,
-    api_scim,
-    api_sso,
-    api_sso_policy,
-    errors,
-    forward_auth,
-    ops,
-    pages,
-    scim,
-    sso,
-    sso_keys,
-)
+from hubgate.web import api, errors, ops, pages
 from hubgate.web.middleware import BodyLimit, Observe
+from hubgate.web.protocols import forward_auth, scim, sso, sso_keys
 from hubgate.worker import Worker
 
 __all__ = ["create_app"]
@@ -81,12 +68,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(sso.router)
     app.include_router(scim.router)
     app.include_router(sso_keys.router)
-    app.include_router(api.router)
-    app.include_router(api_account.router)
-    app.include_router(api_sso.router)
-    app.include_router(api_sso_policy.router)
-    app.include_router(api_domains.router)
-    app.include_router(api_scim.router)
+    for router in api.ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     app.include_router(pages.router)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)

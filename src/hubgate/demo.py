@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
 from hubgate.audit import Actor
-from hubgate.cli_operator import create_account, operator, operator_principal
+from hubgate.cli.operator import create_account, operator, operator_principal
 from hubgate.db.models import Org, SsoConnection, User
 from hubgate.devidp import keys, oidc, process, saml
 from hubgate.devidp.keys import SigningKey, ephemeral

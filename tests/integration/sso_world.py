@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from hubgate.access import OrgRole, ResourceKind, Visibility
 from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
+from hubgate.cli.operator import operator_principal
 from hubgate.db.models import Org, SsoConnection
 from hubgate.orgs import resources
 from hubgate.runtime import Runtime

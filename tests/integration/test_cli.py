@@ -22,8 +22,9 @@ from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hubgate import cli, demo
-from hubgate.cli import main
+from hubgate import demo
+from hubgate.cli import root as cli
+from hubgate.cli.root import main
 from hubgate.db.models import AuditEvent, Org, Resource, Team, Token
 from hubgate.orgs import queries, service
 from hubgate.runtime import Runtime
@@ -390,7 +391,7 @@ def _alice_signs_in(hub: str, password: str) -> httpx.Client:
     return browser
 
 
-_MAIN = "from hubgate.cli import main; main()"
+_MAIN = "from hubgate.cli.root import main; main()"
 
 
 @pytest.mark.slow

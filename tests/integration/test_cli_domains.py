@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from hubgate.cli import main
+from hubgate.cli.root import main
 from hubgate.db.models import AuditEvent
 from hubgate.runtime import Runtime
 from tests.conftest import PASSWORD

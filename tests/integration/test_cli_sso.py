@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from hubgate.cli import main
+from hubgate.cli.root import main
 from hubgate.errors import BadRequest
 from hubgate.sso import connections
 from tests import network_guard

@@ -26,13 +26,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hubgate import cli_devidp
 from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users as accounts
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli import main
-from hubgate.cli_operator import operator_principal
+from hubgate.cli import devidp as cli_devidp
+from hubgate.cli.operator import operator_principal
+from hubgate.cli.root import main
 from hubgate.db.models import Org, SsoConnection, Team, TeamMembership
 from hubgate.devidp import keys, oidc, process, saml
 from hubgate.devidp.app import DevIdp

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hubgate.cli import main
+from hubgate.cli.root import main
 from hubgate.config import Settings
 from hubgate.db.models import AuditEvent, OrgDomain
 from hubgate.runtime import Runtime

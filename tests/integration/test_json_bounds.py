@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
+from hubgate.cli.operator import operator_principal
 from hubgate.db.models import AuditEvent, ScimUser, SsoConnection
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, oidc_flow
+from hubgate.sso import connections
+from hubgate.sso.flows import oidc as oidc_flow
 from tests.conftest import World, sign_in
 from tests.integration.sso_world import count, sso_org
 from tests.integration.test_oidc_flow import (

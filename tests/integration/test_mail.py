@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from hubgate import metrics
 from hubgate.app import create_app
-from hubgate.cli import main
+from hubgate.cli.root import main
 from hubgate.db.models import OutboxMail
 from hubgate.db.types import utcnow
 from hubgate.mail import outbox

@@ -21,11 +21,12 @@ from sqlalchemy import func, select
 
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
+from hubgate.cli.operator import operator_principal
 from hubgate.db.models import Ephemeral, SsoConnection, WebSession
 from hubgate.errors import BadRequest
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, oidc_flow
+from hubgate.sso import connections
+from hubgate.sso.flows import oidc as oidc_flow
 from tests import network_guard
 from tests.conftest import World
 

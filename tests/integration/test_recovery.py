@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from hubgate.accounts import recovery, users
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli import main
+from hubgate.cli.root import main
 from hubgate.db.models import AuditEvent, Email, Ephemeral, OutboxMail, User, WebSession
 from hubgate.runtime import Runtime
 from tests.conftest import PASSWORD, World, sign_in

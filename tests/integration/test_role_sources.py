@@ -20,7 +20,7 @@ from sqlalchemy import select
 from hubgate.access import OrgRole
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
+from hubgate.cli.operator import operator_principal
 from hubgate.db.models import AuditEvent, Membership
 from hubgate.runtime import Runtime
 from hubgate.sso import invitations, mappings

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
+from hubgate.cli.operator import operator_principal
 from hubgate.db.models import AuditEvent, Ephemeral, SsoConnection
 from hubgate.runtime import Runtime
 from hubgate.sso import connections

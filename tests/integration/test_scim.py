@@ -23,7 +23,7 @@ from hubgate.accounts import tokens as personal_tokens
 from hubgate.accounts import users
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
+from hubgate.cli.operator import operator_principal
 from hubgate.db.models import (
     AuditEvent,
     Membership,

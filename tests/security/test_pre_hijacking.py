@@ -19,7 +19,7 @@ from sqlalchemy import update
 from hubgate.access import Visibility
 from hubgate.accounts import users
 from hubgate.audit import Actor
-from hubgate.cli import main
+from hubgate.cli.root import main
 from hubgate.db.models import AuditEvent, Email, Membership, Org, OutboxMail, Token, User
 from hubgate.runtime import Runtime
 from tests.conftest import PASSWORD, World, sign_in

@@ -14,7 +14,7 @@ import pytest
 
 from hubgate.access import OrgRole, Visibility
 from hubgate.audit import Actor
-from hubgate.cli_operator import operator_principal
+from hubgate.cli.operator import operator_principal
 from hubgate.db.models import (
     AuditEvent,
     Email,

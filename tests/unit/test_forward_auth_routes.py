@@ -1,11 +1,11 @@
-"""The documented URL rules of forward-auth (web/forward_auth.py)."""
+"""The documented URL rules of forward-auth (web/protocols/forward_auth.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from hubgate.access import Action, ResourceKind
-from hubgate.web.forward_auth import Route, map_request
+from hubgate.web.protocols.forward_auth import Route, map_request
 
 
 @pytest.mark.parametrize(

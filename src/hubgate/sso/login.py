@@ -1,7 +1,7 @@
 """Identity -> membership + an SSO authentication + a session (DESIGN.md §2).
 
 The one place a verified sign-in becomes access. The protocol adapters hand over
-an :class:`~hubgate.sso.identity.Identity` (:mod:`hubgate.sso.signin` runs them);
+an :class:`~hubgate.sso.identity.Identity` (:mod:`hubgate.sso.flows.signin` runs them);
 :func:`sign_in`, in a transaction of its own, finds or links the
 account (by (connection, subject), never by email alone after the first link),
 creates it just in time in managed mode, admits the person into the org
@@ -43,9 +43,9 @@ from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import errors, invitations, mappings
+from hubgate.sso.flows.started import Browser
 from hubgate.sso.identity import Identity
 from hubgate.sso.policy import Policy, SsoMode
-from hubgate.sso.started import Browser
 
 __all__ = ["RACES", "Raced", "SignedIn", "sign_in"]
 
@@ -67,7 +67,7 @@ class Raced(Exception):
 
 RACES = (Raced, IntegrityError)
 """What :func:`sign_in` raises when it lost such a race; its transaction must roll back
-and the sign-in run again (:mod:`hubgate.sso.signin`)."""
+and the sign-in run again (:mod:`hubgate.sso.flows.signin`)."""
 
 
 def sign_in(

@@ -21,7 +21,7 @@ from hubgate.errors import BadRequest, Conflict, HubgateError
 from hubgate.principals import ANONYMOUS
 from hubgate.web import csrf
 from hubgate.web.context import actor_of, trace_id
-from hubgate.web.pages_kit import viewer
+from hubgate.web.pages.kit import viewer
 
 __all__ = ["install"]
 

@@ -1,0 +1,113 @@
+"""``hubgate sso ...``: the operator's SSO connection commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hubgate.cli.base import emit, json_option, runtime, table
+from hubgate.cli.operator import operator, operator_principal
+from hubgate.db.models import Org, SsoConnection
+from hubgate.orgs import service
+from hubgate.runtime import Runtime
+from hubgate.sso import connections
+from hubgate.sso.oidc.config import TokenAuth
+
+__all__ = ["sso"]
+
+
+@click.group()
+def sso() -> None:
+    """Organization single sign-on."""
+
+
+@sso.group("connection")
+def connection() -> None:
+    """SSO connections (one per identity provider)."""
+
+
+def _describe(rt: Runtime, row: SsoConnection) -> dict[str, object]:
+    return connections.describe(rt, row)
+
+
+@connection.command("add")
+@click.option("--org", "org_name", required=True, metavar="NAME", help="The org.")
+@click.option("--saml-metadata", metavar="FILE_OR_URL", help="SAML: the IdP's metadata.")
+@click.option("--allow-idp-initiated", is_flag=True, help="SAML: accept IdP-initiated sign-in.")
+@click.option("--oidc-issuer", metavar="URL", help="OIDC: the issuer (discovery is fetched).")
+@click.option("--client-id", help="OIDC: the client id.")
+@click.option("--client-secret-stdin", is_flag=True, help="OIDC: read the client secret.")
+@click.option(
+    "--token-auth", type=click.Choice([t.value for t in TokenAuth]),
+    default=TokenAuth.CLIENT_SECRET_BASIC.value, show_default=True, help="OIDC: client auth.",
+)  # fmt: skip
+@json_option
+def connection_add(
+    org_name: str,
+    saml_metadata: str | None,
+    allow_idp_initiated: bool,
+    oidc_issuer: str | None,
+    client_id: str | None,
+    client_secret_stdin: bool,
+    token_auth: str,
+) -> None:
+    """Create a SAML connection from IdP metadata, or an OIDC one from an issuer;
+    prints its id and the values to give the IdP."""
+    if (saml_metadata is None) == (oidc_issuer is None):
+        raise click.UsageError("Give exactly one of --saml-metadata and --oidc-issuer.")
+    rt = runtime()
+    stdin = click.get_text_stream("stdin")
+    secret = stdin.readline().rstrip("\r\n") if client_secret_stdin else ""
+    with rt.db.transaction() as db:
+        service.get_org(db, org_name)  # an unknown org is refused before any fetch
+    # fetched before the transaction that stores, never inside it
+    metadata = connections.load_metadata(rt, saml_metadata) if saml_metadata else b""
+    provider = connections.discover(rt, oidc_issuer) if oidc_issuer is not None else None
+    with rt.db.transaction() as db:
+        org: Org = service.get_org(db, org_name)
+        principal = operator_principal(org)
+        if oidc_issuer is not None and provider is not None:
+            row = connections.create_oidc(
+                db, rt, operator(), principal, org, issuer=oidc_issuer,
+                client_id=client_id or "", client_secret=secret, provider=provider,
+                token_auth=TokenAuth(token_auth),
+            )  # fmt: skip
+        else:
+            row = connections.create_saml(
+                db, rt, operator(), principal, org, metadata,
+                allow_idp_initiated=allow_idp_initiated,
+            )  # fmt: skip
+        data = _describe(rt, row)
+    emit(data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@connection.command("add-cert")
+@click.argument("connection_id", type=int)
+@click.option("--cert", "cert_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def connection_add_cert(connection_id: int, cert_file: Path) -> None:
+    """Add an IdP signing certificate (PEM) for rotation: any listed one verifies."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        row = connections.get(db, connection_id)
+        org = db.get(Org, row.org_id)
+        assert org is not None
+        pem = cert_file.read_text()[:65536]
+        connections.add_certificate(db, operator(), operator_principal(org), row, pem)
+        data = _describe(rt, row)
+    emit(data, f"connection {connection_id}: IdP certificate added")
+
+
+@connection.command("list")
+@click.option("--org", "org_name", required=True, metavar="NAME", help="The org.")
+@json_option
+def connection_list(org_name: str) -> None:
+    """The org's SSO connections with their state and SP values."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        rows = [_describe(rt, r) for r in connections.of_org(db, service.get_org(db, org_name))]
+    emit(rows, lambda: table(
+        [[str(r["id"]), str(r["kind"]), str(r["state"]), str(r["idp_entity_id"])] for r in rows],
+        ["id", "kind", "state", "idp"],
+    ))  # fmt: skip

@@ -1,0 +1,264 @@
+"""``hubgate sso mode|enforce|settings|join-link|role-map|team-map|invite|collaborator|
+end-sessions`` and ``sso connection activate|deactivate``: an org's SSO policy, for
+operators. Each calls the same service function as the API, as the operator."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from hubgate.access import OrgRole, TeamRole
+from hubgate.cli.base import emit, json_option, runtime
+from hubgate.cli.operator import operator, operator_principal, user_by_email
+from hubgate.cli.sso import connection, sso
+from hubgate.errors import BadRequest
+from hubgate.orgs import service
+from hubgate.sso import connections, invitations, mappings, policy, setup
+
+__all__ = ["parse_duration", "sso"]
+
+org_option = click.option("--org", "org_name", required=True, metavar="NAME", help="The org.")
+_DURATION = re.compile(r"^(\d{1,6})([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+ORG_ROLES = click.Choice([r.label for r in OrgRole])
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``72h``, ``7d``."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise BadRequest("Give a duration like 90m, 72h or 7d.", code="invalid_duration")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _settings_text(data: dict[str, Any]) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in data.items())
+
+
+@sso.command("mode")
+@org_option
+@click.argument("mode", type=click.Choice(list(policy.MODE_NAMES)))
+@json_option
+def sso_mode(org_name: str, mode: str) -> None:
+    """Set the org's SSO mode: off, basic, basic-optional or managed."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        policy.set_mode(db, rt, operator(), None, org, mode)
+        data = policy.describe(db, org)
+    emit(data, lambda: _settings_text(data))
+
+
+@sso.command("enforce")
+@org_option
+@click.argument("state", type=click.Choice(["on", "off"]))
+@json_option
+def sso_enforce(org_name: str, state: str) -> None:
+    """Lift (off) or restore (on) managed mode's enforcement; audited."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        policy.set_enforcement(db, rt, operator(), None, org, state == "on")
+        data = policy.describe(db, org)
+    emit(data, lambda: _settings_text(data))
+
+
+@sso.command("settings")
+@org_option
+@click.option("--session-timeout", metavar="DURATION", help="e.g. 8h or 7d (1h to 90d).")
+@click.option("--default-role", type=ORG_ROLES, help="The role of newcomers.")
+@click.option("--default-team", metavar="TEAM", help="The team newcomers join.")
+@json_option
+def sso_settings(
+    org_name: str, session_timeout: str | None, default_role: str | None, default_team: str | None
+) -> None:
+    """Show the org's SSO settings, or change the timeout and the defaults."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        if session_timeout or default_role or default_team:
+            policy.update_defaults(
+                db, rt, operator(), None, org,
+                session_timeout=parse_duration(session_timeout) if session_timeout else None,
+                default_role=OrgRole.parse(default_role) if default_role else None,
+                default_team=default_team,
+            )  # fmt: skip
+        data = policy.describe(db, org)
+    emit(data, lambda: _settings_text(data))
+
+
+@sso.command("join-link")
+@org_option
+@click.option("--expires", metavar="DURATION", help="e.g. 30d; default: no expiry.")
+@json_option
+def sso_join_link(org_name: str, expires: str | None) -> None:
+    """Rotate the org's join link (the old one dies); prints the new one once."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        ttl = parse_duration(expires) if expires else None
+        key = invitations.rotate_join_link(db, rt, operator(), None, org, ttl)
+    data = {"join_url": rt.url(f"/sso/join/{key}")}
+    emit(data, data["join_url"])
+
+
+def _rule(text: str, parts: int) -> list[str]:
+    attribute, _, rest = text.partition("=")
+    pieces = rest.rsplit(":", parts - 2) if rest else []
+    if not attribute or len(pieces) != parts - 1 or not all(pieces):
+        shape = "ATTRIBUTE=VALUE:ROLE" if parts == 3 else "ATTRIBUTE=VALUE:TEAM:ROLE"
+        raise click.BadParameter(f"{text!r} is not {shape}")
+    return [attribute, *pieces]
+
+
+@sso.command("role-map")
+@org_option
+@click.option("--map", "rules", multiple=True, metavar="ATTRIBUTE=VALUE:ROLE")
+@json_option
+def sso_role_map(org_name: str, rules: tuple[str, ...]) -> None:
+    """Replace the org's role mappings, e.g. --map groups=hub-admins:admin."""
+    parsed = [_rule(r, 3) for r in rules]
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        items = [mappings.RoleRule(a, v, _role(r)) for a, v, r in parsed]
+        mappings.set_role_mappings(db, operator(), operator_principal(org), org, items)
+    data = [{"attribute": a, "value": v, "role": r} for a, v, r in parsed]
+    emit(data, f"{len(data)} role mapping(s) set")
+
+
+@sso.command("team-map")
+@org_option
+@click.option("--map", "rules", multiple=True, metavar="ATTRIBUTE=VALUE:TEAM:ROLE")
+@json_option
+def sso_team_map(org_name: str, rules: tuple[str, ...]) -> None:
+    """Replace the org's team mappings, e.g. --map groups=ml-research:research:write."""
+    parsed = [_rule(r, 4) for r in rules]
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        items = [(a, v, t, _team_role(r)) for a, v, t, r in parsed]
+        mappings.set_team_mappings(db, operator(), operator_principal(org), org, items)
+    data = [{"attribute": a, "value": v, "team": t, "team_role": r} for a, v, t, r in parsed]
+    emit(data, f"{len(data)} team mapping(s) set")
+
+
+def _role(text: str) -> OrgRole:
+    try:
+        return OrgRole.parse(text)
+    except KeyError:
+        raise click.BadParameter(f"{text!r} is not an org role") from None
+
+
+def _team_role(text: str) -> TeamRole:
+    try:
+        return TeamRole.parse(text)
+    except KeyError:
+        raise click.BadParameter(f"{text!r} is not a team role") from None
+
+
+@sso.command("invite")
+@org_option
+@click.argument("email")
+@click.option("--role", type=ORG_ROLES, default="write", show_default=True)
+@click.option("--team", "teams", multiple=True, metavar="TEAM:ROLE")
+@json_option
+def sso_invite(org_name: str, email: str, role: str, teams: tuple[str, ...]) -> None:
+    """Invite EMAIL; accepted by signing in through the org's SSO with it."""
+    places = [(name, _team_role(r)) for name, _, r in (t.partition(":") for t in teams)]
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        row = invitations.invite(
+            db, rt, operator(), operator_principal(org), org, email, OrgRole.parse(role), places
+        )
+        data = invitations.describe(db, row)
+    emit(data, lambda: _settings_text(data))
+
+
+@sso.command("collaborator")
+@org_option
+@click.argument("email")
+@click.option("--off", "off", is_flag=True, help="Take it back.")
+@json_option
+def sso_collaborator(org_name: str, email: str, off: bool) -> None:
+    """Make a member outside the org's domains an external collaborator (no SSO)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        user = user_by_email(db, email)
+        policy.set_collaborator(db, operator(), operator_principal(org), org, user, not off)
+    data = {"email": email, "external_collaborator": not off}
+    emit(data, lambda: _settings_text(data))
+
+
+@sso.command("end-sessions")
+@org_option
+@click.argument("email")
+@json_option
+def sso_end_sessions(org_name: str, email: str) -> None:
+    """End a member's SSO authentications for the org now (and the sessions of an
+    account the org manages)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        ended = policy.end_org_sessions(db, operator(), None, org, user_by_email(db, email))
+    emit({"ended": ended}, f"{ended} ended")
+
+
+@connection.command("activate")
+@click.argument("connection_id", type=int)
+@click.option("--skip-test", is_flag=True, help="Activate without a test sign-in (audited).")
+@json_option
+def connection_activate(connection_id: int, skip_test: bool) -> None:
+    """Make a verified connection active (an operator may skip the test sign-in)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        row = connections.get(db, connection_id)
+        policy.activate(db, operator(), None, row, skip_test=skip_test)
+        data = connections.describe(rt, row)
+    emit(data, f"connection {connection_id}: active")
+
+
+@connection.command("deactivate")
+@click.argument("connection_id", type=int)
+@json_option
+def connection_deactivate(connection_id: int) -> None:
+    """Switch a connection off."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        row = connections.get(db, connection_id)
+        policy.deactivate(db, operator(), None, row)
+        data = connections.describe(rt, row)
+    emit(data, f"connection {connection_id}: inactive")
+
+
+@sso.command("setup-link")
+@org_option
+@click.option("--email", required=True, help="The IT admin the link is for.")
+@click.option("--expires", metavar="DURATION", default="72h", show_default=True)
+@json_option
+def sso_setup_link(org_name: str, email: str, expires: str) -> None:
+    """A one-time link to the setup portal for the org's IT admin (no account needed)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        row, key = setup.create(db, rt, operator(), None, org, email, parse_duration(expires))
+        data = {**setup.describe(row), "url": rt.url(f"/setup/{key}")}
+    emit(data, data["url"])
+
+
+@sso.command("setup-link-revoke")
+@org_option
+@click.argument("link_id", type=int)
+@json_option
+def sso_setup_link_revoke(org_name: str, link_id: int) -> None:
+    """End a setup link now."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        setup.revoke(db, rt, operator(), None, org, link_id)
+    emit({"revoked": link_id}, f"setup link {link_id} revoked")

@@ -1,0 +1,172 @@
+"""The OIDC sign-in around the protocol code: state, nonce and PKCE verifier in
+the shared store bound to the browser, the code exchange, keys and userinfo.
+
+It ends in a verified Identity; membership and sessions are the SSO policy's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from joserfc.errors import JoseError
+from sqlalchemy.orm import Session
+
+from hubgate import bounded_json, store
+from hubgate.db.models import SsoConnection
+from hubgate.errors import BadRequest
+from hubgate.runtime import Runtime
+from hubgate.sso import connections
+from hubgate.sso.fetch import fetch, post_form
+from hubgate.sso.flows.verified import Verified
+from hubgate.sso.oidc import errors
+from hubgate.sso.oidc.config import OidcConfig
+from hubgate.sso.oidc.flow import (
+    authorization_url,
+    identity_from,
+    needs_userinfo,
+    pkce,
+    token_request,
+)
+from hubgate.sso.oidc.id_token import Expected, protected_header, validate_id_token
+from hubgate.sso.oidc.jwks import JwksCache
+
+__all__ = ["Taken", "finish", "start", "take"]
+
+PENDING = "oidc_state"
+STATE_TTL = timedelta(minutes=10)
+_KEYS: dict[bool, JwksCache] = {}
+
+
+def _jwks(rt: Runtime) -> JwksCache:
+    allow = rt.settings.allow_private_idp_urls
+    if allow not in _KEYS:
+        _KEYS[allow] = JwksCache(lambda url: fetch(url, allow_private=allow))
+    return _KEYS[allow]
+
+
+def start(
+    db: Session, rt: Runtime, connection: SsoConnection, next_path: str, browser_key: str
+) -> str:
+    config = connections.oidc_config(rt, connection)
+    state, nonce = store.new_key(), store.new_key()
+    verifier, challenge = pkce()
+    pending = {
+        "connection_id": connection.id, "nonce": nonce, "verifier": verifier,
+        "next": next_path,
+    }  # fmt: skip
+    store.put(db, PENDING, store.bound(state, browser_key), pending, STATE_TTL)
+    return authorization_url(config, state, nonce, challenge)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """An OIDC answer's state, spent: what verifying the rest of it needs, read in
+    the transaction that spent it and used after it closed."""
+
+    connection: connections.Through
+    config: OidcConfig
+    nonce: str
+    verifier: str
+    next: str
+
+
+def take(
+    db: Session, rt: Runtime, connection: SsoConnection, params: Mapping[str, str], browser_key: str
+) -> Taken:
+    """Spend the answer's state, bound to this browser and connection; the caller
+    commits that even when this refuses (:mod:`hubgate.sso.flows.signin`)."""
+    pending = _pending(db, rt, connection, params.get("state", "")[:128], browser_key)
+    config = connections.oidc_config(rt, connection)
+    return Taken(
+        connections.Through.of(connection), config, pending["nonce"], pending["verifier"],
+        pending["next"],
+    )  # fmt: skip
+
+
+def finish(rt: Runtime, taken: Taken, params: Mapping[str, str]) -> Verified:
+    """The provider's answer, then the tokens, keys and userinfo: network calls, made
+    with no transaction open."""
+    config = taken.config
+    _check_response(config, params)
+    tokens = _exchange(rt, config, params["code"], taken.verifier)
+    claims = _validate(rt, config, tokens, taken.nonce)
+    userinfo = _userinfo(rt, config, tokens) if needs_userinfo(config, claims) else None
+    return Verified(taken.connection, identity_from(config, claims, userinfo), taken.next)
+
+
+def _pending(
+    db: Session, rt: Runtime, connection: SsoConnection, state: str, browser_key: str
+) -> dict[str, Any]:
+    """The state, spent by its own browser; from another browser it is refused and
+    left for its own (a stolen callback URL neither signs in nor cancels)."""
+    found = store.consume(db, PENDING, store.bound(state, browser_key), rt.now()) if state else None
+    if found is None or found["connection_id"] != connection.id:
+        raise errors.StateInvalid()
+    return found
+
+
+def _check_response(config: OidcConfig, params: Mapping[str, str]) -> None:
+    """RFC 6749 §4.1.2.1 errors; RFC 9207 ``iss`` (the mix-up defence)."""
+    if "error" in params:
+        code = params["error"][:64]
+        description = params.get("error_description", "")[:200]
+        raise errors.ProviderError(f"The identity provider answered {code}: {description}".strip())
+    issuer = params.get("iss")
+    if config.provider.iss_parameter_supported and issuer is None:
+        raise errors.IssuerMismatch("The provider promised an iss parameter and sent none.")
+    if issuer is not None and issuer != config.provider.issuer:
+        raise errors.IssuerMismatch()
+    if not params.get("code") or len(params["code"]) > 2048:
+        raise errors.TokenExchangeFailed("The provider sent no authorization code.")
+
+
+def _exchange(rt: Runtime, config: OidcConfig, code: str, verifier: str) -> dict[str, Any]:
+    request = token_request(config, code, verifier, rt.now())
+    allow = rt.settings.allow_private_idp_urls
+    try:
+        body = post_form(request.url, request.form, allow_private=allow, auth=request.auth)
+        answer: Any = bounded_json.loads(body)
+    except (BadRequest, ValueError) as exc:
+        raise errors.TokenExchangeFailed() from exc
+    if not isinstance(answer, dict) or not isinstance(answer.get("id_token"), str):
+        error = answer.get("error") if isinstance(answer, dict) else None
+        raise errors.TokenExchangeFailed(f"The token endpoint answered {str(error)[:64]}.")
+    return answer
+
+
+def _validate(
+    rt: Runtime, config: OidcConfig, tokens: dict[str, Any], nonce: str
+) -> dict[str, Any]:
+    token = tokens["id_token"]
+    keys = _jwks(rt).keys_for(config.provider.jwks_uri, _kid(token), rt.now())
+    expected = Expected(
+        config.provider.issuer, config.client_id, nonce, config.algorithms, rt.now(),
+        config.clock_skew,
+    )  # fmt: skip
+    return validate_id_token(token, keys, expected)
+
+
+def _kid(token: str) -> str | None:
+    try:
+        kid = protected_header(token).get("kid")
+    except (JoseError, ValueError):
+        return None
+    return kid if isinstance(kid, str) else None
+
+
+def _userinfo(rt: Runtime, config: OidcConfig, tokens: dict[str, Any]) -> dict[str, Any] | None:
+    access = tokens.get("access_token")
+    endpoint = config.provider.userinfo_endpoint
+    if not isinstance(access, str) or endpoint is None:
+        return None
+    headers = {"Authorization": f"Bearer {access}", "Accept": "application/json"}
+    try:
+        answer: Any = bounded_json.loads(
+            fetch(endpoint, allow_private=rt.settings.allow_private_idp_urls, headers=headers)
+        )
+    except (BadRequest, ValueError) as exc:
+        raise errors.UserinfoMismatch("The userinfo endpoint did not answer usable JSON.") from exc
+    return answer if isinstance(answer, dict) else None

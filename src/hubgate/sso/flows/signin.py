@@ -1,0 +1,163 @@
+"""One sign-in, one way (DESIGN.md §2): spend, verify, then the org's policy.
+
+1. **Spend.** The adapter takes the answer's one-time state (the pending SAML
+   request and the assertion ids, or the OIDC state) and what the browser started,
+   in a short transaction of its own. It commits even when the answer is refused,
+   with the refusal's audit record, so nothing (a refusal, the policy's rollback, a
+   lost race) can make a spent answer usable again.
+2. **Verify.** SAML verifies while spending (no network). OIDC then talks to the
+   provider (token, keys, userinfo) with no transaction open.
+3. **The policy** runs in a transaction of its own and ends in
+   :class:`~hubgate.sso.login.SignedIn`; a lost race for a unique row (twenty first
+   sign-ins of one person at once) runs it again and finds the winner's rows. A
+   refusal is audited in a transaction of its own, with the Identity that arrived.
+
+Through a connection that is not active yet, a sign-in only shows the Identity
+(a test sign-in, which marks a draft connection verified).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from hubgate import audit, metrics
+from hubgate.audit import Actor
+from hubgate.db.models import SsoConnection
+from hubgate.errors import Conflict, HubgateError, NotFound
+from hubgate.runtime import Runtime
+from hubgate.sso import connections, login
+from hubgate.sso.flows import oidc as oidc_flow
+from hubgate.sso.flows import saml as saml_flow
+from hubgate.sso.flows import started
+from hubgate.sso.flows.started import Browser
+from hubgate.sso.flows.verified import Verified
+from hubgate.sso.identity import Identity
+from hubgate.sso.login import SignedIn
+
+__all__ = ["Caller", "Outcome", "oidc", "policy", "saml"]
+
+_RACE_RETRIES = 3
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where the browser goes next, with the session opened (``signed``), or only
+    the Identity to show when the connection is not active yet."""
+
+    identity: Identity
+    next: str
+    signed: SignedIn | None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The request finishing a sign-in, as the sign-in needs it."""
+
+    actor: Actor
+    browser_key: str
+    user_agent: str | None
+
+
+def saml(
+    rt: Runtime, caller: Caller, connection_id: int, saml_response: str, relay_state: str
+) -> Outcome:
+    """The assertion consumer: an IdP's Response, HTTP-POST binding."""
+
+    def spend(db: Session) -> tuple[Verified, Browser]:
+        connection = connections.saml_endpoint(db, connection_id)
+        verified = saml_flow.finish(
+            db, rt, connection, saml_response, relay_state, caller.browser_key
+        )
+        return verified, _browser(db, rt, caller, connection.org_id)
+
+    verified, browser = _spend(rt, caller.actor, connection_id, spend)
+    return _conclude(rt, caller.actor, verified, browser)
+
+
+def oidc(rt: Runtime, caller: Caller, connection_id: int, params: Mapping[str, str]) -> Outcome:
+    """The redirect URI: the state first, then the provider's answer and tokens."""
+
+    def spend(db: Session) -> tuple[oidc_flow.Taken, Browser]:
+        connection = connections.get(db, connection_id)
+        if connection.kind != "oidc" or connection.state == "inactive":
+            raise NotFound("No such OIDC connection.")
+        taken = oidc_flow.take(db, rt, connection, params, caller.browser_key)
+        return taken, _browser(db, rt, caller, connection.org_id)
+
+    taken, browser = _spend(rt, caller.actor, connection_id, spend)
+    try:
+        verified = oidc_flow.finish(rt, taken, params)
+    except HubgateError as exc:
+        with rt.db.transaction() as db:
+            _refused(db, caller.actor, connection_id, exc, None)
+        raise
+    return _conclude(rt, caller.actor, verified, browser)
+
+
+def _browser(db: Session, rt: Runtime, caller: Caller, org_id: int) -> Browser:
+    return started.recall(
+        db, caller.browser_key, org_id, rt.now(), client_address=caller.actor.client_address,
+        user_agent=caller.user_agent,
+    )  # fmt: skip
+
+
+def _spend(rt: Runtime, actor: Actor, connection_id: int, take: Callable[[Session], _T]) -> _T:
+    """``take`` in a transaction that commits whatever it spent, also when it
+    refuses (then with the refusal's audit record)."""
+    with rt.db.transaction() as db:
+        try:
+            return take(db)
+        except HubgateError as exc:
+            refusal = exc
+            _refused(db, actor, connection_id, exc, None)
+    raise refusal
+
+
+def _conclude(rt: Runtime, actor: Actor, verified: Verified, browser: Browser) -> Outcome:
+    through, identity = verified.connection, verified.identity
+    if through.state != "active":
+        with rt.db.transaction() as db:
+            connections.identity_verified(db, rt, actor, through, identity)
+        metrics.SIGN_INS.labels(through.kind, "test_sign_in").inc()
+        return Outcome(identity, verified.next, None)
+    try:
+        signed = policy(rt, actor, verified, browser)
+    except HubgateError as exc:
+        with rt.db.transaction() as db:
+            connections.identity_verified(db, rt, actor, through, identity)
+            _refused(db, actor, through.id, exc, identity)
+        raise
+    metrics.SIGN_INS.labels(through.kind, "success").inc()
+    return Outcome(identity, verified.next, signed)
+
+
+def policy(rt: Runtime, actor: Actor, verified: Verified, browser: Browser) -> SignedIn:
+    """The org's policy in a transaction of its own; a lost race runs it again."""
+    for _attempt in range(_RACE_RETRIES):
+        try:
+            with rt.db.transaction() as db:
+                connections.identity_verified(db, rt, actor, verified.connection, verified.identity)
+                return login.sign_in(
+                    db, rt, actor, verified.connection.id, verified.identity, browser
+                )
+        except login.RACES:
+            continue
+    raise Conflict("Too many sign-ins at once; try again.", code="sso_busy")
+
+
+def _refused(
+    db: Session, actor: Actor, connection_id: int, exc: HubgateError, identity: Identity | None
+) -> None:
+    """The refusal, audited under the connection's org, with whom it refused."""
+    metrics.SIGN_INS.labels("sso", exc.code).inc()
+    data = {"email": identity.email, "subject": identity.subject} if identity else None
+    connection = db.get(SsoConnection, connection_id)
+    audit.record(
+        db, actor, "sso.login_refused", org_id=connection.org_id if connection else None,
+        target=f"connection:{connection_id}", reason=exc.code, data=data,
+    )  # fmt: skip

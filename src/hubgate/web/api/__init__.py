@@ -1,0 +1,39 @@
+"""The JSON API under ``/api/v1``, one module per resource. Thin routes: each calls
+one service function in one transaction and answers a response model.
+
+``ROUTERS`` is the order ``create_app`` includes them in.
+"""
+
+from __future__ import annotations
+
+from hubgate.web.api import (
+    account_security,
+    accounts,
+    audit,
+    domains,
+    members,
+    orgs,
+    resources,
+    scim,
+    sso_connections,
+    sso_policy,
+    teams,
+    tokens,
+)
+
+__all__ = ["ROUTERS"]
+
+ROUTERS = (
+    accounts.router,
+    account_security.router,
+    tokens.router,
+    orgs.router,
+    members.router,
+    teams.router,
+    resources.router,
+    audit.router,
+    sso_connections.router,
+    sso_policy.router,
+    domains.router,
+    scim.router,
+)

@@ -1,0 +1,84 @@
+"""An org's email domains in the JSON API (org admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path, Request, Response
+from pydantic import Field
+
+from hubgate.access import Action, OrgTarget
+from hubgate.principals import require
+from hubgate.sso import domains
+from hubgate.web.api.common import api_router
+from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
+from hubgate.web.schemas import MAX_ROW_ID, Strict
+
+__all__ = ["router"]
+
+router = api_router("/orgs/{org}/domains", ["domains"])
+_DOMAIN_LENGTH = 300  # room for a Unicode name whose IDNA form fits in 253
+DomainName = Annotated[str, Path(min_length=1, max_length=_DOMAIN_LENGTH)]
+
+
+class DomainCreate(Strict):
+    domain: Annotated[str, Field(min_length=1, max_length=_DOMAIN_LENGTH)]
+
+
+class DomainConnection(Strict):
+    connection_id: Annotated[int | None, Field(ge=1, le=MAX_ROW_ID)]
+
+
+@router.get("")
+def list_domains(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        require(principal, Action.ADMIN, OrgTarget(found.id))
+        return [domains.describe(row) for row in domains.list_for(db, found)]
+
+
+@router.post("", status_code=201)
+def add_domain(
+    org: str, body: DomainCreate, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        actor = actor_of(request, rt, credential)
+        return domains.describe(domains.add(db, rt, actor, principal, found, body.domain))
+
+
+@router.post("/{domain}/verify")
+def verify_domain(
+    org: str, domain: DomainName, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    """Look up the TXT record at ``_hubgate.<domain>`` now (no transaction open meanwhile)."""
+    actor = actor_of(request, rt, credential)
+    row = domains.verify_dns(rt, actor, lambda db: org_scope(db, credential, org), domain)
+    return domains.describe(row)
+
+
+@router.put("/{domain}/connection")
+def set_connection(
+    org: str,
+    domain: DomainName,
+    body: DomainConnection,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = domains.assign_connection(
+            db, actor_of(request, rt, credential), principal, found, domain, body.connection_id
+        )
+        return domains.describe(row)
+
+
+@router.delete("/{domain}", status_code=204)
+def remove_domain(
+    org: str, domain: DomainName, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        domains.remove(db, actor_of(request, rt, credential), principal, found, domain)
+    return Response(status_code=204)

@@ -1,0 +1,292 @@
+"""An org's SSO policy in the JSON API (org admins): mode and enforcement, timeout
+and defaults, role and team mappings with a preview, invitations, the join link,
+external collaborators, ending a member's org sessions, connection activation.
+
+Thin routes: a validated body, one service call in one transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import Path as PathParam
+from fastapi import Request, Response
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from hubgate.access import OrgRole, TeamRole
+from hubgate.accounts import users
+from hubgate.db.models import User
+from hubgate.errors import NotFound
+from hubgate.sso import connections, invitations, mappings, policy, setup
+from hubgate.web.api.common import api_router
+from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
+from hubgate.web.schemas import OrgRoleName, RowId, Str, Strict, TeamRoleName
+
+__all__ = ["router"]
+
+router = api_router("/orgs/{org}/sso", ["sso policy"])
+
+Text256 = Annotated[str, Field(min_length=1, max_length=256)]
+EmailPath = Annotated[str, PathParam(max_length=320)]
+
+
+class SettingsUpdate(Strict):
+    mode: Literal["off", "basic", "basic-optional", "managed"] | None = None
+    enforced: bool | None = None
+    session_timeout_seconds: Annotated[int | None, Field(ge=3600, le=90 * 24 * 3600)] = None
+    default_role: OrgRoleName | None = None
+    default_team: Annotated[str | None, Field(max_length=64)] = None
+
+
+class RoleMappingIn(Strict):
+    attribute: Text256
+    value: Text256
+    role: OrgRoleName
+
+
+class TeamMappingIn(Strict):
+    attribute: Text256
+    value: Text256
+    team: Annotated[str, Field(min_length=1, max_length=64)]
+    team_role: TeamRoleName
+
+
+class PreviewIn(Strict):
+    groups: Annotated[list[Text256], Field(max_length=1000)] = []
+    attributes: Annotated[dict[str, Annotated[list[Text256], Field(max_length=100)]], Field(
+        max_length=100
+    )] = {}  # fmt: skip
+
+
+class InvitationIn(Strict):
+    email: Str
+    role: OrgRoleName = "write"
+    teams: Annotated[dict[str, TeamRoleName], Field(max_length=50)] = {}
+
+
+class JoinLinkIn(Strict):
+    expires_in_seconds: Annotated[int | None, Field(ge=300, le=365 * 24 * 3600)] = None
+
+
+class CollaboratorIn(Strict):
+    external: bool
+
+
+def _person(db: Session, email: str) -> User:
+    user = users.find_by_email(db, email.strip().lower()[:254])
+    if user is None:
+        raise NotFound("No such person.")
+    return user
+
+
+@router.get("/settings")
+def get_settings(org: str, rt: Rt, credential: CurrentCredential) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        policy.require_admin(principal, found)
+        return {**policy.describe(db, found), **mappings.describe(db, found.id)}
+
+
+@router.patch("/settings")
+def update_settings(
+    org: str, body: SettingsUpdate, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        policy.require_admin(principal, found)
+        actor = actor_of(request, rt, credential)
+        if body.mode is not None:
+            policy.set_mode(db, rt, actor, principal, found, body.mode)
+        if body.enforced is not None:
+            policy.set_enforcement(db, rt, actor, principal, found, body.enforced)
+        if {"session_timeout_seconds", "default_role", "default_team"} & body.model_fields_set:
+            policy.update_defaults(
+                db, rt, actor, principal, found,
+                session_timeout=timedelta(seconds=body.session_timeout_seconds)
+                if body.session_timeout_seconds else None,
+                default_role=OrgRole.parse(body.default_role) if body.default_role else None,
+                default_team=body.default_team,
+            )  # fmt: skip
+        return policy.describe(db, found)
+
+
+@router.put("/role-mappings")
+def set_role_mappings(
+    org: str,
+    body: Annotated[list[RoleMappingIn], Field(max_length=mappings.MAX_RULES)],
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+) -> dict[str, Any]:
+    rules = [mappings.RoleRule(r.attribute, r.value, OrgRole.parse(r.role)) for r in body]
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        mappings.set_role_mappings(db, actor_of(request, rt, credential), principal, found, rules)
+        return mappings.describe(db, found.id)
+
+
+@router.put("/team-mappings")
+def set_team_mappings(
+    org: str,
+    body: Annotated[list[TeamMappingIn], Field(max_length=mappings.MAX_RULES)],
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+) -> dict[str, Any]:
+    rules = [(r.attribute, r.value, r.team, TeamRole.parse(r.team_role)) for r in body]
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        mappings.set_team_mappings(db, actor_of(request, rt, credential), principal, found, rules)
+        return mappings.describe(db, found.id)
+
+
+@router.post("/mappings/preview")
+def preview_mappings(
+    org: str, body: PreviewIn, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        policy.require_admin(principal, found)
+        return mappings.preview(db, found.id, body.groups, body.attributes, pins=True)
+
+
+@router.get("/invitations")
+def list_invitations(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        policy.require_admin(principal, found)
+        return [invitations.describe(db, row) for row in invitations.list_for(db, found, rt.now())]
+
+
+@router.post("/invitations", status_code=201)
+def invite(
+    org: str, body: InvitationIn, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    teams = [(name, TeamRole.parse(role)) for name, role in body.teams.items()]
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = invitations.invite(
+            db, rt, actor_of(request, rt, credential), principal, found, body.email,
+            OrgRole.parse(body.role), teams,
+        )  # fmt: skip
+        return invitations.describe(db, row)
+
+
+@router.delete("/invitations/{email}", status_code=204)
+def revoke_invitation(
+    org: str, email: EmailPath, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        invitations.revoke(db, actor_of(request, rt, credential), principal, found, email)
+    return Response(status_code=204)
+
+
+@router.post("/join-link")
+def rotate_join_link(
+    org: str, body: JoinLinkIn, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, str]:
+    """A new join link, shown once; the old one stops working."""
+    ttl = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        actor = actor_of(request, rt, credential)
+        key = invitations.rotate_join_link(db, rt, actor, principal, found, ttl)
+    return {"join_url": rt.url(f"/sso/join/{key}")}
+
+
+@router.delete("/join-link", status_code=204)
+def disable_join_link(
+    org: str, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        invitations.disable_join_link(db, actor_of(request, rt, credential), principal, found)
+    return Response(status_code=204)
+
+
+@router.put("/collaborators/{email}")
+def set_collaborator(
+    org: str,
+    email: EmailPath,
+    body: CollaboratorIn,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        user = _person(db, email)
+        actor = actor_of(request, rt, credential)
+        policy.set_collaborator(db, actor, principal, found, user, body.external)
+    return {"email": email, "external_collaborator": body.external}
+
+
+@router.post("/members/{email}/end-sessions")
+def end_sessions(
+    org: str, email: EmailPath, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, int]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        user = _person(db, email)
+        actor = actor_of(request, rt, credential)
+        return {"ended": policy.end_org_sessions(db, actor, principal, found, user)}
+
+
+@router.post("/connections/{connection_id}/activate")
+def activate(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = connections.get(db, connection_id, org_id=found.id)
+        policy.activate(db, actor_of(request, rt, credential), principal, row)
+        return connections.describe(rt, row)
+
+
+@router.post("/connections/{connection_id}/deactivate")
+def deactivate(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = connections.get(db, connection_id, org_id=found.id)
+        policy.deactivate(db, actor_of(request, rt, credential), principal, row)
+        return connections.describe(rt, row)
+
+
+class SetupLinkIn(Strict):
+    email: Str
+    expires_in_seconds: Annotated[int, Field(ge=600, le=30 * 24 * 3600)] = 72 * 3600
+
+
+@router.get("/setup-links")
+def list_setup_links(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        policy.require_admin(principal, found)
+        return [setup.describe(row) for row in setup.list_for(db, found, rt.now())]
+
+
+@router.post("/setup-links", status_code=201)
+def create_setup_link(
+    org: str, body: SetupLinkIn, request: Request, rt: Rt, credential: CurrentCredential
+) -> dict[str, Any]:
+    """A setup portal link for the org's IT admin, shown once."""
+    ttl = timedelta(seconds=body.expires_in_seconds)
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        actor = actor_of(request, rt, credential)
+        row, key = setup.create(db, rt, actor, principal, found, body.email, ttl)
+        return {**setup.describe(row), "url": rt.url(f"/setup/{key}")}
+
+
+@router.delete("/setup-links/{link_id}", status_code=204)
+def revoke_setup_link(
+    org: str, link_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        setup.revoke(db, rt, actor_of(request, rt, credential), principal, found, link_id)
+    return Response(status_code=204)

@@ -1,0 +1,352 @@
+"""Org administration pages: members, teams with their tokens, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Form, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from hubgate import audit
+from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget, decide
+from hubgate.accounts import devices, tokens, users
+from hubgate.accounts.emails import normalize_email
+from hubgate.accounts.refusals import raise_refused
+from hubgate.db.models import Org, Team, User
+from hubgate.errors import BadRequest
+from hubgate.orgs import queries, service, team_tokens
+from hubgate.principals import Credential, require
+from hubgate.runtime import Runtime
+from hubgate.web.context import CurrentCredential, Rt, actor_of
+from hubgate.web.pages.kit import (
+    FORM_ERRORS,
+    OrgRoleName,
+    SignedIn,
+    TeamRoleName,
+    org_context,
+    org_scope,
+    page_router,
+    render,
+    see_other,
+    user_by_id,
+)
+from hubgate.web.schemas import MAX_ROW_ID, RowId
+
+__all__ = ["router"]
+
+router = page_router()
+AUDIT_PAGE = 50
+
+
+def _user_by_email(db: Session, address: str) -> User:
+    user = users.find_by_email(db, normalize_email(address))
+    if user is None:
+        message = "No account has that email; ask them to sign up first."
+        raise BadRequest(message, code="unknown_email")
+    return user
+
+
+# -- members ------------------------------------------------------------------------
+
+
+def _members_page(
+    request: Request, rt: Runtime, credential: Credential, org: str, status: int = 200, **extra: Any
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        require(principal, Action.READ, OrgTarget(found.id))
+        context = org_context(found, principal, "members")
+        context |= {"members": queries.members_of(db, found), **extra}
+    return render(request, rt, "members.html", context, status)
+
+
+@router.get("/{org}/members")
+def members_page(org: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+    return _members_page(request, rt, credential, org)
+
+
+def _admin_scope(db: Session, credential: Credential, org: str) -> tuple[Org, Principal]:
+    """Admins only, checked before any lookup so others learn nothing about accounts."""
+    found, principal = org_scope(db, credential, org)
+    require(principal, Action.ADMIN, OrgTarget(found.id))
+    return found, principal
+
+
+@router.post("/{org}/members/add")
+def add_member(
+    org: str,
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    email: Annotated[str, Form(max_length=320)] = "",
+    role: Annotated[OrgRoleName, Form()] = "write",
+) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal = _admin_scope(db, credential, org)
+            user = _user_by_email(db, email)
+            actor = actor_of(request, rt, credential)
+            service.add_member(db, actor, principal, found, user, OrgRole.parse(role))
+    except FORM_ERRORS as exc:
+        form = {"email": email, "role": role}
+        return _members_page(request, rt, credential, org, exc.status, error=exc.message, form=form)
+    return see_other(f"/{org}/members")
+
+
+@router.post("/{org}/members/{user_id}/role")
+def set_member_role(
+    org: str,
+    user_id: RowId,
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    role: Annotated[OrgRoleName, Form()],
+    pin: Annotated[bool, Form()] = False,
+) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal = _admin_scope(db, credential, org)
+            user = user_by_id(db, user_id)
+            actor = actor_of(request, rt, credential)
+            service.set_role(db, actor, principal, found, user, OrgRole.parse(role), pin=pin)
+    except FORM_ERRORS as exc:
+        return _members_page(request, rt, credential, org, exc.status, error=exc.message)
+    return see_other(f"/{org}/members")
+
+
+@router.post("/{org}/members/{user_id}/unpin")
+def unpin_member_role(
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal = _admin_scope(db, credential, org)
+            user = user_by_id(db, user_id)
+            service.unpin(db, actor_of(request, rt, credential), principal, found, user)
+    except FORM_ERRORS as exc:
+        return _members_page(request, rt, credential, org, exc.status, error=exc.message)
+    return see_other(f"/{org}/members")
+
+
+@router.post("/{org}/members/{user_id}/remove")
+def remove_member(
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal = _admin_scope(db, credential, org)
+            user = user_by_id(db, user_id)
+            service.remove_member(db, actor_of(request, rt, credential), principal, found, user)
+    except FORM_ERRORS as exc:
+        return _members_page(request, rt, credential, org, exc.status, error=exc.message)
+    return see_other(f"/{org}/members")
+
+
+@router.post("/{org}/members/{user_id}/end-sessions")
+def end_member_sessions(
+    org: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    """End the member's sessions that hold an SSO authentication for the org."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        outcome = devices.end_member_sessions(
+            db, actor_of(request, rt, credential), principal, found, user_id
+        )
+    raise_refused(outcome)
+    return _members_page(request, rt, credential, org, notice=f"{outcome} session(s) ended.")
+
+
+# -- teams --------------------------------------------------------------------------
+
+
+@router.get("/{org}/teams")
+def teams_page(org: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+    return _teams_page(request, rt, credential, org)
+
+
+def _teams_page(
+    request: Request, rt: Runtime, credential: Credential, org: str, status: int = 200, **extra: Any
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        require(principal, Action.READ, OrgTarget(found.id))
+        context = org_context(found, principal, "teams")
+        context |= {"teams": queries.teams_of(db, found), **extra}
+    return render(request, rt, "teams.html", context, status)
+
+
+@router.post("/{org}/teams/new")
+def create_team(
+    org: str,
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    name: Annotated[str, Form(max_length=64)] = "",
+    display_name: Annotated[str, Form(max_length=120)] = "",
+) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal = org_scope(db, credential, org)
+            actor = actor_of(request, rt, credential)
+            team = service.create_team(db, actor, principal, found, name, display_name or None)
+    except FORM_ERRORS as exc:
+        form = {"name": name, "display_name": display_name}
+        return _teams_page(request, rt, credential, org, exc.status, error=exc.message, form=form)
+    return see_other(f"/{org}/teams/{team.name}")
+
+
+def _team_scope(
+    db: Session, credential: Credential, org: str, team: str, action: Action
+) -> tuple[Org, Principal, Team]:
+    """The team, once the viewer may ``action`` it (read: see the org's teams)."""
+    found, principal = org_scope(db, credential, org)
+    require(principal, Action.READ, OrgTarget(found.id))
+    row = service.get_team(db, found, team)
+    if action is not Action.READ:
+        require(principal, action, TeamTarget(found.id, row.id))
+    return found, principal, row
+
+
+def _team_page(
+    request: Request,
+    rt: Runtime,
+    credential: Credential,
+    org: str,
+    team: str,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+        context = org_context(found, principal, "teams")
+        can_manage = decide(principal, Action.ADMIN, TeamTarget(found.id, row.id)).allowed
+        listed = next(t for t in queries.teams_of(db, found) if t.team.id == row.id)
+        context |= {
+            "team": row, "members": listed.members, "scim_groups": listed.scim_groups,
+            "can_manage": can_manage,
+        }  # fmt: skip
+        if can_manage:
+            context["org_members"] = queries.members_of(db, found)
+            context["tokens"] = queries.team_tokens(db, row.id)
+    context |= {"scopes": sorted(s.value for s in tokens.TEAM_SCOPES), **extra}
+    return render(request, rt, "team.html", context, status)
+
+
+@router.get("/{org}/teams/{team}")
+def team_page(
+    org: str, team: str, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    return _team_page(request, rt, credential, org, team)
+
+
+@router.post("/{org}/teams/{team}/members")
+def set_team_member(
+    org: str,
+    team: str,
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    user_id: Annotated[int, Form()],
+    role: Annotated[TeamRoleName, Form()] = "read",
+) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal, row = _team_scope(db, credential, org, team, Action.ADMIN)
+            user = user_by_id(db, user_id)
+            service.set_team_member(
+                db, actor_of(request, rt, credential), principal, found, row, user,
+                TeamRole.parse(role),
+            )  # fmt: skip
+    except FORM_ERRORS as exc:
+        return _team_page(request, rt, credential, org, team, exc.status, error=exc.message)
+    return see_other(f"/{org}/teams/{team}")
+
+
+@router.post("/{org}/teams/{team}/members/{user_id}/remove")
+def remove_team_member(
+    org: str, team: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal, row = _team_scope(db, credential, org, team, Action.ADMIN)
+        user = user_by_id(db, user_id)
+        actor = actor_of(request, rt, credential)
+        service.remove_team_member(db, actor, principal, found, row, user)
+    return see_other(f"/{org}/teams/{team}")
+
+
+@router.post("/{org}/teams/{team}/delete")
+def delete_team(org: str, team: str, request: Request, rt: Rt, credential: SignedIn) -> Response:
+    try:
+        with rt.db.transaction() as db:
+            found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+            service.delete_team(db, actor_of(request, rt, credential), principal, found, row)
+    except FORM_ERRORS as exc:
+        return _team_page(request, rt, credential, org, team, exc.status, error=exc.message)
+    return see_other(f"/{org}/teams")
+
+
+@router.post("/{org}/teams/{team}/tokens")
+def create_team_token(
+    org: str,
+    team: str,
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    name: Annotated[str, Form(max_length=100)] = "",
+    scopes: Annotated[list[str] | None, Form()] = None,
+    expires_in_days: Annotated[int | None, Form(ge=1, le=3650)] = None,
+) -> Response:
+    """Shows the new secret in this response only (no redirect: it is never shown again)."""
+    try:
+        with rt.db.transaction() as db:
+            found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+            new = team_tokens.create(
+                db, actor_of(request, rt, credential), principal, found, row, name,
+                scopes or [], expires_in_days, rt.now(),
+            )  # fmt: skip
+    except FORM_ERRORS as exc:
+        return _team_page(request, rt, credential, org, team, exc.status, error=exc.message)
+    return _team_page(request, rt, credential, org, team, new_token=new)
+
+
+@router.post("/{org}/teams/{team}/tokens/{token_id}/revoke")
+def revoke_team_token(
+    org: str, team: str, token_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+        team_tokens.revoke_team_token(
+            db, actor_of(request, rt, credential), principal, found, row, token_id, rt.now()
+        )
+    return see_other(f"/{org}/teams/{team}")
+
+
+# -- audit log ----------------------------------------------------------------------
+
+
+@router.get("/{org}/audit")
+def audit_page(
+    org: str,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+    actor: Annotated[str, Query(max_length=320)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    trace: Annotated[str, Query(max_length=32)] = "",
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+) -> Response:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        require(principal, Action.ADMIN, OrgTarget(found.id))
+        where = audit.AuditFilter(
+            org_id=found.id, actor=actor or None, action=action or None,
+            trace_id=trace.strip() or None, before_id=before_id, limit=AUDIT_PAGE,
+        )  # fmt: skip
+        events = audit.query(db, where)
+        context = org_context(found, principal, "audit")
+    older = events[-1].id if len(events) == AUDIT_PAGE else None
+    context |= {
+        "events": events, "actor": actor, "action": action, "trace": trace, "older": older,
+    }  # fmt: skip
+    return render(request, rt, "audit.html", context)

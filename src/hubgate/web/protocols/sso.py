@@ -1,0 +1,172 @@
+"""SSO routes: SP metadata, starting a sign-in, and the SAML assertion consumer.
+
+The ACS is a cross-site POST from the IdP by design: no CSRF token, the
+browser binding of the pending request stands in for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from hubgate.db.models import Org
+from hubgate.orgs import service
+from hubgate.principals import Credential
+from hubgate.runtime import Runtime
+from hubgate.sso import connections, invitations, login, routing
+from hubgate.sso.flows import oidc as oidc_flow
+from hubgate.sso.flows import saml as saml_flow
+from hubgate.sso.flows import signin, started
+from hubgate.sso.identity import Identity
+from hubgate.sso.saml.metadata import sp_metadata
+from hubgate.web.context import CurrentCredential, Rt, actor_of
+from hubgate.web.pages.kit import render, safe_next
+from hubgate.web.schemas import MAX_ROW_ID, RowId
+from hubgate.web.session_cookie import set_session_cookie
+
+__all__ = ["router"]
+
+OptionalRowId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
+
+router = APIRouter(tags=["sso"])
+BROWSER_COOKIE = "hubgate_sso_browser"
+_MAX_FORM_FIELD = 512 * 1024
+
+
+@router.get("/sso/saml/{connection_id}/metadata")
+def saml_metadata(connection_id: RowId, rt: Rt) -> Response:
+    with rt.db.transaction() as db:
+        config = connections.saml_config(rt, connections.saml_endpoint(db, connection_id))
+    document = sp_metadata(
+        config.sp_entity_id, config.acs_url, config.sp_certificate,
+        want_assertions_signed=config.want_assertions_signed,
+        authn_requests_signed=config.sign_authn_requests,
+    )  # fmt: skip
+    return Response(document, media_type="application/samlmetadata+xml")
+
+
+@router.get("/sso/{org}/start")
+def start(
+    org: str,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+    next: str = "/",
+    connection: OptionalRowId = None,
+) -> Response:
+    """Send the browser to the org's identity provider."""
+    with rt.db.transaction() as db:
+        found = service.get_org(db, org)
+    return _start(request, rt, credential, found, safe_next(next), connection, joining=False)
+
+
+@router.get("/sso/join/{key}")
+def join(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+    """The org's join link: SSO, then membership with the default role."""
+    with rt.db.transaction() as db:
+        found = invitations.join_org(db, key[:256], rt.now())
+    return _start(request, rt, credential, found, f"/{found.name}", None, joining=True)
+
+
+def _start(
+    request: Request,
+    rt: Runtime,
+    credential: Credential,
+    org: Org,
+    next_path: str,
+    wanted: int | None,
+    *,
+    joining: bool,
+) -> Response:
+    browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
+    with rt.db.transaction() as db:
+        user_id = credential.user_id if credential.is_user else None
+        chosen = routing.connection_for(db, org, wanted, user_id)
+        flow = oidc_flow if chosen.kind == "oidc" else saml_flow
+        url = flow.start(db, rt, chosen, next_path, browser_key)
+        started.remember(
+            db, browser_key, org.id, user_id=user_id, session_id=credential.session_id,
+            joining=joining,
+        )  # fmt: skip
+    response = RedirectResponse(url, status_code=303)
+    _set_browser_cookie(response, rt, browser_key)
+    return response
+
+
+@router.post("/sso/saml/{connection_id}/acs")
+def acs(
+    connection_id: RowId,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+    saml_response: Annotated[str, Form(alias="SAMLResponse", max_length=_MAX_FORM_FIELD)],
+    relay_state: Annotated[str, Form(alias="RelayState", max_length=1024)] = "",
+) -> Response:
+    caller = _caller(request, rt, credential)
+    outcome = signin.saml(rt, caller, connection_id, saml_response, relay_state)
+    return _answer(request, rt, outcome)
+
+
+@router.get("/sso/oidc/{connection_id}/callback")
+def oidc_callback(
+    connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> Response:
+    """The redirect URI: state first, then the provider's answer, then the tokens."""
+    params = {k: v[:4096] for k, v in request.query_params.items()}
+    outcome = signin.oidc(rt, _caller(request, rt, credential), connection_id, params)
+    return _answer(request, rt, outcome)
+
+
+def _caller(request: Request, rt: Runtime, credential: Credential) -> signin.Caller:
+    return signin.Caller(
+        actor_of(request, rt, credential), request.cookies.get(BROWSER_COOKIE, ""),
+        request.headers.get("user-agent"),
+    )  # fmt: skip
+
+
+def _answer(request: Request, rt: Runtime, outcome: signin.Outcome) -> Response:
+    """The session cookie and where to go next; a test sign-in shows the Identity."""
+    signed = outcome.signed
+    if signed is None:
+        return _identity_response(request, rt, outcome.identity, outcome.next)
+    next_path = _after_sign_in(signed, outcome.next)
+    if "application/json" in request.headers.get("accept", ""):
+        body = {"user_id": signed.user_id, "org": signed.org, "next": next_path,
+                "created": signed.created, "linked": signed.linked}  # fmt: skip
+        response: Response = JSONResponse(body)
+    else:
+        response = RedirectResponse(next_path, status_code=303)
+    set_session_cookie(response, rt, signed.cookie)
+    return response
+
+
+def _after_sign_in(signed: login.SignedIn, next_path: str) -> str:
+    """A first link of an existing account that other identities, addresses or tokens
+    reach shows them, each revocable, before going on to ``next``."""
+    if not signed.review:
+        return next_path
+    return "/account/security?" + urlencode({"linked": signed.org, "next": next_path})
+
+
+def _identity_response(
+    request: Request, rt: Runtime, identity: Identity, next_path: str
+) -> Response:
+    if "application/json" in request.headers.get("accept", ""):
+        body = jsonable_encoder({"identity": dataclasses.asdict(identity), "next": next_path})
+        return JSONResponse(body)
+    return render(request, rt, "sso_identity.html", {"identity": identity, "next": next_path})
+
+
+def _set_browser_cookie(response: Response, rt: Runtime, value: str) -> None:
+    """The IdP posts back cross-site: on https the cookie must be SameSite=None."""
+    secure = rt.settings.secure_cookies
+    response.set_cookie(
+        BROWSER_COOKIE, value, max_age=600, httponly=True, secure=secure,
+        samesite="none" if secure else "lax", path="/sso/",
+    )  # fmt: skip
