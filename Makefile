@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 help:
 	@echo "make setup        create $(VENV) and install hubgate with its pinned dev tools"
 	@echo "make system-deps  install what the end-to-end tests drive: nginx, SimpleSAMLphp (Debian), oidc-provider (npm ci)"
-	@echo "make check        ruff and mypy"
+	@echo "make check        ruff, mypy and the import-linter contracts (.importlinter)"
 	@echo "make test         the whole suite on SQLite, then on PostgreSQL if HUBGATE_TEST_DATABASE_URL is set"
 	@echo "make bench        print the benchmark figures (bench/*.py)"
 	@echo "make demo         run 'hubgate demo'"
@@ -29,6 +29,7 @@ check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup system-deps
 	bash scripts/test.sh

@@ -45,7 +45,6 @@ from _load import form_posts  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
 from hubgate.access import OrgRole, TeamRole  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
-from hubgate.cli.operator import operator_principal  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
 from hubgate.db.models import (  # noqa: E402
     Membership,
@@ -56,6 +55,7 @@ from hubgate.db.models import (  # noqa: E402
     User,
     WebSession,
 )
+from hubgate.operator import operator_principal  # noqa: E402
 from hubgate.orgs import service  # noqa: E402
 from hubgate.runtime import Runtime, build_runtime  # noqa: E402
 from hubgate.sso import connections, domains, mappings, policy  # noqa: E402

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _oidc_provider import CLIENT_ID, running_provider  # noqa: E402
 from _server import free_port, scratch_database, serve  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
-from hubgate.cli.operator import create_account, operator_principal  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
+from hubgate.operator import create_account, operator_principal  # noqa: E402
 from hubgate.orgs import service  # noqa: E402
 from hubgate.runtime import build_runtime  # noqa: E402
 from hubgate.sso import connections  # noqa: E402

@@ -32,8 +32,8 @@ import _load as load  # noqa: E402
 from _load import form_posts  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
-from hubgate.cli.operator import create_account, operator_principal  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
+from hubgate.operator import create_account, operator_principal  # noqa: E402
 from hubgate.orgs import service  # noqa: E402
 from hubgate.runtime import build_runtime  # noqa: E402
 from hubgate.sso import connections  # noqa: E402

@@ -35,8 +35,8 @@ import _load as load  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
 from hubgate.accounts import users  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
-from hubgate.cli.operator import operator_principal  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
+from hubgate.operator import operator_principal  # noqa: E402
 from hubgate.orgs import service  # noqa: E402
 from hubgate.runtime import Runtime, build_runtime  # noqa: E402
 from hubgate.scim import tokens  # noqa: E402

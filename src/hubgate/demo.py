@@ -34,12 +34,12 @@ from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
 from hubgate.audit import Actor
-from hubgate.cli.operator import create_account, operator, operator_principal
 from hubgate.db.models import Org, SsoConnection, User
 from hubgate.devidp import keys, oidc, process, saml
 from hubgate.devidp.keys import SigningKey, ephemeral
 from hubgate.devidp.users import Directory, OidcClient, SamlSp, to_document
 from hubgate.devidp.users import User as IdpUser
+from hubgate.operator import create_account, operator, operator_principal
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, mappings, policy

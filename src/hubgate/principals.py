@@ -27,7 +27,7 @@ from hubgate.access import (
 )
 from hubgate.db.models import Membership, Org, OrgSso, Resource, Team, TeamMembership
 from hubgate.errors import Forbidden, HubgateError, NotFound, Unauthenticated
-from hubgate.sso.freshness import NO_RULE, SsoRule, sso_state
+from hubgate.freshness import NO_RULE, SsoRule, sso_state
 
 __all__ = ["Credential", "denial_error", "principal_for", "require", "resource_access"]
 

@@ -21,7 +21,7 @@ from scim2_tester.utils import CheckResult, Status
 
 from hubgate.accounts import users
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
+from hubgate.operator import operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import tokens

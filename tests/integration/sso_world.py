@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from hubgate.access import OrgRole, ResourceKind, Visibility
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import Org, SsoConnection
+from hubgate.operator import operator_principal
 from hubgate.orgs import resources
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, policy

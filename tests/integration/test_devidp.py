@@ -31,7 +31,6 @@ from hubgate.accounts import users as accounts
 from hubgate.app import create_app
 from hubgate.audit import Actor
 from hubgate.cli import devidp as cli_devidp
-from hubgate.cli.operator import operator_principal
 from hubgate.cli.root import main
 from hubgate.db.models import Org, SsoConnection, Team, TeamMembership
 from hubgate.devidp import keys, oidc, process, saml
@@ -47,6 +46,7 @@ from hubgate.devidp.users import (
     load,
     parse,
 )
+from hubgate.operator import operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.sso import connections, domains, mappings, policy

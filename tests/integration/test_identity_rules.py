@@ -18,9 +18,9 @@ from hubgate.access import OrgRole
 from hubgate.accounts import tokens, users
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.cli.root import main
 from hubgate.db.models import AuditEvent, Email, Membership, OutboxMail, Token, User
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import invitations, setup
 from tests.conftest import PASSWORD, World, sign_in

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import AuditEvent, ScimUser, SsoConnection
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.flows import oidc as oidc_flow

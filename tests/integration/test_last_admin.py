@@ -21,9 +21,9 @@ from sqlalchemy import select, update
 from hubgate.access import OrgRole
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.cli.root import main
 from hubgate.db.models import AuditEvent, Membership
+from hubgate.operator import operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import mappings

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from hubgate.access import OrgRole
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.scim import tokens
 from hubgate.sso import domains, mappings

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import Ephemeral, SsoConnection, WebSession
 from hubgate.errors import BadRequest
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.flows import oidc as oidc_flow

@@ -14,7 +14,8 @@ from click.testing import Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from hubgate.accounts import recovery, users
+from hubgate.account_security import recovery
+from hubgate.accounts import users
 from hubgate.app import create_app
 from hubgate.audit import Actor
 from hubgate.cli.root import main

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from hubgate.access import OrgRole
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import AuditEvent, Membership
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import invitations, mappings
 from hubgate.sso.mappings import RoleRule

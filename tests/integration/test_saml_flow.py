@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import AuditEvent, Ephemeral, SsoConnection
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.saml.metadata import REDIRECT, certificate_body

@@ -23,7 +23,6 @@ from hubgate.accounts import tokens as personal_tokens
 from hubgate.accounts import users
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import (
     AuditEvent,
     Membership,
@@ -36,6 +35,7 @@ from hubgate.db.models import (
     User,
     WebSession,
 )
+from hubgate.operator import operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import groups, tokens

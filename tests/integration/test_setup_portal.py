@@ -115,7 +115,7 @@ def test_the_it_admin_journey(client: TestClient, rt: Runtime, acme: object) -> 
 
 
 def _operator(org: object):  # type: ignore[no-untyped-def]
-    from hubgate.cli.operator import operator_principal
+    from hubgate.operator import operator_principal
 
     return operator_principal(org)  # type: ignore[arg-type]
 

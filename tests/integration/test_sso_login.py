@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from hubgate.access import OrgRole, TeamRole, Visibility
 from hubgate.app import create_app
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import (
     AuditEvent,
     Ephemeral,
@@ -27,13 +26,13 @@ from hubgate.db.models import (
     User,
     WebSession,
 )
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import invitations, login, mappings, policy
 from hubgate.sso.connections import Through
 from hubgate.sso.flows import signin
-from hubgate.sso.flows.started import Browser
 from hubgate.sso.flows.verified import Verified
-from hubgate.sso.identity import Identity
+from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.mappings import RoleRule
 from tests.conftest import PASSWORD, World, sign_in
 from tests.integration.sso_world import SsoOrg, count, person, role_of, sso_org

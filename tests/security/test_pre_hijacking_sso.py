@@ -14,7 +14,6 @@ import pytest
 
 from hubgate.access import OrgRole, Visibility
 from hubgate.audit import Actor
-from hubgate.cli.operator import operator_principal
 from hubgate.db.models import (
     AuditEvent,
     Email,
@@ -24,6 +23,7 @@ from hubgate.db.models import (
     User,
     WebSession,
 )
+from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import invitations
 from tests.conftest import World, sign_in

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -19,10 +20,12 @@ from hubgate import audit
 from hubgate.access import Scope
 from hubgate.accounts import users
 from hubgate.accounts.lookups import primary_email_of
-from hubgate.audit import Actor
 from hubgate.db.models import Token, User
 from hubgate.errors import BadRequest, NotFound, Unauthenticated
 from hubgate.store import digest
+
+if TYPE_CHECKING:
+    from hubgate.audit import Actor
 
 __all__ = [
     "PERSONAL_SCOPES",

@@ -17,16 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hubgate import audit, store
+from hubgate import audit, names, store
 from hubgate.accounts import throttle
 from hubgate.accounts.emails import normalize_email, split_email
 from hubgate.accounts.passwords import PasswordPolicy
-from hubgate.audit import Actor
 from hubgate.db.models import Email, User
 from hubgate.errors import (
     BadRequest,
@@ -36,8 +36,10 @@ from hubgate.errors import (
     NotFound,
     Unauthenticated,
 )
-from hubgate.orgs import names
-from hubgate.runtime import Runtime
+
+if TYPE_CHECKING:
+    from hubgate.audit import Actor
+    from hubgate.runtime import Runtime
 
 __all__ = [
     "add_email",

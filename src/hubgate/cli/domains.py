@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from hubgate.access import Principal
 from hubgate.cli.base import emit, json_option, runtime, table
-from hubgate.cli.operator import operator, operator_principal
 from hubgate.db.models import Org
+from hubgate.operator import operator, operator_principal
 from hubgate.orgs import service
 from hubgate.sso import domains
 

@@ -1,7 +1,7 @@
 """``hubgate user|org|member|team|resource``: the operator's account and org commands.
 
 Each command is one transaction calling the org and account services as the
-operator (:mod:`hubgate.cli.operator`); the services keep every rule.
+operator (:mod:`hubgate.operator`); the services keep every rule.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import click
 from sqlalchemy import func, select
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
-from hubgate.accounts import recovery, users
-from hubgate.accounts.refusals import Refused
+from hubgate.account_security import recovery
+from hubgate.account_security.refusals import Refused
+from hubgate.accounts import users
 from hubgate.cli.base import emit, json_option, runtime, table
-from hubgate.cli.operator import create_account, operator, operator_principal, user_by_email
 from hubgate.db.models import Membership, Org
+from hubgate.operator import create_account, operator, operator_principal, user_by_email
 from hubgate.orgs import queries, resources, service
 
 __all__ = ["member", "org", "resource", "team", "user"]

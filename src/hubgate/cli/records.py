@@ -16,10 +16,10 @@ from hubgate.access import Scope
 from hubgate.accounts import tokens
 from hubgate.accounts.emails import normalize_email
 from hubgate.cli.base import dumps, emit, json_option, runtime, table, wants_json
-from hubgate.cli.operator import operator, operator_principal, revoke_token, user_by_email
 from hubgate.db.models import AuditEvent, OutboxMail
 from hubgate.errors import HubgateError
 from hubgate.mail.sender import build_sender
+from hubgate.operator import operator, operator_principal, revoke_token, user_by_email
 from hubgate.orgs import service, team_tokens
 from hubgate.runtime import Runtime
 

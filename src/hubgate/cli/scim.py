@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hubgate.cli.base import emit, json_option, runtime, table
-from hubgate.cli.operator import operator
+from hubgate.operator import operator
 from hubgate.orgs import service
 from hubgate.scim import tokens
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from hubgate.cli.base import emit, json_option, runtime, table
-from hubgate.cli.operator import operator, operator_principal
 from hubgate.db.models import Org, SsoConnection
+from hubgate.operator import operator, operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import connections

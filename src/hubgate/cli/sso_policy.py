@@ -12,9 +12,9 @@ import click
 
 from hubgate.access import OrgRole, TeamRole
 from hubgate.cli.base import emit, json_option, runtime
-from hubgate.cli.operator import operator, operator_principal, user_by_email
 from hubgate.cli.sso import connection, sso
 from hubgate.errors import BadRequest
+from hubgate.operator import operator, operator_principal, user_by_email
 from hubgate.orgs import service
 from hubgate.sso import connections, invitations, mappings, policy, setup
 

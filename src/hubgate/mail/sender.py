@@ -17,15 +17,18 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hubgate import metrics
-from hubgate.db.engine import Database
 from hubgate.db.types import utcnow
 from hubgate.mail import outbox
 from hubgate.mail.message import Outgoing, compose
 from hubgate.mail.smtp import Transport
-from hubgate.runtime import Runtime
+
+if TYPE_CHECKING:
+    from hubgate.db.engine import Database
+    from hubgate.runtime import Runtime
 
 __all__ = ["Report", "Sender", "build_sender", "instance_id"]
 

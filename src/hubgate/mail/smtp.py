@@ -11,8 +11,10 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from hubgate.config import SmtpServer
+if TYPE_CHECKING:
+    from hubgate.config import SmtpServer
 
 __all__ = ["TIMEOUT_SECONDS", "PasswordWithoutTls", "Transport"]
 

@@ -11,7 +11,7 @@ from hubgate.access import Action, Principal, ResourceKind, ResourceTarget, Visi
 from hubgate.audit import Actor
 from hubgate.db.models import Org, Resource, Team
 from hubgate.errors import BadRequest, Conflict, NotFound
-from hubgate.orgs.names import check_resource_name, is_resource_name, is_slug
+from hubgate.names import check_resource_name, is_resource_name, is_slug
 from hubgate.principals import require
 
 __all__ = ["create", "delete", "get", "target_of", "update", "visible"]

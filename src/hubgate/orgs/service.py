@@ -16,8 +16,8 @@ from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, ScimGroupTeam, Team, TeamMembership, User
 from hubgate.errors import Conflict, Forbidden, NotFound
-from hubgate.orgs.names import check_org_name, check_team_name, is_slug
-from hubgate.orgs.names import display_name as display_name_or
+from hubgate.names import check_org_name, check_team_name, is_slug
+from hubgate.names import display_name as display_name_or
 from hubgate.principals import require
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The protocol-neutral result of a verified sign-in (DESIGN.md §1 "Identity")."""
+"""The protocol-neutral result of a verified sign-in (DESIGN.md §1 "Identity"), and
+the browser that finishes it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Identity"]
+__all__ = ["Browser", "Identity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +28,17 @@ class Identity:
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     authenticated_at: datetime | None = None
     session_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Browser:
+    """The browser finishing the sign-in: who it was signed in as when it started
+    (the IdP's cross-site POST carries no SameSite=Lax cookie, so this is kept in
+    the shared store at the start, see :func:`remember`), whether it came through
+    the join link, and request facts."""
+
+    user_id: int | None = None
+    session_id: int | None = None
+    join_org_id: int | None = None
+    client_address: str | None = None
+    user_agent: str | None = None

@@ -43,8 +43,7 @@ from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import errors, invitations, mappings
-from hubgate.sso.flows.started import Browser
-from hubgate.sso.identity import Identity
+from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.policy import Policy, SsoMode
 
 __all__ = ["RACES", "Raced", "SignedIn", "sign_in"]

@@ -33,9 +33,8 @@ from hubgate.sso import connections, login
 from hubgate.sso.flows import oidc as oidc_flow
 from hubgate.sso.flows import saml as saml_flow
 from hubgate.sso.flows import started
-from hubgate.sso.flows.started import Browser
 from hubgate.sso.flows.verified import Verified
-from hubgate.sso.identity import Identity
+from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.login import SignedIn
 
 __all__ = ["Caller", "Outcome", "oidc", "policy", "saml"]

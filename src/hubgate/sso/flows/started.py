@@ -4,28 +4,14 @@ end of the sign-in (the IdP's cross-site POST carries no SameSite=Lax cookie).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from hubgate import store
+from hubgate.sso.identity import Browser
 
 __all__ = ["Browser", "recall", "remember"]
-
-
-@dataclass(frozen=True, slots=True)
-class Browser:
-    """The browser finishing the sign-in: who it was signed in as when it started
-    (the IdP's cross-site POST carries no SameSite=Lax cookie, so this is kept in
-    the shared store at the start, see :func:`remember`), whether it came through
-    the join link, and request facts."""
-
-    user_id: int | None = None
-    session_id: int | None = None
-    join_org_id: int | None = None
-    client_address: str | None = None
-    user_agent: str | None = None
 
 
 _STARTED = "sso_started"

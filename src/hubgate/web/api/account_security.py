@@ -13,8 +13,8 @@ from fastapi import Path as PathParam
 from fastapi import Request, Response
 
 from hubgate.access import Scope
-from hubgate.accounts import devices, recovery
-from hubgate.accounts.refusals import raise_refused
+from hubgate.account_security import devices, recovery
+from hubgate.account_security.refusals import raise_refused
 from hubgate.errors import Forbidden, Unauthenticated
 from hubgate.principals import Credential
 from hubgate.web import schemas

@@ -12,11 +12,11 @@ from hubgate.access import (
 from hubgate.accounts import sessions, users
 from hubgate.db.models import User
 from hubgate.errors import Unauthenticated
+from hubgate.freshness import sso_status
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
 from hubgate.sso import policy
-from hubgate.sso.freshness import sso_status
 from hubgate.web import csrf, schemas
 from hubgate.web.api.common import (
     api_router,

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole, TeamTarget, decide
-from hubgate.accounts import devices, tokens, users
+from hubgate.account_security import devices
+from hubgate.account_security.refusals import raise_refused
+from hubgate.accounts import tokens, users
 from hubgate.accounts.emails import normalize_email
-from hubgate.accounts.refusals import raise_refused
 from hubgate.db.models import Org, Team, User
 from hubgate.errors import BadRequest
 from hubgate.orgs import queries, service, team_tokens

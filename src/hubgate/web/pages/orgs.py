@@ -9,13 +9,13 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hubgate import freshness
 from hubgate.access import Action, Principal, ResourceKind, ResourceTarget, Visibility, decide
 from hubgate.db.models import Org, Resource, Team
 from hubgate.errors import Forbidden, NotFound
 from hubgate.orgs import queries, resources, service
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
-from hubgate.sso import freshness
 from hubgate.web.context import CurrentCredential, CurrentUser, Rt, actor_of
 from hubgate.web.pages.kit import (
     FORM_ERRORS,

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Form, Request
 from fastapi.responses import Response
 
-from hubgate.accounts import recovery
-from hubgate.accounts.refusals import Refused
+from hubgate.account_security import recovery
+from hubgate.account_security.refusals import Refused
 from hubgate.errors import HubgateError
 from hubgate.runtime import Runtime
 from hubgate.web.context import CurrentCredential, Rt, actor_of

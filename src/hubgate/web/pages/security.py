@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
 
-from hubgate.accounts import devices, recovery
-from hubgate.accounts.refusals import Refused, raise_refused
+from hubgate.account_security import devices, recovery
+from hubgate.account_security.refusals import Refused, raise_refused
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime

@@ -13,7 +13,7 @@ nor for an account it counts as its own (the answer stays neutral, so it tells
 nobody whose account that is).
 
 Functions run in the caller's transaction and never commit. A refusal is
-returned as :class:`~hubgate.accounts.refusals.Refused` after its audit record
+returned as :class:`~hubgate.account_security.refusals.Refused` after its audit record
 is written: the caller commits, then raises or shows ``error``.
 """
 
@@ -27,10 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hubgate import audit, store
+from hubgate.account_security.refusals import Refused, refuse
 from hubgate.accounts import sessions, throttle
 from hubgate.accounts.emails import normalize_email
 from hubgate.accounts.passwords import PasswordPolicy
-from hubgate.accounts.refusals import Refused, refuse
 from hubgate.audit import Actor
 from hubgate.db.models import Email, User
 from hubgate.errors import BadRequest, Forbidden, HubgateError, TooManyRequests

@@ -3,9 +3,9 @@ member's org sessions.
 
 Sessions are named by their row id, never by the hash of their cookie. Each one
 lists the SSO authentications it holds with the time each stops counting
-(:func:`hubgate.sso.freshness.fresh_until`). Functions run in the caller's
+(:func:`hubgate.freshness.fresh_until`). Functions run in the caller's
 transaction, never commit, and audit every change; a refusal is audited and
-returned as :class:`~hubgate.accounts.refusals.Refused`.
+returned as :class:`~hubgate.account_security.refusals.Refused`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Action, OrgTarget, Principal
+from hubgate.account_security.refusals import Refused, refuse
 from hubgate.accounts import sessions, users
 from hubgate.accounts.emails import normalize_email
-from hubgate.accounts.refusals import Refused, refuse
 from hubgate.audit import Actor
 from hubgate.db.models import (
     Membership,
@@ -33,8 +33,8 @@ from hubgate.db.models import (
     WebSession,
 )
 from hubgate.errors import BadRequest, HubgateError, NotFound
+from hubgate.freshness import fresh_until
 from hubgate.principals import require
-from hubgate.sso.freshness import fresh_until
 from hubgate.sso.policy import DEFAULT_TIMEOUT
 
 __all__ = [

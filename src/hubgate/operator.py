@@ -1,4 +1,4 @@
-"""What the operator (the ``hubgate`` command, ``hubgate demo``) acts as.
+"""What the operator (the ``hubgate`` command, ``hubgate demo``, jobs) acts as.
 
 The operator stands outside every org: its audit label is ``operator:cli`` and,
 for the service functions that ask :func:`hubgate.access.decide`, it presents
@@ -9,6 +9,7 @@ rule; it only names the operator and finds what a command line refers to.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,9 @@ from hubgate.accounts.tokens import revoke
 from hubgate.audit import Actor
 from hubgate.db.models import Org, Token, User
 from hubgate.errors import NotFound
-from hubgate.runtime import Runtime
+
+if TYPE_CHECKING:
+    from hubgate.runtime import Runtime
 
 __all__ = [
     "OPERATOR_LABEL",
