@@ -209,3 +209,19 @@ def personal_tokens(db: Session, user_id: int) -> list[Token]:
 
 def team_tokens(db: Session, team_id: int) -> list[Token]:
     return list(db.scalars(select(Token).where(Token.team_id == team_id).order_by(Token.id.desc())))
+
+
+def team_names(db: Session, org_id: int) -> dict[int, str]:
+    """The org's teams by id, in name order."""
+    rows = db.execute(select(Team.id, Team.name).where(Team.org_id == org_id).order_by(Team.name))
+    return {team_id: name for team_id, name in rows}
+
+
+def collaborators(db: Session, org: Org) -> list[str]:
+    """The org's external collaborators, by primary address (or ``user:ID``)."""
+    rows = db.scalars(
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org.id, Membership.external_collaborator.is_(True))
+    )
+    return [u.emails[0].address if u.emails else f"user:{u.id}" for u in rows]

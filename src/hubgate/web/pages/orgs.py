@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hubgate import freshness
 from hubgate.access import Action, Principal, ResourceKind, ResourceTarget, Visibility, decide
-from hubgate.db.models import Org, Resource, Team
+from hubgate.db.models import Org, Resource
 from hubgate.errors import Forbidden, NotFound
 from hubgate.orgs import queries, resources, service
 from hubgate.principals import Credential, require
@@ -45,11 +44,6 @@ def _banner(
     if shown == "optional" and request.cookies.get(f"{DISMISSED}{org.id}"):
         return None
     return shown
-
-
-def _team_names(db: Session, org_id: int) -> dict[int, str]:
-    rows = db.execute(select(Team.id, Team.name).where(Team.org_id == org_id).order_by(Team.name))
-    return {team_id: name for team_id, name in rows}
 
 
 # -- home ---------------------------------------------------------------------------
@@ -121,7 +115,7 @@ def _org_page(
         context = org_context(org, principal, "resources")
         context["sso_banner"] = _banner(request, db, org, principal, credential)
         rows = resources.visible(db, principal, org, None)
-        teams = _team_names(db, org.id) if context["can_read_org"] else {}
+        teams = queries.team_names(db, org.id) if context["can_read_org"] else {}
         can_create = _can_create(principal, org, credential.user_id)
     grouped = {kind: [r for r in rows if r.kind == kind.value] for kind in ResourceKind}
     context |= {"grouped": grouped, "teams": teams, "can_create": can_create, **extra}
@@ -205,7 +199,7 @@ def resource_page(
         require(principal, Action.READ, target)
         context = org_context(found, principal, "resources")
         context["sso_banner"] = _banner(request, db, found, principal, credential)
-        teams = _team_names(db, found.id)
+        teams = queries.team_names(db, found.id)
         context |= {"resource": row, "kind": kind, "teams": teams, **_abilities(principal, target)}
     context["team"] = teams.get(row.team_id) if row.team_id else None
     return render(request, rt, "resource.html", context)

@@ -12,14 +12,13 @@ from urllib.parse import quote
 
 from fastapi import Form, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
 from hubgate.accounts.emails import normalize_email
 from hubgate.audit import Actor
-from hubgate.db.models import Membership, Org, Team, User
+from hubgate.db.models import Org
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.orgs import queries
 from hubgate.principals import Credential
@@ -62,25 +61,16 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
             f"{r['attribute']}={r['value']}:{r['team']}:{r['team_role']}"
             for r in rules["team_mappings"]
         ),
-        "teams": [t.name for t in db.scalars(select(Team).where(Team.org_id == org.id))],
+        "teams": list(queries.team_names(db, org.id).values()),
         "invitations": [
             invitations.describe(db, i) for i in invitations.list_for(db, org, rt.now())
         ],
         "setup_links": [setup.describe(s) for s in setup.list_for(db, org, rt.now())],
-        "collaborators": _collaborators(db, org),
+        "collaborators": queries.collaborators(db, org),
         "scim_tokens": [scim_tokens.describe(t) for t in scim_tokens.list_for(db, org)],
         "scim_base": rt.url(f"/scim/v2/{org.name}"),
         "members": queries.members_of(db, org),
     }
-
-
-def _collaborators(db: Session, org: Org) -> list[str]:
-    rows = db.scalars(
-        select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == org.id, Membership.external_collaborator.is_(True))
-    )
-    return [u.emails[0].address if u.emails else f"user:{u.id}" for u in rows]
 
 
 @router.get("/{org}/sso")
