@@ -7,7 +7,7 @@ import click
 from hubgate.cli_base import emit, json_option, runtime, table
 from hubgate.cli_operator import operator
 from hubgate.orgs import service
-from hubgate.scim import tokens
+from hubgate.provisioning import tokens
 
 __all__ = ["scim"]
 

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from hubgate.access import OrgRole
 from hubgate.audit import Actor
 from hubgate.cli_operator import operator_principal
+from hubgate.provisioning import tokens
 from hubgate.runtime import Runtime
-from hubgate.scim import tokens
 from hubgate.sso import domains, mappings
 from hubgate.sso.mappings import RoleRule
 from tests.conftest import World

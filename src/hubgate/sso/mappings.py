@@ -209,7 +209,7 @@ def _remap_scim_members(db: Session, actor: Actor, org: Org) -> None:
     """Members the IdP provisions by SCIM get the new mappings at once (the others
     at their next SSO sign-in): their roles follow their SCIM groups' names."""
     from hubgate.db.models import ScimGroupMember, ScimUser
-    from hubgate.scim import groups as scim_groups
+    from hubgate.provisioning import groups as scim_groups
 
     grouped = (
         select(ScimUser.id)

@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from pydantic import Field
 
 from hubgate.access import TeamRole
-from hubgate.scim import groups, tokens
+from hubgate.provisioning import groups, tokens
 from hubgate.sso import policy
 from hubgate.web.api import api_csrf
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope

@@ -23,8 +23,8 @@ from hubgate.db.models import Membership, Org, Team, User
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.orgs import queries
 from hubgate.principals import Credential
+from hubgate.provisioning import tokens as scim_tokens
 from hubgate.runtime import Runtime
-from hubgate.scim import tokens as scim_tokens
 from hubgate.sso import connections, domains, invitations, mappings, policy, setup
 from hubgate.web.context import Rt, actor_of
 from hubgate.web.pages_kit import SignedIn, org_context, org_scope, page_router, render, see_other

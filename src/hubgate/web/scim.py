@@ -1,6 +1,7 @@
 """SCIM 2.0 endpoints ``/scim/v2/{org}/...`` (RFC 7644 §3): bearer-token auth per
-org, ``application/scim+json`` in and out, ETags and If-Match, and thin routes
-onto :mod:`hubgate.scim`. Errors are SCIM Error documents (``web/errors.py``)."""
+org, ``application/scim+json`` in and out, ETags and If-Match, and thin routes onto
+:mod:`hubgate.provisioning` (the store) and :mod:`hubgate.scim` (the documents). Errors
+are SCIM Error documents (``web/errors.py``)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from hubgate import bounded_json
 from hubgate.audit import Actor
 from hubgate.db.models import Org, ScimGroup, ScimUser
+from hubgate.provisioning import groups, queries, tokens, users
 from hubgate.runtime import Runtime
-from hubgate.scim import discovery, documents, groups, queries, tokens, users
+from hubgate.scim import discovery, documents
 from hubgate.scim.errors import InvalidSyntax, InvalidValue, ScimNotFound
 from hubgate.web.context import Rt, client_address, trace_id
 

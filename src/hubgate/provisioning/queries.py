@@ -13,11 +13,10 @@ from sqlalchemy.orm import Session
 
 from hubgate.db.models import Org, ScimGroup, ScimGroupMember, ScimUser
 from hubgate.scim import filters
+from hubgate.scim.discovery import MAX_COUNT
 from hubgate.scim.errors import InvalidFilter, InvalidValue
 
 __all__ = ["MAX_COUNT", "Page", "UserWithGroups", "everything", "groups", "users"]
-
-MAX_COUNT = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ email, or creates one (owned by the org in managed mode). ``active=false``
 deactivates the membership at once and ends the member's org sessions;
 ``active=true`` restores it (roles and teams, not tokens). DELETE removes the
 membership (in managed mode, the account too). Roles never come from SCIM
-attributes, only from the org's group mappings (:mod:`hubgate.scim.groups`).
+attributes, only from the org's group mappings (:mod:`hubgate.provisioning.groups`).
 Every change is audited with the token as the actor.
 """
 

@@ -35,6 +35,7 @@ from hubgate.errors import BadRequest
 from hubgate.principals import require
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
+from hubgate.scim.discovery import MAX_MEMBERS_PER_REQUEST
 from hubgate.scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -56,8 +57,6 @@ __all__ = [
     "recompute",
     "replace",
 ]
-
-MAX_MEMBERS_PER_REQUEST = 20_000
 
 
 def get(db: Session, org: Org, scim_id: str) -> ScimGroup:
