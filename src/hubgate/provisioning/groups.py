@@ -51,6 +51,7 @@ __all__ = [
     "create",
     "delete_group",
     "get",
+    "grouped_users",
     "link_teams",
     "members_of",
     "patch",
@@ -260,6 +261,17 @@ def recompute(db: Session, actor: Actor, org: Org, scim_user_ids: Iterable[str])
         mapped, group = (won.role, won.value) if won else (None, None)
         mappings.apply_role(db, actor, org.id, member, mapped, settings.default_role, "scim", group)
         mappings.sync_teams(db, org.id, user.user_id, _linked_teams(db, scim_user_id), "scim")
+
+
+def grouped_users(db: Session, org: Org) -> list[str]:
+    """The ids of the org's SCIM Users that are in at least one Group."""
+    statement = (
+        select(ScimUser.id)
+        .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
+        .where(ScimUser.org_id == org.id)
+        .distinct()
+    )
+    return list(db.scalars(statement))
 
 
 def _membership(db: Session, org: Org, user_id: int) -> Membership | None:

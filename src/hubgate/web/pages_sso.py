@@ -23,6 +23,7 @@ from hubgate.db.models import Membership, Org, Team, User
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.orgs import queries
 from hubgate.principals import Credential
+from hubgate.provisioning import mappings as scim_mappings
 from hubgate.provisioning import tokens as scim_tokens
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, invitations, mappings, policy, setup
@@ -255,7 +256,7 @@ def set_role_mappings(
 ) -> Response:
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         rules = [mappings.RoleRule(a, v, _org_role(r)) for a, v, r in _parse(lines, 3)]
-        mappings.set_role_mappings(db, actor, principal, found, rules)
+        scim_mappings.set_role_mappings(db, actor, principal, found, rules)
 
     return _act(request, rt, credential, org, "Role mappings saved.", action)
 
