@@ -1,22 +1,43 @@
 """Listing SCIM resources (RFC 7644 §3.4.2): filter, sort and page in SQL, within
-the caller's org only."""
+the caller's org only.
+
+A filter arrives as the tree :mod:`hubgate.scim.filters` resolved and checked; here
+it becomes a where-clause over :class:`ScimUser` or :class:`ScimGroup`, every value a
+bound parameter, each comparison two-valued (a missing attribute makes it false,
+never NULL) so that ``not`` negates it as RFC 7644 reads. The caller adds the org.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
+from scim2_models.path import CompareOperator
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
-from hubgate.db.models import Org, ScimGroup, ScimGroupMember, ScimUser
+from hubgate.db.models import Org, ScimGroup, ScimGroupMember, ScimUser, ScimUserEmail
 from hubgate.scim import filters
 from hubgate.scim.discovery import MAX_COUNT
 from hubgate.scim.errors import InvalidFilter, InvalidValue
 
-__all__ = ["MAX_COUNT", "Page", "UserWithGroups", "everything", "groups", "users"]
+__all__ = [
+    "MAX_COUNT", "Page", "UserWithGroups", "everything", "group_sort_column", "groups",
+    "groups_where", "user_sort_column", "users", "users_where",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +67,16 @@ def users(db: Session, org: Org, page: Page) -> tuple[int, list[UserWithGroups]]
     """The page of Users, each with its groups read in the same query."""
     where: list[ColumnElement[bool]] = [ScimUser.org_id == org.id]
     if page.filter:
-        where.append(filters.users_where(page.filter))
-    order = filters.user_sort_column(page.sort_by) if page.sort_by else ScimUser.created_at
+        where.append(users_where(page.filter))
+    order = user_sort_column(page.sort_by) if page.sort_by else ScimUser.created_at
     return _page(db, ScimUser, where, order, page, fetch=_users_with_groups)
 
 
 def groups(db: Session, org: Org, page: Page) -> tuple[int, list[ScimGroup]]:
     where: list[ColumnElement[bool]] = [ScimGroup.org_id == org.id]
     if page.filter:
-        where.append(filters.groups_where(page.filter))
-    order = filters.group_sort_column(page.sort_by) if page.sort_by else ScimGroup.created_at
+        where.append(groups_where(page.filter))
+    order = group_sort_column(page.sort_by) if page.sort_by else ScimGroup.created_at
     return _page(db, ScimGroup, where, order, page)
 
 
@@ -66,9 +87,9 @@ def everything(db: Session, org: Org, page: Page) -> tuple[int, list[ScimUser | 
     orders that one only (§3.4.2.3); either is refused if neither has it."""
     outcomes = (
         _scope(page, ScimUser, ScimUser.org_id == org.id,
-               partial(filters.users_where, root=True), filters.user_sort_column),
+               partial(users_where, root=True), user_sort_column),
         _scope(page, ScimGroup, ScimGroup.org_id == org.id,
-               partial(filters.groups_where, root=True), filters.group_sort_column),
+               partial(groups_where, root=True), group_sort_column),
     )  # fmt: skip
     scopes = [o for o in outcomes if not isinstance(o, InvalidFilter | InvalidValue)]
     if not scopes:
@@ -152,3 +173,147 @@ def _page(
     if (rows and len(rows) < page.count) or (not rows and offset == 0):
         return offset + len(rows), rows
     return _count(db, model, where), rows
+
+
+# -- filters and sortBy as SQL ----------------------------------------------------------
+
+Column = SQLColumnExpression[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Where a scope's attributes are stored, by :attr:`filters.Attribute.key`: a
+    column each (lowercased for caseExact=false), and for a multi-valued attribute
+    its rows, joined to the resource by ``link``, with a column per sub-attribute."""
+
+    single: Mapping[str, Column]
+    multi_valued: Mapping[str, tuple[ColumnElement[bool], _Columns]] = field(default_factory=dict)
+
+
+_USER_COLUMNS = _Columns(
+    {
+        "id": ScimUser.id, "username": ScimUser.user_name_key,
+        "externalid": ScimUser.external_id, "displayname": func.lower(ScimUser.display_name),
+        "name.givenname": func.lower(ScimUser.given_name),
+        "name.familyname": func.lower(ScimUser.family_name), "active": ScimUser.active,
+        "meta.created": ScimUser.created_at, "meta.lastmodified": ScimUser.updated_at,
+    },
+    {
+        "emails": (ScimUserEmail.scim_user_id == ScimUser.id, _Columns({
+            "value": ScimUserEmail.value_key, "type": func.lower(ScimUserEmail.type),
+            "primary": ScimUserEmail.primary,
+        })),
+    },
+)  # fmt: skip
+_GROUP_COLUMNS = _Columns(
+    {
+        "id": ScimGroup.id, "displayname": ScimGroup.display_name_key,
+        "externalid": ScimGroup.external_id, "meta.created": ScimGroup.created_at,
+        "meta.lastmodified": ScimGroup.updated_at,
+    },
+    {
+        "members": (ScimGroupMember.group_id == ScimGroup.id,
+                    _Columns({"value": ScimGroupMember.scim_user_id})),
+    },
+)  # fmt: skip
+
+
+def users_where(text: str, *, root: bool = False) -> ColumnElement[bool]:
+    """The where-clause over :class:`ScimUser` for a Users ``filter`` (see
+    :func:`filters.user_filter`); raises :class:`InvalidFilter`."""
+    return _where(filters.user_filter(text, root=root), _USER_COLUMNS)
+
+
+def groups_where(text: str, *, root: bool = False) -> ColumnElement[bool]:
+    """The where-clause over :class:`ScimGroup` for a Groups ``filter``."""
+    return _where(filters.group_filter(text, root=root), _GROUP_COLUMNS)
+
+
+def user_sort_column(attr: str) -> Column:
+    """The column a Users ``sortBy`` orders by; raises :class:`InvalidValue`."""
+    return _USER_COLUMNS.single[filters.user_sort(attr).key]
+
+
+def group_sort_column(attr: str) -> Column:
+    """The column a Groups ``sortBy`` orders by; raises :class:`InvalidValue`."""
+    return _GROUP_COLUMNS.single[filters.group_sort(attr).key]
+
+
+def _where(node: filters.Node, columns: _Columns) -> ColumnElement[bool]:
+    match node:
+        case filters.Compare():
+            return _compare(columns.single[node.attribute.key], node)
+        case filters.IsNull():
+            return columns.single[node.attribute.key].is_(None)
+        case filters.Presence():
+            return _present(columns.single[node.attribute.key], node.attribute)
+        case filters.Negation():
+            return not_(_where(node.expr, columns))
+        case filters.And():
+            return and_(*(_where(term, columns) for term in node.terms))
+        case filters.Or():
+            return or_(*(_where(term, columns) for term in node.terms))
+        case filters.AnyValue():
+            link, values = columns.multi_valued[node.attribute.key]
+            return exists().where(link, _where(node.where, values))
+        case filters.Never():
+            return false()
+
+
+_ESCAPE = "/"
+_LIKE_PATTERNS = {
+    CompareOperator.co: "%{}%",
+    CompareOperator.sw: "{}%",
+    CompareOperator.ew: "%{}",
+}
+_ORDERINGS: dict[CompareOperator, Callable[[Any, Any], ColumnElement[bool]]] = {
+    CompareOperator.eq: operator.eq,
+    CompareOperator.gt: operator.gt,
+    CompareOperator.ge: operator.ge,
+    CompareOperator.lt: operator.lt,
+    CompareOperator.le: operator.le,
+}
+
+
+def _compare(column: Column, node: filters.Compare) -> ColumnElement[bool]:
+    """One comparison, false where the column is NULL. A string compares as RFC
+    7644 §3.4.2.2 says: lowercased when caseExact is false (the column already is),
+    lexicographically for the orderings, LIKE for co, sw and ew."""
+    attribute, op, value = node.attribute, node.op, node.value
+    if isinstance(value, str) and not attribute.case_exact:
+        value = value.lower()
+    if op in _ORDERINGS:
+        condition = _ORDERINGS[op](column, value)
+    else:
+        condition = _like(column, attribute.case_exact, op, str(value))
+    return and_(column.is_not(None), condition)
+
+
+def _like(column: Column, case_exact: bool, op: CompareOperator, text: str) -> ColumnElement[bool]:
+    """co / sw / ew as LIKE with %, _ and the escape character escaped.
+
+    SQLite's LIKE ignores ASCII case, so a caseExact attribute also gets a guard
+    that compares exactly (``replace`` and ``substr`` are case-sensitive on both
+    SQLite and PostgreSQL)."""
+    escaped = text.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%")
+    pattern = _LIKE_PATTERNS[op].format(escaped.replace("_", _ESCAPE + "_"))
+    condition = column.like(pattern, escape=_ESCAPE)
+    if not case_exact or not text:
+        return condition
+    return and_(condition, _exactly(column, op, text))
+
+
+def _exactly(column: Column, op: CompareOperator, text: str) -> ColumnElement[bool]:
+    if op is CompareOperator.co:
+        return func.replace(column, text, "") != column
+    if op is CompareOperator.sw:
+        return func.substr(column, 1, len(text)) == text
+    return func.substr(column, func.length(column) - len(text) + 1) == text
+
+
+def _present(column: Column, attribute: filters.Attribute) -> ColumnElement[bool]:
+    """``pr``: the attribute has a value, and a string is not empty (RFC 7644
+    §3.4.2.2)."""
+    if attribute.type is filters.AttributeType.STRING:
+        return and_(column.is_not(None), column != "")
+    return column.is_not(None)
