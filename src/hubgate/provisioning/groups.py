@@ -36,10 +36,10 @@ from hubgate.principals import require
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
 from hubgate.scim.discovery import MAX_MEMBERS_PER_REQUEST
+from hubgate.scim.documents import GroupRecord, Ref
 from hubgate.scim.errors import (
     InvalidSyntax,
     InvalidValue,
-    PreconditionFailed,
     ScimNotFound,
     TooMany,
     Uniqueness,
@@ -55,6 +55,8 @@ __all__ = [
     "link_teams",
     "members_of",
     "patch",
+    "read",
+    "record",
     "recompute",
     "replace",
 ]
@@ -67,14 +69,29 @@ def get(db: Session, org: Org, scim_id: str) -> ScimGroup:
     return row
 
 
-def members_of(db: Session, row: ScimGroup) -> list[tuple[str, str | None]]:
+def read(db: Session, org: Org, scim_id: str) -> GroupRecord:
+    """The org's Group ``scim_id`` with its members; :class:`ScimNotFound` if none."""
+    row = get(db, org, scim_id)
+    return record(row, members_of(db, row))
+
+
+def record(row: ScimGroup, members: list[Ref]) -> GroupRecord:
+    """The stored Group as :mod:`hubgate.scim.documents` renders it."""
+    return GroupRecord(
+        id=row.id, display_name=row.display_name, external_id=row.external_id,
+        members=members, created=row.created_at, last_modified=row.updated_at,
+        version=row.version,
+    )  # fmt: skip
+
+
+def members_of(db: Session, row: ScimGroup) -> list[Ref]:
     statement = (
         select(ScimUser.id, ScimUser.display_name)
         .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
         .where(ScimGroupMember.group_id == row.id)
         .order_by(ScimUser.id)
     )
-    return [(uid, name) for uid, name in db.execute(statement)]
+    return [Ref(uid, name) for uid, name in db.execute(statement)]
 
 
 def _name(doc: Any) -> tuple[str, str]:
@@ -109,7 +126,7 @@ def _member_ids(db: Session, org: Org, doc: Any) -> set[str]:
     return known
 
 
-def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> ScimGroup:
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> GroupRecord:
     doc = documents.parse_group(payload)
     name, key = _name(doc)
     _check_unique(db, org, key)
@@ -126,37 +143,33 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Sc
         db, actor, "scim.group_created", org_id=org.id, target=name,
         data={"scim_id": row.id, "members": len(members)},
     )  # fmt: skip
-    return row
-
-
-def _check_if_match(row: ScimGroup, if_match: str | None) -> None:
-    if if_match and if_match.strip() not in ("*", documents.etag(row)):
-        raise PreconditionFailed()
+    return record(row, members_of(db, row))
 
 
 def replace(
     db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
     if_match: str | None = None,
-) -> ScimGroup:  # fmt: skip
+) -> GroupRecord:  # fmt: skip
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
-    return _apply(db, rt, actor, org, row, documents.parse_group(payload, replacing=True))
+    documents.check_if_match(row.version, if_match)
+    _apply(db, rt, actor, org, row, documents.parse_group(payload, replacing=True))
+    return record(row, members_of(db, row))
 
 
 def patch(
     db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
     if_match: str | None = None, base: str = "",
-) -> ScimGroup:  # fmt: skip
+) -> GroupRecord:  # fmt: skip
     """RFC 7644 §3.5.2 on the stored Group (members add/remove in bulk included),
     then stored like a replacement, in one transaction."""
     if not isinstance(payload, dict):
         raise InvalidSyntax("The body must be a JSON object.")
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
+    documents.check_if_match(row.version, if_match)
     operations = payload.get("Operations")
     if isinstance(operations, list) and len(operations) > 1000:
         raise TooMany("At most 1000 operations per PATCH.")
-    model = documents.group_model(row, members_of(db, row), base)
+    model = documents.group_model(record(row, members_of(db, row)), base)
     if not isinstance(operations, list) or not operations:
         _patch_model(model, payload)  # scim2-models answers for the body as it is
     pending: list[Any] = []
@@ -171,7 +184,8 @@ def patch(
         model.members = [m for m in model.members or [] if m.value not in removed] or None
     if pending:
         _patch_model(model, {**payload, "Operations": pending})
-    return _apply(db, rt, actor, org, row, model)
+    _apply(db, rt, actor, org, row, model)
+    return record(row, members_of(db, row))
 
 
 def _patch_model(model: Any, body: Any) -> None:
@@ -197,7 +211,7 @@ def _members_removed_by_value(operation: Any) -> set[str] | None:
     return {v["value"] for v in values}
 
 
-def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: Any) -> ScimGroup:
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: Any) -> None:
     name, key = _name(doc)
     _check_unique(db, org, key, but=row.id)
     renamed = row.display_name != name
@@ -209,7 +223,6 @@ def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc
         db, actor, "scim.group_updated", org_id=org.id, target=name, data={"scim_id": row.id}
     )
     db.flush()
-    return row
 
 
 def _set_members(

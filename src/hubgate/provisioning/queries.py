@@ -30,12 +30,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from hubgate.db.models import Org, ScimGroup, ScimGroupMember, ScimUser, ScimUserEmail
+from hubgate.provisioning.groups import members_of
+from hubgate.provisioning.groups import record as group_record
+from hubgate.provisioning.users import groups_of_each
+from hubgate.provisioning.users import record as user_record
 from hubgate.scim import filters
 from hubgate.scim.discovery import MAX_COUNT
+from hubgate.scim.documents import GroupRecord, Ref, UserRecord
 from hubgate.scim.errors import InvalidFilter, InvalidValue
 
 __all__ = [
-    "MAX_COUNT", "Page", "UserWithGroups", "everything", "group_sort_column", "groups",
+    "MAX_COUNT", "Page", "everything", "group_sort_column", "groups",
     "groups_where", "user_sort_column", "users", "users_where",
 ]  # fmt: skip
 
@@ -60,27 +65,30 @@ class Page:
 
 
 # A User and its groups (id, displayName), by displayName.
-UserWithGroups = tuple[ScimUser, list[tuple[str, str]]]
+_UserWithGroups = tuple[ScimUser, list[Ref]]
 
 
-def users(db: Session, org: Org, page: Page) -> tuple[int, list[UserWithGroups]]:
+def users(db: Session, org: Org, page: Page) -> tuple[int, list[UserRecord]]:
     """The page of Users, each with its groups read in the same query."""
     where: list[ColumnElement[bool]] = [ScimUser.org_id == org.id]
     if page.filter:
         where.append(users_where(page.filter))
     order = user_sort_column(page.sort_by) if page.sort_by else ScimUser.created_at
-    return _page(db, ScimUser, where, order, page, fetch=_users_with_groups)
+    total, found = _page(db, ScimUser, where, order, page, fetch=_users_with_groups)
+    return total, [user_record(row, its) for row, its in found]
 
 
-def groups(db: Session, org: Org, page: Page) -> tuple[int, list[ScimGroup]]:
+def groups(db: Session, org: Org, page: Page) -> tuple[int, list[GroupRecord]]:
+    """The page of Groups, each with its members."""
     where: list[ColumnElement[bool]] = [ScimGroup.org_id == org.id]
     if page.filter:
         where.append(groups_where(page.filter))
     order = group_sort_column(page.sort_by) if page.sort_by else ScimGroup.created_at
-    return _page(db, ScimGroup, where, order, page)
+    total, rows = _page(db, ScimGroup, where, order, page)
+    return total, [group_record(row, members_of(db, row)) for row in rows]
 
 
-def everything(db: Session, org: Org, page: Page) -> tuple[int, list[ScimUser | ScimGroup]]:
+def everything(db: Session, org: Org, page: Page) -> tuple[int, list[UserRecord | GroupRecord]]:
     """The root ``/.search`` (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
     A comparison on what only one of them has (``userName``, ``members``) is false
     on the other, so one filter may name both; a ``sortBy`` that only one has
@@ -102,7 +110,12 @@ def everything(db: Session, org: Org, page: Page) -> tuple[int, list[ScimUser | 
         if room > 0 and skip < found:
             rows += _rows(db, model, where, order, page.descending, skip, room)
         total, skip = total + found, max(skip - found, 0)
-    return total, rows
+    grouped = groups_of_each(db, [r for r in rows if isinstance(r, ScimUser)])
+    return total, [
+        user_record(r, grouped[r.id]) if isinstance(r, ScimUser)
+        else group_record(r, members_of(db, r))
+        for r in rows
+    ]  # fmt: skip
 
 
 _Scope = tuple[Any, list[ColumnElement[bool]], SQLColumnExpression[Any]]
@@ -135,7 +148,7 @@ def _rows(
 def _users_with_groups(
     db: Session, model: Any, where: list[ColumnElement[bool]],
     order: SQLColumnExpression[Any], descending: bool, offset: int, limit: int,
-) -> list[UserWithGroups]:  # fmt: skip
+) -> list[_UserWithGroups]:  # fmt: skip
     """:func:`_rows` for Users, joined to their groups: one row per (User, group),
     or one with no group. The page is chosen before the join, and the joined rows
     keep its order, as ``order`` names the outer ``scim_users`` too."""
@@ -151,11 +164,11 @@ def _users_with_groups(
         .outerjoin(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
         .order_by(column, ScimUser.id, ScimGroup.display_name, ScimGroup.id)
     )
-    found: dict[str, UserWithGroups] = {}
+    found: dict[str, _UserWithGroups] = {}
     for user, group_id, name in db.execute(statement):
         _, its_groups = found.setdefault(user.id, (user, []))
         if group_id is not None:
-            its_groups.append((group_id, name))
+            its_groups.append(Ref(group_id, name))
     return list(found.values())
 
 

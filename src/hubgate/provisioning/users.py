@@ -42,16 +42,13 @@ from hubgate.errors import BadRequest
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
-from hubgate.scim.errors import (
-    InvalidValue,
-    PreconditionFailed,
-    ScimNotFound,
-    Uniqueness,
-)
+from hubgate.scim.documents import Ref, UserRecord
+from hubgate.scim.errors import InvalidValue, ScimNotFound, Uniqueness
 from hubgate.sso import domains, policy
 
 __all__ = [
-    "count", "create", "delete_user", "get", "groups_of", "groups_of_each", "patch", "replace",
+    "count", "create", "delete_user", "get", "groups_of", "groups_of_each", "patch", "read",
+    "record", "replace",
 ]  # fmt: skip
 
 
@@ -62,13 +59,27 @@ def get(db: Session, org: Org, scim_id: str) -> ScimUser:
     return row
 
 
-def groups_of(db: Session, row: ScimUser) -> list[tuple[str, str]]:
+def read(db: Session, org: Org, scim_id: str) -> UserRecord:
+    """The org's User ``scim_id`` with its groups; :class:`ScimNotFound` if none."""
+    row = get(db, org, scim_id)
+    return record(row, groups_of(db, row))
+
+
+def record(row: ScimUser, groups: list[Ref]) -> UserRecord:
+    """The stored User as :mod:`hubgate.scim.documents` renders it."""
+    return UserRecord(
+        id=row.id, attributes=row.extra, groups=groups, created=row.created_at,
+        last_modified=row.updated_at, version=row.version,
+    )  # fmt: skip
+
+
+def groups_of(db: Session, row: ScimUser) -> list[Ref]:
     return groups_of_each(db, [row])[row.id]
 
 
-def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[tuple[str, str]]]:
+def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[Ref]]:
     """Each User's groups (id, displayName), by name: one query for a whole page."""
-    found: dict[str, list[tuple[str, str]]] = {row.id: [] for row in rows}
+    found: dict[str, list[Ref]] = {row.id: [] for row in rows}
     if not found:
         return found
     statement = (
@@ -78,13 +89,8 @@ def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[tupl
         .order_by(ScimGroup.display_name, ScimGroup.id)
     )
     for user_id, group_id, name in db.execute(statement):
-        found[user_id].append((group_id, name))
+        found[user_id].append(Ref(group_id, name))
     return found
-
-
-def _check_if_match(row: ScimUser, if_match: str | None) -> None:
-    if if_match and if_match.strip() not in ("*", documents.etag(row)):
-        raise PreconditionFailed()
 
 
 def _primary_email(org: Org, db: Session, doc: Any) -> str:
@@ -142,7 +148,7 @@ def _account(
     return user, True
 
 
-def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> ScimUser:
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> UserRecord:
     doc = documents.parse_user(payload)
     name, key = _user_name(doc)
     if _taken(db, org, key):
@@ -173,7 +179,7 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Sc
         db, actor, "scim.user_created", org_id=org.id, target=name,
         data={"scim_id": row.id, "email": address},
     )  # fmt: skip
-    return row
+    return record(row, [])
 
 
 def _write(row: ScimUser, doc: Any, name: str, key: str, now: datetime) -> None:
@@ -188,31 +194,38 @@ def _write(row: ScimUser, doc: Any, name: str, key: str, now: datetime) -> None:
 
 
 def _emails(row: ScimUser, doc: Any) -> list[ScimUserEmail]:
-    rows = documents.emails_of(doc)
-    for email in rows:
-        email.scim_user_id = row.id
-    return rows
+    return [
+        ScimUserEmail(
+            scim_user_id=row.id,
+            value=value[:254],
+            value_key=value.lower()[:254],
+            type=kind[:32] or None,
+            primary=primary,
+        )  # fmt: skip
+        for value, kind, primary in documents.emails_of(doc)
+    ]
 
 
 def replace(
     db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
     if_match: str | None = None,
-) -> ScimUser:  # fmt: skip
+) -> UserRecord:  # fmt: skip
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
-    return _apply(db, rt, actor, org, row, documents.parse_user(payload, replacing=True))
+    documents.check_if_match(row.version, if_match)
+    _apply(db, rt, actor, org, row, documents.parse_user(payload, replacing=True))
+    return record(row, groups_of(db, row))
 
 
 def patch(
     db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
     if_match: str | None = None, base: str = "",
-) -> ScimUser:  # fmt: skip
+) -> UserRecord:  # fmt: skip
     """RFC 7644 §3.5.2: the operations apply to the stored User (scim2-models), then
     the result is checked and stored like a replacement; one PATCH, one transaction."""
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
+    documents.check_if_match(row.version, if_match)
     operations = documents.parse_patch(documents.UserDoc, payload)
-    model = documents.user_model(row, groups_of(db, row), base)
+    model = documents.user_model(record(row, groups_of(db, row)), base)
     try:
         operations.patch(model)
     except SCIMException as exc:
@@ -220,10 +233,11 @@ def patch(
     model.groups = None
     for name in documents.IGNORED_USER_ATTRIBUTES:
         setattr(model, name, None)
-    return _apply(db, rt, actor, org, row, model)
+    _apply(db, rt, actor, org, row, model)
+    return record(row, groups_of(db, row))
 
 
-def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc: Any) -> ScimUser:
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc: Any) -> None:
     name, key = _user_name(doc)
     if _taken(db, org, key, but=row.id):
         raise Uniqueness("That userName is taken in this organization.")
@@ -240,7 +254,6 @@ def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc:
         db, actor, "scim.user_updated", org_id=org.id, target=name, data={"scim_id": row.id}
     )
     db.flush()
-    return row
 
 
 def _set_active(

@@ -1,11 +1,14 @@
 """SCIM documents in and out, through scim2-models (RFC 7643): requests are
 validated in their context (creation, replacement, patch), responses built from
-the stored rows. No SCIM JSON is written by hand here."""
+what the store gives back (:class:`UserRecord`, :class:`GroupRecord`). No SCIM JSON
+is written by hand here."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from scim2_models import (
@@ -21,7 +24,6 @@ from scim2_models import (
     User,
 )
 
-from hubgate.db.models import ScimGroup, ScimUser, ScimUserEmail
 from hubgate.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -29,6 +31,7 @@ from hubgate.scim.errors import (
     InvalidValue,
     Mutability,
     NoTarget,
+    PreconditionFailed,
     ScimError,
     TooMany,
     Uniqueness,
@@ -36,8 +39,13 @@ from hubgate.scim.errors import (
 
 __all__ = [
     "IGNORED_USER_ATTRIBUTES",
+    "Email",
     "GroupDoc",
+    "GroupRecord",
+    "Ref",
     "UserDoc",
+    "UserRecord",
+    "check_if_match",
     "emails_of",
     "etag",
     "group_document",
@@ -177,30 +185,72 @@ def parse_search(model: Any, payload: Any) -> tuple[Any, str | None]:
     return _validate(SearchRequest[model], rest, Context.SEARCH_REQUEST), text or None
 
 
-def _meta(kind: str, location: str, row: ScimUser | ScimGroup) -> Meta:
+class Ref(NamedTuple):
+    """Another resource, named in a User's ``groups`` or a Group's ``members``."""
+
+    id: str
+    display: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A User as the store keeps it: its attributes as :func:`stored_user` wrote
+    them, the Groups it is in, and what ``meta`` tells (RFC 7643 §3.1)."""
+
+    id: str
+    attributes: str
+    groups: list[Ref]
+    created: datetime
+    last_modified: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A Group as the store keeps it: its names, its member Users and its ``meta``."""
+
+    id: str
+    display_name: str
+    external_id: str | None
+    members: list[Ref]
+    created: datetime
+    last_modified: datetime
+    version: int
+
+
+def _meta(kind: str, location: str, record: UserRecord | GroupRecord) -> Meta:
     return Meta(
-        resource_type=kind, created=row.created_at, last_modified=row.updated_at,
-        location=location, version=etag(row),
+        resource_type=kind, created=record.created, last_modified=record.last_modified,
+        location=location, version=etag(record.version),
     )  # fmt: skip
 
 
-def etag(row: ScimUser | ScimGroup) -> str:
-    return f'W/"{row.version}"'
+def etag(version: int) -> str:
+    """The weak entity tag of a resource's version (RFC 7644 §3.14)."""
+    return f'W/"{version}"'
 
 
-def user_model(row: ScimUser, groups: list[tuple[str, str]], base: str) -> Any:
+def check_if_match(version: int, if_match: str | None) -> None:
+    """RFC 7644 §3.14: a write with ``If-Match`` applies only to that version (or
+    ``*``, any)."""
+    if if_match and if_match.strip() not in ("*", etag(version)):
+        raise PreconditionFailed()
+
+
+def user_model(record: UserRecord, base: str) -> UserDoc:
     """The stored User as a scim2-models object (for responses and for PATCH)."""
-    stored: dict[str, Any] = {**json.loads(row.extra), "id": row.id}
+    stored: dict[str, Any] = {**json.loads(record.attributes), "id": record.id}
     user = UserDoc.model_validate(stored, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-    user.meta = _meta("User", f"{base}/Users/{row.id}", row)
+    user.meta = _meta("User", f"{base}/Users/{record.id}", record)
     user.groups = [
-        GroupMembership(value=gid, display=name, ref=f"{base}/Groups/{gid}") for gid, name in groups
+        GroupMembership(value=gid, display=name, ref=f"{base}/Groups/{gid}")
+        for gid, name in record.groups
     ] or None
     return user
 
 
-def user_document(row: ScimUser, groups: list[tuple[str, str]], base: str) -> dict[str, Any]:
-    dumped: dict[str, Any] = user_model(row, groups, base).model_dump(
+def user_document(record: UserRecord, base: str) -> dict[str, Any]:
+    dumped: dict[str, Any] = user_model(record, base).model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE
     )
     return dumped
@@ -212,38 +262,37 @@ def stored_user(user: Any) -> str:
     return json.dumps(user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
 
-def group_model(row: ScimGroup, members: list[tuple[str, str | None]], base: str) -> Any:
-    group = GroupDoc(display_name=row.display_name, external_id=row.external_id)
-    group.id = row.id
-    group.meta = _meta("Group", f"{base}/Groups/{row.id}", row)
+def group_model(record: GroupRecord, base: str) -> GroupDoc:
+    group = GroupDoc(display_name=record.display_name, external_id=record.external_id)
+    group.id = record.id
+    group.meta = _meta("Group", f"{base}/Groups/{record.id}", record)
     group.members = [
         GroupMember(value=uid, display=name, ref=f"{base}/Users/{uid}", type="User")
-        for uid, name in members
+        for uid, name in record.members
     ] or None
     return group
 
 
-def group_document(
-    row: ScimGroup, members: list[tuple[str, str | None]], base: str
-) -> dict[str, Any]:
-    dumped: dict[str, Any] = group_model(row, members, base).model_dump(
+def group_document(record: GroupRecord, base: str) -> dict[str, Any]:
+    dumped: dict[str, Any] = group_model(record, base).model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE
     )
     return dumped
 
 
-def emails_of(user: Any) -> list[ScimUserEmail]:
-    rows = []
+class Email(NamedTuple):
+    """One of a User's ``emails`` (RFC 7643 §4.1.2), as the store indexes them."""
+
+    value: str
+    type: str
+    primary: bool
+
+
+def emails_of(user: UserDoc) -> list[Email]:
+    """The User's first 20 emails that have a value; ``type`` is "" when not given."""
+    found = []
     for email in (user.emails or [])[:20]:
         if email.value:
-            value = str(email.value)
-            kind = str(email.type.value if hasattr(email.type, "value") else email.type or "")
-            rows.append(
-                ScimUserEmail(
-                    value=value[:254],
-                    value_key=value.lower()[:254],
-                    type=kind[:32] or None,
-                    primary=bool(email.primary),
-                )  # fmt: skip
-            )
-    return rows
+            kind = str(getattr(email.type, "value", email.type) or "")
+            found.append(Email(str(email.value), kind, bool(email.primary)))
+    return found

@@ -18,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 
 from hubgate import bounded_json
 from hubgate.audit import Actor
-from hubgate.db.models import Org, ScimGroup, ScimUser
+from hubgate.db.models import Org
 from hubgate.provisioning import groups, queries, tokens, users
 from hubgate.runtime import Runtime
 from hubgate.scim import discovery, documents
+from hubgate.scim.documents import GroupRecord, UserRecord
 from hubgate.scim.errors import InvalidSyntax, InvalidValue, ScimNotFound
 from hubgate.web.context import Rt, client_address, trace_id
 
@@ -99,28 +100,12 @@ def _parameters(model: Any, attributes: str | None, excluded: str | None) -> Any
         raise InvalidValue("attributes or excludedAttributes name no such attribute.") from exc
 
 
-def _user_out(
-    db: Session,
-    call: Call,
-    row: ScimUser,
-    params: Any = None,
-    *,
-    groups: list[tuple[str, str]] | None = None,
-) -> Any:
-    """The User as SCIM shows it, with its ``groups`` (read now when not given)."""
-    groups = users.groups_of(db, row) if groups is None else groups
-    model = documents.user_model(row, groups, call.base)
-    return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
-
-
-def _users_out(
-    db: Session, call: Call, found: list[queries.UserWithGroups], params: Any
-) -> list[Any]:
-    return [_user_out(db, call, row, params, groups=its) for row, its in found]
-
-
-def _group_out(db: Session, call: Call, row: ScimGroup, params: Any = None) -> Any:
-    model = documents.group_model(row, groups.members_of(db, row), call.base)
+def _out(call: Call, record: UserRecord | GroupRecord, params: Any = None) -> Any:
+    """The User or Group as SCIM shows it."""
+    if isinstance(record, UserRecord):
+        model: Any = documents.user_model(record, call.base)
+    else:
+        model = documents.group_model(record, call.base)
     return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
 
 
@@ -195,13 +180,7 @@ async def search_everything(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(User[EnterpriseUser] | Group, call.payload)
         page = _search_page(search, text)
         total, rows = queries.everything(db, found, page)
-        grouped = users.groups_of_each(db, [r for r in rows if isinstance(r, ScimUser)])
-        resources = [
-            _user_out(db, call, r, search, groups=grouped[r.id]) if isinstance(r, ScimUser)
-            else _group_out(db, call, r, search)
-            for r in rows
-        ]  # fmt: skip
-        return _answer(_list(total, page, resources))
+        return _answer(_list(total, page, [_out(call, r, search) for r in rows]))
 
     return await call.run(work)
 
@@ -215,7 +194,7 @@ async def search_users(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(User[EnterpriseUser], call.payload)
         page = _search_page(search, text)
         total, rows = queries.users(db, found, page)
-        return _answer(_list(total, page, _users_out(db, call, rows, search)))
+        return _answer(_list(total, page, [_out(call, r, search) for r in rows]))
 
     return await call.run(work)
 
@@ -229,7 +208,7 @@ async def search_groups(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(Group, call.payload)
         page = _search_page(search, text)
         total, rows = queries.groups(db, found, page)
-        return _answer(_list(total, page, [_group_out(db, call, r, search) for r in rows]))
+        return _answer(_list(total, page, [_out(call, r, search) for r in rows]))
 
     return await call.run(work)
 
@@ -246,7 +225,7 @@ async def list_users(
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
         total, rows = queries.users(db, found, page)
-        return _answer(_list(total, page, _users_out(db, call, rows, params)))
+        return _answer(_list(total, page, [_out(call, r, params) for r in rows]))
 
     return await call.run(work)
 
@@ -257,8 +236,8 @@ async def create_user(org: str, request: Request, rt: Rt) -> Response:
     await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.create(db, rt, actor, found, call.payload)
-        return _answer(_user_out(db, call, row, groups=[]), 201, documents.etag(row))
+        user = users.create(db, rt, actor, found, call.payload)
+        return _answer(_out(call, user), 201, documents.etag(user.version))
 
     return await call.run(work)
 
@@ -272,8 +251,8 @@ async def get_user(
     params = _parameters(User[EnterpriseUser], attributes, excludedAttributes)
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.get(db, found, scim_id)
-        return _answer(_user_out(db, call, row, params), etag=documents.etag(row))
+        user = users.read(db, found, scim_id)
+        return _answer(_out(call, user, params), etag=documents.etag(user.version))
 
     return await call.run(work)
 
@@ -285,8 +264,8 @@ async def replace_user(org: str, scim_id: str, request: Request, rt: Rt) -> Resp
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.replace(db, rt, actor, found, scim_id, call.payload, if_match)
-        return _answer(_user_out(db, call, row), etag=documents.etag(row))
+        user = users.replace(db, rt, actor, found, scim_id, call.payload, if_match)
+        return _answer(_out(call, user), etag=documents.etag(user.version))
 
     return await call.run(work)
 
@@ -298,8 +277,8 @@ async def patch_user(org: str, scim_id: str, request: Request, rt: Rt) -> Respon
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
-        return _answer(_user_out(db, call, row), etag=documents.etag(row))
+        user = users.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
+        return _answer(_out(call, user), etag=documents.etag(user.version))
 
     return await call.run(work)
 
@@ -330,7 +309,7 @@ async def list_groups(
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
         total, rows = queries.groups(db, found, page)
-        return _answer(_list(total, page, [_group_out(db, call, r, params) for r in rows]))
+        return _answer(_list(total, page, [_out(call, r, params) for r in rows]))
 
     return await call.run(work)
 
@@ -341,8 +320,8 @@ async def create_group(org: str, request: Request, rt: Rt) -> Response:
     await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.create(db, rt, actor, found, call.payload)
-        return _answer(_group_out(db, call, row), 201, documents.etag(row))
+        group = groups.create(db, rt, actor, found, call.payload)
+        return _answer(_out(call, group), 201, documents.etag(group.version))
 
     return await call.run(work)
 
@@ -356,8 +335,8 @@ async def get_group(
     params = _parameters(Group, attributes, excludedAttributes)
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.get(db, found, scim_id)
-        return _answer(_group_out(db, call, row, params), etag=documents.etag(row))
+        group = groups.read(db, found, scim_id)
+        return _answer(_out(call, group, params), etag=documents.etag(group.version))
 
     return await call.run(work)
 
@@ -369,8 +348,8 @@ async def replace_group(org: str, scim_id: str, request: Request, rt: Rt) -> Res
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.replace(db, rt, actor, found, scim_id, call.payload, if_match)
-        return _answer(_group_out(db, call, row), etag=documents.etag(row))
+        group = groups.replace(db, rt, actor, found, scim_id, call.payload, if_match)
+        return _answer(_out(call, group), etag=documents.etag(group.version))
 
     return await call.run(work)
 
@@ -382,8 +361,8 @@ async def patch_group(org: str, scim_id: str, request: Request, rt: Rt) -> Respo
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
-        return _answer(_group_out(db, call, row), etag=documents.etag(row))
+        group = groups.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
+        return _answer(_out(call, group), etag=documents.etag(group.version))
 
     return await call.run(work)
 
