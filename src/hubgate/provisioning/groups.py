@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
-from scim2_models import SCIMException
 from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.orm import Session
 
@@ -36,7 +34,7 @@ from hubgate.principals import require
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
 from hubgate.scim.discovery import MAX_MEMBERS_PER_REQUEST
-from hubgate.scim.documents import GroupRecord, Ref
+from hubgate.scim.documents import GroupDoc, GroupRecord, Ref
 from hubgate.scim.errors import (
     InvalidSyntax,
     InvalidValue,
@@ -44,6 +42,7 @@ from hubgate.scim.errors import (
     TooMany,
     Uniqueness,
 )
+from hubgate.scim.patch import patch_group
 from hubgate.sso import mappings, policy
 
 __all__ = [
@@ -94,7 +93,7 @@ def members_of(db: Session, row: ScimGroup) -> list[Ref]:
     return [Ref(uid, name) for uid, name in db.execute(statement)]
 
 
-def _name(doc: Any) -> tuple[str, str]:
+def _name(doc: GroupDoc) -> tuple[str, str]:
     name = str(doc.display_name or "").strip()
     if not name or len(name) > 256 or not name.isprintable():
         raise InvalidValue("displayName must be 1 to 256 printable characters.")
@@ -111,7 +110,7 @@ def _check_unique(db: Session, org: Org, key: str, but: str | None = None) -> No
         raise Uniqueness("A Group by that displayName exists in this organization.")
 
 
-def _member_ids(db: Session, org: Org, doc: Any) -> set[str]:
+def _member_ids(db: Session, org: Org, doc: GroupDoc) -> set[str]:
     """The members asked for, all of them the org's own Users."""
     wanted = {str(m.value) for m in (doc.members or []) if m.value}
     if len(wanted) > MAX_MEMBERS_PER_REQUEST:
@@ -126,7 +125,7 @@ def _member_ids(db: Session, org: Org, doc: Any) -> set[str]:
     return known
 
 
-def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> GroupRecord:
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: object) -> GroupRecord:
     doc = documents.parse_group(payload)
     name, key = _name(doc)
     _check_unique(db, org, key)
@@ -147,7 +146,7 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Gr
 
 
 def replace(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None,
 ) -> GroupRecord:  # fmt: skip
     row = get(db, org, scim_id)
@@ -157,7 +156,7 @@ def replace(
 
 
 def patch(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None, base: str = "",
 ) -> GroupRecord:  # fmt: skip
     """RFC 7644 §3.5.2 on the stored Group (members add/remove in bulk included),
@@ -166,52 +165,13 @@ def patch(
         raise InvalidSyntax("The body must be a JSON object.")
     row = get(db, org, scim_id)
     documents.check_if_match(row.version, if_match)
-    operations = payload.get("Operations")
-    if isinstance(operations, list) and len(operations) > 1000:
-        raise TooMany("At most 1000 operations per PATCH.")
     model = documents.group_model(record(row, members_of(db, row)), base)
-    if not isinstance(operations, list) or not operations:
-        _patch_model(model, payload)  # scim2-models answers for the body as it is
-    pending: list[Any] = []
-    for operation in operations if isinstance(operations, list) else []:
-        removed = _members_removed_by_value(operation)
-        if removed is None:
-            pending.append(operation)
-            continue
-        if pending:
-            _patch_model(model, {**payload, "Operations": pending})
-            pending = []
-        model.members = [m for m in model.members or [] if m.value not in removed] or None
-    if pending:
-        _patch_model(model, {**payload, "Operations": pending})
+    patch_group(model, payload)
     _apply(db, rt, actor, org, row, model)
     return record(row, members_of(db, row))
 
 
-def _patch_model(model: Any, body: Any) -> None:
-    try:
-        documents.parse_patch(documents.GroupDoc, body).patch(model)
-    except SCIMException as exc:
-        raise documents.scim_error(exc) from exc
-
-
-def _members_removed_by_value(operation: Any) -> set[str] | None:
-    """Entra ID removes members as ``{"op": "Remove", "path": "members", "value":
-    [{"value": id}, ...]}``, which RFC 7644 §3.5.2.2 spells with a value filter;
-    the ids it names, or None for any other operation."""
-    if not isinstance(operation, dict) or not isinstance(operation.get("value"), list):
-        return None
-    if str(operation.get("op")).lower() != "remove":
-        return None
-    if str(operation.get("path", "")).strip().lower() != "members":
-        return None
-    values = operation["value"]
-    if not all(isinstance(v, dict) and isinstance(v.get("value"), str) for v in values):
-        return None
-    return {v["value"] for v in values}
-
-
-def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: Any) -> None:
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: GroupDoc) -> None:
     name, key = _name(doc)
     _check_unique(db, org, key, but=row.id)
     renamed = row.display_name != name

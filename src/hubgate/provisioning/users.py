@@ -15,9 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from scim2_models import SCIMException
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -42,8 +40,9 @@ from hubgate.errors import BadRequest
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
-from hubgate.scim.documents import Ref, UserRecord
+from hubgate.scim.documents import Ref, UserDoc, UserRecord
 from hubgate.scim.errors import InvalidValue, ScimNotFound, Uniqueness
+from hubgate.scim.patch import patch_user
 from hubgate.sso import domains, policy
 
 __all__ = [
@@ -93,7 +92,7 @@ def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[Ref]
     return found
 
 
-def _primary_email(org: Org, db: Session, doc: Any) -> str:
+def _primary_email(org: Org, db: Session, doc: UserDoc) -> str:
     """The email that binds the account: the primary one, else the first, else the
     userName; it must be in one of the org's verified domains."""
     emails = [e for e in (doc.emails or []) if e.value]
@@ -111,7 +110,7 @@ def _primary_email(org: Org, db: Session, doc: Any) -> str:
     return address
 
 
-def _user_name(doc: Any) -> tuple[str, str]:
+def _user_name(doc: UserDoc) -> tuple[str, str]:
     name = str(doc.user_name or "").strip()
     if not name or len(name) > 256 or not name.isprintable():
         raise InvalidValue("userName must be 1 to 256 printable characters.")
@@ -132,7 +131,7 @@ def _account(
     org: Org,
     settings: policy.Policy,
     address: str,
-    doc: Any,
+    doc: UserDoc,
 ) -> tuple[User, bool]:
     """The account that has verified ``address``, or a new one; and whether it is
     new. For the org's verified domain its SCIM client is the authority: an account
@@ -148,7 +147,7 @@ def _account(
     return user, True
 
 
-def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> UserRecord:
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: object) -> UserRecord:
     doc = documents.parse_user(payload)
     name, key = _user_name(doc)
     if _taken(db, org, key):
@@ -182,7 +181,7 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Us
     return record(row, [])
 
 
-def _write(row: ScimUser, doc: Any, name: str, key: str, now: datetime) -> None:
+def _write(row: ScimUser, doc: UserDoc, name: str, key: str, now: datetime) -> None:
     row.user_name, row.user_name_key = name, key
     row.external_id = str(doc.external_id)[:256] if doc.external_id else None
     row.display_name = str(doc.display_name)[:256] if doc.display_name else None
@@ -193,7 +192,7 @@ def _write(row: ScimUser, doc: Any, name: str, key: str, now: datetime) -> None:
     row.updated_at = now
 
 
-def _emails(row: ScimUser, doc: Any) -> list[ScimUserEmail]:
+def _emails(row: ScimUser, doc: UserDoc) -> list[ScimUserEmail]:
     return [
         ScimUserEmail(
             scim_user_id=row.id,
@@ -207,7 +206,7 @@ def _emails(row: ScimUser, doc: Any) -> list[ScimUserEmail]:
 
 
 def replace(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None,
 ) -> UserRecord:  # fmt: skip
     row = get(db, org, scim_id)
@@ -217,27 +216,20 @@ def replace(
 
 
 def patch(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None, base: str = "",
 ) -> UserRecord:  # fmt: skip
     """RFC 7644 §3.5.2: the operations apply to the stored User (scim2-models), then
     the result is checked and stored like a replacement; one PATCH, one transaction."""
     row = get(db, org, scim_id)
     documents.check_if_match(row.version, if_match)
-    operations = documents.parse_patch(documents.UserDoc, payload)
     model = documents.user_model(record(row, groups_of(db, row)), base)
-    try:
-        operations.patch(model)
-    except SCIMException as exc:
-        raise documents.scim_error(exc) from exc
-    model.groups = None
-    for name in documents.IGNORED_USER_ATTRIBUTES:
-        setattr(model, name, None)
+    patch_user(model, payload)
     _apply(db, rt, actor, org, row, model)
     return record(row, groups_of(db, row))
 
 
-def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc: Any) -> None:
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc: UserDoc) -> None:
     name, key = _user_name(doc)
     if _taken(db, org, key, but=row.id):
         raise Uniqueness("That userName is taken in this organization.")

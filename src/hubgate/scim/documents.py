@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from scim2_models import (
+    BaseModel,
     Context,
     EnterpriseUser,
     Group,
@@ -94,7 +95,10 @@ def _without_empty_schemas(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "schemas": kept}
 
 
-def _validate(model: Any, payload: Any, context: Context) -> Any:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validate(model: type[_Model], payload: object, context: Context) -> _Model:
     if not isinstance(payload, dict):
         raise InvalidSyntax("The body must be a JSON object.")
     payload = _without_empty_schemas(payload)
@@ -111,11 +115,12 @@ def _validate(model: Any, payload: Any, context: Context) -> Any:
         raise (kind or InvalidValue)(f"{where or 'body'}: {message}"[:300]) from exc
 
 
+_Resource = TypeVar("_Resource", UserDoc, GroupDoc)
 _ENTERPRISE = str(EnterpriseUser.__schema__)
 _MANAGER_PATHS = {f"{_ENTERPRISE}:manager".lower(), "manager"}
 
 
-def _manager(value: Any) -> Any:
+def _manager(value: object) -> object:
     """Entra ID names the enterprise manager by id alone (``{"value": id}``, or in a
     PATCH the bare id); RFC 7643 §4.3 requires its ``$ref``, filled in here as the
     RFC's own example writes it. Anything else is left for scim2-models to judge."""
@@ -126,15 +131,19 @@ def _manager(value: Any) -> Any:
     return value
 
 
-def _with_manager_ref(payload: Any) -> Any:
-    extension = payload.get(_ENTERPRISE) if isinstance(payload, dict) else None
+def _with_manager_ref(payload: object) -> object:
+    if not isinstance(payload, dict):
+        return payload
+    extension = payload.get(_ENTERPRISE)
     if not isinstance(extension, dict) or "manager" not in extension:
         return payload
     return {**payload, _ENTERPRISE: {**extension, "manager": _manager(extension["manager"])}}
 
 
-def _patch_with_manager_ref(payload: Any) -> Any:
-    operations = payload.get("Operations") if isinstance(payload, dict) else None
+def _patch_with_manager_ref(payload: object) -> object:
+    if not isinstance(payload, dict):
+        return payload
+    operations = payload.get("Operations")
     if not isinstance(operations, list):
         return payload
     mended = [
@@ -149,7 +158,7 @@ def _patch_with_manager_ref(payload: Any) -> Any:
     return {**payload, "Operations": mended}
 
 
-def parse_user(payload: Any, *, replacing: bool = False) -> Any:
+def parse_user(payload: object, *, replacing: bool = False) -> UserDoc:
     context = (
         Context.RESOURCE_REPLACEMENT_REQUEST if replacing else Context.RESOURCE_CREATION_REQUEST
     )
@@ -159,20 +168,21 @@ def parse_user(payload: Any, *, replacing: bool = False) -> Any:
     return user
 
 
-def parse_group(payload: Any, *, replacing: bool = False) -> Any:
+def parse_group(payload: object, *, replacing: bool = False) -> GroupDoc:
     context = (
         Context.RESOURCE_REPLACEMENT_REQUEST if replacing else Context.RESOURCE_CREATION_REQUEST
     )
     return _validate(GroupDoc, payload, context)
 
 
-def parse_patch(model: Any, payload: Any) -> Any:
+def parse_patch(model: type[_Resource], payload: object) -> PatchOp[_Resource]:
     if model is UserDoc:
         payload = _patch_with_manager_ref(payload)
-    return _validate(PatchOp[model], payload, Context.RESOURCE_PATCH_REQUEST)
+    operations: type[PatchOp[_Resource]] = PatchOp[model]  # type: ignore[valid-type]
+    return _validate(operations, payload, Context.RESOURCE_PATCH_REQUEST)
 
 
-def parse_search(model: Any, payload: Any) -> tuple[Any, str | None]:
+def parse_search(model: Any, payload: object) -> tuple[SearchRequest[Any], str | None]:
     """RFC 7644 §3.4.3: a SearchRequest body for ``model`` (a union at the root).
     The filter is kept as text for :mod:`hubgate.scim.filters` to bound, parse
     and translate; the rest is scim2-models'."""
@@ -256,7 +266,7 @@ def user_document(record: UserRecord, base: str) -> dict[str, Any]:
     return dumped
 
 
-def stored_user(user: Any) -> str:
+def stored_user(user: UserDoc) -> str:
     """What is kept of a validated User: everything but server-set attributes."""
     user.id, user.meta, user.groups = None, None, None
     return json.dumps(user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))

@@ -12,7 +12,14 @@ from typing import Annotated, Any
 from anyio import CapacityLimiter
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from scim2_models import Context, EnterpriseUser, Group, ResponseParameters, User
+from scim2_models import (
+    Context,
+    EnterpriseUser,
+    Group,
+    ResponseParameters,
+    SearchRequest,
+    User,
+)
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -44,7 +51,7 @@ def _answer(body: Any, status: int = 200, etag: str | None = None) -> Response:
     return Response(json.dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
 
 
-def _body(raw: bytes, content_type: str, max_bytes: int) -> Any:
+def _body(raw: bytes, content_type: str, max_bytes: int) -> object:
     if content_type and content_type.split(";", maxsplit=1)[0].strip().lower() not in _JSON_TYPES:
         raise InvalidSyntax("Send application/scim+json.")
     try:
@@ -86,7 +93,7 @@ class Call:
         self.raw = await self.request.body()
 
     @property
-    def payload(self) -> Any:
+    def payload(self) -> object:
         content_type = self.request.headers.get("content-type", "")
         return _body(self.raw, content_type, self.rt.settings.max_body_bytes)
 
@@ -109,7 +116,7 @@ def _out(call: Call, record: UserRecord | GroupRecord, params: Any = None) -> An
     return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
 
 
-def _search_page(search: Any, text: str | None) -> queries.Page:
+def _search_page(search: SearchRequest[Any], text: str | None) -> queries.Page:
     descending = search.sort_order == search.SortOrder.descending
     sort_by = str(search.sort_by) if search.sort_by is not None else None
     count = 100 if search.count is None else search.count
