@@ -38,9 +38,9 @@ from hubgate.audit import Actor  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
 from hubgate.operator import operator_principal  # noqa: E402
 from hubgate.orgs import service  # noqa: E402
+from hubgate.provisioning import tokens  # noqa: E402
+from hubgate.provisioning import users as scim_users  # noqa: E402
 from hubgate.runtime import Runtime, build_runtime  # noqa: E402
-from hubgate.scim import tokens  # noqa: E402
-from hubgate.scim import users as scim_users  # noqa: E402
 from hubgate.sso import domains  # noqa: E402
 
 DOMAIN = "bench-scim.example"

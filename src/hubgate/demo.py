@@ -41,6 +41,7 @@ from hubgate.devidp.users import Directory, OidcClient, SamlSp, to_document
 from hubgate.devidp.users import User as IdpUser
 from hubgate.operator import create_account, operator, operator_principal
 from hubgate.orgs import resources, service, team_tokens
+from hubgate.provisioning import mappings as scim_mappings
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, mappings, policy
 from hubgate.sso.oidc.discovery import parse_discovery
@@ -206,7 +207,7 @@ def _org(
 def _mappings(db: Session, actor: Actor, org: Org) -> None:
     principal = operator_principal(org)
     roles = [mappings.RoleRule(mappings.GROUPS, group, role) for group, role in ROLE_MAPPINGS]
-    mappings.set_role_mappings(db, actor, principal, org, roles)
+    scim_mappings.set_role_mappings(db, actor, principal, org, roles)
     teams = [(mappings.GROUPS, group, team, role) for group, team, role in TEAM_MAPPINGS]
     mappings.set_team_mappings(db, actor, principal, org, teams)
 

@@ -23,8 +23,8 @@ from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.operator import operator_principal
 from hubgate.orgs import service
+from hubgate.provisioning import tokens
 from hubgate.runtime import Runtime
-from hubgate.scim import tokens
 from hubgate.sso import domains
 from tests.e2e.conftest import running_server
 

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from hubgate.access import OrgRole
 from hubgate.audit import Actor
 from hubgate.operator import operator_principal
+from hubgate.provisioning import mappings, tokens
 from hubgate.runtime import Runtime
-from hubgate.scim import tokens
-from hubgate.sso import domains, mappings
+from hubgate.sso import domains
 from hubgate.sso.mappings import RoleRule
 from tests.conftest import World
 from tests.integration.sso_world import role_of

@@ -37,9 +37,9 @@ from hubgate.db.models import (
 )
 from hubgate.operator import operator_principal
 from hubgate.orgs import service
+from hubgate.provisioning import groups, tokens
+from hubgate.provisioning.queries import MAX_COUNT
 from hubgate.runtime import Runtime
-from hubgate.scim import groups, tokens
-from hubgate.scim.queries import MAX_COUNT
 from tests.conftest import World, on_event_loop, sign_in
 from tests.integration.sso_world import SsoOrg, count, person, role_of, sso_org
 

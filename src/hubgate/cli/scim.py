@@ -7,7 +7,7 @@ import click
 from hubgate.cli.base import emit, json_option, runtime, table
 from hubgate.operator import operator
 from hubgate.orgs import service
-from hubgate.scim import tokens
+from hubgate.provisioning import tokens
 
 __all__ = ["scim"]
 

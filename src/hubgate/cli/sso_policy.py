@@ -16,6 +16,7 @@ from hubgate.cli.sso import connection, sso
 from hubgate.errors import BadRequest
 from hubgate.operator import operator, operator_principal, user_by_email
 from hubgate.orgs import service
+from hubgate.provisioning import mappings as scim_mappings
 from hubgate.sso import connections, invitations, mappings, policy, setup
 
 __all__ = ["parse_duration", "sso"]
@@ -125,7 +126,7 @@ def sso_role_map(org_name: str, rules: tuple[str, ...]) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         items = [mappings.RoleRule(a, v, _role(r)) for a, v, r in parsed]
-        mappings.set_role_mappings(db, operator(), operator_principal(org), org, items)
+        scim_mappings.set_role_mappings(db, operator(), operator_principal(org), org, items)
     data = [{"attribute": a, "value": v, "role": r} for a, v, r in parsed]
     emit(data, f"{len(data)} role mapping(s) set")
 

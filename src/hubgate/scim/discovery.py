@@ -25,10 +25,15 @@ from scim2_models import (
 )
 
 from hubgate.scim.documents import IGNORED_USER_ATTRIBUTES
-from hubgate.scim.groups import MAX_MEMBERS_PER_REQUEST
-from hubgate.scim.queries import MAX_COUNT
 
-__all__ = ["resource_types", "schemas", "service_provider_config"]
+__all__ = [
+    "MAX_COUNT", "MAX_MEMBERS_PER_REQUEST", "resource_types", "schemas", "service_provider_config",
+]  # fmt: skip
+
+MAX_COUNT = 1000
+"""Most resources in one page of a list or search (``filter.maxResults``)."""
+MAX_MEMBERS_PER_REQUEST = 20_000
+"""Most members one Group write (POST, PUT or PATCH) may hold."""
 
 _QUERY = Context.RESOURCE_QUERY_RESPONSE
 

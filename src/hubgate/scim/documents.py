@@ -1,14 +1,18 @@
 """SCIM documents in and out, through scim2-models (RFC 7643): requests are
 validated in their context (creation, replacement, patch), responses built from
-the stored rows. No SCIM JSON is written by hand here."""
+what the store gives back (:class:`UserRecord`, :class:`GroupRecord`). No SCIM JSON
+is written by hand here."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from scim2_models import (
+    BaseModel,
     Context,
     EnterpriseUser,
     Group,
@@ -21,7 +25,6 @@ from scim2_models import (
     User,
 )
 
-from hubgate.db.models import ScimGroup, ScimUser, ScimUserEmail
 from hubgate.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -29,6 +32,7 @@ from hubgate.scim.errors import (
     InvalidValue,
     Mutability,
     NoTarget,
+    PreconditionFailed,
     ScimError,
     TooMany,
     Uniqueness,
@@ -36,8 +40,13 @@ from hubgate.scim.errors import (
 
 __all__ = [
     "IGNORED_USER_ATTRIBUTES",
+    "Email",
     "GroupDoc",
+    "GroupRecord",
+    "Ref",
     "UserDoc",
+    "UserRecord",
+    "check_if_match",
     "emails_of",
     "etag",
     "group_document",
@@ -86,7 +95,10 @@ def _without_empty_schemas(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "schemas": kept}
 
 
-def _validate(model: Any, payload: Any, context: Context) -> Any:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validate(model: type[_Model], payload: object, context: Context) -> _Model:
     if not isinstance(payload, dict):
         raise InvalidSyntax("The body must be a JSON object.")
     payload = _without_empty_schemas(payload)
@@ -103,11 +115,12 @@ def _validate(model: Any, payload: Any, context: Context) -> Any:
         raise (kind or InvalidValue)(f"{where or 'body'}: {message}"[:300]) from exc
 
 
+_Resource = TypeVar("_Resource", UserDoc, GroupDoc)
 _ENTERPRISE = str(EnterpriseUser.__schema__)
 _MANAGER_PATHS = {f"{_ENTERPRISE}:manager".lower(), "manager"}
 
 
-def _manager(value: Any) -> Any:
+def _manager(value: object) -> object:
     """Entra ID names the enterprise manager by id alone (``{"value": id}``, or in a
     PATCH the bare id); RFC 7643 §4.3 requires its ``$ref``, filled in here as the
     RFC's own example writes it. Anything else is left for scim2-models to judge."""
@@ -118,15 +131,19 @@ def _manager(value: Any) -> Any:
     return value
 
 
-def _with_manager_ref(payload: Any) -> Any:
-    extension = payload.get(_ENTERPRISE) if isinstance(payload, dict) else None
+def _with_manager_ref(payload: object) -> object:
+    if not isinstance(payload, dict):
+        return payload
+    extension = payload.get(_ENTERPRISE)
     if not isinstance(extension, dict) or "manager" not in extension:
         return payload
     return {**payload, _ENTERPRISE: {**extension, "manager": _manager(extension["manager"])}}
 
 
-def _patch_with_manager_ref(payload: Any) -> Any:
-    operations = payload.get("Operations") if isinstance(payload, dict) else None
+def _patch_with_manager_ref(payload: object) -> object:
+    if not isinstance(payload, dict):
+        return payload
+    operations = payload.get("Operations")
     if not isinstance(operations, list):
         return payload
     mended = [
@@ -141,7 +158,7 @@ def _patch_with_manager_ref(payload: Any) -> Any:
     return {**payload, "Operations": mended}
 
 
-def parse_user(payload: Any, *, replacing: bool = False) -> Any:
+def parse_user(payload: object, *, replacing: bool = False) -> UserDoc:
     context = (
         Context.RESOURCE_REPLACEMENT_REQUEST if replacing else Context.RESOURCE_CREATION_REQUEST
     )
@@ -151,20 +168,21 @@ def parse_user(payload: Any, *, replacing: bool = False) -> Any:
     return user
 
 
-def parse_group(payload: Any, *, replacing: bool = False) -> Any:
+def parse_group(payload: object, *, replacing: bool = False) -> GroupDoc:
     context = (
         Context.RESOURCE_REPLACEMENT_REQUEST if replacing else Context.RESOURCE_CREATION_REQUEST
     )
     return _validate(GroupDoc, payload, context)
 
 
-def parse_patch(model: Any, payload: Any) -> Any:
+def parse_patch(model: type[_Resource], payload: object) -> PatchOp[_Resource]:
     if model is UserDoc:
         payload = _patch_with_manager_ref(payload)
-    return _validate(PatchOp[model], payload, Context.RESOURCE_PATCH_REQUEST)
+    operations: type[PatchOp[_Resource]] = PatchOp[model]  # type: ignore[valid-type]
+    return _validate(operations, payload, Context.RESOURCE_PATCH_REQUEST)
 
 
-def parse_search(model: Any, payload: Any) -> tuple[Any, str | None]:
+def parse_search(model: Any, payload: object) -> tuple[SearchRequest[Any], str | None]:
     """RFC 7644 §3.4.3: a SearchRequest body for ``model`` (a union at the root).
     The filter is kept as text for :mod:`hubgate.scim.filters` to bound, parse
     and translate; the rest is scim2-models'."""
@@ -177,73 +195,114 @@ def parse_search(model: Any, payload: Any) -> tuple[Any, str | None]:
     return _validate(SearchRequest[model], rest, Context.SEARCH_REQUEST), text or None
 
 
-def _meta(kind: str, location: str, row: ScimUser | ScimGroup) -> Meta:
+class Ref(NamedTuple):
+    """Another resource, named in a User's ``groups`` or a Group's ``members``."""
+
+    id: str
+    display: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A User as the store keeps it: its attributes as :func:`stored_user` wrote
+    them, the Groups it is in, and what ``meta`` tells (RFC 7643 §3.1)."""
+
+    id: str
+    attributes: str
+    groups: list[Ref]
+    created: datetime
+    last_modified: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A Group as the store keeps it: its names, its member Users and its ``meta``."""
+
+    id: str
+    display_name: str
+    external_id: str | None
+    members: list[Ref]
+    created: datetime
+    last_modified: datetime
+    version: int
+
+
+def _meta(kind: str, location: str, record: UserRecord | GroupRecord) -> Meta:
     return Meta(
-        resource_type=kind, created=row.created_at, last_modified=row.updated_at,
-        location=location, version=etag(row),
+        resource_type=kind, created=record.created, last_modified=record.last_modified,
+        location=location, version=etag(record.version),
     )  # fmt: skip
 
 
-def etag(row: ScimUser | ScimGroup) -> str:
-    return f'W/"{row.version}"'
+def etag(version: int) -> str:
+    """The weak entity tag of a resource's version (RFC 7644 §3.14)."""
+    return f'W/"{version}"'
 
 
-def user_model(row: ScimUser, groups: list[tuple[str, str]], base: str) -> Any:
+def check_if_match(version: int, if_match: str | None) -> None:
+    """RFC 7644 §3.14: a write with ``If-Match`` applies only to that version (or
+    ``*``, any)."""
+    if if_match and if_match.strip() not in ("*", etag(version)):
+        raise PreconditionFailed()
+
+
+def user_model(record: UserRecord, base: str) -> UserDoc:
     """The stored User as a scim2-models object (for responses and for PATCH)."""
-    stored: dict[str, Any] = {**json.loads(row.extra), "id": row.id}
+    stored: dict[str, Any] = {**json.loads(record.attributes), "id": record.id}
     user = UserDoc.model_validate(stored, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-    user.meta = _meta("User", f"{base}/Users/{row.id}", row)
+    user.meta = _meta("User", f"{base}/Users/{record.id}", record)
     user.groups = [
-        GroupMembership(value=gid, display=name, ref=f"{base}/Groups/{gid}") for gid, name in groups
+        GroupMembership(value=gid, display=name, ref=f"{base}/Groups/{gid}")
+        for gid, name in record.groups
     ] or None
     return user
 
 
-def user_document(row: ScimUser, groups: list[tuple[str, str]], base: str) -> dict[str, Any]:
-    dumped: dict[str, Any] = user_model(row, groups, base).model_dump(
+def user_document(record: UserRecord, base: str) -> dict[str, Any]:
+    dumped: dict[str, Any] = user_model(record, base).model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE
     )
     return dumped
 
 
-def stored_user(user: Any) -> str:
+def stored_user(user: UserDoc) -> str:
     """What is kept of a validated User: everything but server-set attributes."""
     user.id, user.meta, user.groups = None, None, None
     return json.dumps(user.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
 
 
-def group_model(row: ScimGroup, members: list[tuple[str, str | None]], base: str) -> Any:
-    group = GroupDoc(display_name=row.display_name, external_id=row.external_id)
-    group.id = row.id
-    group.meta = _meta("Group", f"{base}/Groups/{row.id}", row)
+def group_model(record: GroupRecord, base: str) -> GroupDoc:
+    group = GroupDoc(display_name=record.display_name, external_id=record.external_id)
+    group.id = record.id
+    group.meta = _meta("Group", f"{base}/Groups/{record.id}", record)
     group.members = [
         GroupMember(value=uid, display=name, ref=f"{base}/Users/{uid}", type="User")
-        for uid, name in members
+        for uid, name in record.members
     ] or None
     return group
 
 
-def group_document(
-    row: ScimGroup, members: list[tuple[str, str | None]], base: str
-) -> dict[str, Any]:
-    dumped: dict[str, Any] = group_model(row, members, base).model_dump(
+def group_document(record: GroupRecord, base: str) -> dict[str, Any]:
+    dumped: dict[str, Any] = group_model(record, base).model_dump(
         scim_ctx=Context.RESOURCE_QUERY_RESPONSE
     )
     return dumped
 
 
-def emails_of(user: Any) -> list[ScimUserEmail]:
-    rows = []
+class Email(NamedTuple):
+    """One of a User's ``emails`` (RFC 7643 §4.1.2), as the store indexes them."""
+
+    value: str
+    type: str
+    primary: bool
+
+
+def emails_of(user: UserDoc) -> list[Email]:
+    """The User's first 20 emails that have a value; ``type`` is "" when not given."""
+    found = []
     for email in (user.emails or [])[:20]:
         if email.value:
-            value = str(email.value)
-            kind = str(email.type.value if hasattr(email.type, "value") else email.type or "")
-            rows.append(
-                ScimUserEmail(
-                    value=value[:254],
-                    value_key=value.lower()[:254],
-                    type=kind[:32] or None,
-                    primary=bool(email.primary),
-                )  # fmt: skip
-            )
-    return rows
+            kind = str(getattr(email.type, "value", email.type) or "")
+            found.append(Email(str(email.value), kind, bool(email.primary)))
+    return found

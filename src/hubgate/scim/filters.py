@@ -1,7 +1,8 @@
-"""SCIM filters and sortBy (RFC 7644 §3.4.2.2, §3.4.2.3) as SQLAlchemy expressions.
+"""SCIM filters and sortBy (RFC 7644 §3.4.2.2, §3.4.2.3), parsed and checked into a
+typed tree that a store compiles (:mod:`hubgate.provisioning.queries` to SQL).
 
 The filter text is parsed by scim2-models' grammar (:class:`scim2_models.ScimFilter`,
-RFC 7644 §3.4.2.2 with its errata); the syntax tree is then translated over an
+RFC 7644 §3.4.2.2 with its errata); the syntax tree is then resolved over an
 allow-list of attributes with the characteristics RFC 7643 gives them (type,
 caseExact). Anything else is an :class:`InvalidFilter`:
 
@@ -12,22 +13,20 @@ caseExact). Anything else is an :class:`InvalidFilter`:
   :data:`MAX_COMPARISONS` comparisons, or nesting deeper than :data:`MAX_DEPTH`.
   Length and comparison count are checked before the text is parsed.
 
-Every value is a bound parameter. Each comparison is two-valued (a missing
-attribute makes it false, never NULL), so ``not`` negates it as RFC 7644 reads:
-``ne`` is ``not eq``, and ``ne`` on a multi-valued attribute holds when no value
-is equal. The clauses are over :class:`ScimUser` and :class:`ScimGroup`; the
-caller adds the org.
+In the resolved tree each value has its attribute's type (a dateTime is an aware
+:class:`~datetime.datetime` in UTC), ``ne`` is ``not eq`` (on a multi-valued
+attribute: no value is equal), ``eq null`` is :class:`IsNull`, and a comparison is
+two-valued: a missing attribute makes it false, so :class:`Negation` negates it as
+RFC 7644 reads.
 """
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
 
 from scim2_models import InvalidFilterException, ScimFilter
 from scim2_models.path import (
@@ -42,21 +41,35 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, false, func, not_, or_
 
-from hubgate.db.models import ScimGroup, ScimGroupMember, ScimUser, ScimUserEmail
 from hubgate.scim.errors import InvalidFilter, InvalidValue
 
 __all__ = [
+    "GROUPS",
     "GROUP_URN",
     "MAX_COMPARISONS",
     "MAX_DEPTH",
     "MAX_FILTER_BYTES",
+    "USERS",
     "USER_URN",
-    "group_sort_column",
-    "groups_where",
-    "user_sort_column",
-    "users_where",
+    "And",
+    "AnyValue",
+    "Attribute",
+    "AttributeType",
+    "Compare",
+    "IsNull",
+    "MultiValued",
+    "Negation",
+    "Never",
+    "Node",
+    "Or",
+    "Presence",
+    "Scope",
+    "group_filter",
+    "group_sort",
+    "parse",
+    "user_filter",
+    "user_sort",
 ]
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -70,19 +83,10 @@ MAX_DEPTH = 10
 """Most nested ``and``/``or``/``not``/``[...]`` (a chain of one operator is one), and
 most nested brackets, redundant ones included."""
 
-_ESCAPE = "/"
-_LIKE_PATTERNS = {
-    CompareOperator.co: "%{}%",
-    CompareOperator.sw: "{}%",
-    CompareOperator.ew: "%{}",
-}
-_ORDERINGS: dict[CompareOperator, Callable[[Any, Any], ColumnElement[bool]]] = {
-    CompareOperator.eq: operator.eq,
-    CompareOperator.gt: operator.gt,
-    CompareOperator.ge: operator.ge,
-    CompareOperator.lt: operator.lt,
-    CompareOperator.le: operator.le,
-}
+_ORDERINGS = frozenset(
+    {CompareOperator.eq, CompareOperator.gt, CompareOperator.ge, CompareOperator.lt,
+     CompareOperator.le}
+)  # fmt: skip
 # A quoted string, closed or not: the optional closing quote keeps the scan linear.
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"?')
 _OPERATOR = re.compile(
@@ -90,7 +94,7 @@ _OPERATOR = re.compile(
 )
 
 
-class _Type(Enum):
+class AttributeType(Enum):
     """The attribute data types of RFC 7643 §2.3 that hubgate filters on."""
 
     STRING = "string"
@@ -99,93 +103,146 @@ class _Type(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class _Attribute:
-    """A filterable attribute: its column, type and caseExact (RFC 7643 §2.2).
+class Attribute:
+    """A filterable attribute: its key (lowercased, ``name.givenname``), type and
+    caseExact (RFC 7643 §2.2)."""
 
-    For a caseExact=false attribute the column is already lowercased."""
-
-    column: SQLColumnExpression[Any]
-    type: _Type = _Type.STRING
+    key: str
+    type: AttributeType = AttributeType.STRING
     case_exact: bool = True
 
 
 @dataclass(frozen=True, slots=True)
-class _MultiValued:
-    """A multi-valued attribute kept in rows of its own: a filter on it is an
-    EXISTS over the rows joined by ``link`` (RFC 7644 §3.4.2.2, "any value")."""
+class MultiValued:
+    """A multi-valued attribute (RFC 7643 §2.4) and its filterable sub-attributes."""
 
-    link: ColumnElement[bool]
-    sub_attributes: Mapping[str, _Attribute]
+    key: str
+    sub_attributes: Mapping[str, Attribute]
 
 
 @dataclass(frozen=True, slots=True)
-class _Scope:
+class Scope:
     """The attributes a filter may name, keys lowercased (RFC 7643 §2.1)."""
 
     urn: str | None
-    attributes: Mapping[str, _Attribute]
-    multi_valued: Mapping[str, _MultiValued] = field(default_factory=dict)
+    attributes: Mapping[str, Attribute]
+    multi_valued: Mapping[str, MultiValued] = field(default_factory=dict)
 
 
-def _lower(column: SQLColumnExpression[Any]) -> ColumnElement[str]:
-    return func.lower(column)
+def _scope(urn: str, *attributes: Attribute, multi_valued: tuple[MultiValued, ...]) -> Scope:
+    return Scope(urn, {a.key: a for a in attributes}, {m.key: m for m in multi_valued})
 
 
-_EMAILS = _MultiValued(
-    link=ScimUserEmail.scim_user_id == ScimUser.id,
-    sub_attributes={
-        "value": _Attribute(ScimUserEmail.value_key, case_exact=False),
-        "type": _Attribute(_lower(ScimUserEmail.type), case_exact=False),
-        "primary": _Attribute(ScimUserEmail.primary, _Type.BOOLEAN),
-    },
+def _folded(key: str) -> Attribute:
+    """A string attribute with caseExact=false."""
+    return Attribute(key, case_exact=False)
+
+
+USERS = _scope(
+    USER_URN,
+    Attribute("id"),
+    _folded("username"),
+    Attribute("externalid"),
+    _folded("displayname"),
+    _folded("name.givenname"),
+    _folded("name.familyname"),
+    Attribute("active", AttributeType.BOOLEAN),
+    Attribute("meta.created", AttributeType.DATETIME),
+    Attribute("meta.lastmodified", AttributeType.DATETIME),
+    multi_valued=(
+        MultiValued("emails", {
+            "value": _folded("value"),
+            "type": _folded("type"),
+            "primary": Attribute("primary", AttributeType.BOOLEAN),
+        }),
+    ),
+)  # fmt: skip
+"""What a Users filter may name."""
+GROUPS = _scope(
+    GROUP_URN,
+    Attribute("id"),
+    _folded("displayname"),
+    Attribute("externalid"),
+    Attribute("meta.created", AttributeType.DATETIME),
+    Attribute("meta.lastmodified", AttributeType.DATETIME),
+    multi_valued=(MultiValued("members", {"value": Attribute("value")}),),
 )
-_MEMBERS = _MultiValued(
-    link=ScimGroupMember.group_id == ScimGroup.id,
-    sub_attributes={"value": _Attribute(ScimGroupMember.scim_user_id)},
-)
-_USERS = _Scope(
-    urn=USER_URN,
-    attributes={
-        "id": _Attribute(ScimUser.id),
-        "username": _Attribute(ScimUser.user_name_key, case_exact=False),
-        "externalid": _Attribute(ScimUser.external_id),
-        "displayname": _Attribute(_lower(ScimUser.display_name), case_exact=False),
-        "name.givenname": _Attribute(_lower(ScimUser.given_name), case_exact=False),
-        "name.familyname": _Attribute(_lower(ScimUser.family_name), case_exact=False),
-        "active": _Attribute(ScimUser.active, _Type.BOOLEAN),
-        "meta.created": _Attribute(ScimUser.created_at, _Type.DATETIME),
-        "meta.lastmodified": _Attribute(ScimUser.updated_at, _Type.DATETIME),
-    },
-    multi_valued={"emails": _EMAILS},
-)
-_GROUPS = _Scope(
-    urn=GROUP_URN,
-    attributes={
-        "id": _Attribute(ScimGroup.id),
-        "displayname": _Attribute(ScimGroup.display_name_key, case_exact=False),
-        "externalid": _Attribute(ScimGroup.external_id),
-        "meta.created": _Attribute(ScimGroup.created_at, _Type.DATETIME),
-        "meta.lastmodified": _Attribute(ScimGroup.updated_at, _Type.DATETIME),
-    },
-    multi_valued={"members": _MEMBERS},
-)
+"""What a Groups filter may name."""
 
 
-def users_where(text: str, *, root: bool = False) -> ColumnElement[bool]:
-    """The where-clause over :class:`ScimUser` for a Users ``filter`` (RFC 7644
-    §3.4.2.2); raises :class:`InvalidFilter`. At the ``root`` (§3.4.3, every
-    resource type at once) an attribute only Groups have is absent here, and a
-    comparison on it false."""
-    return _Translator(_USERS, (_GROUPS,) if root else ()).visit(_parse(text))
+# -- the resolved tree ---------------------------------------------------------------
 
 
-def groups_where(text: str, *, root: bool = False) -> ColumnElement[bool]:
-    """The where-clause over :class:`ScimGroup` for a Groups ``filter``, as
-    :func:`users_where`."""
-    return _Translator(_GROUPS, (_USERS,) if root else ()).visit(_parse(text))
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """``attribute op value``, false where the attribute has no value. ``op`` is
+    never ``ne``; ``value`` is a ``bool``, an aware ``datetime`` or a ``str`` (as
+    written: a caseExact=false attribute compares it case-insensitively)."""
+
+    attribute: Attribute
+    op: CompareOperator
+    value: str | bool | datetime
 
 
-def _parse(text: str) -> FilterNode:
+@dataclass(frozen=True, slots=True)
+class IsNull:
+    """``attribute eq null``: the attribute has no value."""
+
+    attribute: Attribute
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """``attribute pr``: it has a value, and a string is not empty."""
+
+    attribute: Attribute
+
+
+@dataclass(frozen=True, slots=True)
+class Negation:
+    expr: Node
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    terms: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    terms: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyValue:
+    """One value of the multi-valued attribute satisfies ``where``, a tree over its
+    sub-attributes (``emails[type eq "work"]``, or ``emails co "x"`` for its ``value``)."""
+
+    attribute: MultiValued
+    where: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Never:
+    """False: the attribute belongs to another resource type of a root search."""
+
+
+Node = Compare | IsNull | Presence | Negation | And | Or | AnyValue | Never
+
+
+def user_filter(text: str, *, root: bool = False) -> Node:
+    """A Users ``filter`` (RFC 7644 §3.4.2.2) resolved over :data:`USERS`; raises
+    :class:`InvalidFilter`. At the ``root`` (§3.4.3, every resource type at once)
+    an attribute only Groups have is absent here, and a comparison on it false."""
+    return _Resolver(USERS, (GROUPS,) if root else ()).visit(parse(text))
+
+
+def group_filter(text: str, *, root: bool = False) -> Node:
+    """A Groups ``filter`` resolved over :data:`GROUPS`, as :func:`user_filter`."""
+    return _Resolver(GROUPS, (USERS,) if root else ()).visit(parse(text))
+
+
+def parse(text: str) -> FilterNode:
     """Check the cheap bounds, parse with scim2-models' grammar, check the depth."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILTER_BYTES:
         raise InvalidFilter(f"The filter is longer than {MAX_FILTER_BYTES} bytes.")
@@ -229,59 +286,59 @@ class _Absent(Exception):
     """The attribute belongs to another resource type of a root search."""
 
 
-class _Translator(FilterVisitor[ColumnElement[bool]]):
-    """Translate a filter tree into a where-clause over one resource's scope;
-    attributes of the ``others`` scopes (a root search) are absent, so false."""
+class _Resolver(FilterVisitor[Node]):
+    """Resolve a syntax tree over one resource's scope; attributes of the ``others``
+    scopes (a root search) are absent, so :class:`Never`."""
 
-    def __init__(self, scope: _Scope, others: tuple[_Scope, ...] = ()) -> None:
+    def __init__(self, scope: Scope, others: tuple[Scope, ...] = ()) -> None:
         self.scope = scope
         self.others = others
 
-    def visit(self, node: FilterNode) -> ColumnElement[bool]:
+    def visit(self, node: FilterNode) -> Node:
         try:
             return super().visit(node)
         except _Absent:
-            return false()
+            return Never()
 
-    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+    def visit_comparison(self, node: Comparison) -> Node:
         found = self._lookup(node.attr_path)
-        if isinstance(found, _Attribute):
+        if isinstance(found, Attribute):
             return _compare(found, node.op, node.value, node.attr_path)
         multi, attribute = found
         # RFC 7644 is silent on "ne" over many values; as scim2-models, read it as
         # "no value is equal", so that ne stays the negation of eq.
-        negate = node.op is CompareOperator.ne
-        op = CompareOperator.eq if negate else node.op
-        match = exists().where(multi.link, _compare(attribute, op, node.value, node.attr_path))
-        return not_(match) if negate else match
+        if node.op is CompareOperator.ne:
+            equal = _compare(attribute, CompareOperator.eq, node.value, node.attr_path)
+            return Negation(AnyValue(multi, equal))
+        return AnyValue(multi, _compare(attribute, node.op, node.value, node.attr_path))
 
-    def visit_present(self, node: Present) -> ColumnElement[bool]:
+    def visit_present(self, node: Present) -> Node:
         found = self._lookup(node.attr_path)
-        if isinstance(found, _Attribute):
-            return _present(found)
+        if isinstance(found, Attribute):
+            return Presence(found)
         multi, attribute = found
-        return exists().where(multi.link, _present(attribute))
+        return AnyValue(multi, Presence(attribute))
 
-    def visit_not(self, node: Not) -> ColumnElement[bool]:
-        return not_(self.visit(node.expr))
+    def visit_not(self, node: Not) -> Node:
+        return Negation(self.visit(node.expr))
 
-    def visit_logical_expr(self, node: LogicalExpr) -> ColumnElement[bool]:
-        terms = [self.visit(term) for term in node.terms]
-        return and_(*terms) if node.op is LogicalOperator.and_ else or_(*terms)
+    def visit_logical_expr(self, node: LogicalExpr) -> Node:
+        terms = tuple(self.visit(term) for term in node.terms)
+        return And(terms) if node.op is LogicalOperator.and_ else Or(terms)
 
-    def visit_value_path(self, node: ValuePath) -> ColumnElement[bool]:
-        """``emails[type eq "work"]``: one row satisfies the whole inner filter."""
+    def visit_value_path(self, node: ValuePath) -> Node:
+        """``emails[type eq "work"]``: one value satisfies the whole inner filter."""
         multi = self._multi_valued(node.attr_path)
         if multi is None or node.sub_attr is not None:
             raise self._elsewhere(node.attr_path)
-        inner = _Translator(_Scope(urn=None, attributes=multi.sub_attributes))
-        return exists().where(multi.link, inner.visit(node.val_filter))
+        inner = _Resolver(Scope(urn=None, attributes=multi.sub_attributes))
+        return AnyValue(multi, inner.visit(node.val_filter))
 
-    def _multi_valued(self, path: AttrPath) -> _MultiValued | None:
+    def _multi_valued(self, path: AttrPath) -> MultiValued | None:
         self._check_path(path)
         return self.scope.multi_valued.get(path.attr.lower())
 
-    def _lookup(self, path: AttrPath) -> _Attribute | tuple[_MultiValued, _Attribute]:
+    def _lookup(self, path: AttrPath) -> Attribute | tuple[MultiValued, Attribute]:
         """The allow-listed attribute a path names; a multi-valued attribute without
         a sub-attribute stands for its ``value`` (RFC 7644 §3.4.2.2)."""
         name = path.attr.lower()
@@ -300,7 +357,7 @@ class _Translator(FilterVisitor[ColumnElement[bool]]):
         a root search has it, else unknown."""
         for other in self.others:
             try:
-                _Translator(other)._lookup(path)
+                _Resolver(other)._lookup(path)
             except InvalidFilter:
                 continue
             return _Absent()
@@ -323,49 +380,39 @@ def _refuse(path: AttrPath, op: CompareOperator, why: str) -> InvalidFilter:
     return InvalidFilter(f"{path} {op.value}: {why}.")
 
 
-def _compare(
-    attribute: _Attribute, op: CompareOperator, value: object, path: AttrPath
-) -> ColumnElement[bool]:
-    """One two-valued comparison (RFC 7644 §3.4.2.2, Table 3)."""
-    column = attribute.column
+def _compare(attribute: Attribute, op: CompareOperator, value: object, path: AttrPath) -> Node:
+    """One comparison (RFC 7644 §3.4.2.2, Table 3), its value checked for the
+    attribute's type."""
     if value is None:
-        return _compare_null(column, op, path)
+        return _compare_null(attribute, op, path)
     if op is CompareOperator.ne:
-        return not_(_compare(attribute, CompareOperator.eq, value, path))
-    if attribute.type is _Type.BOOLEAN:
-        condition = _compare_boolean(column, op, value, path)
-    elif attribute.type is _Type.DATETIME:
-        condition = _compare_datetime(column, op, value, path)
-    else:
-        condition = _compare_string(attribute, op, value, path)
-    return and_(column.is_not(None), condition)
+        return Negation(_compare(attribute, CompareOperator.eq, value, path))
+    if attribute.type is AttributeType.BOOLEAN:
+        return Compare(attribute, op, _boolean(op, value, path))
+    if attribute.type is AttributeType.DATETIME:
+        return Compare(attribute, op, _datetime(op, value, path))
+    return Compare(attribute, op, _string(op, value, path))
 
 
-def _compare_null(
-    column: SQLColumnExpression[Any], op: CompareOperator, path: AttrPath
-) -> ColumnElement[bool]:
+def _compare_null(attribute: Attribute, op: CompareOperator, path: AttrPath) -> Node:
     if op is CompareOperator.eq:
-        return column.is_(None)
+        return IsNull(attribute)
     if op is CompareOperator.ne:
-        return column.is_not(None)
+        return Negation(IsNull(attribute))
     raise _refuse(path, op, "only eq and ne compare with null")
 
 
-def _compare_boolean(
-    column: SQLColumnExpression[Any], op: CompareOperator, value: object, path: AttrPath
-) -> ColumnElement[bool]:
+def _boolean(op: CompareOperator, value: object, path: AttrPath) -> bool:
     """RFC 7644 §3.4.2.2: gt, ge, lt, le on a boolean SHALL be refused; so are
     co, sw and ew, which have no meaning on one."""
     if op is not CompareOperator.eq:
         raise _refuse(path, op, "a boolean takes only eq, ne and pr")
     if not isinstance(value, bool):
         raise _refuse(path, op, "a boolean compares with true or false")
-    return column == value
+    return value
 
 
-def _compare_datetime(
-    column: SQLColumnExpression[Any], op: CompareOperator, value: object, path: AttrPath
-) -> ColumnElement[bool]:
+def _datetime(op: CompareOperator, value: object, path: AttrPath) -> datetime:
     """A dateTime (RFC 7643 §2.3.5) compares with an ISO 8601 string; no time zone
     means UTC."""
     if op not in _ORDERINGS:
@@ -374,104 +421,46 @@ def _compare_datetime(
         raise _refuse(path, op, "a dateTime compares with a quoted date and time")
     try:
         moment = datetime.fromisoformat(value)
-        moment = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+        return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise _refuse(path, op, f"{value[:40]!r} is not a date and time") from exc
-    return _ORDERINGS[op](column, moment)
 
 
-def _compare_string(
-    attribute: _Attribute, op: CompareOperator, value: object, path: AttrPath
-) -> ColumnElement[bool]:
-    """A string compares as RFC 7644 §3.4.2.2 says: lowercased when caseExact is
-    false, lexicographically for the orderings, LIKE for co, sw and ew."""
+def _string(op: CompareOperator, value: object, path: AttrPath) -> str:
+    """A string compares with a string that a store can hold as text: no NUL, no
+    lone surrogate."""
     if not isinstance(value, str):
         raise _refuse(path, op, "a string compares with a quoted string")
-    _check_storable(value, path, op)
-    text = value if attribute.case_exact else value.lower()
-    if op in _ORDERINGS:
-        return _ORDERINGS[op](attribute.column, text)
-    return _like(attribute, op, text)
-
-
-def _check_storable(value: str, path: AttrPath, op: CompareOperator) -> None:
-    """NUL and lone surrogates cannot be sent to the database as text."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise _refuse(path, op, "the value is not valid Unicode") from exc
     if "\x00" in value:
         raise _refuse(path, op, "the value holds a NUL character")
+    return value
 
 
-def _like(attribute: _Attribute, op: CompareOperator, text: str) -> ColumnElement[bool]:
-    """co / sw / ew as LIKE with %, _ and the escape character escaped.
-
-    SQLite's LIKE ignores ASCII case, so a caseExact attribute also gets a guard
-    that compares exactly (``replace`` and ``substr`` are case-sensitive on both
-    SQLite and PostgreSQL)."""
-    column = attribute.column
-    escaped = text.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%")
-    pattern = _LIKE_PATTERNS[op].format(escaped.replace("_", _ESCAPE + "_"))
-    condition = column.like(pattern, escape=_ESCAPE)
-    if not attribute.case_exact or not text:
-        return condition
-    return and_(condition, _exactly(column, op, text))
+def user_sort(attr: str) -> Attribute:
+    """The attribute a Users ``sortBy`` orders by (RFC 7644 §3.4.2.3). Raises
+    :class:`InvalidValue` for any other."""
+    return _sort(attr, USERS)
 
 
-def _exactly(
-    column: SQLColumnExpression[Any], op: CompareOperator, text: str
-) -> ColumnElement[bool]:
-    if op is CompareOperator.co:
-        return func.replace(column, text, "") != column
-    if op is CompareOperator.sw:
-        return func.substr(column, 1, len(text)) == text
-    return func.substr(column, func.length(column) - len(text) + 1) == text
+def group_sort(attr: str) -> Attribute:
+    """The attribute a Groups ``sortBy`` orders by (RFC 7644 §3.4.2.3). Raises
+    :class:`InvalidValue` for any other."""
+    return _sort(attr, GROUPS)
 
 
-def _present(attribute: _Attribute) -> ColumnElement[bool]:
-    """``pr``: the attribute has a value, and a string is not empty (RFC 7644
-    §3.4.2.2)."""
-    column = attribute.column
-    if attribute.type is _Type.STRING:
-        return and_(column.is_not(None), column != "")
-    return column.is_not(None)
-
-
-def _sortable(scope: _Scope) -> Mapping[str, SQLColumnExpression[Any]]:
-    """The single-valued, orderable attributes of a scope (not the booleans)."""
-    return {
-        name: attribute.column
-        for name, attribute in scope.attributes.items()
-        if attribute.type is not _Type.BOOLEAN
-    }
-
-
-_USER_SORT = _sortable(_USERS)
-_GROUP_SORT = _sortable(_GROUPS)
-
-
-def user_sort_column(attr: str) -> SQLColumnExpression[Any]:
-    """The column a Users ``sortBy`` orders by (RFC 7644 §3.4.2.3); caseExact=false
-    attributes sort lowercased. Raises :class:`InvalidValue` for any other."""
-    return _sort_column(attr, USER_URN, _USER_SORT)
-
-
-def group_sort_column(attr: str) -> SQLColumnExpression[Any]:
-    """The column a Groups ``sortBy`` orders by (RFC 7644 §3.4.2.3). Raises
-    :class:`InvalidValue` for any other attribute."""
-    return _sort_column(attr, GROUP_URN, _GROUP_SORT)
-
-
-def _sort_column(
-    attr: str, urn: str, columns: Mapping[str, SQLColumnExpression[Any]]
-) -> SQLColumnExpression[Any]:
+def _sort(attr: str, scope: Scope) -> Attribute:
     """RFC 7644 §3.4.2.3 lets a provider refuse a sortBy it does not support;
-    hubgate refuses (400 invalidValue) rather than answer in an order not asked."""
+    hubgate refuses (400 invalidValue) rather than answer in an order not asked.
+    Single-valued attributes sort, booleans do not."""
     name = attr.strip().lower()
-    if name.startswith(urn.lower() + ":"):
+    urn = (scope.urn or "").lower()
+    if name.startswith(urn + ":"):
         name = name[len(urn) + 1 :]
-    column = columns.get(name)
-    if column is None:
+    attribute = scope.attributes.get(name)
+    if attribute is None or attribute.type is AttributeType.BOOLEAN:
         raise InvalidValue(f"sortBy {attr[:100]!r} is not an attribute hubgate sorts by.")
-    return column
+    return attribute

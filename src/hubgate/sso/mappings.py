@@ -179,7 +179,9 @@ def set_role_mappings(
     db: Session, actor: Actor, principal: Principal, org: Org, rules: Sequence[RoleRule]
 ) -> None:
     """Replace the org's role mappings. A set that leaves no way to be admin (no
-    rule grants admin and no admin holds the role by hand) is refused."""
+    rule grants admin and no admin holds the role by hand) is refused. Members
+    provisioned by SCIM are not remapped here: callers go through
+    :func:`hubgate.provisioning.mappings.set_role_mappings`, which does both."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
     if len(rules) > MAX_RULES:
         raise BadRequest(f"At most {MAX_RULES} role mappings.", code="invalid_mapping")
@@ -202,22 +204,6 @@ def set_role_mappings(
         db, actor, "sso.settings_changed", org_id=org.id, target=org.name,
         data={"role_mappings": [[r.attribute, r.value, r.role.label] for r in rules]},
     )  # fmt: skip
-    _remap_scim_members(db, actor, org)
-
-
-def _remap_scim_members(db: Session, actor: Actor, org: Org) -> None:
-    """Members the IdP provisions by SCIM get the new mappings at once (the others
-    at their next SSO sign-in): their roles follow their SCIM groups' names."""
-    from hubgate.db.models import ScimGroupMember, ScimUser
-    from hubgate.scim import groups as scim_groups
-
-    grouped = (
-        select(ScimUser.id)
-        .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
-        .where(ScimUser.org_id == org.id)
-        .distinct()
-    )
-    scim_groups.recompute(db, actor, org, list(db.scalars(grouped)))
 
 
 def _manual_admin(db: Session, org: Org) -> bool:

@@ -10,7 +10,7 @@ from fastapi import Request, Response
 from pydantic import Field
 
 from hubgate.access import TeamRole
-from hubgate.scim import groups, tokens
+from hubgate.provisioning import groups, tokens
 from hubgate.sso import policy
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope

@@ -18,6 +18,7 @@ from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
 from hubgate.db.models import User
 from hubgate.errors import NotFound
+from hubgate.provisioning import mappings as scim_mappings
 from hubgate.sso import connections, invitations, mappings, policy, setup
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
@@ -122,7 +123,9 @@ def set_role_mappings(
     rules = [mappings.RoleRule(r.attribute, r.value, OrgRole.parse(r.role)) for r in body]
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        mappings.set_role_mappings(db, actor_of(request, rt, credential), principal, found, rules)
+        scim_mappings.set_role_mappings(
+            db, actor_of(request, rt, credential), principal, found, rules
+        )
         return mappings.describe(db, found.id)
 
 

@@ -22,8 +22,9 @@ from hubgate.db.models import Org
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.orgs import queries
 from hubgate.principals import Credential
+from hubgate.provisioning import mappings as scim_mappings
+from hubgate.provisioning import tokens as scim_tokens
 from hubgate.runtime import Runtime
-from hubgate.scim import tokens as scim_tokens
 from hubgate.sso import connections, domains, invitations, mappings, policy, setup
 from hubgate.web.context import Rt, actor_of
 from hubgate.web.pages.kit import SignedIn, org_context, org_scope, page_router, render, see_other
@@ -245,7 +246,7 @@ def set_role_mappings(
 ) -> Response:
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         rules = [mappings.RoleRule(a, v, _org_role(r)) for a, v, r in _parse(lines, 3)]
-        mappings.set_role_mappings(db, actor, principal, found, rules)
+        scim_mappings.set_role_mappings(db, actor, principal, found, rules)
 
     return _act(request, rt, credential, org, "Role mappings saved.", action)
 

@@ -1,6 +1,7 @@
 """SCIM 2.0 endpoints ``/scim/v2/{org}/...`` (RFC 7644 §3): bearer-token auth per
-org, ``application/scim+json`` in and out, ETags and If-Match, and thin routes
-onto :mod:`hubgate.scim`. Errors are SCIM Error documents (``web/errors.py``)."""
+org, ``application/scim+json`` in and out, ETags and If-Match, and thin routes onto
+:mod:`hubgate.provisioning` (the store) and :mod:`hubgate.scim` (the documents). Errors
+are SCIM Error documents (``web/errors.py``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,24 @@ from typing import Annotated, Any
 from anyio import CapacityLimiter
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from scim2_models import Context, EnterpriseUser, Group, ResponseParameters, User
+from scim2_models import (
+    Context,
+    EnterpriseUser,
+    Group,
+    ResponseParameters,
+    SearchRequest,
+    User,
+)
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hubgate import bounded_json
 from hubgate.audit import Actor
-from hubgate.db.models import Org, ScimGroup, ScimUser
+from hubgate.db.models import Org
+from hubgate.provisioning import groups, queries, tokens, users
 from hubgate.runtime import Runtime
-from hubgate.scim import discovery, documents, groups, queries, tokens, users
+from hubgate.scim import discovery, documents
+from hubgate.scim.documents import GroupRecord, UserRecord
 from hubgate.scim.errors import InvalidSyntax, InvalidValue, ScimNotFound
 from hubgate.web.context import Rt, client_address, trace_id
 
@@ -41,7 +51,7 @@ def _answer(body: Any, status: int = 200, etag: str | None = None) -> Response:
     return Response(json.dumps(body), status, headers=headers, media_type=MEDIA_TYPE)
 
 
-def _body(raw: bytes, content_type: str, max_bytes: int) -> Any:
+def _body(raw: bytes, content_type: str, max_bytes: int) -> object:
     if content_type and content_type.split(";", maxsplit=1)[0].strip().lower() not in _JSON_TYPES:
         raise InvalidSyntax("Send application/scim+json.")
     try:
@@ -83,7 +93,7 @@ class Call:
         self.raw = await self.request.body()
 
     @property
-    def payload(self) -> Any:
+    def payload(self) -> object:
         content_type = self.request.headers.get("content-type", "")
         return _body(self.raw, content_type, self.rt.settings.max_body_bytes)
 
@@ -97,32 +107,16 @@ def _parameters(model: Any, attributes: str | None, excluded: str | None) -> Any
         raise InvalidValue("attributes or excludedAttributes name no such attribute.") from exc
 
 
-def _user_out(
-    db: Session,
-    call: Call,
-    row: ScimUser,
-    params: Any = None,
-    *,
-    groups: list[tuple[str, str]] | None = None,
-) -> Any:
-    """The User as SCIM shows it, with its ``groups`` (read now when not given)."""
-    groups = users.groups_of(db, row) if groups is None else groups
-    model = documents.user_model(row, groups, call.base)
+def _out(call: Call, record: UserRecord | GroupRecord, params: Any = None) -> Any:
+    """The User or Group as SCIM shows it."""
+    if isinstance(record, UserRecord):
+        model: Any = documents.user_model(record, call.base)
+    else:
+        model = documents.group_model(record, call.base)
     return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
 
 
-def _users_out(
-    db: Session, call: Call, found: list[queries.UserWithGroups], params: Any
-) -> list[Any]:
-    return [_user_out(db, call, row, params, groups=its) for row, its in found]
-
-
-def _group_out(db: Session, call: Call, row: ScimGroup, params: Any = None) -> Any:
-    model = documents.group_model(row, groups.members_of(db, row), call.base)
-    return model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
-
-
-def _search_page(search: Any, text: str | None) -> queries.Page:
+def _search_page(search: SearchRequest[Any], text: str | None) -> queries.Page:
     descending = search.sort_order == search.SortOrder.descending
     sort_by = str(search.sort_by) if search.sort_by is not None else None
     count = 100 if search.count is None else search.count
@@ -193,13 +187,7 @@ async def search_everything(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(User[EnterpriseUser] | Group, call.payload)
         page = _search_page(search, text)
         total, rows = queries.everything(db, found, page)
-        grouped = users.groups_of_each(db, [r for r in rows if isinstance(r, ScimUser)])
-        resources = [
-            _user_out(db, call, r, search, groups=grouped[r.id]) if isinstance(r, ScimUser)
-            else _group_out(db, call, r, search)
-            for r in rows
-        ]  # fmt: skip
-        return _answer(_list(total, page, resources))
+        return _answer(_list(total, page, [_out(call, r, search) for r in rows]))
 
     return await call.run(work)
 
@@ -213,7 +201,7 @@ async def search_users(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(User[EnterpriseUser], call.payload)
         page = _search_page(search, text)
         total, rows = queries.users(db, found, page)
-        return _answer(_list(total, page, _users_out(db, call, rows, search)))
+        return _answer(_list(total, page, [_out(call, r, search) for r in rows]))
 
     return await call.run(work)
 
@@ -227,7 +215,7 @@ async def search_groups(org: str, request: Request, rt: Rt) -> Response:
         search, text = documents.parse_search(Group, call.payload)
         page = _search_page(search, text)
         total, rows = queries.groups(db, found, page)
-        return _answer(_list(total, page, [_group_out(db, call, r, search) for r in rows]))
+        return _answer(_list(total, page, [_out(call, r, search) for r in rows]))
 
     return await call.run(work)
 
@@ -244,7 +232,7 @@ async def list_users(
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
         total, rows = queries.users(db, found, page)
-        return _answer(_list(total, page, _users_out(db, call, rows, params)))
+        return _answer(_list(total, page, [_out(call, r, params) for r in rows]))
 
     return await call.run(work)
 
@@ -255,8 +243,8 @@ async def create_user(org: str, request: Request, rt: Rt) -> Response:
     await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.create(db, rt, actor, found, call.payload)
-        return _answer(_user_out(db, call, row, groups=[]), 201, documents.etag(row))
+        user = users.create(db, rt, actor, found, call.payload)
+        return _answer(_out(call, user), 201, documents.etag(user.version))
 
     return await call.run(work)
 
@@ -270,8 +258,8 @@ async def get_user(
     params = _parameters(User[EnterpriseUser], attributes, excludedAttributes)
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.get(db, found, scim_id)
-        return _answer(_user_out(db, call, row, params), etag=documents.etag(row))
+        user = users.read(db, found, scim_id)
+        return _answer(_out(call, user, params), etag=documents.etag(user.version))
 
     return await call.run(work)
 
@@ -283,8 +271,8 @@ async def replace_user(org: str, scim_id: str, request: Request, rt: Rt) -> Resp
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.replace(db, rt, actor, found, scim_id, call.payload, if_match)
-        return _answer(_user_out(db, call, row), etag=documents.etag(row))
+        user = users.replace(db, rt, actor, found, scim_id, call.payload, if_match)
+        return _answer(_out(call, user), etag=documents.etag(user.version))
 
     return await call.run(work)
 
@@ -296,8 +284,8 @@ async def patch_user(org: str, scim_id: str, request: Request, rt: Rt) -> Respon
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = users.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
-        return _answer(_user_out(db, call, row), etag=documents.etag(row))
+        user = users.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
+        return _answer(_out(call, user), etag=documents.etag(user.version))
 
     return await call.run(work)
 
@@ -328,7 +316,7 @@ async def list_groups(
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
         total, rows = queries.groups(db, found, page)
-        return _answer(_list(total, page, [_group_out(db, call, r, params) for r in rows]))
+        return _answer(_list(total, page, [_out(call, r, params) for r in rows]))
 
     return await call.run(work)
 
@@ -339,8 +327,8 @@ async def create_group(org: str, request: Request, rt: Rt) -> Response:
     await call.read()
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.create(db, rt, actor, found, call.payload)
-        return _answer(_group_out(db, call, row), 201, documents.etag(row))
+        group = groups.create(db, rt, actor, found, call.payload)
+        return _answer(_out(call, group), 201, documents.etag(group.version))
 
     return await call.run(work)
 
@@ -354,8 +342,8 @@ async def get_group(
     params = _parameters(Group, attributes, excludedAttributes)
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.get(db, found, scim_id)
-        return _answer(_group_out(db, call, row, params), etag=documents.etag(row))
+        group = groups.read(db, found, scim_id)
+        return _answer(_out(call, group, params), etag=documents.etag(group.version))
 
     return await call.run(work)
 
@@ -367,8 +355,8 @@ async def replace_group(org: str, scim_id: str, request: Request, rt: Rt) -> Res
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.replace(db, rt, actor, found, scim_id, call.payload, if_match)
-        return _answer(_group_out(db, call, row), etag=documents.etag(row))
+        group = groups.replace(db, rt, actor, found, scim_id, call.payload, if_match)
+        return _answer(_out(call, group), etag=documents.etag(group.version))
 
     return await call.run(work)
 
@@ -380,8 +368,8 @@ async def patch_group(org: str, scim_id: str, request: Request, rt: Rt) -> Respo
     if_match = request.headers.get("if-match")
 
     def work(db: Session, found: Org, actor: Actor) -> Response:
-        row = groups.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
-        return _answer(_group_out(db, call, row), etag=documents.etag(row))
+        group = groups.patch(db, rt, actor, found, scim_id, call.payload, if_match, call.base)
+        return _answer(_out(call, group), etag=documents.etag(group.version))
 
     return await call.run(work)
 

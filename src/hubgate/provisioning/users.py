@@ -6,7 +6,7 @@ email, or creates one (owned by the org in managed mode). ``active=false``
 deactivates the membership at once and ends the member's org sessions;
 ``active=true`` restores it (roles and teams, not tokens). DELETE removes the
 membership (in managed mode, the account too). Roles never come from SCIM
-attributes, only from the org's group mappings (:mod:`hubgate.scim.groups`).
+attributes, only from the org's group mappings (:mod:`hubgate.provisioning.groups`).
 Every change is audited with the token as the actor.
 """
 
@@ -15,9 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from scim2_models import SCIMException
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -42,16 +40,14 @@ from hubgate.errors import BadRequest
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
-from hubgate.scim.errors import (
-    InvalidValue,
-    PreconditionFailed,
-    ScimNotFound,
-    Uniqueness,
-)
+from hubgate.scim.documents import Ref, UserDoc, UserRecord
+from hubgate.scim.errors import InvalidValue, ScimNotFound, Uniqueness
+from hubgate.scim.patch import patch_user
 from hubgate.sso import domains, policy
 
 __all__ = [
-    "count", "create", "delete_user", "get", "groups_of", "groups_of_each", "patch", "replace",
+    "count", "create", "delete_user", "get", "groups_of", "groups_of_each", "patch", "read",
+    "record", "replace",
 ]  # fmt: skip
 
 
@@ -62,13 +58,27 @@ def get(db: Session, org: Org, scim_id: str) -> ScimUser:
     return row
 
 
-def groups_of(db: Session, row: ScimUser) -> list[tuple[str, str]]:
+def read(db: Session, org: Org, scim_id: str) -> UserRecord:
+    """The org's User ``scim_id`` with its groups; :class:`ScimNotFound` if none."""
+    row = get(db, org, scim_id)
+    return record(row, groups_of(db, row))
+
+
+def record(row: ScimUser, groups: list[Ref]) -> UserRecord:
+    """The stored User as :mod:`hubgate.scim.documents` renders it."""
+    return UserRecord(
+        id=row.id, attributes=row.extra, groups=groups, created=row.created_at,
+        last_modified=row.updated_at, version=row.version,
+    )  # fmt: skip
+
+
+def groups_of(db: Session, row: ScimUser) -> list[Ref]:
     return groups_of_each(db, [row])[row.id]
 
 
-def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[tuple[str, str]]]:
+def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[Ref]]:
     """Each User's groups (id, displayName), by name: one query for a whole page."""
-    found: dict[str, list[tuple[str, str]]] = {row.id: [] for row in rows}
+    found: dict[str, list[Ref]] = {row.id: [] for row in rows}
     if not found:
         return found
     statement = (
@@ -78,16 +88,11 @@ def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[tupl
         .order_by(ScimGroup.display_name, ScimGroup.id)
     )
     for user_id, group_id, name in db.execute(statement):
-        found[user_id].append((group_id, name))
+        found[user_id].append(Ref(group_id, name))
     return found
 
 
-def _check_if_match(row: ScimUser, if_match: str | None) -> None:
-    if if_match and if_match.strip() not in ("*", documents.etag(row)):
-        raise PreconditionFailed()
-
-
-def _primary_email(org: Org, db: Session, doc: Any) -> str:
+def _primary_email(org: Org, db: Session, doc: UserDoc) -> str:
     """The email that binds the account: the primary one, else the first, else the
     userName; it must be in one of the org's verified domains."""
     emails = [e for e in (doc.emails or []) if e.value]
@@ -105,7 +110,7 @@ def _primary_email(org: Org, db: Session, doc: Any) -> str:
     return address
 
 
-def _user_name(doc: Any) -> tuple[str, str]:
+def _user_name(doc: UserDoc) -> tuple[str, str]:
     name = str(doc.user_name or "").strip()
     if not name or len(name) > 256 or not name.isprintable():
         raise InvalidValue("userName must be 1 to 256 printable characters.")
@@ -126,7 +131,7 @@ def _account(
     org: Org,
     settings: policy.Policy,
     address: str,
-    doc: Any,
+    doc: UserDoc,
 ) -> tuple[User, bool]:
     """The account that has verified ``address``, or a new one; and whether it is
     new. For the org's verified domain its SCIM client is the authority: an account
@@ -142,7 +147,7 @@ def _account(
     return user, True
 
 
-def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> ScimUser:
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: object) -> UserRecord:
     doc = documents.parse_user(payload)
     name, key = _user_name(doc)
     if _taken(db, org, key):
@@ -173,10 +178,10 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Sc
         db, actor, "scim.user_created", org_id=org.id, target=name,
         data={"scim_id": row.id, "email": address},
     )  # fmt: skip
-    return row
+    return record(row, [])
 
 
-def _write(row: ScimUser, doc: Any, name: str, key: str, now: datetime) -> None:
+def _write(row: ScimUser, doc: UserDoc, name: str, key: str, now: datetime) -> None:
     row.user_name, row.user_name_key = name, key
     row.external_id = str(doc.external_id)[:256] if doc.external_id else None
     row.display_name = str(doc.display_name)[:256] if doc.display_name else None
@@ -187,43 +192,44 @@ def _write(row: ScimUser, doc: Any, name: str, key: str, now: datetime) -> None:
     row.updated_at = now
 
 
-def _emails(row: ScimUser, doc: Any) -> list[ScimUserEmail]:
-    rows = documents.emails_of(doc)
-    for email in rows:
-        email.scim_user_id = row.id
-    return rows
+def _emails(row: ScimUser, doc: UserDoc) -> list[ScimUserEmail]:
+    return [
+        ScimUserEmail(
+            scim_user_id=row.id,
+            value=value[:254],
+            value_key=value.lower()[:254],
+            type=kind[:32] or None,
+            primary=primary,
+        )  # fmt: skip
+        for value, kind, primary in documents.emails_of(doc)
+    ]
 
 
 def replace(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None,
-) -> ScimUser:  # fmt: skip
+) -> UserRecord:  # fmt: skip
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
-    return _apply(db, rt, actor, org, row, documents.parse_user(payload, replacing=True))
+    documents.check_if_match(row.version, if_match)
+    _apply(db, rt, actor, org, row, documents.parse_user(payload, replacing=True))
+    return record(row, groups_of(db, row))
 
 
 def patch(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None, base: str = "",
-) -> ScimUser:  # fmt: skip
+) -> UserRecord:  # fmt: skip
     """RFC 7644 §3.5.2: the operations apply to the stored User (scim2-models), then
     the result is checked and stored like a replacement; one PATCH, one transaction."""
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
-    operations = documents.parse_patch(documents.UserDoc, payload)
-    model = documents.user_model(row, groups_of(db, row), base)
-    try:
-        operations.patch(model)
-    except SCIMException as exc:
-        raise documents.scim_error(exc) from exc
-    model.groups = None
-    for name in documents.IGNORED_USER_ATTRIBUTES:
-        setattr(model, name, None)
-    return _apply(db, rt, actor, org, row, model)
+    documents.check_if_match(row.version, if_match)
+    model = documents.user_model(record(row, groups_of(db, row)), base)
+    patch_user(model, payload)
+    _apply(db, rt, actor, org, row, model)
+    return record(row, groups_of(db, row))
 
 
-def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc: Any) -> ScimUser:
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc: UserDoc) -> None:
     name, key = _user_name(doc)
     if _taken(db, org, key, but=row.id):
         raise Uniqueness("That userName is taken in this organization.")
@@ -240,7 +246,6 @@ def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc:
         db, actor, "scim.user_updated", org_id=org.id, target=name, data={"scim_id": row.id}
     )
     db.flush()
-    return row
 
 
 def _set_active(

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
-from scim2_models import SCIMException
 from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.orm import Session
 
@@ -35,14 +33,16 @@ from hubgate.errors import BadRequest
 from hubgate.principals import require
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
+from hubgate.scim.discovery import MAX_MEMBERS_PER_REQUEST
+from hubgate.scim.documents import GroupDoc, GroupRecord, Ref
 from hubgate.scim.errors import (
     InvalidSyntax,
     InvalidValue,
-    PreconditionFailed,
     ScimNotFound,
     TooMany,
     Uniqueness,
 )
+from hubgate.scim.patch import patch_group
 from hubgate.sso import mappings, policy
 
 __all__ = [
@@ -50,14 +50,15 @@ __all__ = [
     "create",
     "delete_group",
     "get",
+    "grouped_users",
     "link_teams",
     "members_of",
     "patch",
+    "read",
+    "record",
     "recompute",
     "replace",
 ]
-
-MAX_MEMBERS_PER_REQUEST = 20_000
 
 
 def get(db: Session, org: Org, scim_id: str) -> ScimGroup:
@@ -67,17 +68,32 @@ def get(db: Session, org: Org, scim_id: str) -> ScimGroup:
     return row
 
 
-def members_of(db: Session, row: ScimGroup) -> list[tuple[str, str | None]]:
+def read(db: Session, org: Org, scim_id: str) -> GroupRecord:
+    """The org's Group ``scim_id`` with its members; :class:`ScimNotFound` if none."""
+    row = get(db, org, scim_id)
+    return record(row, members_of(db, row))
+
+
+def record(row: ScimGroup, members: list[Ref]) -> GroupRecord:
+    """The stored Group as :mod:`hubgate.scim.documents` renders it."""
+    return GroupRecord(
+        id=row.id, display_name=row.display_name, external_id=row.external_id,
+        members=members, created=row.created_at, last_modified=row.updated_at,
+        version=row.version,
+    )  # fmt: skip
+
+
+def members_of(db: Session, row: ScimGroup) -> list[Ref]:
     statement = (
         select(ScimUser.id, ScimUser.display_name)
         .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
         .where(ScimGroupMember.group_id == row.id)
         .order_by(ScimUser.id)
     )
-    return [(uid, name) for uid, name in db.execute(statement)]
+    return [Ref(uid, name) for uid, name in db.execute(statement)]
 
 
-def _name(doc: Any) -> tuple[str, str]:
+def _name(doc: GroupDoc) -> tuple[str, str]:
     name = str(doc.display_name or "").strip()
     if not name or len(name) > 256 or not name.isprintable():
         raise InvalidValue("displayName must be 1 to 256 printable characters.")
@@ -94,7 +110,7 @@ def _check_unique(db: Session, org: Org, key: str, but: str | None = None) -> No
         raise Uniqueness("A Group by that displayName exists in this organization.")
 
 
-def _member_ids(db: Session, org: Org, doc: Any) -> set[str]:
+def _member_ids(db: Session, org: Org, doc: GroupDoc) -> set[str]:
     """The members asked for, all of them the org's own Users."""
     wanted = {str(m.value) for m in (doc.members or []) if m.value}
     if len(wanted) > MAX_MEMBERS_PER_REQUEST:
@@ -109,7 +125,7 @@ def _member_ids(db: Session, org: Org, doc: Any) -> set[str]:
     return known
 
 
-def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> ScimGroup:
+def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: object) -> GroupRecord:
     doc = documents.parse_group(payload)
     name, key = _name(doc)
     _check_unique(db, org, key)
@@ -126,78 +142,36 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: Any) -> Sc
         db, actor, "scim.group_created", org_id=org.id, target=name,
         data={"scim_id": row.id, "members": len(members)},
     )  # fmt: skip
-    return row
-
-
-def _check_if_match(row: ScimGroup, if_match: str | None) -> None:
-    if if_match and if_match.strip() not in ("*", documents.etag(row)):
-        raise PreconditionFailed()
+    return record(row, members_of(db, row))
 
 
 def replace(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None,
-) -> ScimGroup:  # fmt: skip
+) -> GroupRecord:  # fmt: skip
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
-    return _apply(db, rt, actor, org, row, documents.parse_group(payload, replacing=True))
+    documents.check_if_match(row.version, if_match)
+    _apply(db, rt, actor, org, row, documents.parse_group(payload, replacing=True))
+    return record(row, members_of(db, row))
 
 
 def patch(
-    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: Any,
+    db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str, payload: object,
     if_match: str | None = None, base: str = "",
-) -> ScimGroup:  # fmt: skip
+) -> GroupRecord:  # fmt: skip
     """RFC 7644 §3.5.2 on the stored Group (members add/remove in bulk included),
     then stored like a replacement, in one transaction."""
     if not isinstance(payload, dict):
         raise InvalidSyntax("The body must be a JSON object.")
     row = get(db, org, scim_id)
-    _check_if_match(row, if_match)
-    operations = payload.get("Operations")
-    if isinstance(operations, list) and len(operations) > 1000:
-        raise TooMany("At most 1000 operations per PATCH.")
-    model = documents.group_model(row, members_of(db, row), base)
-    if not isinstance(operations, list) or not operations:
-        _patch_model(model, payload)  # scim2-models answers for the body as it is
-    pending: list[Any] = []
-    for operation in operations if isinstance(operations, list) else []:
-        removed = _members_removed_by_value(operation)
-        if removed is None:
-            pending.append(operation)
-            continue
-        if pending:
-            _patch_model(model, {**payload, "Operations": pending})
-            pending = []
-        model.members = [m for m in model.members or [] if m.value not in removed] or None
-    if pending:
-        _patch_model(model, {**payload, "Operations": pending})
-    return _apply(db, rt, actor, org, row, model)
+    documents.check_if_match(row.version, if_match)
+    model = documents.group_model(record(row, members_of(db, row)), base)
+    patch_group(model, payload)
+    _apply(db, rt, actor, org, row, model)
+    return record(row, members_of(db, row))
 
 
-def _patch_model(model: Any, body: Any) -> None:
-    try:
-        documents.parse_patch(documents.GroupDoc, body).patch(model)
-    except SCIMException as exc:
-        raise documents.scim_error(exc) from exc
-
-
-def _members_removed_by_value(operation: Any) -> set[str] | None:
-    """Entra ID removes members as ``{"op": "Remove", "path": "members", "value":
-    [{"value": id}, ...]}``, which RFC 7644 §3.5.2.2 spells with a value filter;
-    the ids it names, or None for any other operation."""
-    if not isinstance(operation, dict) or not isinstance(operation.get("value"), list):
-        return None
-    if str(operation.get("op")).lower() != "remove":
-        return None
-    if str(operation.get("path", "")).strip().lower() != "members":
-        return None
-    values = operation["value"]
-    if not all(isinstance(v, dict) and isinstance(v.get("value"), str) for v in values):
-        return None
-    return {v["value"] for v in values}
-
-
-def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: Any) -> ScimGroup:
+def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc: GroupDoc) -> None:
     name, key = _name(doc)
     _check_unique(db, org, key, but=row.id)
     renamed = row.display_name != name
@@ -209,7 +183,6 @@ def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimGroup, doc
         db, actor, "scim.group_updated", org_id=org.id, target=name, data={"scim_id": row.id}
     )
     db.flush()
-    return row
 
 
 def _set_members(
@@ -261,6 +234,17 @@ def recompute(db: Session, actor: Actor, org: Org, scim_user_ids: Iterable[str])
         mapped, group = (won.role, won.value) if won else (None, None)
         mappings.apply_role(db, actor, org.id, member, mapped, settings.default_role, "scim", group)
         mappings.sync_teams(db, org.id, user.user_id, _linked_teams(db, scim_user_id), "scim")
+
+
+def grouped_users(db: Session, org: Org) -> list[str]:
+    """The ids of the org's SCIM Users that are in at least one Group."""
+    statement = (
+        select(ScimUser.id)
+        .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
+        .where(ScimUser.org_id == org.id)
+        .distinct()
+    )
+    return list(db.scalars(statement))
 
 
 def _membership(db: Session, org: Org, user_id: int) -> Membership | None:
