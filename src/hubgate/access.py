@@ -38,6 +38,7 @@ __all__ = [
     "CredentialKind",
     "Decision",
     "Deny",
+    "ORG_ROLE_NAMES",
     "OrgRole",
     "OrgTarget",
     "Principal",
@@ -45,6 +46,7 @@ __all__ = [
     "ResourceTarget",
     "Scope",
     "SsoState",
+    "TEAM_ROLE_NAMES",
     "Target",
     "TeamRole",
     "TeamTarget",
@@ -82,6 +84,13 @@ class TeamRole(IntEnum):
     @classmethod
     def parse(cls, value: str) -> TeamRole:
         return cls[value.upper()]
+
+
+ORG_ROLE_NAMES: tuple[str, ...] = tuple(role.label for role in OrgRole)
+"""The org roles as stored and spelled (``read`` ... ``admin``), lowest first: the
+database's CHECK constraints, the pages' and the API's choices derive from it."""
+TEAM_ROLE_NAMES: tuple[str, ...] = tuple(role.label for role in TeamRole)
+"""The team roles as stored and spelled, lowest first."""
 
 
 class Action(StrEnum):
