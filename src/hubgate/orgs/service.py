@@ -6,7 +6,7 @@ questions go to :func:`hubgate.principals.require`.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.db.models import Membership, Org, ScimGroupTeam, Team, TeamMembership, User
 from hubgate.errors import Conflict, Forbidden, NotFound
+from hubgate.orgs import queries
 from hubgate.orgs.names import check_org_name, check_team_name, is_slug
 from hubgate.orgs.names import display_name as display_name_or
 from hubgate.principals import require
@@ -151,14 +152,10 @@ def admin_count(db: Session, org_id: int) -> int:
     """The org's ACTIVE admins: a member SCIM deactivated is no admin (DESIGN.md §1).
     On PostgreSQL the org's memberships are locked first, so two demotions at once
     cannot both see a second admin."""
-    statement = select(func.count()).where(
-        Membership.org_id == org_id, Membership.role == OrgRole.ADMIN.label,
-        Membership.deactivated_at.is_(None),
-    )  # fmt: skip
     if db.get_bind().dialect.name == "postgresql":
         locked = select(Membership.id).where(Membership.org_id == org_id).with_for_update()
         db.execute(locked)
-    return int(db.scalar(statement) or 0)
+    return queries.active_admins(db, org_id)
 
 
 def loses_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> bool:
