@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hubgate import audit
+from hubgate.access import Principal
 from hubgate.accounts import users
 from hubgate.accounts.emails import normalize_email, split_email
 from hubgate.audit import Actor
@@ -260,7 +261,7 @@ def _set_active(
     last = service.loses_last_admin(db, member, None)
     member.deactivated_at = rt.now()
     user = db.get_one(User, row.user_id)
-    policy.end_org_sessions(db, actor, None, org, user)
+    policy.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
     if user.managed_by_org_id == org.id:
         db.execute(
             update(Token)
@@ -287,7 +288,7 @@ def delete_user(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) 
         )
     )
     if member is not None:
-        policy.end_org_sessions(db, actor, None, org, user)
+        policy.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
         db.delete(member)
     name = row.user_name
     db.delete(row)

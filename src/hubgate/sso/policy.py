@@ -98,11 +98,6 @@ class Policy:
         """Managed and enforced: the org's people sign in through the IdP only."""
         return self.mode is SsoMode.MANAGED and self.enforced
 
-    @property
-    def binds_access(self) -> bool:
-        """Whether private access needs a fresh SSO authentication for the org."""
-        return self.mode is not SsoMode.OFF and not self.optional
-
     @classmethod
     def of_row(cls, row: OrgSso) -> Policy:
         return cls(
@@ -140,13 +135,11 @@ def _changed(db: Session, actor: Actor, org: Org, action: str, data: dict[str, A
 
 
 def set_mode(
-    db: Session, rt: Runtime, actor: Actor, principal: Principal | None, org: Org, name: str
+    db: Session, rt: Runtime, actor: Actor, principal: Principal, org: Org, name: str
 ) -> Policy:
     """Switch the org's mode; SSO needs an active connection, managed mode also a
-    verified domain (JIT accounts come only from verified domains). ``principal``
-    is ``None`` for operators (the CLI)."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+    verified domain (JIT accounts come only from verified domains)."""
+    require(principal, Action.ADMIN, OrgTarget(org.id))
     if name not in MODE_NAMES:
         raise BadRequest(f"Choose a mode among {', '.join(MODE_NAMES)}.", code="invalid_mode")
     mode, optional = MODE_NAMES[name]
@@ -164,11 +157,10 @@ def set_mode(
 
 
 def set_enforcement(
-    db: Session, rt: Runtime, actor: Actor, principal: Principal | None, org: Org, enforced: bool
+    db: Session, rt: Runtime, actor: Actor, principal: Principal, org: Org, enforced: bool
 ) -> Policy:
     """Lift (``False``) or restore managed mode's enforcement; both audited."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+    require(principal, Action.ADMIN, OrgTarget(org.id))
     row = settings_row(db, org.id)
     old, row.enforced, row.updated_at = row.enforced, enforced, rt.now()
     data = {"from": "on" if old else "off", "to": "on" if enforced else "off"}
@@ -180,7 +172,7 @@ def update_defaults(
     db: Session,
     rt: Runtime,
     actor: Actor,
-    principal: Principal | None,
+    principal: Principal,
     org: Org,
     *,
     session_timeout: timedelta | None = None,
@@ -188,8 +180,7 @@ def update_defaults(
     default_team: str | None = None,
 ) -> Policy:
     """Session timeout (1 hour to 90 days), default role and default team."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+    require(principal, Action.ADMIN, OrgTarget(org.id))
     row = settings_row(db, org.id)
     changes: dict[str, Any] = {}
     if session_timeout is not None:
@@ -233,17 +224,16 @@ def _has_verified_domain(db: Session, org_id: int) -> bool:
 def activate(
     db: Session,
     actor: Actor,
-    principal: Principal | None,
+    principal: Principal,
     connection: SsoConnection,
     *,
     skip_test: bool = False,
 ) -> None:
-    """``verified`` -> ``active``. Only operators (``principal`` None) may skip the
-    test sign-in, and that is audited as such."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(connection.org_id))
+    """``verified`` -> ``active``. Only the operator (:attr:`Principal.is_operator`)
+    may skip the test sign-in, and that is audited as such."""
+    require(principal, Action.ADMIN, OrgTarget(connection.org_id))
     allowed = ("verified", "inactive") if connection.verified_at else ("verified",)
-    if connection.state not in allowed and not (skip_test and principal is None):
+    if connection.state not in allowed and not (skip_test and principal.is_operator):
         raise Conflict(
             "Run a successful test sign-in through this connection before activating it.",
             code="connection_unverified",
@@ -255,12 +245,9 @@ def activate(
     )  # fmt: skip
 
 
-def deactivate(
-    db: Session, actor: Actor, principal: Principal | None, connection: SsoConnection
-) -> None:
+def deactivate(db: Session, actor: Actor, principal: Principal, connection: SsoConnection) -> None:
     """Switch a connection off; the org must not be left with SSO on and no way in."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(connection.org_id))
+    require(principal, Action.ADMIN, OrgTarget(connection.org_id))
     old, connection.state = connection.state, "inactive"
     db.flush()
     policy = policy_of(db, connection.org_id)
@@ -308,13 +295,10 @@ def _in_org_domains(db: Session, org_id: int, user: User) -> bool:
     return db.scalar(statement.limit(1)) is not None
 
 
-def end_org_sessions(
-    db: Session, actor: Actor, principal: Principal | None, org: Org, user: User
-) -> int:
+def end_org_sessions(db: Session, actor: Actor, principal: Principal, org: Org, user: User) -> int:
     """End a member's SSO authentications for the org now; an account the org
     manages loses its sessions altogether. Returns how many were ended."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+    require(principal, Action.ADMIN, OrgTarget(org.id))
     ended = db.execute(
         delete(SsoAuthentication).where(
             SsoAuthentication.user_id == user.id, SsoAuthentication.org_id == org.id
