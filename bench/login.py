@@ -58,7 +58,7 @@ from hubgate.db.models import (  # noqa: E402
 )
 from hubgate.orgs import service  # noqa: E402
 from hubgate.runtime import Runtime, build_runtime  # noqa: E402
-from hubgate.sso import connections, domains, mappings, policy  # noqa: E402
+from hubgate.sso import activation, connections, domains, mappings, policy  # noqa: E402
 from hubgate.sso.mappings import RoleRule  # noqa: E402
 from saml_acs import prepare  # noqa: E402
 
@@ -113,7 +113,7 @@ def make_managed(rt: Runtime, connection_id: int) -> None:
         domains.verify_by_operator(db, system, org, DOMAIN)
         row = db.get_one(SsoConnection, connection_id)
         connections.mark_verified(row, rt)
-        policy.activate(db, system, Principal.operator(), row)
+        activation.activate(db, system, Principal.operator(), row)
         policy.set_mode(db, rt, system, Principal.operator(), org, "managed")
         for team in ("research", "infra"):
             service.create_team(db, system, operator, org, team, None)

@@ -16,7 +16,16 @@ from hubgate.cli_operator import operator, operator_principal, user_by_email
 from hubgate.cli_sso import connection, sso
 from hubgate.errors import BadRequest
 from hubgate.orgs import service
-from hubgate.sso import connections, invitations, mappings, policy, setup
+from hubgate.sso import (
+    activation,
+    connection_summary,
+    connections,
+    invitations,
+    mappings,
+    members,
+    policy,
+    setup,
+)
 
 __all__ = ["parse_duration", "sso"]
 
@@ -190,7 +199,7 @@ def sso_collaborator(org_name: str, email: str, off: bool) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         user = user_by_email(db, email)
-        policy.set_collaborator(db, operator(), operator_principal(), org, user, not off)
+        members.set_collaborator(db, operator(), operator_principal(), org, user, not off)
     data = {"email": email, "external_collaborator": not off}
     emit(data, lambda: _settings_text(data))
 
@@ -205,7 +214,7 @@ def sso_end_sessions(org_name: str, email: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        ended = policy.end_org_sessions(
+        ended = members.end_org_sessions(
             db, operator(), operator_principal(), org, user_by_email(db, email)
         )
     emit({"ended": ended}, f"{ended} ended")
@@ -220,8 +229,8 @@ def connection_activate(connection_id: int, skip_test: bool) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         row = connections.get(db, connection_id)
-        policy.activate(db, operator(), operator_principal(), row, skip_test=skip_test)
-        data = connections.describe(rt, row)
+        activation.activate(db, operator(), operator_principal(), row, skip_test=skip_test)
+        data = connection_summary.describe(rt, row)
     emit(data, f"connection {connection_id}: active")
 
 
@@ -233,8 +242,8 @@ def connection_deactivate(connection_id: int) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         row = connections.get(db, connection_id)
-        policy.deactivate(db, operator(), operator_principal(), row)
-        data = connections.describe(rt, row)
+        activation.deactivate(db, operator(), operator_principal(), row)
+        data = connection_summary.describe(rt, row)
     emit(data, f"connection {connection_id}: inactive")
 
 

@@ -42,7 +42,7 @@ from hubgate.devidp.users import Directory, OidcClient, SamlSp, to_document
 from hubgate.devidp.users import User as IdpUser
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, domains, mappings, policy
+from hubgate.sso import activation, connections, domains, mappings, policy
 from hubgate.sso.oidc.discovery import parse_discovery
 
 __all__ = [
@@ -197,7 +197,7 @@ def _org(
     domains.add(db, rt, actor, principal, org, demo.domain)
     domains.verify_by_operator(db, actor, org, demo.domain)
     domains.assign_connection(db, actor, principal, org, demo.domain, connection.id)
-    policy.activate(db, actor, principal, connection, skip_test=True)
+    activation.activate(db, actor, principal, connection, skip_test=True)
     policy.update_defaults(db, rt, actor, principal, org, default_role=demo.default_role)
     policy.set_mode(db, rt, actor, principal, org, demo.mode)
     return org, connection

@@ -20,7 +20,7 @@ from hubgate.cli_operator import operator_principal
 from hubgate.db.models import Org, SsoConnection
 from hubgate.orgs import resources
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, domains, policy
+from hubgate.sso import activation, connections, domains, policy
 from tests.conftest import World
 from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET
 from tests.integration.test_saml_flow import IDP, idp_metadata
@@ -103,7 +103,7 @@ def sso_org(rt: Runtime, world: World, name: str = "acme", domain: str = "acme.e
         domains.add(db, rt, Actor.system(), operator_principal(), db.merge(org), domain)
         domains.verify_by_operator(db, Actor.system(), db.merge(org), domain)
         connections.mark_verified(row, rt)
-        policy.activate(db, Actor.system(), Principal.operator(), row)
+        activation.activate(db, Actor.system(), Principal.operator(), row)
         connection_id = row.id
     return SsoOrg(rt, world, org, connection_id, domain)
 
@@ -139,6 +139,6 @@ def oidc_org(rt: Runtime, world: World) -> SsoOrg:
         domains.add(db, rt, Actor.system(), operator_principal(), org, "acme.example")
         domains.verify_by_operator(db, Actor.system(), org, "acme.example")
         connections.mark_verified(row, rt)
-        policy.activate(db, Actor.system(), Principal.operator(), row)
+        activation.activate(db, Actor.system(), Principal.operator(), row)
         connection_id = row.id
     return SsoOrg(rt, world, org, connection_id, "acme.example")

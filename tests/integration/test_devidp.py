@@ -49,7 +49,7 @@ from hubgate.devidp.users import (
 )
 from hubgate.orgs import service
 from hubgate.runtime import Runtime, build_runtime
-from hubgate.sso import connections, domains, mappings, policy
+from hubgate.sso import activation, connections, domains, mappings, policy
 from hubgate.sso.oidc.discovery import parse_discovery
 from tests.conftest import make_settings
 
@@ -138,7 +138,7 @@ def activate_managed(rt: Runtime, connection_id: int) -> None:
     with rt.db.transaction() as db:
         row = db.get_one(SsoConnection, connection_id)
         assert row.state == "verified"
-        policy.activate(db, Actor.system(), Principal.operator(), row)
+        activation.activate(db, Actor.system(), Principal.operator(), row)
         policy.set_mode(
             db, rt, Actor.system(), Principal.operator(), db.get_one(Org, row.org_id), "managed"
         )

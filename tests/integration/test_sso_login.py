@@ -28,7 +28,7 @@ from hubgate.db.models import (
     WebSession,
 )
 from hubgate.runtime import Runtime
-from hubgate.sso import invitations, login, mappings, policy, signin
+from hubgate.sso import activation, invitations, login, mappings, members, policy, signin
 from hubgate.sso.connections import Through
 from hubgate.sso.identity import Identity
 from hubgate.sso.mappings import RoleRule
@@ -355,12 +355,12 @@ def test_basic_optional_and_external_collaborators_are_not_blocked(
     sign_in(client, "guest@partner.example")
     assert client.get("/api/v1/orgs/acme/resources/model/secret").status_code == 401
     with rt.db.transaction() as db:
-        policy.set_collaborator(
+        members.set_collaborator(
             db, Actor.system(), _operator(acme), db.merge(acme.org), db.merge(guest), True
         )
     assert client.get("/api/v1/orgs/acme/resources/model/secret").status_code == 200
     with rt.db.transaction() as db:
-        policy.set_collaborator(
+        members.set_collaborator(
             db, Actor.system(), _operator(acme), db.merge(acme.org), db.merge(guest), False
         )
     acme.set_mode("basic-optional")
@@ -553,7 +553,7 @@ def test_start_picks_the_connection_serving_the_persons_domain(
             db, rt, Actor.system(), _operator(acme), org, idp_metadata(session_keys().idp.cert_pem)
         )
         connections.mark_verified(second, rt)
-        policy.activate(db, Actor.system(), Principal.operator(), second)
+        activation.activate(db, Actor.system(), Principal.operator(), second)
         domains.add(db, rt, Actor.system(), _operator(acme), org, "labs.acme.example")
         domains.verify_by_operator(db, Actor.system(), org, "labs.acme.example")
         domains.assign_connection(

@@ -49,7 +49,7 @@ from hubgate.scim.errors import (
     ScimNotFound,
     Uniqueness,
 )
-from hubgate.sso import domains, policy
+from hubgate.sso import domains, members, policy
 
 __all__ = [
     "count", "create", "delete_user", "get", "groups_of", "groups_of_each", "patch", "replace",
@@ -261,7 +261,7 @@ def _set_active(
     last = service.loses_last_admin(db, member, None)
     member.deactivated_at = rt.now()
     user = db.get_one(User, row.user_id)
-    policy.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
+    members.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
     if user.managed_by_org_id == org.id:
         db.execute(
             update(Token)
@@ -288,7 +288,7 @@ def delete_user(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) 
         )
     )
     if member is not None:
-        policy.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
+        members.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
         db.delete(member)
     name = row.user_name
     db.delete(row)

@@ -30,7 +30,7 @@ from hubgate.errors import Forbidden, NotFound, Unauthenticated
 from hubgate.orgs import queries, resources, service, team_tokens
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
-from hubgate.sso import policy
+from hubgate.sso import enforcement
 from hubgate.sso.freshness import sso_status
 from hubgate.web import csrf, schemas
 from hubgate.web.context import (
@@ -125,7 +125,7 @@ def password_sign_in(
     )  # fmt: skip
     with rt.db.transaction() as db:
         outcome = users.password_sign_in(
-            db, rt, actor, email, password, guard=policy.password_refusal
+            db, rt, actor, email, password, guard=enforcement.password_refusal
         )
         if isinstance(outcome, users.SignInRefused):
             metrics.SIGN_INS.labels("password", outcome.error.code).inc()
