@@ -6,6 +6,8 @@ questions go to :func:`hubgate.principals.require`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,6 +26,8 @@ from hubgate.principals import require
 __all__ = [
     "DEFAULT_TEAM",
     "DEFAULT_TEAM_ROLE",
+    "TeamRef",
+    "UserRef",
     "add_member",
     "admin_count",
     "create_org",
@@ -42,6 +46,13 @@ __all__ = [
     "set_team_member",
     "unpin",
 ]
+
+UserRef = User | Callable[[], User]
+"""A person, or how to find them (raising if there is no such person): looked up
+only once the access check passed, so a caller without access learns nothing
+about accounts from the answer."""
+TeamRef = Team | Callable[[], Team]
+"""A team, or how to find it: looked up once the access check passed."""
 
 DEFAULT_TEAM = "everyone"
 DEFAULT_TEAM_ROLE = {
@@ -133,10 +144,15 @@ def join(
     return member
 
 
+def _person(user: UserRef) -> User:
+    return user if isinstance(user, User) else user()
+
+
 def add_member(
-    db: Session, actor: Actor, principal: Principal, org: Org, user: User, role: OrgRole
+    db: Session, actor: Actor, principal: Principal, org: Org, user: UserRef, role: OrgRole
 ) -> Membership:
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = join(db, org.id, user.id, role)
     audit.record(
         db, actor, "member.added", org_id=org.id, target=_who(user), data={"role": role.label}
@@ -234,7 +250,7 @@ def set_role(
     actor: Actor,
     principal: Principal,
     org: Org,
-    user: User,
+    user: UserRef,
     role: OrgRole,
     *,
     pin: bool = False,
@@ -243,6 +259,7 @@ def set_role(
     (``role_mapped``) unless ``pin``: a pinned role stays until it is unpinned
     (:func:`unpin`), whatever the mappings say."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = _member_or_404(db, org, user)
     _refuse_deactivated(member)
     if not pin:
@@ -263,10 +280,11 @@ def set_role(
     return member
 
 
-def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: User) -> Membership:
+def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: UserRef) -> Membership:
     """The mappings decide the member's role again, from their next sign-in or SCIM
     group change; the role stays as it is until then."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = _member_or_404(db, org, user)
     if not member.role_pinned:
         raise Conflict("That member's role is not pinned.", code="not_pinned", audit_org=org.id)
@@ -278,8 +296,9 @@ def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: User)
     return member
 
 
-def remove_member(db: Session, actor: Actor, principal: Principal, org: Org, user: User) -> None:
+def remove_member(db: Session, actor: Actor, principal: Principal, org: Org, user: UserRef) -> None:
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = _member_or_404(db, org, user)
     _protect_last_admin(db, member, None)
     org_teams = select(Team.id).where(Team.org_id == org.id)
@@ -305,8 +324,9 @@ def create_team(
     return team
 
 
-def delete_team(db: Session, actor: Actor, principal: Principal, org: Org, team: Team) -> None:
+def delete_team(db: Session, actor: Actor, principal: Principal, org: Org, team: TeamRef) -> None:
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    team = team if isinstance(team, Team) else team()
     if team.is_default:
         raise Conflict("The default team cannot be deleted.", code="default_team")
     db.delete(team)
@@ -329,10 +349,11 @@ def set_team_member(
     principal: Principal,
     org: Org,
     team: Team,
-    user: User,
+    user: UserRef,
     role: TeamRole,
 ) -> TeamMembership:
     require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    user = _person(user)
     _refuse_scim_managed(db, team)
     _member_or_404(db, org, user)
     row = db.scalars(
@@ -354,9 +375,10 @@ def set_team_member(
 
 
 def remove_team_member(
-    db: Session, actor: Actor, principal: Principal, org: Org, team: Team, user: User
+    db: Session, actor: Actor, principal: Principal, org: Org, team: Team, user: UserRef
 ) -> None:
     require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    user = _person(user)
     _refuse_scim_managed(db, team)
     deleted = db.execute(
         delete(TeamMembership).where(

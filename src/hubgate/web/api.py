@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -371,12 +372,11 @@ def add_member(
 ) -> schemas.MemberPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        user = _user_by_email(db, body.email)
-        service.add_member(
-            db, actor_of(request, rt, credential), principal, found, user, OrgRole.parse(body.role)
-        )
-        return _member_row(db, found, user.id)
+        member = service.add_member(
+            db, actor_of(request, rt, credential), principal, found,
+            partial(_user_by_email, db, body.email), OrgRole.parse(body.role),
+        )  # fmt: skip
+        return _member_row(db, found, member.user_id)
 
 
 @router.patch(
@@ -392,13 +392,11 @@ def set_member_role(
 ) -> schemas.MemberPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        user = _user_by_id(db, user_id)
-        service.set_role(
-            db, actor_of(request, rt, credential), principal, found, user,
-            OrgRole.parse(body.role), pin=body.pin,
+        member = service.set_role(
+            db, actor_of(request, rt, credential), principal, found,
+            partial(_user_by_id, db, user_id), OrgRole.parse(body.role), pin=body.pin,
         )  # fmt: skip
-        return _member_row(db, found, user.id)
+        return _member_row(db, found, member.user_id)
 
 
 @router.delete(
@@ -410,10 +408,9 @@ def unpin_member_role(
     """Mappings decide the member's role again, from their next sign-in or SCIM push."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        user = _user_by_id(db, user_id)
-        service.unpin(db, actor_of(request, rt, credential), principal, found, user)
-        return _member_row(db, found, user.id)
+        person = partial(_user_by_id, db, user_id)
+        member = service.unpin(db, actor_of(request, rt, credential), principal, found, person)
+        return _member_row(db, found, member.user_id)
 
 
 @router.delete("/orgs/{org}/members/{user_id}", status_code=204, tags=["members"])
@@ -422,10 +419,8 @@ def remove_member(
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        service.remove_member(
-            db, actor_of(request, rt, credential), principal, found, _user_by_id(db, user_id)
-        )
+        person = partial(_user_by_id, db, user_id)
+        service.remove_member(db, actor_of(request, rt, credential), principal, found, person)
     return Response(status_code=204)
 
 
@@ -479,14 +474,10 @@ def delete_team(
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
         service.delete_team(
-            db,
-            actor_of(request, rt, credential),
-            principal,
-            found,
-            service.get_team(db, found, team),
-        )
+            db, actor_of(request, rt, credential), principal, found,
+            partial(service.get_team, db, found, team),
+        )  # fmt: skip
     return Response(status_code=204)
 
 
