@@ -32,7 +32,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from hubgate.access import CredentialKind, OrgRole, Principal, ResourceKind, TeamRole, Visibility
+from hubgate.access import OrgRole, Principal, ResourceKind, TeamRole, Visibility
 from hubgate.accounts import tokens, users
 from hubgate.audit import Actor
 from hubgate.config import load_settings
@@ -148,7 +148,7 @@ def _seeding_runtime(database_url: str) -> Runtime:
 
 
 def _operator(org: Org) -> Principal:
-    return Principal(credential=CredentialKind.SESSION, org_id=org.id, org_role=OrgRole.ADMIN)
+    return Principal.operator()
 
 
 def _create_users(world: _World, count: int) -> None:

@@ -43,7 +43,7 @@ from tests.security.saml_forge import Claims, SamlForge, session_keys  # noqa: E
 import _load as load  # noqa: E402
 from _load import form_posts  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
-from hubgate.access import OrgRole, TeamRole  # noqa: E402
+from hubgate.access import OrgRole, Principal, TeamRole  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
 from hubgate.db.models import (  # noqa: E402
@@ -58,7 +58,7 @@ from hubgate.db.models import (  # noqa: E402
 from hubgate.operator import operator_principal  # noqa: E402
 from hubgate.orgs import service  # noqa: E402
 from hubgate.runtime import Runtime, build_runtime  # noqa: E402
-from hubgate.sso import connections, domains, mappings, policy  # noqa: E402
+from hubgate.sso import activation, connections, domains, mappings, policy  # noqa: E402
 from hubgate.sso.mappings import RoleRule  # noqa: E402
 from saml_acs import prepare  # noqa: E402
 
@@ -108,13 +108,13 @@ def make_managed(rt: Runtime, connection_id: int) -> None:
     system = Actor.system()
     with rt.db.transaction() as db:
         org = service.get_org(db, "bench")
-        operator = operator_principal(org)
+        operator = operator_principal()
         domains.add(db, rt, system, operator, org, DOMAIN)
         domains.verify_by_operator(db, system, org, DOMAIN)
         row = db.get_one(SsoConnection, connection_id)
         connections.mark_verified(row, rt)
-        policy.activate(db, system, None, row)
-        policy.set_mode(db, rt, system, None, org, "managed")
+        activation.activate(db, system, Principal.operator(), row)
+        policy.set_mode(db, rt, system, Principal.operator(), org, "managed")
         for team in ("research", "infra"):
             service.create_team(db, system, operator, org, team, None)
         mappings.set_role_mappings(db, system, operator, org, _ROLE_RULES)

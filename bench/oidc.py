@@ -99,7 +99,7 @@ def prepare(database_url: str, issuer: str, client_secret: str) -> int:
             )  # fmt: skip
             org = service.create_org(db, Actor.system(), "bench", None, admin)
             row = connections.create_oidc(
-                db, rt, Actor.system(), operator_principal(org), org, issuer=issuer,
+                db, rt, Actor.system(), operator_principal(), org, issuer=issuer,
                 client_id=CLIENT_ID, client_secret=client_secret, provider=provider,
             )  # fmt: skip
             return row.id

@@ -54,7 +54,7 @@ def prepare(database_url: str) -> tuple[int, str, str]:
         )
         org = service.create_org(db, Actor.system(), "bench", None, admin)
         row = connections.create_saml(
-            db, rt, Actor.system(), operator_principal(org), org,
+            db, rt, Actor.system(), operator_principal(), org,
             idp_metadata(session_keys().idp.cert_pem), allow_idp_initiated=True,
         )  # fmt: skip
         entity_id, acs = connections.sp_urls(rt, row.id)

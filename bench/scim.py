@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _load as load  # noqa: E402
 from _server import scratch_database, serve  # noqa: E402
+from hubgate.access import Principal  # noqa: E402
 from hubgate.accounts import users  # noqa: E402
 from hubgate.audit import Actor  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
@@ -65,9 +66,9 @@ def prepare(database_url: str) -> str:
         with rt.db.transaction() as db:
             admin = users.create_user(db, rt, f"admin@{DOMAIN}", password=None, verified=True)
             org = service.create_org(db, Actor.system(), "bench", None, admin)
-            domains.add(db, rt, Actor.system(), operator_principal(org), org, DOMAIN)
+            domains.add(db, rt, Actor.system(), operator_principal(), org, DOMAIN)
             domains.verify_by_operator(db, Actor.system(), org, DOMAIN)
-            _, secret = tokens.create(db, Actor.system(), None, org, "bench")
+            _, secret = tokens.create(db, Actor.system(), Principal.operator(), org, "bench")
         return secret
     finally:
         rt.db.engine.dispose()

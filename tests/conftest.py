@@ -155,11 +155,9 @@ class World:
             return service.create_org(db, Actor.system(), name, None, db.merge(admin))
 
     def member(self, org: Org, user: User, role: OrgRole) -> None:
-        from hubgate.access import CredentialKind, Principal
+        from hubgate.access import Principal
 
-        operator = Principal(
-            credential=CredentialKind.SESSION, org_id=org.id, org_role=OrgRole.ADMIN
-        )
+        operator = Principal.operator()
         with self.rt.db.transaction() as db:
             service.add_member(db, Actor.system(), operator, db.merge(org), db.merge(user), role)
 

@@ -9,6 +9,8 @@ The rules (DESIGN.md §1):
 
 - a revoked or expired credential reaches nothing;
 - ``call`` applies to deployments only;
+- the operator (:meth:`Principal.operator`: the CLI, jobs, and those it lets act
+  in one org) may do everything within its reach;
 - a public resource is readable by anyone, signed in or not;
 - everything else needs membership of the resource's org;
 - org ``admin`` may do everything in the org;
@@ -38,6 +40,7 @@ __all__ = [
     "CredentialKind",
     "Decision",
     "Deny",
+    "ORG_ROLE_NAMES",
     "OrgRole",
     "OrgTarget",
     "Principal",
@@ -45,6 +48,7 @@ __all__ = [
     "ResourceTarget",
     "Scope",
     "SsoState",
+    "TEAM_ROLE_NAMES",
     "Target",
     "TeamRole",
     "TeamTarget",
@@ -84,6 +88,13 @@ class TeamRole(IntEnum):
         return cls[value.upper()]
 
 
+ORG_ROLE_NAMES: tuple[str, ...] = tuple(role.label for role in OrgRole)
+"""The org roles as stored and spelled (``read`` ... ``admin``), lowest first: the
+database's CHECK constraints, the pages' and the API's choices derive from it."""
+TEAM_ROLE_NAMES: tuple[str, ...] = tuple(role.label for role in TeamRole)
+"""The team roles as stored and spelled, lowest first."""
+
+
 class Action(StrEnum):
     READ = "read"
     CREATE = "create"
@@ -115,6 +126,8 @@ class CredentialKind(StrEnum):
     SESSION = "session"
     PERSONAL_TOKEN = "personal_token"
     TEAM_TOKEN = "team_token"
+    OPERATOR = "operator"
+    """The operator, never a request's credential: see :meth:`Principal.operator`."""
 
 
 class Scope(StrEnum):
@@ -158,6 +171,21 @@ class Principal:
     @classmethod
     def anonymous(cls) -> Principal:
         return cls(credential=CredentialKind.ANONYMOUS)
+
+    @classmethod
+    def operator(cls, org_id: int | None = None) -> Principal:
+        """Who runs hubgate: the ``hubgate`` command, ``hubgate demo`` and the
+        background jobs (``org_id`` None: every org), or whom it lets act in one org
+        only: the setup portal's IT admin, an org's SCIM client. :func:`decide`
+        allows it everything in its reach."""
+        return cls(credential=CredentialKind.OPERATOR, org_id=org_id)
+
+    @property
+    def is_operator(self) -> bool:
+        """The operator of the whole installation (not one scoped to an org): the
+        only principal that may vouch for what hubgate would otherwise check (a
+        domain without DNS, a connection without a test sign-in)."""
+        return self.credential is CredentialKind.OPERATOR and self.org_id is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +264,8 @@ def decide(principal: Principal, action: Action, target: Target) -> Decision:
         return Deny("credential_revoked")
     if action is Action.CALL and not _is_deployment(target):
         return Deny("not_callable")
+    if principal.credential is CredentialKind.OPERATOR:
+        return _decide_operator(principal, target)
     if _is_public_read(action, target):
         return ALLOW
     if principal.credential is CredentialKind.ANONYMOUS:
@@ -256,6 +286,13 @@ def _decide_by_role(principal: Principal, action: Action, target: Target) -> Dec
     if principal.sso is SsoState.STALE:
         return Deny("sso_required")
     return _decide_member(principal, principal.org_role, action, target)
+
+
+def _decide_operator(principal: Principal, target: Target) -> Decision:
+    """The operator reaches every org, or the one org it acts in."""
+    if principal.org_id is None or principal.org_id == target.org_id:
+        return ALLOW
+    return Deny("not_member")
 
 
 def _is_deployment(target: Target) -> bool:

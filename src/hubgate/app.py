@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from hubgate import __version__
+from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
 from hubgate.config import Settings, load_settings
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
+    # The role choices of every form: the names hubgate.access owns.
+    app.state.templates.env.globals.update(org_roles=ORG_ROLE_NAMES, team_roles=TEAM_ROLE_NAMES)
     errors.install(app)
     app.include_router(forward_auth.router)  # first: the proxy asks it on every request
     app.include_router(ops.router)

@@ -43,7 +43,7 @@ from hubgate.operator import create_account, operator, operator_principal
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.provisioning import mappings as scim_mappings
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, domains, mappings, policy
+from hubgate.sso import activation, connections, domains, mappings, policy
 from hubgate.sso.oidc.discovery import parse_discovery
 
 __all__ = [
@@ -155,12 +155,12 @@ def seed(rt: Runtime, idp: DemoIdp | None = None, password: str | None = None) -
         for item in RESOURCES:
             org = made[item.org][0]
             resources.create(
-                db, actor, operator_principal(org), org, item.kind, item.name,
+                db, actor, operator_principal(), org, item.kind, item.name,
                 item.visibility, item.team, item.description,
             )  # fmt: skip
         acme = made["acme"][0]
         token = team_tokens.create(
-            db, actor, operator_principal(acme), acme, service.get_team(db, acme, TEAM),
+            db, actor, operator_principal(), acme, service.get_team(db, acme, TEAM),
             "demo-inference", ["inference"], None, rt.now(),
         )  # fmt: skip
         ids = {name: connection.id for name, (_org_row, connection) in made.items()}
@@ -188,7 +188,7 @@ def _org(
     """The org, its members, team, mappings, verified domain and active connection."""
     first, *others = _members(demo)
     org = service.create_org(db, actor, demo.name, demo.display_name, people[first.email])
-    principal = operator_principal(org)
+    principal = operator_principal()
     for person in others:
         role = OrgRole.parse(person.role or "read")
         service.add_member(db, actor, principal, org, people[person.email], role)
@@ -198,14 +198,14 @@ def _org(
     domains.add(db, rt, actor, principal, org, demo.domain)
     domains.verify_by_operator(db, actor, org, demo.domain)
     domains.assign_connection(db, actor, principal, org, demo.domain, connection.id)
-    policy.activate(db, actor, None, connection, skip_test=True)
-    policy.update_defaults(db, rt, actor, None, org, default_role=demo.default_role)
-    policy.set_mode(db, rt, actor, None, org, demo.mode)
+    activation.activate(db, actor, principal, connection, skip_test=True)
+    policy.update_defaults(db, rt, actor, principal, org, default_role=demo.default_role)
+    policy.set_mode(db, rt, actor, principal, org, demo.mode)
     return org, connection
 
 
 def _mappings(db: Session, actor: Actor, org: Org) -> None:
-    principal = operator_principal(org)
+    principal = operator_principal()
     roles = [mappings.RoleRule(mappings.GROUPS, group, role) for group, role in ROLE_MAPPINGS]
     scim_mappings.set_role_mappings(db, actor, principal, org, roles)
     teams = [(mappings.GROUPS, group, team, role) for group, team, role in TEAM_MAPPINGS]
@@ -217,7 +217,7 @@ def _connection(
 ) -> SsoConnection:
     """From the dev IdP's own metadata or discovery document, as an operator would
     paste them (made here, so that seeding needs no running IdP)."""
-    principal = operator_principal(org)
+    principal = operator_principal()
     if demo.kind == "saml":
         metadata = saml.idp_metadata(idp.base_url, idp.key)
         return connections.create_saml(db, rt, actor, principal, org, metadata)

@@ -6,6 +6,10 @@ org: a session its own, a personal token any live session of its user's. Team
 tokens, external collaborators, orgs with SSO off and the ``optional`` variant
 are not bound. One primary-key read when the org has SSO settings, one indexed
 read more when they bind.
+
+The rules themselves are pure functions over plain values (:func:`sso_binds`,
+:func:`credential_bound`, :func:`fresh_until`, :func:`status_at`); the queries
+only find the newest authentication that could still count.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ __all__ = [
     "SsoRule",
     "SsoStatus",
     "banner",
+    "credential_bound",
     "fresh_until",
     "rule_of",
+    "sso_binds",
     "sso_state",
     "sso_status",
+    "status_at",
 ]
 
 _POLICY = select(OrgSso.mode, OrgSso.optional, OrgSso.session_timeout_seconds).where(
@@ -63,7 +70,29 @@ class SsoRule(NamedTuple):
 
     @property
     def binds(self) -> bool:
-        return self.mode not in (None, "off") and not self.optional
+        return sso_binds(self.mode, self.optional)
+
+
+def sso_binds(mode: str | None, optional: bool | None) -> bool:
+    """Whether an org's SSO binds its members' private access to a fresh SSO
+    authentication: SSO is on (``basic`` or ``managed``) and not the ``optional``
+    roll-out variant. The one place this rule is written."""
+    return mode not in (None, "off") and not optional
+
+
+def credential_bound(
+    credential_kind: CredentialKind, user_id: int | None, rule: SsoRule, *, external: bool
+) -> bool:
+    """Whether this credential of a member must hold a fresh SSO authentication: a
+    person's session or personal token (not a team token, not an external
+    collaborator) in an org whose SSO binds."""
+    return _a_person(credential_kind, user_id, external=external) and (
+        rule.binds and rule.timeout_seconds is not None
+    )
+
+
+def _a_person(credential_kind: CredentialKind, user_id: int | None, *, external: bool) -> bool:
+    return credential_kind in _BOUND and not external and user_id is not None
 
 
 def rule_of(db: Session, org_id: int) -> SsoRule:
@@ -96,10 +125,11 @@ def sso_status(
 ) -> SsoStatus:
     """The SSO state of a member's credential for ``org_id``, and until when a
     fresh one stays fresh."""
-    if credential_kind not in _BOUND or external or user_id is None:
-        return NOT_REQUIRED
-    rule = rule or rule_of(db, org_id)
-    if not rule.binds or rule.timeout_seconds is None:
+    if rule is None:  # read only for a credential that SSO could bind
+        person = _a_person(credential_kind, user_id, external=external)
+        rule = rule_of(db, org_id) if person else NO_RULE
+    bound = credential_bound(credential_kind, user_id, rule, external=external)
+    if not bound or rule.timeout_seconds is None:
         return NOT_REQUIRED
     now = now or utcnow()
     timeout = timedelta(seconds=rule.timeout_seconds)
@@ -109,11 +139,20 @@ def sso_status(
     }  # fmt: skip
     by_session = credential_kind is CredentialKind.SESSION
     found = db.execute(_BY_SESSION if by_session else _BY_USER, params).first()
-    if found is None:
+    held = None if found is None else (found.authenticated_at, found.idp_expires_at)
+    return status_at(now, held, timeout)
+
+
+def status_at(
+    now: datetime, held: tuple[datetime, datetime | None] | None, timeout: timedelta
+) -> SsoStatus:
+    """The SSO state at ``now`` of a bound credential holding ``held`` (its newest
+    SSO authentication: when it happened and the IdP's own session expiry, if
+    any), or nothing: fresh until :func:`fresh_until`, stale from then on."""
+    if held is None:
         return SsoStatus(SsoState.STALE)
-    return SsoStatus(
-        SsoState.FRESH, fresh_until(found.authenticated_at, found.idp_expires_at, timeout)
-    )
+    until = fresh_until(held[0], held[1], timeout)
+    return SsoStatus(SsoState.FRESH, until) if now < until else SsoStatus(SsoState.STALE)
 
 
 def fresh_until(
@@ -150,9 +189,9 @@ def banner(
     if session_id is None or user_id is None:
         return None
     rule = rule_of(db, org_id)
-    if rule.mode in (None, "off") or not rule.optional:
-        return None
     as_if_required = rule._replace(optional=False)
+    if rule.binds or not as_if_required.binds:
+        return None
     status = sso_status(
         db, org_id, CredentialKind.SESSION, user_id, session_id, rule=as_if_required
     )

@@ -1,9 +1,10 @@
 """What the operator (the ``hubgate`` command, ``hubgate demo``, jobs) acts as.
 
 The operator stands outside every org: its audit label is ``operator:cli`` and,
-for the service functions that ask :func:`hubgate.access.decide`, it presents
-itself as an admin of the one org it works on. Nothing here re-implements a
-rule; it only names the operator and finds what a command line refers to.
+for the service functions that ask :func:`hubgate.access.decide`, it is the
+explicit operator principal (:meth:`hubgate.access.Principal.operator`). Nothing
+here re-implements a rule; it only names the operator and finds what a command
+line refers to.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from hubgate import audit
-from hubgate.access import CredentialKind, OrgRole, Principal
+from hubgate.access import Principal
 from hubgate.accounts import users
 from hubgate.accounts.emails import normalize_email
 from hubgate.accounts.tokens import revoke
 from hubgate.audit import Actor
-from hubgate.db.models import Org, Token, User
+from hubgate.db.models import Token, User
 from hubgate.errors import NotFound
 
 if TYPE_CHECKING:
@@ -42,9 +43,9 @@ def operator() -> Actor:
     return Actor.system(OPERATOR_LABEL)
 
 
-def operator_principal(org: Org) -> Principal:
-    """The operator as seen from ``org``: allowed what an org admin is allowed."""
-    return Principal(credential=CredentialKind.SESSION, org_id=org.id, org_role=OrgRole.ADMIN)
+def operator_principal() -> Principal:
+    """The operator as :func:`hubgate.access.decide` sees it: every org in reach."""
+    return Principal.operator()
 
 
 def user_by_email(db: Session, address: str) -> User:

@@ -19,6 +19,7 @@ from scim2_models import Context, Required, ResourceType, Schema, ScimProvider
 from scim2_tester import check_server
 from scim2_tester.utils import CheckResult, Status
 
+from hubgate.access import Principal
 from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.operator import operator_principal
@@ -40,9 +41,9 @@ def scim_base(rt: Runtime, database_url: str) -> Iterator[tuple[str, str]]:
     with rt.db.transaction() as db:
         admin = users.create_user(db, rt, f"admin@{DOMAIN}", password=None, verified=True)
         org = service.create_org(db, Actor.system(), "acme", None, admin)
-        domains.add(db, rt, Actor.system(), operator_principal(org), org, DOMAIN)
+        domains.add(db, rt, Actor.system(), operator_principal(), org, DOMAIN)
         domains.verify_by_operator(db, Actor.system(), org, DOMAIN)
-        _, secret = tokens.create(db, Actor.system(), None, org, "scim2-tester")
+        _, secret = tokens.create(db, Actor.system(), Principal.operator(), org, "scim2-tester")
     with running_server(database_url) as base_url:
         yield f"{base_url}/scim/v2/acme", secret
 

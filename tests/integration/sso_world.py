@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import func, select
 
-from hubgate.access import OrgRole, ResourceKind, Visibility
+from hubgate.access import OrgRole, Principal, ResourceKind, Visibility
 from hubgate.audit import Actor
 from hubgate.db.models import Org, SsoConnection
 from hubgate.operator import operator_principal
 from hubgate.orgs import resources
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, domains, policy
+from hubgate.sso import activation, connections, domains, policy
 from tests.conftest import World
 from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET
 from tests.integration.test_saml_flow import IDP, idp_metadata
@@ -39,12 +39,14 @@ class SsoOrg:
 
     def set_mode(self, mode: str) -> None:
         with self.rt.db.transaction() as db:
-            policy.set_mode(db, self.rt, Actor.system(), None, db.merge(self.org), mode)
+            policy.set_mode(
+                db, self.rt, Actor.system(), Principal.operator(), db.merge(self.org), mode
+            )
 
     def resource(self, name: str, visibility: Visibility, team: str | None = None) -> None:
         with self.rt.db.transaction() as db:
             resources.create(
-                db, Actor.system(), operator_principal(self.org), db.merge(self.org),
+                db, Actor.system(), operator_principal(), db.merge(self.org),
                 ResourceKind.MODEL, name, visibility, team,
             )  # fmt: skip
 
@@ -95,13 +97,13 @@ def sso_org(rt: Runtime, world: World, name: str = "acme", domain: str = "acme.e
     org = world.org(name, world.user(f"admin@{domain}"))
     with rt.db.transaction() as db:
         row = connections.create_saml(
-            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            db, rt, Actor.system(), operator_principal(), db.merge(org),
             idp_metadata(session_keys().idp.cert_pem),
         )  # fmt: skip
-        domains.add(db, rt, Actor.system(), operator_principal(org), db.merge(org), domain)
+        domains.add(db, rt, Actor.system(), operator_principal(), db.merge(org), domain)
         domains.verify_by_operator(db, Actor.system(), db.merge(org), domain)
         connections.mark_verified(row, rt)
-        policy.activate(db, Actor.system(), None, row)
+        activation.activate(db, Actor.system(), Principal.operator(), row)
         connection_id = row.id
     return SsoOrg(rt, world, org, connection_id, domain)
 
@@ -131,12 +133,12 @@ def oidc_org(rt: Runtime, world: World) -> SsoOrg:
     with rt.db.transaction() as db:
         org = db.merge(org)
         row = connections.create_oidc(
-            db, rt, Actor.system(), operator_principal(org), org,
+            db, rt, Actor.system(), operator_principal(), org,
             issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=provider,
         )  # fmt: skip
-        domains.add(db, rt, Actor.system(), operator_principal(org), org, "acme.example")
+        domains.add(db, rt, Actor.system(), operator_principal(), org, "acme.example")
         domains.verify_by_operator(db, Actor.system(), org, "acme.example")
         connections.mark_verified(row, rt)
-        policy.activate(db, Actor.system(), None, row)
+        activation.activate(db, Actor.system(), Principal.operator(), row)
         connection_id = row.id
     return SsoOrg(rt, world, org, connection_id, "acme.example")

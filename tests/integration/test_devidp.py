@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hubgate.access import OrgRole, TeamRole
+from hubgate.access import OrgRole, Principal, TeamRole
 from hubgate.accounts import users as accounts
 from hubgate.app import create_app
 from hubgate.audit import Actor
@@ -49,7 +49,7 @@ from hubgate.devidp.users import (
 from hubgate.operator import operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime, build_runtime
-from hubgate.sso import connections, domains, mappings, policy
+from hubgate.sso import activation, connections, domains, mappings, policy
 from hubgate.sso.oidc.discovery import parse_discovery
 from tests.conftest import make_settings
 
@@ -117,7 +117,7 @@ def acme_with(rt: Runtime, metadata: bytes | None = None, **oidc_args: Any) -> i
     with rt.db.transaction() as db:
         admin = accounts.create_user(db, rt, "alice@acme.test", password=None, verified=True)
         org = service.create_org(db, actor, "acme", "Acme", admin)
-        principal = operator_principal(org)
+        principal = operator_principal()
         service.create_team(db, actor, principal, org, "research", "Research")
         rules = [mappings.RoleRule("groups", "hub-admins", OrgRole.ADMIN),
                  mappings.RoleRule("groups", "engineers", OrgRole.WRITE)]  # fmt: skip
@@ -138,8 +138,10 @@ def activate_managed(rt: Runtime, connection_id: int) -> None:
     with rt.db.transaction() as db:
         row = db.get_one(SsoConnection, connection_id)
         assert row.state == "verified"
-        policy.activate(db, Actor.system(), None, row)
-        policy.set_mode(db, rt, Actor.system(), None, db.get_one(Org, row.org_id), "managed")
+        activation.activate(db, Actor.system(), Principal.operator(), row)
+        policy.set_mode(
+            db, rt, Actor.system(), Principal.operator(), db.get_one(Org, row.org_id), "managed"
+        )
 
 
 def teams_of(rt: Runtime, email: str) -> dict[str, str]:

@@ -257,7 +257,7 @@ def test_a_first_link_with_nothing_else_goes_straight_on(
 def test_invitations_and_setup_links_are_mailed(rt: Runtime, world: World, acme: SsoOrg) -> None:
     with rt.db.transaction() as db:
         org = db.merge(acme.org)
-        principal = operator_principal(org)
+        principal = operator_principal()
         invitations.invite(db, rt, Actor.system("boss"), principal, org, "new@acme.example",
                            OrgRole.READ)  # fmt: skip
         _row, key = setup.create(db, rt, Actor.system("boss"), principal, org, "it@acme.example")

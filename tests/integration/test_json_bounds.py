@@ -127,7 +127,7 @@ def connection(world: World, rt: Runtime, idp: Provider) -> int:
     provider = connections.discover(rt, ISSUER)
     with rt.db.transaction() as db:
         return connections.create_oidc(
-            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            db, rt, Actor.system(), operator_principal(), db.merge(org),
             issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=provider,
         ).id  # fmt: skip
 

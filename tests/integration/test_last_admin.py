@@ -133,7 +133,7 @@ def test_a_mapping_never_demotes_the_last_active_admin(
     with rt.db.transaction() as db:
         rules = [RoleRule("groups", "hub-admins", OrgRole.ADMIN)]
         mappings.set_role_mappings(
-            db, Actor.system(), operator_principal(acme.org), db.merge(acme.org), rules
+            db, Actor.system(), operator_principal(), db.merge(acme.org), rules
         )
         db.execute(
             update(Membership).where(Membership.role == "admin").values(role_source="mapping")

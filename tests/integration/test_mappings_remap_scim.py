@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from hubgate.access import OrgRole
+from hubgate.access import OrgRole, Principal
 from hubgate.audit import Actor
 from hubgate.operator import operator_principal
 from hubgate.provisioning import mappings, tokens
@@ -25,9 +25,9 @@ def test_new_role_mappings_apply_to_scim_members_at_once(
     org = world.org("acme", world.user("admin@acme.example"))
     with rt.db.transaction() as db:
         found = db.merge(org)
-        domains.add(db, rt, Actor.system(), operator_principal(found), found, "acme.example")
+        domains.add(db, rt, Actor.system(), operator_principal(), found, "acme.example")
         domains.verify_by_operator(db, Actor.system(), found, "acme.example")
-        _row, secret = tokens.create(db, Actor.system(), None, found, "okta")
+        _row, secret = tokens.create(db, Actor.system(), Principal.operator(), found, "okta")
     headers = {"authorization": f"Bearer {secret}", "content-type": SCIM}
     user = client.post(
         "/scim/v2/acme/Users", headers=headers,
@@ -44,12 +44,12 @@ def test_new_role_mappings_apply_to_scim_members_at_once(
     assert role_of(rt, org, "ada@acme.example") is OrgRole.WRITE  # the default role
     with rt.db.transaction() as db:
         mappings.set_role_mappings(
-            db, Actor.system(), operator_principal(org), db.merge(org),
+            db, Actor.system(), operator_principal(), db.merge(org),
             [RoleRule("groups", "ml-leads", OrgRole.ADMIN)],
         )  # fmt: skip
     assert role_of(rt, org, "ada@acme.example") is OrgRole.ADMIN
     with rt.db.transaction() as db:
-        mappings.set_role_mappings(db, Actor.system(), operator_principal(org), db.merge(org), [])
+        mappings.set_role_mappings(db, Actor.system(), operator_principal(), db.merge(org), [])
     assert role_of(rt, org, "ada@acme.example") is OrgRole.WRITE  # taken back
 
 
@@ -58,7 +58,9 @@ def test_a_huge_start_index_is_an_empty_page_not_an_error(
 ) -> None:
     org = world.org("acme", world.user("admin@acme.example"))
     with rt.db.transaction() as db:
-        _row, secret = tokens.create(db, Actor.system(), None, db.merge(org), "okta")
+        _row, secret = tokens.create(
+            db, Actor.system(), Principal.operator(), db.merge(org), "okta"
+        )
     headers = {"authorization": f"Bearer {secret}", "content-type": SCIM}
     for path in ("/scim/v2/acme/Users", "/scim/v2/acme/Groups"):
         page = client.get(path, headers=headers, params={"startIndex": 10**30, "count": 10**30})

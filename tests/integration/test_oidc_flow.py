@@ -114,7 +114,7 @@ def connection_id(world: World, rt: Runtime, provider: Provider) -> int:
     discovered = connections.discover(rt, ISSUER)
     with rt.db.transaction() as db:
         return connections.create_oidc(
-            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            db, rt, Actor.system(), operator_principal(), db.merge(org),
             issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=discovered,
         ).id  # fmt: skip
 
@@ -244,7 +244,7 @@ def test_discovery_naming_another_issuer_is_refused(
     evil = connections.discover(rt, "https://evil.example")
     with pytest.raises(BadRequest) as refused, rt.db.transaction() as db:
         connections.create_oidc(
-            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            db, rt, Actor.system(), operator_principal(), db.merge(org),
             issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=evil,
         )  # fmt: skip
     assert refused.value.code == "invalid_setting"

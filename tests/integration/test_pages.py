@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hubgate import audit
-from hubgate.access import CredentialKind, OrgRole, Principal, ResourceKind, TeamRole, Visibility
+from hubgate.access import OrgRole, Principal, ResourceKind, TeamRole, Visibility
 from hubgate.accounts.users import VERIFY_PURPOSE
 from hubgate.audit import Actor
 from hubgate.db.models import (
@@ -62,7 +62,7 @@ def _log_in(client: TestClient, email: str, next_path: str = "/") -> httpx.Respo
 
 
 def _operator(org: Org) -> Principal:
-    return Principal(credential=CredentialKind.SESSION, org_id=org.id, org_role=OrgRole.ADMIN)
+    return Principal.operator()
 
 
 @dataclass

@@ -40,7 +40,7 @@ def acme(rt: Runtime, world: World) -> SsoOrg:
     org.set_mode("managed")
     with rt.db.transaction() as db:
         mappings.set_role_mappings(
-            db, Actor.system(), operator_principal(org.org), db.merge(org.org),
+            db, Actor.system(), operator_principal(), db.merge(org.org),
             [RoleRule("groups", "ml-admins", OrgRole.ADMIN),
              RoleRule("groups", "readers", OrgRole.READ)],
         )  # fmt: skip
@@ -98,7 +98,7 @@ def test_each_role_says_where_it_comes_from(
 ) -> None:
     with rt.db.transaction() as db:
         invitations.invite(
-            db, rt, Actor.system("inviter@acme.example"), operator_principal(acme.org),
+            db, rt, Actor.system("inviter@acme.example"), operator_principal(),
             db.merge(acme.org), "dan@acme.example", OrgRole.CONTRIBUTOR,
         )  # fmt: skip
     for email, groups in (
@@ -226,7 +226,7 @@ def test_a_pinned_role_survives_scim_group_changes(
     scim.patch(f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": eve}]})
     with rt.db.transaction() as db:  # a new mapping set remaps SCIM members at once
         mappings.set_role_mappings(
-            db, Actor.system(), operator_principal(acme.org), db.merge(acme.org),
+            db, Actor.system(), operator_principal(), db.merge(acme.org),
             [RoleRule("groups", "ml-admins", OrgRole.ADMIN)],
         )  # fmt: skip
     assert _membership(rt, "eve@acme.example") == ("read", "manual", None, True)

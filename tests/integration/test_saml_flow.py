@@ -44,7 +44,7 @@ def connection_id(world: World, rt: Runtime) -> int:
     org = world.org("acme", world.user("admin@acme.test"))
     with rt.db.transaction() as db:
         row = connections.create_saml(
-            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            db, rt, Actor.system(), operator_principal(), db.merge(org),
             idp_metadata(session_keys().idp.cert_pem),
         )  # fmt: skip
         return row.id
@@ -145,7 +145,7 @@ def test_the_same_assertion_twice_is_replayed(
     org = world.org("acme", world.user("admin@acme.test"))
     with rt.db.transaction() as db:
         row = connections.create_saml(
-            db, rt, Actor.system(), operator_principal(org), db.merge(org),
+            db, rt, Actor.system(), operator_principal(), db.merge(org),
             idp_metadata(session_keys().idp.cert_pem), allow_idp_initiated=True,
         )  # fmt: skip
         connection = row.id

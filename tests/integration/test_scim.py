@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
-from hubgate.access import OrgRole, TeamRole, Visibility
+from hubgate.access import OrgRole, Principal, TeamRole, Visibility
 from hubgate.accounts import tokens as personal_tokens
 from hubgate.accounts import users
 from hubgate.app import create_app
@@ -116,7 +116,9 @@ def refused(answer: httpx.Response, status: int, scim_type: str | None = None) -
 
 def scim_for(rt: Runtime, client: TestClient, org_name: str) -> Scim:
     with rt.db.transaction() as db:
-        _, secret = tokens.create(db, Actor.system(), None, service.get_org(db, org_name), "idp")
+        _, secret = tokens.create(
+            db, Actor.system(), Principal.operator(), service.get_org(db, org_name), "idp"
+        )
     return Scim(client, org_name, secret)
 
 
@@ -496,16 +498,14 @@ def test_deactivation_ends_a_managed_members_sso_session_and_tokens_for_good(
     acme.resource("weights", Visibility.PRIVATE)
     with rt.db.transaction() as db:
         org = db.merge(acme.org)
-        team = service.create_team(
-            db, Actor.system(), operator_principal(org), org, "research", None
-        )
+        team = service.create_team(db, Actor.system(), operator_principal(), org, "research", None)
         team_id = team.id
     uid = scim.create_user("ada@acme.example")["id"]  # SCIM creates the managed account
     gid = scim.create_group("ml", uid)["id"]
     with rt.db.transaction() as db:
         org = db.merge(acme.org)
         links = [("research", TeamRole.WRITE)]
-        groups.link_teams(db, Actor.system(), operator_principal(org), org, gid, links)
+        groups.link_teams(db, Actor.system(), operator_principal(), org, gid, links)
     browser = TestClient(create_app(runtime=rt))
     assert acme.sign_in(browser, **person("ada@acme.example"))["status"] == 200
     bearer = {"authorization": f"Bearer {_token(rt, 'ada@acme.example')}"}
@@ -805,7 +805,7 @@ def _teams(rt: Runtime, *names: str) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, "acme")
         for name in names:
-            service.create_team(db, Actor.system(), operator_principal(org), org, name, None)
+            service.create_team(db, Actor.system(), operator_principal(), org, name, None)
 
 
 def _places(rt: Runtime, email: str) -> dict[str, str]:
@@ -893,7 +893,7 @@ def test_group_names_drive_the_mapped_role(rt: Runtime, scim: Scim) -> None:
             RoleRule("groups", "security", OrgRole.ADMIN),
             RoleRule("groups", "staff", OrgRole.READ),
         ]
-        mappings.set_role_mappings(db, Actor.system(), operator_principal(org), org, rules)
+        mappings.set_role_mappings(db, Actor.system(), operator_principal(), org, rules)
     ada = scim.create_user("ada@acme.example")["id"]
     security = scim.create_group("security", ada)["id"]
     assert role_of(rt, scim_org(rt), "ada@acme.example") == OrgRole.ADMIN

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import update
 
-from hubgate.access import OrgRole
+from hubgate.access import OrgRole, Principal
 from hubgate.audit import Actor
 from hubgate.db.models import AuditEvent, SetupLink, SsoConnection
 from hubgate.runtime import Runtime
@@ -38,7 +38,7 @@ def acme(world: World) -> object:
 def _link(rt: Runtime, org: object, ttl: timedelta = setup.DEFAULT_TTL) -> str:
     with rt.db.transaction() as db:
         _row, key = setup.create(
-            db, rt, Actor.system(), None, db.merge(org), "it@acme.example", ttl
+            db, rt, Actor.system(), Principal.operator(), db.merge(org), "it@acme.example", ttl
         )
     return key
 
@@ -117,7 +117,7 @@ def test_the_it_admin_journey(client: TestClient, rt: Runtime, acme: object) -> 
 def _operator(org: object):  # type: ignore[no-untyped-def]
     from hubgate.operator import operator_principal
 
-    return operator_principal(org)  # type: ignore[arg-type]
+    return operator_principal()  # type: ignore[arg-type]
 
 
 def test_activation_needs_a_successful_test_sign_in(
@@ -179,7 +179,7 @@ def test_ended_links_say_why(client: TestClient, rt: Runtime, acme: object) -> N
             .values(expires_at=rt.now() - timedelta(seconds=1))
         )
         row = db.query(SetupLink).filter(SetupLink.key_hash == setup.store.digest(revoked)).one()
-        setup.revoke(db, rt, Actor.system(), None, db.merge(acme), row.id)
+        setup.revoke(db, rt, Actor.system(), Principal.operator(), db.merge(acme), row.id)
     assert "has expired" in client.get(f"/setup/{expired}", headers=HTML).text
     assert "was revoked" in client.get(f"/setup/{revoked}", headers=HTML).text
     unknown = client.get(f"/setup/{'x' * 43}", headers=HTML)

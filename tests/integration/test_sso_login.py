@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from hubgate.access import OrgRole, TeamRole, Visibility
+from hubgate.access import OrgRole, Principal, TeamRole, Visibility
 from hubgate.app import create_app
 from hubgate.audit import Actor
 from hubgate.db.models import (
@@ -28,7 +28,7 @@ from hubgate.db.models import (
 )
 from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
-from hubgate.sso import invitations, login, mappings, policy
+from hubgate.sso import activation, invitations, login, mappings, members, policy
 from hubgate.sso.connections import Through
 from hubgate.sso.flows import signin
 from hubgate.sso.flows.verified import Verified
@@ -52,7 +52,7 @@ def _everything(rt: Runtime) -> tuple[int, ...]:
 
 
 def _operator(acme: SsoOrg):  # type: ignore[no-untyped-def]
-    return operator_principal(acme.org)
+    return operator_principal()
 
 
 def test_managed_mode_creates_the_account_just_in_time(
@@ -187,7 +187,9 @@ def test_password_sign_in_is_refused_in_managed_mode_until_lifted(
     wrong = client.post("/api/v1/login", json={"email": "carol@acme.example", "password": "x" * 12})
     assert wrong.json()["error"] == "invalid_credentials"  # nothing learned without the password
     with rt.db.transaction() as db:
-        policy.set_enforcement(db, rt, Actor.system(), None, db.merge(acme.org), False)
+        policy.set_enforcement(
+            db, rt, Actor.system(), Principal.operator(), db.merge(acme.org), False
+        )
     assert (
         client.post(
             "/api/v1/login", json={"email": "carol@acme.example", "password": PASSWORD}
@@ -195,7 +197,9 @@ def test_password_sign_in_is_refused_in_managed_mode_until_lifted(
         == 200
     )
     with rt.db.transaction() as db:
-        policy.set_enforcement(db, rt, Actor.system(), None, db.merge(acme.org), True)
+        policy.set_enforcement(
+            db, rt, Actor.system(), Principal.operator(), db.merge(acme.org), True
+        )
         changes = db.query(AuditEvent).filter(AuditEvent.action == "sso.enforcement_changed")
         assert [e.data for e in changes] == [
             '{"from": "on", "to": "off"}',
@@ -351,12 +355,12 @@ def test_basic_optional_and_external_collaborators_are_not_blocked(
     sign_in(client, "guest@partner.example")
     assert client.get("/api/v1/orgs/acme/resources/model/secret").status_code == 401
     with rt.db.transaction() as db:
-        policy.set_collaborator(
+        members.set_collaborator(
             db, Actor.system(), _operator(acme), db.merge(acme.org), db.merge(guest), True
         )
     assert client.get("/api/v1/orgs/acme/resources/model/secret").status_code == 200
     with rt.db.transaction() as db:
-        policy.set_collaborator(
+        members.set_collaborator(
             db, Actor.system(), _operator(acme), db.merge(acme.org), db.merge(guest), False
         )
     acme.set_mode("basic-optional")
@@ -412,12 +416,16 @@ def test_basic_mode_admits_only_invited_or_joining_people(
     refused = acme.sign_in(client, **person("dan@acme.example"))
     assert refused["error"] == "not_member" and _everything(rt) == before
     with rt.db.transaction() as db:
-        key = invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(acme.org))
+        key = invitations.rotate_join_link(
+            db, rt, Actor.system(), Principal.operator(), db.merge(acme.org)
+        )
     answer = acme.sign_in(client, start=f"/sso/join/{key}", **person("dan@acme.example"))
     assert answer["status"] == 200 and answer["next"] == "/acme"
     assert role_of(rt, acme.org, "dan@acme.example") is OrgRole.WRITE
     with rt.db.transaction() as db:
-        invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(acme.org))
+        invitations.rotate_join_link(
+            db, rt, Actor.system(), Principal.operator(), db.merge(acme.org)
+        )
     assert client.get(f"/sso/join/{key}", follow_redirects=False).status_code == 404
     del dan
 
@@ -545,7 +553,7 @@ def test_start_picks_the_connection_serving_the_persons_domain(
             db, rt, Actor.system(), _operator(acme), org, idp_metadata(session_keys().idp.cert_pem)
         )
         connections.mark_verified(second, rt)
-        policy.activate(db, Actor.system(), None, second)
+        activation.activate(db, Actor.system(), Principal.operator(), second)
         domains.add(db, rt, Actor.system(), _operator(acme), org, "labs.acme.example")
         domains.verify_by_operator(db, Actor.system(), org, "labs.acme.example")
         domains.assign_connection(

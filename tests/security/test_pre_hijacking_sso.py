@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pytest
 
-from hubgate.access import OrgRole, Visibility
+from hubgate.access import OrgRole, Principal, Visibility
 from hubgate.audit import Actor
 from hubgate.db.models import (
     AuditEvent,
@@ -75,7 +75,7 @@ def arrange(
         with rt.db.transaction() as db:
             org = db.merge(idp.sso.org)
             invitations.invite(
-                db, rt, Actor.system(), operator_principal(org), org, VICTIM, OrgRole.WRITE
+                db, rt, Actor.system(), operator_principal(), org, VICTIM, OrgRole.WRITE
             )
     return idp, done if order == "sso_after" else attack()  # type: ignore[return-value]
 
@@ -138,7 +138,9 @@ def test_trojan_identifier(
     account, the trojan identity still signs into it (issue 17, reproduction 2)."""
     idp, attacker = arrange(rt, world, monkeypatch, stage, lambda: pre_register(rt, VICTIM))
     with rt.db.transaction() as db:
-        key = invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(idp.sso.org))
+        key = invitations.rotate_join_link(
+            db, rt, Actor.system(), Principal.operator(), db.merge(idp.sso.org)
+        )
     added = attacker.client.post("/api/v1/me/emails", json={"email": MALLORY})
     if added.status_code == 201:  # the pre-registrant reads their own mailbox
         token = verification_link(rt, MALLORY)
@@ -223,7 +225,7 @@ def test_non_verifying_oidc_provider(
     assert _everything(rt) == before
     with rt.db.transaction() as db:
         invitations.invite(
-            db, rt, Actor.system(), operator_principal(idp.sso.org),
+            db, rt, Actor.system(), operator_principal(),
             db.merge(idp.sso.org), VICTIM, OrgRole.WRITE,
         )  # fmt: skip
     victim = victim_arrives(rt, idp, mode, opens_mail=False)
@@ -257,7 +259,7 @@ def test_basic_mode_never_links_the_unverified_holder_signed_out(
     idp = make_idp(rt, world, monkeypatch, protocol, "basic")
     with rt.db.transaction() as db:
         invitations.invite(
-            db, rt, Actor.system(), operator_principal(idp.sso.org),
+            db, rt, Actor.system(), operator_principal(),
             db.merge(idp.sso.org), VICTIM, OrgRole.WRITE,
         )  # fmt: skip
     squatter = world.user(VICTIM, verified=False)
@@ -277,7 +279,9 @@ def test_basic_mode_never_links_the_unverified_holder_signed_in_as_it(
     shared kiosk, a stolen IdP session): the account must not be linked."""
     idp = make_idp(rt, world, monkeypatch, protocol, "basic")
     with rt.db.transaction() as db:
-        key = invitations.rotate_join_link(db, rt, Actor.system(), None, db.merge(idp.sso.org))
+        key = invitations.rotate_join_link(
+            db, rt, Actor.system(), Principal.operator(), db.merge(idp.sso.org)
+        )
     squatter = world.user(VICTIM, verified=False)
     client = browser(rt)
     sign_in(client, VICTIM)

@@ -439,9 +439,11 @@ PROPERTY = settings(max_examples=300, database=None, deadline=None)
 org_ids = st.sampled_from([None, ORG, OTHER_ORG])
 team_ids = st.sampled_from([TEAM, OTHER_TEAM])
 org_roles = st.none() | st.sampled_from(OrgRole)
+# What a request can present; the operator (never a request's credential) has tests of its own.
+REQUEST_CREDENTIALS = [k for k in CredentialKind if k is not CredentialKind.OPERATOR]
 principals = st.builds(
     Principal,
-    credential=st.sampled_from(CredentialKind),
+    credential=st.sampled_from(REQUEST_CREDENTIALS),
     user_id=st.sampled_from([None, ALICE, BOB]),
     org_id=org_ids,
     org_role=org_roles,
@@ -579,3 +581,33 @@ def test_fresh_sso_behaves_exactly_like_not_required(
 ) -> None:
     fresh = decide(replace(principal, sso=SsoState.FRESH), action, target)
     assert fresh == decide(replace(principal, sso=SsoState.NOT_REQUIRED), action, target)
+
+
+# --- the operator ---------------------------------------------------------------
+
+
+@PROPERTY
+@given(st.sampled_from(Action), targets)
+def test_the_operator_may_do_everything_in_every_org(action: Action, target: Target) -> None:
+    expected = (
+        Deny("not_callable") if action is Action.CALL and not is_deployment(target) else Allow()
+    )
+    assert decide(Principal.operator(), action, target) == expected
+    assert Principal.operator().is_operator
+
+
+@PROPERTY
+@given(st.sampled_from(Action), targets)
+def test_an_operator_scoped_to_an_org_reaches_that_org_only(action: Action, target: Target) -> None:
+    scoped = Principal.operator(ORG)
+    assert not scoped.is_operator  # it vouches for nothing hubgate would check
+    if action is Action.CALL and not is_deployment(target):
+        assert decide(scoped, action, target) == Deny("not_callable")
+    elif target.org_id == ORG:
+        assert decide(scoped, action, target) == Allow()
+    else:
+        assert decide(scoped, action, target) == Deny("not_member")
+
+
+def is_deployment(target: Target) -> bool:
+    return isinstance(target, ResourceTarget) and target.kind is ResourceKind.DEPLOYMENT

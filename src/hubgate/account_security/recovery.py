@@ -35,7 +35,7 @@ from hubgate.audit import Actor
 from hubgate.db.models import Email, User
 from hubgate.errors import BadRequest, Forbidden, HubgateError, TooManyRequests
 from hubgate.runtime import Runtime
-from hubgate.sso.policy import sso_enforced
+from hubgate.sso.enforcement import sso_enforced
 
 __all__ = [
     "NEUTRAL",

@@ -39,7 +39,7 @@ def domain_add(org_name: str, name: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        row = domains.add(db, rt, operator(), operator_principal(org), org, name)
+        row = domains.add(db, rt, operator(), operator_principal(), org, name)
         data = domains.describe(row)
     emit(data, lambda: _text(data))
 
@@ -65,7 +65,7 @@ def domain_verify(org_name: str, name: str, by_dns: bool) -> None:
 def _operator_scope(org_name: str) -> domains.OrgScope:
     def scope(db: Session) -> tuple[Org, Principal]:
         org = service.get_org(db, org_name)
-        return org, operator_principal(org)
+        return org, operator_principal()
 
     return scope
 
@@ -93,5 +93,5 @@ def domain_remove(org_name: str, name: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        domains.remove(db, operator(), operator_principal(org), org, name)
+        domains.remove(db, operator(), operator_principal(), org, name)
     emit({"org": org_name, "domain": name, "removed": True}, f"{name}: removed")

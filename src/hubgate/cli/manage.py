@@ -202,7 +202,7 @@ def member_add(org_name: str, email: str, role: str) -> None:
         found = service.get_org(db, org_name)
         person = user_by_email(db, email)
         parsed = OrgRole.parse(role)
-        service.add_member(db, operator(), operator_principal(found), found, person, parsed)
+        service.add_member(db, operator(), operator_principal(), found, person, parsed)
         data = {"org": found.name, "email": person.emails[0].address, "role": role}
     emit(data, f"{data['email']} is now {role} in {data['org']}")
 
@@ -223,9 +223,7 @@ def member_set_role(org_name: str, email: str, role: str, pin: bool) -> None:
         found = service.get_org(db, org_name)
         person = user_by_email(db, email)
         parsed = OrgRole.parse(role)
-        row = service.set_role(
-            db, operator(), operator_principal(found), found, person, parsed, pin=pin
-        )
+        row = service.set_role(db, operator(), operator_principal(), found, person, parsed, pin=pin)
         data = {
             "org": found.name, "email": person.emails[0].address, "role": role,
             "pinned": row.role_pinned,
@@ -244,7 +242,7 @@ def member_unpin(org_name: str, email: str) -> None:
     with runtime().db.transaction() as db:
         found = service.get_org(db, org_name)
         person = user_by_email(db, email)
-        row = service.unpin(db, operator(), operator_principal(found), found, person)
+        row = service.unpin(db, operator(), operator_principal(), found, person)
         data = {"org": found.name, "email": person.emails[0].address, "role": row.role,
                 "pinned": False}  # fmt: skip
     emit(data, f"{data['email']}'s role in {data['org']} is no longer pinned")
@@ -259,7 +257,7 @@ def member_remove(org_name: str, email: str) -> None:
     with runtime().db.transaction() as db:
         found = service.get_org(db, org_name)
         person = user_by_email(db, email)
-        service.remove_member(db, operator(), operator_principal(found), found, person)
+        service.remove_member(db, operator(), operator_principal(), found, person)
         data = {"org": found.name, "email": person.emails[0].address, "removed": True}
     emit(data, f"{data['email']} was removed from {data['org']}")
 
@@ -282,7 +280,7 @@ def team_create(org_name: str, name: str, display_name: str | None) -> None:
     with runtime().db.transaction() as db:
         found = service.get_org(db, org_name)
         created = service.create_team(
-            db, operator(), operator_principal(found), found, name, display_name
+            db, operator(), operator_principal(), found, name, display_name
         )
         data = {"id": created.id, "org": found.name, "name": created.name}
     emit(data, f"created team {data['org']}/{data['name']} (id {data['id']})")
@@ -301,7 +299,7 @@ def team_add_member(org_name: str, name: str, email: str, role: str) -> None:
         found_team = service.get_team(db, found, name)
         person = user_by_email(db, email)
         service.set_team_member(
-            db, operator(), operator_principal(found), found, found_team, person,
+            db, operator(), operator_principal(), found, found_team, person,
             TeamRole.parse(role),
         )  # fmt: skip
         data = {"org": found.name, "team": name, "email": person.emails[0].address, "role": role}
@@ -332,7 +330,7 @@ def resource_create(
     with runtime().db.transaction() as db:
         found = service.get_org(db, org_name)
         created = resources.create(
-            db, operator(), operator_principal(found), found, ResourceKind(kind), name,
+            db, operator(), operator_principal(), found, ResourceKind(kind), name,
             visibility, team_name, description,
         )  # fmt: skip
         data = {

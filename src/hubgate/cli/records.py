@@ -91,7 +91,7 @@ def _team(
 ) -> tokens.NewToken:
     found = service.get_org(db, org)
     found_team = service.get_team(db, found, team)
-    principal = operator_principal(found)
+    principal = operator_principal()
     return team_tokens.create(
         db, operator(), principal, found, found_team, name, scopes, days, rt.now()
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hubgate.cli.base import emit, json_option, runtime, table
-from hubgate.operator import operator
+from hubgate.operator import operator, operator_principal
 from hubgate.orgs import service
 from hubgate.provisioning import tokens
 
@@ -33,7 +33,7 @@ def token_create(org_name: str, name: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        row, secret = tokens.create(db, operator(), None, org, name)
+        row, secret = tokens.create(db, operator(), operator_principal(), org, name)
         data = {**tokens.describe(row), "token": secret, "base_url": rt.url(f"/scim/v2/{org.name}")}
     emit(data, lambda: f"{secret}\nSCIM base URL: {data['base_url']}")
 
@@ -60,5 +60,7 @@ def token_revoke(org_name: str, token_id: int) -> None:
     """Revoke a SCIM token now."""
     rt = runtime()
     with rt.db.transaction() as db:
-        tokens.revoke(db, operator(), None, service.get_org(db, org_name), token_id, rt.now())
+        tokens.revoke(
+            db, operator(), operator_principal(), service.get_org(db, org_name), token_id, rt.now()
+        )
     emit({"revoked": token_id}, f"SCIM token {token_id} revoked")

@@ -11,7 +11,7 @@ from hubgate.db.models import Org, SsoConnection
 from hubgate.operator import operator, operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import connections
+from hubgate.sso import connection_certificates, connection_summary, connections
 from hubgate.sso.oidc.config import TokenAuth
 
 __all__ = ["sso"]
@@ -28,7 +28,7 @@ def connection() -> None:
 
 
 def _describe(rt: Runtime, row: SsoConnection) -> dict[str, object]:
-    return connections.describe(rt, row)
+    return connection_summary.describe(rt, row)
 
 
 @connection.command("add")
@@ -66,7 +66,7 @@ def connection_add(
     provider = connections.discover(rt, oidc_issuer) if oidc_issuer is not None else None
     with rt.db.transaction() as db:
         org: Org = service.get_org(db, org_name)
-        principal = operator_principal(org)
+        principal = operator_principal()
         if oidc_issuer is not None and provider is not None:
             row = connections.create_oidc(
                 db, rt, operator(), principal, org, issuer=oidc_issuer,
@@ -94,7 +94,7 @@ def connection_add_cert(connection_id: int, cert_file: Path) -> None:
         org = db.get(Org, row.org_id)
         assert org is not None
         pem = cert_file.read_text()[:65536]
-        connections.add_certificate(db, operator(), operator_principal(org), row, pem)
+        connection_certificates.add_certificate(db, operator(), operator_principal(), row, pem)
         data = _describe(rt, row)
     emit(data, f"connection {connection_id}: IdP certificate added")
 

@@ -17,7 +17,16 @@ from hubgate.errors import BadRequest
 from hubgate.operator import operator, operator_principal, user_by_email
 from hubgate.orgs import service
 from hubgate.provisioning import mappings as scim_mappings
-from hubgate.sso import connections, invitations, mappings, policy, setup
+from hubgate.sso import (
+    activation,
+    connection_summary,
+    connections,
+    invitations,
+    mappings,
+    members,
+    policy,
+    setup,
+)
 
 __all__ = ["parse_duration", "sso"]
 
@@ -48,7 +57,7 @@ def sso_mode(org_name: str, mode: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        policy.set_mode(db, rt, operator(), None, org, mode)
+        policy.set_mode(db, rt, operator(), operator_principal(), org, mode)
         data = policy.describe(db, org)
     emit(data, lambda: _settings_text(data))
 
@@ -62,7 +71,7 @@ def sso_enforce(org_name: str, state: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        policy.set_enforcement(db, rt, operator(), None, org, state == "on")
+        policy.set_enforcement(db, rt, operator(), operator_principal(), org, state == "on")
         data = policy.describe(db, org)
     emit(data, lambda: _settings_text(data))
 
@@ -82,7 +91,7 @@ def sso_settings(
         org = service.get_org(db, org_name)
         if session_timeout or default_role or default_team:
             policy.update_defaults(
-                db, rt, operator(), None, org,
+                db, rt, operator(), operator_principal(), org,
                 session_timeout=parse_duration(session_timeout) if session_timeout else None,
                 default_role=OrgRole.parse(default_role) if default_role else None,
                 default_team=default_team,
@@ -101,7 +110,7 @@ def sso_join_link(org_name: str, expires: str | None) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         ttl = parse_duration(expires) if expires else None
-        key = invitations.rotate_join_link(db, rt, operator(), None, org, ttl)
+        key = invitations.rotate_join_link(db, rt, operator(), operator_principal(), org, ttl)
     data = {"join_url": rt.url(f"/sso/join/{key}")}
     emit(data, data["join_url"])
 
@@ -126,7 +135,7 @@ def sso_role_map(org_name: str, rules: tuple[str, ...]) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         items = [mappings.RoleRule(a, v, _role(r)) for a, v, r in parsed]
-        scim_mappings.set_role_mappings(db, operator(), operator_principal(org), org, items)
+        scim_mappings.set_role_mappings(db, operator(), operator_principal(), org, items)
     data = [{"attribute": a, "value": v, "role": r} for a, v, r in parsed]
     emit(data, f"{len(data)} role mapping(s) set")
 
@@ -142,7 +151,7 @@ def sso_team_map(org_name: str, rules: tuple[str, ...]) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         items = [(a, v, t, _team_role(r)) for a, v, t, r in parsed]
-        mappings.set_team_mappings(db, operator(), operator_principal(org), org, items)
+        mappings.set_team_mappings(db, operator(), operator_principal(), org, items)
     data = [{"attribute": a, "value": v, "team": t, "team_role": r} for a, v, t, r in parsed]
     emit(data, f"{len(data)} team mapping(s) set")
 
@@ -174,7 +183,7 @@ def sso_invite(org_name: str, email: str, role: str, teams: tuple[str, ...]) -> 
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         row = invitations.invite(
-            db, rt, operator(), operator_principal(org), org, email, OrgRole.parse(role), places
+            db, rt, operator(), operator_principal(), org, email, OrgRole.parse(role), places
         )
         data = invitations.describe(db, row)
     emit(data, lambda: _settings_text(data))
@@ -191,7 +200,7 @@ def sso_collaborator(org_name: str, email: str, off: bool) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         user = user_by_email(db, email)
-        policy.set_collaborator(db, operator(), operator_principal(org), org, user, not off)
+        members.set_collaborator(db, operator(), operator_principal(), org, user, not off)
     data = {"email": email, "external_collaborator": not off}
     emit(data, lambda: _settings_text(data))
 
@@ -206,7 +215,9 @@ def sso_end_sessions(org_name: str, email: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        ended = policy.end_org_sessions(db, operator(), None, org, user_by_email(db, email))
+        ended = members.end_org_sessions(
+            db, operator(), operator_principal(), org, user_by_email(db, email)
+        )
     emit({"ended": ended}, f"{ended} ended")
 
 
@@ -219,8 +230,8 @@ def connection_activate(connection_id: int, skip_test: bool) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         row = connections.get(db, connection_id)
-        policy.activate(db, operator(), None, row, skip_test=skip_test)
-        data = connections.describe(rt, row)
+        activation.activate(db, operator(), operator_principal(), row, skip_test=skip_test)
+        data = connection_summary.describe(rt, row)
     emit(data, f"connection {connection_id}: active")
 
 
@@ -232,8 +243,8 @@ def connection_deactivate(connection_id: int) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         row = connections.get(db, connection_id)
-        policy.deactivate(db, operator(), None, row)
-        data = connections.describe(rt, row)
+        activation.deactivate(db, operator(), operator_principal(), row)
+        data = connection_summary.describe(rt, row)
     emit(data, f"connection {connection_id}: inactive")
 
 
@@ -247,7 +258,9 @@ def sso_setup_link(org_name: str, email: str, expires: str) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        row, key = setup.create(db, rt, operator(), None, org, email, parse_duration(expires))
+        row, key = setup.create(
+            db, rt, operator(), operator_principal(), org, email, parse_duration(expires)
+        )
         data = {**setup.describe(row), "url": rt.url(f"/setup/{key}")}
     emit(data, data["url"])
 
@@ -261,5 +274,5 @@ def sso_setup_link_revoke(org_name: str, link_id: int) -> None:
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
-        setup.revoke(db, rt, operator(), None, org, link_id)
+        setup.revoke(db, rt, operator(), operator_principal(), org, link_id)
     emit({"revoked": link_id}, f"setup link {link_id} revoked")

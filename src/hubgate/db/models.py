@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
 from hubgate.db.types import UtcDateTime, utcnow
 
 __all__ = [
@@ -63,8 +64,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-ORG_ROLES = ("read", "contributor", "write", "admin")
-TEAM_ROLES = ("read", "write", "admin")
+# The role names come from hubgate.access, which owns the roles.
+ORG_ROLES = ORG_ROLE_NAMES
+TEAM_ROLES = TEAM_ROLE_NAMES
 SSO_MODES = ("off", "basic", "managed")
 # Where a membership's org role, or a team place, came from: set by hand (an
 # admin, the CLI, the org's creation) or by the SSO policy. A role or team place

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hubgate.access import OrgRole
 from hubgate.db.models import (
     AuditEvent,
     Email,
@@ -136,9 +137,11 @@ def members_of(db: Session, org: Org) -> list[MemberRow]:
 
 
 def active_admins(db: Session, org_id: int) -> int:
-    """How many active admins the org has (no lock: for pages and the API)."""
+    """How many active admins the org has: members with the admin role that SCIM
+    did not deactivate (the one place an active admin is defined; the last-admin
+    rule, :func:`hubgate.orgs.service.loses_last_admin`, counts with it)."""
     statement = select(func.count()).where(
-        Membership.org_id == org_id, Membership.role == "admin",
+        Membership.org_id == org_id, Membership.role == OrgRole.ADMIN.label,
         Membership.deactivated_at.is_(None),
     )  # fmt: skip
     return int(db.scalar(statement) or 0)

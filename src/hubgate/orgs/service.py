@@ -6,7 +6,9 @@ questions go to :func:`hubgate.principals.require`.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from collections.abc import Callable
+
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,11 +20,14 @@ from hubgate.db.models import Membership, Org, ScimGroupTeam, Team, TeamMembersh
 from hubgate.errors import Conflict, Forbidden, NotFound
 from hubgate.names import check_org_name, check_team_name, is_slug
 from hubgate.names import display_name as display_name_or
+from hubgate.orgs import queries
 from hubgate.principals import require
 
 __all__ = [
     "DEFAULT_TEAM",
     "DEFAULT_TEAM_ROLE",
+    "TeamRef",
+    "UserRef",
     "add_member",
     "admin_count",
     "create_org",
@@ -41,6 +46,13 @@ __all__ = [
     "set_team_member",
     "unpin",
 ]
+
+UserRef = User | Callable[[], User]
+"""A person, or how to find them (raising if there is no such person): looked up
+only once the access check passed, so a caller without access learns nothing
+about accounts from the answer."""
+TeamRef = Team | Callable[[], Team]
+"""A team, or how to find it: looked up once the access check passed."""
 
 DEFAULT_TEAM = "everyone"
 DEFAULT_TEAM_ROLE = {
@@ -132,10 +144,15 @@ def join(
     return member
 
 
+def _person(user: UserRef) -> User:
+    return user if isinstance(user, User) else user()
+
+
 def add_member(
-    db: Session, actor: Actor, principal: Principal, org: Org, user: User, role: OrgRole
+    db: Session, actor: Actor, principal: Principal, org: Org, user: UserRef, role: OrgRole
 ) -> Membership:
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = join(db, org.id, user.id, role)
     audit.record(
         db, actor, "member.added", org_id=org.id, target=_who(user), data={"role": role.label}
@@ -151,14 +168,10 @@ def admin_count(db: Session, org_id: int) -> int:
     """The org's ACTIVE admins: a member SCIM deactivated is no admin (DESIGN.md §1).
     On PostgreSQL the org's memberships are locked first, so two demotions at once
     cannot both see a second admin."""
-    statement = select(func.count()).where(
-        Membership.org_id == org_id, Membership.role == OrgRole.ADMIN.label,
-        Membership.deactivated_at.is_(None),
-    )  # fmt: skip
     if db.get_bind().dialect.name == "postgresql":
         locked = select(Membership.id).where(Membership.org_id == org_id).with_for_update()
         db.execute(locked)
-    return int(db.scalar(statement) or 0)
+    return queries.active_admins(db, org_id)
 
 
 def loses_last_admin(db: Session, member: Membership, new_role: OrgRole | None) -> bool:
@@ -237,7 +250,7 @@ def set_role(
     actor: Actor,
     principal: Principal,
     org: Org,
-    user: User,
+    user: UserRef,
     role: OrgRole,
     *,
     pin: bool = False,
@@ -246,6 +259,7 @@ def set_role(
     (``role_mapped``) unless ``pin``: a pinned role stays until it is unpinned
     (:func:`unpin`), whatever the mappings say."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = _member_or_404(db, org, user)
     _refuse_deactivated(member)
     if not pin:
@@ -266,10 +280,11 @@ def set_role(
     return member
 
 
-def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: User) -> Membership:
+def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: UserRef) -> Membership:
     """The mappings decide the member's role again, from their next sign-in or SCIM
     group change; the role stays as it is until then."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = _member_or_404(db, org, user)
     if not member.role_pinned:
         raise Conflict("That member's role is not pinned.", code="not_pinned", audit_org=org.id)
@@ -281,8 +296,9 @@ def unpin(db: Session, actor: Actor, principal: Principal, org: Org, user: User)
     return member
 
 
-def remove_member(db: Session, actor: Actor, principal: Principal, org: Org, user: User) -> None:
+def remove_member(db: Session, actor: Actor, principal: Principal, org: Org, user: UserRef) -> None:
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    user = _person(user)
     member = _member_or_404(db, org, user)
     _protect_last_admin(db, member, None)
     org_teams = select(Team.id).where(Team.org_id == org.id)
@@ -308,8 +324,9 @@ def create_team(
     return team
 
 
-def delete_team(db: Session, actor: Actor, principal: Principal, org: Org, team: Team) -> None:
+def delete_team(db: Session, actor: Actor, principal: Principal, org: Org, team: TeamRef) -> None:
     require(principal, Action.ADMIN, OrgTarget(org.id))
+    team = team if isinstance(team, Team) else team()
     if team.is_default:
         raise Conflict("The default team cannot be deleted.", code="default_team")
     db.delete(team)
@@ -332,10 +349,11 @@ def set_team_member(
     principal: Principal,
     org: Org,
     team: Team,
-    user: User,
+    user: UserRef,
     role: TeamRole,
 ) -> TeamMembership:
     require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    user = _person(user)
     _refuse_scim_managed(db, team)
     _member_or_404(db, org, user)
     row = db.scalars(
@@ -357,9 +375,10 @@ def set_team_member(
 
 
 def remove_team_member(
-    db: Session, actor: Actor, principal: Principal, org: Org, team: Team, user: User
+    db: Session, actor: Actor, principal: Principal, org: Org, team: Team, user: UserRef
 ) -> None:
     require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    user = _person(user)
     _refuse_scim_managed(db, team)
     deleted = db.execute(
         delete(TeamMembership).where(

@@ -39,11 +39,10 @@ class ScimCaller:
 
 
 def create(
-    db: Session, actor: Actor, principal: Principal | None, org: Org, name: str
+    db: Session, actor: Actor, principal: Principal, org: Org, name: str
 ) -> tuple[ScimToken, str]:
     """A new token; returns the row and the secret, shown this once."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+    require(principal, Action.ADMIN, OrgTarget(org.id))
     secret = PREFIX + secrets.token_urlsafe(32)
     row = ScimToken(
         org_id=org.id, name=(name.strip() or "SCIM")[:100], secret_hash=store.digest(secret),
@@ -59,10 +58,9 @@ def create(
 
 
 def revoke(
-    db: Session, actor: Actor, principal: Principal | None, org: Org, token_id: int, now: datetime
+    db: Session, actor: Actor, principal: Principal, org: Org, token_id: int, now: datetime
 ) -> None:
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+    require(principal, Action.ADMIN, OrgTarget(org.id))
     row = db.get(ScimToken, token_id)
     if row is None or row.org_id != org.id or row.revoked_at is not None:
         raise NotFound("No such live SCIM token.")

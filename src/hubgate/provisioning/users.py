@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hubgate import audit
+from hubgate.access import Principal
 from hubgate.accounts import users
 from hubgate.accounts.emails import normalize_email, split_email
 from hubgate.audit import Actor
@@ -43,7 +44,7 @@ from hubgate.scim import documents
 from hubgate.scim.documents import Ref, UserDoc, UserRecord
 from hubgate.scim.errors import InvalidValue, ScimNotFound, Uniqueness
 from hubgate.scim.patch import patch_user
-from hubgate.sso import domains, policy
+from hubgate.sso import domains, members, policy
 
 __all__ = [
     "count", "create", "delete_user", "get", "groups_of", "groups_of_each", "patch", "read",
@@ -265,7 +266,7 @@ def _set_active(
     last = service.loses_last_admin(db, member, None)
     member.deactivated_at = rt.now()
     user = db.get_one(User, row.user_id)
-    policy.end_org_sessions(db, actor, None, org, user)
+    members.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
     if user.managed_by_org_id == org.id:
         db.execute(
             update(Token)
@@ -292,7 +293,7 @@ def delete_user(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) 
         )
     )
     if member is not None:
-        policy.end_org_sessions(db, actor, None, org, user)
+        members.end_org_sessions(db, actor, Principal.operator(org.id), org, user)
         db.delete(member)
     name = row.user_name
     db.delete(row)

@@ -1,4 +1,10 @@
-"""SSO connections: created from IdP metadata, turned into protocol settings."""
+"""SSO connections: created from IdP metadata or OIDC discovery, changed, marked
+verified by a sign-in, read back, and turned into protocol settings.
+
+How admins see one: :mod:`hubgate.sso.connection_summary`; its certificates and
+SP key: :mod:`hubgate.sso.connection_certificates`; its activation:
+:mod:`hubgate.sso.activation`.
+"""
 
 from __future__ import annotations
 
@@ -27,20 +33,18 @@ from hubgate.sso.oidc.discovery import ProviderMetadata, discovery_url, parse_di
 from hubgate.sso.oidc.errors import OidcError, SettingInvalid
 from hubgate.sso.saml.config import SamlConfig
 from hubgate.sso.saml.errors import SamlError
-from hubgate.sso.saml.keys import certificate_expiry, new_key_pair
+from hubgate.sso.saml.keys import new_key_pair
 from hubgate.sso.saml.metadata import parse_idp_metadata
 
 __all__ = [
+    "EDITABLE",
     "ConnectionRef",
     "SamlEndpoint",
     "SamlSource",
     "Through",
-    "add_certificate",
     "create_oidc",
     "create_saml",
-    "describe",
     "discover",
-    "rotate_sp_key",
     "saml_endpoint",
     "update_settings",
     "get",
@@ -53,7 +57,9 @@ __all__ = [
     "update_oidc",
     "redirect_uri",
     "saml_config",
+    "shown_oidc_settings",
     "sp_urls",
+    "stored_settings",
 ]
 
 
@@ -107,22 +113,6 @@ def create_saml(
         data={"kind": "saml", "idp": idp.entity_id},
     )  # fmt: skip
     return connection
-
-
-def add_certificate(
-    db: Session, actor: Actor, principal: Principal, connection: SsoConnection, pem: str
-) -> None:
-    """Add an IdP signing certificate (rotation: any listed certificate verifies)."""
-    require(principal, Action.ADMIN, OrgTarget(connection.org_id))
-    if certificate_expiry(pem) is None:
-        raise BadRequest("That is not a PEM certificate.", code="certificate_invalid")
-    settings = _settings(connection)
-    settings["idp_certificates"] = list(dict.fromkeys([*settings["idp_certificates"], pem]))
-    connection.settings = json.dumps(settings)
-    audit.record(
-        db, actor, "sso.certificate_added", org_id=connection.org_id,
-        target=f"connection:{connection.id}",
-    )  # fmt: skip
 
 
 def get(db: Session, connection_id: int, *, org_id: int | None = None) -> SsoConnection:
@@ -213,13 +203,14 @@ def mark_verified(connection: SsoConnection, rt: Runtime) -> None:
         connection.verified_at = rt.now()
 
 
-def _settings(connection: SamlSource | SsoConnection) -> dict[str, Any]:
+def stored_settings(connection: SamlSource | SsoConnection) -> dict[str, Any]:
+    """The connection's settings as stored (JSON; secrets sealed)."""
     loaded: dict[str, Any] = json.loads(connection.settings)
     return loaded
 
 
 def saml_config(rt: Runtime, connection: SamlSource) -> SamlConfig:
-    settings = _settings(connection)
+    settings = stored_settings(connection)
     entity_id, acs_url = sp_urls(rt, connection.id)
     return SamlConfig(
         connection_id=connection.id,
@@ -259,7 +250,7 @@ def update_settings(
 ) -> None:
     """Change flags and attribute names; every change is audited."""
     require(principal, Action.ADMIN, OrgTarget(connection.org_id))
-    settings = _settings(connection)
+    settings = stored_settings(connection)
     for name, value in changes.items():
         if name not in EDITABLE or not isinstance(value, EDITABLE[name]):
             raise BadRequest(f"'{name}' cannot be set to that.", code="invalid_setting")
@@ -269,37 +260,6 @@ def update_settings(
         db, actor, "sso.settings_changed", org_id=connection.org_id,
         target=f"connection:{connection.id}", data=changes,
     )  # fmt: skip
-
-
-def rotate_sp_key(
-    db: Session, rt: Runtime, actor: Actor, principal: Principal, connection: SsoConnection
-) -> None:
-    """A new SP key pair; the IdP must fetch the SP metadata again."""
-    require(principal, Action.ADMIN, OrgTarget(connection.org_id))
-    key, connection.sp_certificate = new_key_pair("hubgate", rt.now())
-    connection.sp_private_key = rt.sealer.seal(key)
-    audit.record(
-        db, actor, "sso.sp_key_rotated", org_id=connection.org_id,
-        target=f"connection:{connection.id}",
-    )  # fmt: skip
-
-
-def describe(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
-    """The connection as admins see it: state, SP values, IdP settings, cert expiries."""
-    settings = _settings(connection)
-    if connection.kind == "oidc":
-        return _describe_oidc(rt, connection)
-    entity_id, acs_url = sp_urls(rt, connection.id)
-    certificates = settings.get("idp_certificates", [])
-    return {
-        "id": connection.id, "kind": connection.kind, "state": connection.state,
-        "name": connection.name, "sp_entity_id": entity_id, "acs_url": acs_url,
-        "sp_metadata_url": entity_id,
-        "sp_certificate_expires": certificate_expiry(connection.sp_certificate),
-        "idp_entity_id": settings.get("idp_entity_id"), "idp_sso_url": settings.get("idp_sso_url"),
-        "idp_certificates_expire": [certificate_expiry(pem) for pem in certificates],
-        "settings": {k: settings[k] for k in EDITABLE if k in settings},
-    }  # fmt: skip
 
 
 def identity_verified(
@@ -392,7 +352,7 @@ def update_oidc(
     if connection.kind != "oidc":
         raise SettingInvalid("These settings are for OIDC connections.")
     checked = oidc_settings.checked_changes(changes)
-    settings = _settings(connection)
+    settings = stored_settings(connection)
     secret = checked.pop("client_secret", None)
     token_auth = TokenAuth(checked.get("token_auth", settings["token_auth"]))
     current = secret if secret is not None else rt.sealer.unseal(settings["client_secret"])
@@ -425,7 +385,7 @@ def _oidc_setting(settings: dict[str, Any], name: str) -> Any:
     return settings.get(name, _OIDC_DEFAULTS[name])
 
 
-def _oidc_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def shown_oidc_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """What describe shows and oidc_config uses, without the client."""
     shown = {name: _oidc_setting(settings, name) for name in oidc_settings.CLAIM_SETTINGS}
     shown["scopes"] = list(_oidc_setting(settings, "scopes"))
@@ -433,20 +393,9 @@ def _oidc_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _describe_oidc(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
-    settings = _settings(connection)
-    return {
-        "id": connection.id, "kind": "oidc", "state": connection.state,
-        "name": connection.name, "redirect_uri": redirect_uri(rt, connection.id),
-        "jwks_uri": jwks_uri(rt, connection.id),
-        "issuer": settings["provider"]["issuer"], "client_id": settings["client_id"],
-        "token_auth": settings["token_auth"], "settings": _oidc_settings(settings),
-    }  # fmt: skip
-
-
 def oidc_config(rt: Runtime, connection: SsoConnection) -> OidcConfig:
-    settings = _settings(connection)
-    shown = _oidc_settings(settings)
+    settings = stored_settings(connection)
+    shown = shown_oidc_settings(settings)
     return OidcConfig(
         connection_id=connection.id,
         provider=ProviderMetadata(**settings["provider"]),

@@ -161,13 +161,12 @@ def rotate_join_link(
     db: Session,
     rt: Runtime,
     actor: Actor,
-    principal: Principal | None,
+    principal: Principal,
     org: Org,
     expires_in: timedelta | None = None,
 ) -> str:
     """A new join link key (shown once); the old link stops working."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+    require(principal, Action.ADMIN, OrgTarget(org.id))
     if expires_in is not None and not timedelta(minutes=5) <= expires_in <= MAX_JOIN_LINK_TTL:
         raise BadRequest("A join link lives 5 minutes to a year.", code="invalid_setting")
     row = sso_policy.settings_row(db, org.id)

@@ -46,7 +46,17 @@ from hubgate.sso import errors, invitations, mappings
 from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.policy import Policy, SsoMode
 
-__all__ = ["RACES", "Raced", "SignedIn", "sign_in"]
+__all__ = [
+    "RACES",
+    "Place",
+    "Raced",
+    "SignedIn",
+    "admissible_email",
+    "admission",
+    "domain_refusal",
+    "jit_refusal",
+    "sign_in",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +90,9 @@ def sign_in(
     if len(identity.subject) > 1024:
         raise errors.SsoRefused("The identity provider's subject is too long.")
     here = _place(db, connection_id, identity.subject, _email_domain(identity))
-    if here.owner_org_id is not None and here.owner_org_id != here.org_id:
-        # An org's IdP never signs in an address of another org's verified domain.
-        raise errors.DomainMismatch()
+    refused = domain_refusal(here)
+    if refused is not None:
+        raise refused
     user_id, linked, created, found = _account(db, rt, actor, here, identity, browser)
     member, who = _admit(db, actor, here, user_id, found, browser)
     _apply_mappings(db, actor, here, member, identity)
@@ -109,7 +119,7 @@ def sign_in(
 
 
 @dataclass(frozen=True, slots=True)
-class _Place:
+class Place:
     """The active connection, its org and the org's policy, which org (and
     connection) verified the email's domain, and the account already linked to the
     subject with its membership: one query, the one every sign-in reads."""
@@ -163,7 +173,7 @@ _PLACE = (
 )
 
 
-def _place(db: Session, connection_id: int, subject: str, domain: str | None) -> _Place:
+def _place(db: Session, connection_id: int, subject: str, domain: str | None) -> Place:
     row = (
         core(db)
         .execute(_PLACE, {"connection_id": connection_id, "subject": subject, "domain": domain})
@@ -184,7 +194,7 @@ def _place(db: Session, connection_id: int, subject: str, domain: str | None) ->
         if row.mode is not None
         else Policy(org_id=row.org_id)
     )
-    return _Place(
+    return Place(
         connection_id, row.kind, row.org_id, row.name, policy,
         row.owner_org_id, row.owner_connection_id, row if row.user_id is not None else None,
     )  # fmt: skip
@@ -202,9 +212,18 @@ def _email_domain(identity: Identity) -> str | None:
         raise errors.DomainMismatch("The identity provider sent a malformed email.") from exc
 
 
-def _email_admissible(here: _Place, identity: Identity) -> str:
-    """The normalized email, when it may link or create an account: in one of this
-    org's verified domains (that this connection may serve), vouched for by the IdP."""
+def domain_refusal(here: Place) -> errors.SsoRefused | None:
+    """Pure: an org's IdP never signs in an address of another org's verified
+    domain, whoever the account is."""
+    if here.owner_org_id is not None and here.owner_org_id != here.org_id:
+        return errors.DomainMismatch()
+    return None
+
+
+def admissible_email(here: Place, identity: Identity) -> str:
+    """Pure: the normalized email, when it may link or create an account: in one
+    of this org's verified domains (that this connection may serve), vouched for
+    by the IdP; else the refusal that applies is raised."""
     if identity.email is None:
         raise errors.EmailMissing()
     local, domain = split_email(identity.email)
@@ -244,7 +263,7 @@ def _account(
     db: Session,
     rt: Runtime,
     actor: Actor,
-    here: _Place,
+    here: Place,
     identity: Identity,
     browser: Browser,
 ) -> tuple[int, bool, bool, _MemberRow | None]:
@@ -255,7 +274,7 @@ def _account(
         if browser.user_id is not None and browser.user_id != found.user_id:
             raise errors.AccountMismatch()
         return int(found.user_id), False, False, found
-    email = _email_admissible(here, identity)
+    email = admissible_email(here, identity)
     existing = users.find_verified(db, email)
     if existing is not None:
         if browser.user_id is not None and browser.user_id != existing.id:
@@ -270,22 +289,32 @@ def _account(
     return user.id, False, True, None
 
 
-def _check_unclaimed(db: Session, here: _Place, email: str, browser: Browser) -> None:
-    """Refuse, when this org does not make accounts just in time, or when the browser
-    is signed in to another account; an unverified holder of the address (even the
-    browser's own account, in managed mode) never blocks a just-in-time sign-in."""
+def _check_unclaimed(db: Session, here: Place, email: str, browser: Browser) -> None:
     holder = users.find_by_email(db, email)
-    own = holder is not None and browser.user_id == holder.id
-    if here.policy.mode is SsoMode.MANAGED and (browser.user_id is None or own):
-        return
+    refused = jit_refusal(here.policy.mode, browser.user_id, holder.id if holder else None)
+    if refused is not None:
+        raise refused
+
+
+def jit_refusal(
+    mode: SsoMode, browser_user_id: int | None, holder_id: int | None
+) -> errors.SsoRefused | None:
+    """Pure: whether an account may be made just in time for an address no account
+    has verified (``holder_id``: the account holding it unverified, if any), asked
+    from a browser signed in to ``browser_user_id`` (or none). Only managed mode
+    makes accounts, and never while the browser is signed in to another account;
+    an unverified holder (even the browser's own account) never blocks it."""
+    own = holder_id is not None and browser_user_id == holder_id
+    if mode is SsoMode.MANAGED and (browser_user_id is None or own):
+        return None
     if own:
-        raise errors.AccountEmailUnverified()
-    if browser.user_id is not None:
-        raise errors.EmailNotOnAccount()
-    raise errors.AccountRequired()
+        return errors.AccountEmailUnverified()
+    if browser_user_id is not None:
+        return errors.EmailNotOnAccount()
+    return errors.AccountRequired()
 
 
-def _review_first_link(db: Session, rt: Runtime, here: _Place, user_id: int) -> bool:
+def _review_first_link(db: Session, rt: Runtime, here: Place, user_id: int) -> bool:
     """A first link of an existing account: mail its verified addresses what else
     can sign in to it or act as it (the IdP vouched for none of it), each revocable
     on the account's security page; whether there is anything to review."""
@@ -325,7 +354,7 @@ def _review_first_link(db: Session, rt: Runtime, here: _Place, user_id: int) -> 
     return bool(others)
 
 
-def _link(db: Session, actor: Actor, here: _Place, identity: Identity, user: User) -> None:
+def _link(db: Session, actor: Actor, here: Place, identity: Identity, user: User) -> None:
     db.add(SsoLink(connection_id=here.connection_id, subject=identity.subject, user_id=user.id))
     try:
         db.flush()
@@ -338,7 +367,7 @@ def _link(db: Session, actor: Actor, here: _Place, identity: Identity, user: Use
 
 
 def _create(
-    db: Session, rt: Runtime, actor: Actor, here: _Place, identity: Identity, email: str
+    db: Session, rt: Runtime, actor: Actor, here: Place, identity: Identity, email: str
 ) -> User:
     """A just-in-time account, owned by the org, with the IdP-vouched email verified."""
     try:
@@ -372,7 +401,7 @@ class _Member:
 def _admit(
     db: Session,
     actor: Actor,
-    here: _Place,
+    here: Place,
     user_id: int,
     found: _MemberRow | None,
     browser: Browser,
@@ -391,13 +420,11 @@ def _admit(
     user, org, policy = db.get_one(User, user_id), db.get_one(Org, here.org_id), here.policy
     invitation = _invitation(db, org, user)
     joining = browser.join_org_id == org.id
-    if policy.mode is not SsoMode.MANAGED and invitation is None and not joining:
-        raise errors.NotInvited()
+    via = admission(policy.mode, invited=invitation is not None, joining=joining)
     member = _join(db, org, policy, user, invitation)
-    action = "sso.join" if joining and invitation is None else "member.added"
+    action = "sso.join" if via == "join_link" else "member.added"
     audit.record(
-        db, actor, action, org_id=org.id, target=who,
-        data={"role": member.role, "via": _via(policy, invitation, joining)},
+        db, actor, action, org_id=org.id, target=who, data={"role": member.role, "via": via}
     )  # fmt: skip
     if invitation is not None:
         invitations.accept(db, actor, org, invitation, user)
@@ -413,10 +440,17 @@ def _invitation(db: Session, org: Org, user: User) -> Invitation | None:
     return invitations.pending_for(db, org.id, addresses)
 
 
-def _via(policy: Policy, invitation: Invitation | None, joining: bool) -> str:
-    if invitation is not None:
+def admission(mode: SsoMode, *, invited: bool, joining: bool) -> str:
+    """Pure: how a person who is no member yet becomes one at an SSO sign-in (the
+    audit's ``via``): a pending invitation first, then the org's join link, else
+    just in time in managed mode; otherwise :class:`~errors.NotInvited`."""
+    if invited:
         return "invitation"
-    return "join_link" if joining else "jit"
+    if joining:
+        return "join_link"
+    if mode is SsoMode.MANAGED:
+        return "jit"
+    raise errors.NotInvited()
 
 
 def _join(
@@ -433,7 +467,7 @@ def _join(
 
 
 def _apply_mappings(
-    db: Session, actor: Actor, here: _Place, member: _Member, identity: Identity
+    db: Session, actor: Actor, here: Place, member: _Member, identity: Identity
 ) -> None:
     """Role and teams as the mappings say; the membership row is loaded only when
     its role changes."""

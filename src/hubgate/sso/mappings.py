@@ -10,7 +10,7 @@ stays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole
 from hubgate.audit import Actor
 from hubgate.db.engine import core
 from hubgate.db.models import Membership, Org, RoleMapping, Team, TeamMapping, TeamMembership
-from hubgate.errors import BadRequest, Conflict
+from hubgate.errors import BadRequest, Conflict, HubgateError
 from hubgate.orgs import service
 from hubgate.orgs.queries import primary_email
 from hubgate.principals import require
@@ -46,6 +46,8 @@ __all__ = [
     "set_role_mappings",
     "set_team_mappings",
     "sync_teams",
+    "team_changes",
+    "unsettled_role_rules",
     "winning_rule",
 ]
 
@@ -187,14 +189,9 @@ def set_role_mappings(
         raise BadRequest(f"At most {MAX_RULES} role mappings.", code="invalid_mapping")
     for rule in rules:
         _check_rule_text(rule.attribute, rule.value)
-    if rules and not any(r.role is OrgRole.ADMIN for r in rules) and not _manual_admin(db, org):
-        raise Conflict(
-            "These mappings leave no way to be an admin: map a group to admin, or keep an "
-            "admin whose role was set by hand.",
-            code="no_admin_path",
-        )
-    if len({(r.attribute, r.value) for r in rules}) != len(rules):
-        raise BadRequest("Each attribute value maps to one role.", code="invalid_mapping")
+    refused = unsettled_role_rules(rules, lambda: _manual_admin(db, org))
+    if refused is not None:
+        raise refused
     db.execute(delete(RoleMapping).where(RoleMapping.org_id == org.id))
     db.add_all(
         RoleMapping(org_id=org.id, attribute=r.attribute, value=r.value, role=r.role.label)
@@ -204,6 +201,23 @@ def set_role_mappings(
         db, actor, "sso.settings_changed", org_id=org.id, target=org.name,
         data={"role_mappings": [[r.attribute, r.value, r.role.label] for r in rules]},
     )  # fmt: skip
+
+
+def unsettled_role_rules(
+    rules: Sequence[RoleRule], manual_admin: Callable[[], bool]
+) -> HubgateError | None:
+    """Pure but for ``manual_admin`` (asked only when it matters: whether an active
+    admin holds the role by hand): why a set of role mappings is refused, if it
+    is. A set must keep a way to be admin, and map each attribute value once."""
+    if rules and not any(r.role is OrgRole.ADMIN for r in rules) and not manual_admin():
+        return Conflict(
+            "These mappings leave no way to be an admin: map a group to admin, or keep an "
+            "admin whose role was set by hand.",
+            code="no_admin_path",
+        )
+    if len({(r.attribute, r.value) for r in rules}) != len(rules):
+        return BadRequest("Each attribute value maps to one role.", code="invalid_mapping")
+    return None
 
 
 def _manual_admin(db: Session, org: Org) -> bool:
@@ -266,29 +280,42 @@ def sync_teams(
     or changed, removed) team ids."""
     if places is None:
         places = _read(db, _USER_PLACES, {"user_id": user_id, "org_id": org_id})[2]
-    removed = [t for t, (_, given_by) in places.items() if given_by == source and t not in granted]
+    added, updated, removed = team_changes(places, granted, source)
     if removed:
         db.execute(
             delete(TeamMembership).where(
                 TeamMembership.user_id == user_id, TeamMembership.team_id.in_(removed)
             )
         )
-    changed: list[int] = []
-    for team_id, role in granted.items():
-        place = places.get(team_id)
-        if place is None:
-            db.add(TeamMembership(team_id=team_id, user_id=user_id, role=role.label, source=source))
-            changed.append(team_id)
-        elif place[1] == source and place[0] != role.label:
-            db.execute(
-                update(TeamMembership)
-                .where(TeamMembership.team_id == team_id, TeamMembership.user_id == user_id)
-                .values(role=role.label)
-            )
-            changed.append(team_id)
+    for team_id, role in added.items():
+        db.add(TeamMembership(team_id=team_id, user_id=user_id, role=role.label, source=source))
+    for team_id, role in updated.items():
+        db.execute(
+            update(TeamMembership)
+            .where(TeamMembership.team_id == team_id, TeamMembership.user_id == user_id)
+            .values(role=role.label)
+        )
+    changed = [t for t in granted if t in added or t in updated]
     if changed:
         db.flush()
     return changed, removed
+
+
+def team_changes(
+    places: Places, granted: dict[int, TeamRole], source: str
+) -> tuple[dict[int, TeamRole], dict[int, TeamRole], list[int]]:
+    """Pure: what makes the places ``source`` gave equal ``granted``: (places to
+    add, places from ``source`` whose role changes, places from ``source`` to
+    remove). A place from elsewhere (set by hand, the default team) is never
+    touched, nor taken over."""
+    removed = [t for t, (_, given_by) in places.items() if given_by == source and t not in granted]
+    added = {t: role for t, role in granted.items() if t not in places}
+    updated = {
+        t: role
+        for t, role in granted.items()
+        if t in places and places[t][1] == source and places[t][0] != role.label
+    }
+    return added, updated, removed
 
 
 def preview(

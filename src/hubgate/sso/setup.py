@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hubgate import audit, store
-from hubgate.access import Action, CredentialKind, OrgRole, OrgTarget, Principal
+from hubgate.access import Action, OrgTarget, Principal
 from hubgate.accounts.emails import normalize_email
 from hubgate.audit import Actor
 from hubgate.db.models import AuditEvent, Org, SetupLink
@@ -64,23 +64,20 @@ class Portal:
 
     @property
     def principal(self) -> Principal:
-        """The portal manages this org's SSO connections, and nothing else."""
-        return Principal(
-            credential=CredentialKind.SESSION, org_id=self.org.id, org_role=OrgRole.ADMIN
-        )
+        """The portal acts for the operator in this org only (it manages the org's
+        SSO connections, and nothing else)."""
+        return Principal.operator(self.org.id)
 
 
-def _require(principal: Principal | None, org: Org) -> None:
-    """``principal`` is ``None`` for operators (the CLI)."""
-    if principal is not None:
-        require(principal, Action.ADMIN, OrgTarget(org.id))
+def _require(principal: Principal, org: Org) -> None:
+    require(principal, Action.ADMIN, OrgTarget(org.id))
 
 
 def create(
     db: Session,
     rt: Runtime,
     actor: Actor,
-    principal: Principal | None,
+    principal: Principal,
     org: Org,
     email: str,
     ttl: timedelta = DEFAULT_TTL,
@@ -118,7 +115,7 @@ def _mail_link(db: Session, rt: Runtime, org: Org, row: SetupLink, key: str) -> 
 
 
 def revoke(
-    db: Session, rt: Runtime, actor: Actor, principal: Principal | None, org: Org, link_id: int
+    db: Session, rt: Runtime, actor: Actor, principal: Principal, org: Org, link_id: int
 ) -> None:
     _require(principal, org)
     row = db.get(SetupLink, link_id)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hubgate.access import ResourceKind, Visibility
+from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES, ResourceKind, Visibility
 
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
@@ -16,8 +16,8 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 Str = Annotated[str, Field(max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=96)]
 Password = Annotated[str, Field(max_length=256)]
-OrgRoleName = Annotated[str, Field(pattern="^(read|contributor|write|admin)$")]
-TeamRoleName = Annotated[str, Field(pattern="^(read|write|admin)$")]
+OrgRoleName = Annotated[str, Field(pattern=f"^({'|'.join(ORG_ROLE_NAMES)})$")]
+TeamRoleName = Annotated[str, Field(pattern=f"^({'|'.join(TEAM_ROLE_NAMES)})$")]
 
 
 class Strict(BaseModel):

@@ -16,7 +16,7 @@ from hubgate.freshness import sso_status
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
-from hubgate.sso import policy
+from hubgate.sso import enforcement
 from hubgate.web import csrf, schemas
 from hubgate.web.api.common import (
     api_router,
@@ -87,7 +87,7 @@ def password_sign_in(
     )  # fmt: skip
     with rt.db.transaction() as db:
         outcome = users.password_sign_in(
-            db, rt, actor, email, password, guard=policy.password_refusal
+            db, rt, actor, email, password, guard=enforcement.password_refusal
         )
         if isinstance(outcome, users.SignInRefused):
             metrics.SIGN_INS.labels("password", outcome.error.code).inc()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
@@ -72,12 +74,11 @@ def add_member(
 ) -> schemas.MemberPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        user = _user_by_email(db, body.email)
-        service.add_member(
-            db, actor_of(request, rt, credential), principal, found, user, OrgRole.parse(body.role)
-        )
-        return _member_row(db, found, user.id)
+        member = service.add_member(
+            db, actor_of(request, rt, credential), principal, found,
+            partial(_user_by_email, db, body.email), OrgRole.parse(body.role),
+        )  # fmt: skip
+        return _member_row(db, found, member.user_id)
 
 
 @router.patch(
@@ -93,13 +94,11 @@ def set_member_role(
 ) -> schemas.MemberPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        user = _user_by_id(db, user_id)
-        service.set_role(
-            db, actor_of(request, rt, credential), principal, found, user,
-            OrgRole.parse(body.role), pin=body.pin,
+        member = service.set_role(
+            db, actor_of(request, rt, credential), principal, found,
+            partial(_user_by_id, db, user_id), OrgRole.parse(body.role), pin=body.pin,
         )  # fmt: skip
-        return _member_row(db, found, user.id)
+        return _member_row(db, found, member.user_id)
 
 
 @router.delete(
@@ -111,10 +110,9 @@ def unpin_member_role(
     """Mappings decide the member's role again, from their next sign-in or SCIM push."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        user = _user_by_id(db, user_id)
-        service.unpin(db, actor_of(request, rt, credential), principal, found, user)
-        return _member_row(db, found, user.id)
+        person = partial(_user_by_id, db, user_id)
+        member = service.unpin(db, actor_of(request, rt, credential), principal, found, person)
+        return _member_row(db, found, member.user_id)
 
 
 @router.delete("/orgs/{org}/members/{user_id}", status_code=204, tags=["members"])
@@ -123,8 +121,6 @@ def remove_member(
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
-        service.remove_member(
-            db, actor_of(request, rt, credential), principal, found, _user_by_id(db, user_id)
-        )
+        person = partial(_user_by_id, db, user_id)
+        service.remove_member(db, actor_of(request, rt, credential), principal, found, person)
     return Response(status_code=204)

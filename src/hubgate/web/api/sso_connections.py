@@ -13,7 +13,7 @@ from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.principals import require
-from hubgate.sso import connections
+from hubgate.sso import connection_certificates, connection_summary, connections
 from hubgate.sso.oidc.config import TokenAuth
 from hubgate.sso.oidc.errors import SettingInvalid
 from hubgate.sso.oidc.settings import (
@@ -108,7 +108,7 @@ def list_connections(org: str, rt: Rt, credential: CurrentCredential) -> list[di
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
-        return [connections.describe(rt, c) for c in connections.of_org(db, found)]
+        return [connection_summary.describe(rt, c) for c in connections.of_org(db, found)]
 
 
 def _require_admin(rt: Rt, credential: CurrentCredential, org: str) -> None:
@@ -145,7 +145,7 @@ def _create_saml(
             db, rt, actor_of(request, rt, credential), principal, found, metadata,
             allow_idp_initiated=body.allow_idp_initiated,
         )  # fmt: skip
-        return connections.describe(rt, row)
+        return connection_summary.describe(rt, row)
 
 
 def _create_oidc(
@@ -160,7 +160,7 @@ def _create_oidc(
             client_id=body.client_id, client_secret=body.client_secret,
             token_auth=body.token_auth, provider=provider,
         )  # fmt: skip
-        return connections.describe(rt, row)
+        return connection_summary.describe(rt, row)
 
 
 @router.patch("/connections/{connection_id}")
@@ -178,7 +178,7 @@ def update_connection(
             connections.update_oidc(db, rt, actor, principal, row, changes)
         elif changes:
             _update_saml(db, actor, principal, row, changes)
-        return connections.describe(rt, row)
+        return connection_summary.describe(rt, row)
 
 
 def _update_saml(
@@ -190,7 +190,7 @@ def _update_saml(
     if changes:
         connections.update_settings(db, actor, principal, row, changes)
     if certificate:
-        connections.add_certificate(db, actor, principal, row, certificate)
+        connection_certificates.add_certificate(db, actor, principal, row, certificate)
 
 
 @router.post("/connections/{connection_id}/rotate-sp-key")
@@ -200,5 +200,7 @@ def rotate_sp_key(
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
-        connections.rotate_sp_key(db, rt, actor_of(request, rt, credential), principal, row)
-        return connections.describe(rt, row)
+        connection_certificates.rotate_sp_key(
+            db, rt, actor_of(request, rt, credential), principal, row
+        )
+        return connection_summary.describe(rt, row)

@@ -19,7 +19,16 @@ from hubgate.accounts import users
 from hubgate.db.models import User
 from hubgate.errors import NotFound
 from hubgate.provisioning import mappings as scim_mappings
-from hubgate.sso import connections, invitations, mappings, policy, setup
+from hubgate.sso import (
+    activation,
+    connection_summary,
+    connections,
+    invitations,
+    mappings,
+    members,
+    policy,
+    setup,
+)
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import OrgRoleName, RowId, Str, Strict, TeamRoleName
@@ -222,7 +231,7 @@ def set_collaborator(
         found, principal = org_scope(db, credential, org)
         user = _person(db, email)
         actor = actor_of(request, rt, credential)
-        policy.set_collaborator(db, actor, principal, found, user, body.external)
+        members.set_collaborator(db, actor, principal, found, user, body.external)
     return {"email": email, "external_collaborator": body.external}
 
 
@@ -234,7 +243,7 @@ def end_sessions(
         found, principal = org_scope(db, credential, org)
         user = _person(db, email)
         actor = actor_of(request, rt, credential)
-        return {"ended": policy.end_org_sessions(db, actor, principal, found, user)}
+        return {"ended": members.end_org_sessions(db, actor, principal, found, user)}
 
 
 @router.post("/connections/{connection_id}/activate")
@@ -244,8 +253,8 @@ def activate(
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
-        policy.activate(db, actor_of(request, rt, credential), principal, row)
-        return connections.describe(rt, row)
+        activation.activate(db, actor_of(request, rt, credential), principal, row)
+        return connection_summary.describe(rt, row)
 
 
 @router.post("/connections/{connection_id}/deactivate")
@@ -255,8 +264,8 @@ def deactivate(
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
-        policy.deactivate(db, actor_of(request, rt, credential), principal, row)
-        return connections.describe(rt, row)
+        activation.deactivate(db, actor_of(request, rt, credential), principal, row)
+        return connection_summary.describe(rt, row)
 
 
 class SetupLinkIn(Strict):

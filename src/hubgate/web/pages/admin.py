@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
@@ -67,13 +68,6 @@ def members_page(org: str, request: Request, rt: Rt, credential: CurrentCredenti
     return _members_page(request, rt, credential, org)
 
 
-def _admin_scope(db: Session, credential: Credential, org: str) -> tuple[Org, Principal]:
-    """Admins only, checked before any lookup so others learn nothing about accounts."""
-    found, principal = org_scope(db, credential, org)
-    require(principal, Action.ADMIN, OrgTarget(found.id))
-    return found, principal
-
-
 @router.post("/{org}/members/add")
 def add_member(
     org: str,
@@ -85,10 +79,11 @@ def add_member(
 ) -> Response:
     try:
         with rt.db.transaction() as db:
-            found, principal = _admin_scope(db, credential, org)
-            user = _user_by_email(db, email)
+            found, principal = org_scope(db, credential, org)
             actor = actor_of(request, rt, credential)
-            service.add_member(db, actor, principal, found, user, OrgRole.parse(role))
+            # The service looks the person up once it checked the caller is an admin.
+            by_email = partial(_user_by_email, db, email)
+            service.add_member(db, actor, principal, found, by_email, OrgRole.parse(role))
     except FORM_ERRORS as exc:
         form = {"email": email, "role": role}
         return _members_page(request, rt, credential, org, exc.status, error=exc.message, form=form)
@@ -107,10 +102,10 @@ def set_member_role(
 ) -> Response:
     try:
         with rt.db.transaction() as db:
-            found, principal = _admin_scope(db, credential, org)
-            user = user_by_id(db, user_id)
+            found, principal = org_scope(db, credential, org)
             actor = actor_of(request, rt, credential)
-            service.set_role(db, actor, principal, found, user, OrgRole.parse(role), pin=pin)
+            person = partial(user_by_id, db, user_id)
+            service.set_role(db, actor, principal, found, person, OrgRole.parse(role), pin=pin)
     except FORM_ERRORS as exc:
         return _members_page(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")
@@ -122,9 +117,9 @@ def unpin_member_role(
 ) -> Response:
     try:
         with rt.db.transaction() as db:
-            found, principal = _admin_scope(db, credential, org)
-            user = user_by_id(db, user_id)
-            service.unpin(db, actor_of(request, rt, credential), principal, found, user)
+            found, principal = org_scope(db, credential, org)
+            person = partial(user_by_id, db, user_id)
+            service.unpin(db, actor_of(request, rt, credential), principal, found, person)
     except FORM_ERRORS as exc:
         return _members_page(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")
@@ -136,9 +131,9 @@ def remove_member(
 ) -> Response:
     try:
         with rt.db.transaction() as db:
-            found, principal = _admin_scope(db, credential, org)
-            user = user_by_id(db, user_id)
-            service.remove_member(db, actor_of(request, rt, credential), principal, found, user)
+            found, principal = org_scope(db, credential, org)
+            person = partial(user_by_id, db, user_id)
+            service.remove_member(db, actor_of(request, rt, credential), principal, found, person)
     except FORM_ERRORS as exc:
         return _members_page(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")
@@ -198,15 +193,13 @@ def create_team(
 
 
 def _team_scope(
-    db: Session, credential: Credential, org: str, team: str, action: Action
+    db: Session, credential: Credential, org: str, team: str
 ) -> tuple[Org, Principal, Team]:
-    """The team, once the viewer may ``action`` it (read: see the org's teams)."""
+    """The team, once the viewer may see the org's teams (managing it is the
+    service's to check)."""
     found, principal = org_scope(db, credential, org)
     require(principal, Action.READ, OrgTarget(found.id))
-    row = service.get_team(db, found, team)
-    if action is not Action.READ:
-        require(principal, action, TeamTarget(found.id, row.id))
-    return found, principal, row
+    return found, principal, service.get_team(db, found, team)
 
 
 def _team_page(
@@ -219,7 +212,7 @@ def _team_page(
     **extra: Any,
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+        found, principal, row = _team_scope(db, credential, org, team)
         context = org_context(found, principal, "teams")
         can_manage = decide(principal, Action.ADMIN, TeamTarget(found.id, row.id)).allowed
         listed = next(t for t in queries.teams_of(db, found) if t.team.id == row.id)
@@ -253,11 +246,10 @@ def set_team_member(
 ) -> Response:
     try:
         with rt.db.transaction() as db:
-            found, principal, row = _team_scope(db, credential, org, team, Action.ADMIN)
-            user = user_by_id(db, user_id)
+            found, principal, row = _team_scope(db, credential, org, team)
             service.set_team_member(
-                db, actor_of(request, rt, credential), principal, found, row, user,
-                TeamRole.parse(role),
+                db, actor_of(request, rt, credential), principal, found, row,
+                partial(user_by_id, db, user_id), TeamRole.parse(role),
             )  # fmt: skip
     except FORM_ERRORS as exc:
         return _team_page(request, rt, credential, org, team, exc.status, error=exc.message)
@@ -269,10 +261,10 @@ def remove_team_member(
     org: str, team: str, user_id: RowId, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal, row = _team_scope(db, credential, org, team, Action.ADMIN)
-        user = user_by_id(db, user_id)
+        found, principal, row = _team_scope(db, credential, org, team)
         actor = actor_of(request, rt, credential)
-        service.remove_team_member(db, actor, principal, found, row, user)
+        person = partial(user_by_id, db, user_id)
+        service.remove_team_member(db, actor, principal, found, row, person)
     return see_other(f"/{org}/teams/{team}")
 
 
@@ -280,7 +272,7 @@ def remove_team_member(
 def delete_team(org: str, team: str, request: Request, rt: Rt, credential: SignedIn) -> Response:
     try:
         with rt.db.transaction() as db:
-            found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+            found, principal, row = _team_scope(db, credential, org, team)
             service.delete_team(db, actor_of(request, rt, credential), principal, found, row)
     except FORM_ERRORS as exc:
         return _team_page(request, rt, credential, org, team, exc.status, error=exc.message)
@@ -301,7 +293,7 @@ def create_team_token(
     """Shows the new secret in this response only (no redirect: it is never shown again)."""
     try:
         with rt.db.transaction() as db:
-            found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+            found, principal, row = _team_scope(db, credential, org, team)
             new = team_tokens.create(
                 db, actor_of(request, rt, credential), principal, found, row, name,
                 scopes or [], expires_in_days, rt.now(),
@@ -316,7 +308,7 @@ def revoke_team_token(
     org: str, team: str, token_id: RowId, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
     with rt.db.transaction() as db:
-        found, principal, row = _team_scope(db, credential, org, team, Action.READ)
+        found, principal, row = _team_scope(db, credential, org, team)
         team_tokens.revoke_team_token(
             db, actor_of(request, rt, credential), principal, found, row, token_id, rt.now()
         )

@@ -9,7 +9,7 @@ enforce.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, object_session
 
-from hubgate.access import Action, OrgTarget, Principal, decide
+from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES, Action, OrgTarget, Principal, decide
 from hubgate.db.models import Org, User
 from hubgate.errors import BadRequest, Conflict, NotFound, Unauthenticated
 from hubgate.orgs import queries
@@ -44,8 +44,14 @@ __all__ = [
 FORM_ERRORS = (BadRequest, Conflict)
 """Refusals a form shows next to its fields; others get the error page."""
 
-OrgRoleName = Literal["read", "contributor", "write", "admin"]
-TeamRoleName = Literal["read", "write", "admin"]
+if TYPE_CHECKING:
+    OrgRoleName = str
+    TeamRoleName = str
+else:
+    # Form fields that take one of the role names hubgate.access owns:
+    # Literal[("read", ...)] is Literal["read", ...].
+    OrgRoleName = Literal[ORG_ROLE_NAMES]
+    TeamRoleName = Literal[TEAM_ROLE_NAMES]
 _MAX_NEXT = 2048
 
 

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from hubgate.db.models import SetupLink
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, mappings, policy, setup
+from hubgate.sso import activation, connection_summary, connections, mappings, policy, setup
 from hubgate.sso.oidc.config import TokenAuth
 from hubgate.web.context import Rt, client_address, trace_id
 from hubgate.web.pages.kit import page_router, render, see_other
@@ -42,7 +42,7 @@ def _actor(request: Request, rt: Runtime, portal: setup.Portal) -> Any:
 def _overview(request: Request, rt: Runtime, key: str, status: int = 200, **extra: Any) -> Response:
     with rt.db.transaction() as db:
         portal = _portal(db, rt, key)
-        rows = [connections.describe(rt, c) for c in connections.of_org(db, portal.org)]
+        rows = [connection_summary.describe(rt, c) for c in connections.of_org(db, portal.org)]
     context = {"portal": portal, "key": key, "connections": rows, **extra}
     return render(request, rt, "setup.html", context, status)
 
@@ -143,7 +143,7 @@ def _connection_page(
             groups = attempt["identity"].get("groups", [])
             would_get = mappings.preview(db, portal.org.id, groups, {})
         context = {
-            "portal": portal, "key": key, "connection": connections.describe(rt, row),
+            "portal": portal, "key": key, "connection": connection_summary.describe(rt, row),
             "attempt": attempt, "would_get": would_get,
             "default_role": policy.policy_of(db, portal.org.id).default_role.label,
             "test_url": f"/sso/{portal.org.name}/start?connection={row.id}"
@@ -202,7 +202,7 @@ def activate(key: str, connection_id: RowId, request: Request, rt: Rt) -> Respon
             portal = _portal(db, rt, key)
             row = connections.get(db, connection_id, org_id=portal.org.id)
             actor = _actor(request, rt, portal)
-            policy.activate(db, actor, portal.principal, row)
+            activation.activate(db, actor, portal.principal, row)
             link = db.get_one(SetupLink, portal.link_id)
             setup.end(db, actor, link, rt.now(), "used")
             org = portal.org.display_name

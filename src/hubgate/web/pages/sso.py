@@ -25,7 +25,17 @@ from hubgate.principals import Credential
 from hubgate.provisioning import mappings as scim_mappings
 from hubgate.provisioning import tokens as scim_tokens
 from hubgate.runtime import Runtime
-from hubgate.sso import connections, domains, invitations, mappings, policy, setup
+from hubgate.sso import (
+    activation,
+    connection_summary,
+    connections,
+    domains,
+    invitations,
+    mappings,
+    members,
+    policy,
+    setup,
+)
 from hubgate.web.context import Rt, actor_of
 from hubgate.web.pages.kit import SignedIn, org_context, org_scope, page_router, render, see_other
 from hubgate.web.schemas import RowId
@@ -53,7 +63,7 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
     rules = mappings.describe(db, org.id)
     return {
         "settings": policy.describe(db, org),
-        "connections": [connections.describe(rt, c) for c in connections.of_org(db, org)],
+        "connections": [connection_summary.describe(rt, c) for c in connections.of_org(db, org)],
         "domains": [domains.describe(d) for d in domains.list_for(db, org)],
         "role_lines": "\n".join(
             f"{r['attribute']}={r['value']}:{r['role']}" for r in rules["role_mappings"]
@@ -170,9 +180,9 @@ def set_connection_state(
         if state not in ("activate", "deactivate"):
             raise BadRequest("No such connection action.")
         if state == "activate":
-            policy.activate(db, actor, principal, row)
+            activation.activate(db, actor, principal, row)
         else:
-            policy.deactivate(db, actor, principal, row)
+            activation.deactivate(db, actor, principal, row)
 
     return _act(request, rt, credential, org, f"Connection {state}d.", action)
 
@@ -337,7 +347,7 @@ def set_collaborator(
         user = users.find_by_email(db, normalize_email(email))
         if user is None:
             raise BadRequest("No account has that email.", code="unknown_email")
-        policy.set_collaborator(db, actor, principal, found, user, external == "on")
+        members.set_collaborator(db, actor, principal, found, user, external == "on")
 
     return _act(request, rt, credential, org, "Collaborators updated.", action)
 

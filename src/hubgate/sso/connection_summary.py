@@ -1,0 +1,50 @@
+"""An SSO connection as its org's admins and the setup portal see it: state, the
+SP values to paste into the IdP, the IdP's settings and certificate expiries
+(secrets never shown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubgate.db.models import SsoConnection
+from hubgate.runtime import Runtime
+from hubgate.sso.connections import (
+    EDITABLE,
+    jwks_uri,
+    redirect_uri,
+    shown_oidc_settings,
+    sp_urls,
+    stored_settings,
+)
+from hubgate.sso.saml.keys import certificate_expiry
+
+__all__ = ["describe"]
+
+
+def describe(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
+    """The connection as admins see it: state, SP values, IdP settings, cert expiries."""
+    settings = stored_settings(connection)
+    if connection.kind == "oidc":
+        return _describe_oidc(rt, connection)
+    entity_id, acs_url = sp_urls(rt, connection.id)
+    certificates = settings.get("idp_certificates", [])
+    return {
+        "id": connection.id, "kind": connection.kind, "state": connection.state,
+        "name": connection.name, "sp_entity_id": entity_id, "acs_url": acs_url,
+        "sp_metadata_url": entity_id,
+        "sp_certificate_expires": certificate_expiry(connection.sp_certificate),
+        "idp_entity_id": settings.get("idp_entity_id"), "idp_sso_url": settings.get("idp_sso_url"),
+        "idp_certificates_expire": [certificate_expiry(pem) for pem in certificates],
+        "settings": {k: settings[k] for k in EDITABLE if k in settings},
+    }  # fmt: skip
+
+
+def _describe_oidc(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
+    settings = stored_settings(connection)
+    return {
+        "id": connection.id, "kind": "oidc", "state": connection.state,
+        "name": connection.name, "redirect_uri": redirect_uri(rt, connection.id),
+        "jwks_uri": jwks_uri(rt, connection.id),
+        "issuer": settings["provider"]["issuer"], "client_id": settings["client_id"],
+        "token_auth": settings["token_auth"], "settings": shown_oidc_settings(settings),
+    }  # fmt: skip
