@@ -3,6 +3,7 @@ and from a :class:`~hubgate.access.Deny` to the error the caller sees."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, bindparam, select
@@ -29,7 +30,14 @@ from hubgate.db.models import Membership, Org, OrgSso, Resource, Team, TeamMembe
 from hubgate.errors import Forbidden, HubgateError, NotFound, Unauthenticated
 from hubgate.freshness import NO_RULE, SsoRule, sso_state
 
-__all__ = ["Credential", "denial_error", "principal_for", "require", "resource_access"]
+__all__ = [
+    "Credential",
+    "OrgScope",
+    "denial_error",
+    "principal_for",
+    "require",
+    "resource_access",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,10 @@ class Credential:
 
 
 ANONYMOUS = Credential(kind=CredentialKind.ANONYMOUS)
+
+OrgScope = Callable[[Session], tuple[Org, Principal]]
+"""The org and the caller as seen from it, read again in each transaction (for a
+service that runs several, with a network call between them)."""
 
 
 def principal_for(db: Session, credential: Credential, org_id: int) -> Principal:

@@ -110,6 +110,20 @@ def test_only_an_admin_creates_or_changes_one(
     assert _stored(rt, created["id"]) == before
 
 
+def test_only_an_admin_makes_hubgate_fetch(rt: Runtime, created: dict[str, Any]) -> None:
+    """Checked before any fetch: a writer's private URLs are refused as a writer's
+    (403), never reached (they would answer 400 url_private)."""
+    writer = TestClient(create_app(runtime=rt))
+    sign_in(writer, "writer@acme.test")
+    for body in (
+        {"metadata_url": "http://127.0.0.1:5432/"},
+        {**CREATE, "issuer": "http://127.0.0.1:5432"},
+    ):
+        refused = writer.post(BASE, json=body)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "insufficient_role"
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

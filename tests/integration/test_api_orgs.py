@@ -287,3 +287,27 @@ def test_refusals_change_nothing(login: Login, acme: World, rt: Runtime) -> None
     ]
     assert [a.status_code for a in attempts] == [400, 400, 400, 404, 400]
     assert (_count(rt, AuditEvent), _count(rt, Resource)) == before
+
+
+def test_who_may_not_manage_members_learns_nothing_about_accounts_or_teams(
+    login: Login, acme: World
+) -> None:
+    """The service checks access before it looks anyone (or any team) up: a writer
+    asking about an account or a team that does not exist is refused as for one
+    that does, never told 404."""
+    writer = login("writer@acme.test")
+    added = writer.post("/api/v1/orgs/acme/members", json={"email": "nobody@else.test"})
+    assert added.status_code == 403 and added.json()["error"] == "insufficient_role"
+    for method, path, body in [
+        ("PATCH", "/api/v1/orgs/acme/members/999999", {"role": "admin"}),
+        ("DELETE", "/api/v1/orgs/acme/members/999999/pin", None),
+        ("DELETE", "/api/v1/orgs/acme/members/999999", None),
+        ("DELETE", "/api/v1/orgs/acme/teams/no-such-team", None),
+    ]:
+        refused = writer.request(method, path, json=body)
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert refused.json()["error"] == "insufficient_role"
+    admin = login("admin@acme.test")
+    missing = admin.post("/api/v1/orgs/acme/members", json={"email": "nobody@else.test"})
+    assert missing.status_code == 404
+    assert admin.delete("/api/v1/orgs/acme/members/999999").status_code == 404

@@ -323,8 +323,11 @@ def test_member_forms_are_for_admins_only(
         _post(client, "/acme/members/add", {"email": "new@acme.example", "role": "admin"}),
         _post(client, f"/acme/members/{acme.reader.id}/role", {"role": "admin"}),
         _post(client, f"/acme/members/{acme.reader.id}/remove", {}),
+        # Nothing about accounts that do not exist: refused before any lookup.
+        _post(client, "/acme/members/add", {"email": "ghost@acme.example", "role": "read"}),
+        _post(client, "/acme/members/999999/role", {"role": "admin"}),
     ]
-    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert [r.status_code for r in refused] == [403, 403, 403, 403, 403]
     assert _roles(rt) == before
 
     _log_in(client, "admin@acme.example")

@@ -23,7 +23,7 @@ from hubgate.access import Action, OrgTarget, Principal
 from hubgate.audit import Actor
 from hubgate.db.models import Org, SsoConnection
 from hubgate.errors import BadRequest, NotFound
-from hubgate.principals import require
+from hubgate.principals import OrgScope, require
 from hubgate.runtime import Runtime
 from hubgate.sso.fetch import fetch
 from hubgate.sso.identity import Identity
@@ -45,12 +45,14 @@ __all__ = [
     "create_oidc",
     "create_saml",
     "discover",
+    "discover_for",
     "saml_endpoint",
     "update_settings",
     "get",
     "identity_verified",
     "jwks_uri",
     "load_metadata",
+    "load_metadata_for",
     "mark_verified",
     "of_org",
     "oidc_config",
@@ -72,6 +74,26 @@ def load_metadata(rt: Runtime, source: str) -> bytes:
     if not path.is_file() or path.stat().st_size > 1024 * 1024:
         raise BadRequest("Give a metadata file of at most 1 MiB, or an http(s) URL.")
     return path.read_bytes()
+
+
+def load_metadata_for(rt: Runtime, scope: OrgScope, source: str) -> bytes:
+    """:func:`load_metadata` for whoever ``scope`` names, once a short transaction
+    found them an admin of the org (:func:`create_saml` checks again as it stores)."""
+    _check_admin(rt, scope)
+    return load_metadata(rt, source)
+
+
+def discover_for(rt: Runtime, scope: OrgScope, issuer: str) -> ProviderMetadata:
+    """:func:`discover` for whoever ``scope`` names, once a short transaction found
+    them an admin of the org (:func:`create_oidc` checks again as it stores)."""
+    _check_admin(rt, scope)
+    return discover(rt, issuer)
+
+
+def _check_admin(rt: Runtime, scope: OrgScope) -> None:
+    with rt.db.transaction() as db:
+        org, principal = scope(db)
+        require(principal, Action.ADMIN, OrgTarget(org.id))
 
 
 def sp_urls(rt: Runtime, connection_id: int) -> tuple[str, str]:

@@ -32,7 +32,7 @@ from hubgate.audit import Actor
 from hubgate.db.models import Org, OrgDomain, SsoConnection
 from hubgate.db.types import utcnow
 from hubgate.errors import BadRequest, Conflict, NotFound
-from hubgate.principals import require
+from hubgate.principals import OrgScope, require
 from hubgate.runtime import Runtime
 from hubgate.store import new_key
 
@@ -63,9 +63,6 @@ _DNS_LIFETIME_SECONDS = 4.0  # the whole lookup, retries included
 TxtLookup = Callable[[str], list[bytes]]
 """A DNS name -> its TXT records (each record's strings joined); raises
 :class:`~hubgate.errors.BadRequest` ``domain_unverified`` when the lookup fails."""
-
-OrgScope = Callable[[Session], tuple[Org, Principal]]
-"""The org and the caller as seen from it, read again in each transaction."""
 
 
 # -- names and rows ------------------------------------------------------------
