@@ -17,23 +17,36 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-__all__ = ["encode", "form_posts", "run"]
+__all__ = ["Answer", "KeptConnection", "encode", "exchange", "form_posts", "run", "run_loop"]
 
 
 def encode(
-    method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    keep_alive: bool = False,
 ) -> bytes:
-    """One request, encoded: ``url``'s path and query, ``headers``, then ``body``."""
+    """One request, encoded: ``url``'s path and query, ``headers``, then ``body``;
+    ``Connection: close`` unless ``keep_alive``."""
     parts = urlsplit(url)
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
     lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    lines += ["User-Agent: hubgate-bench", "Connection: close", f"Content-Length: {len(body)}"]
+    connection = "keep-alive" if keep_alive else "close"
+    lines += [
+        "User-Agent: hubgate-bench",
+        f"Connection: {connection}",
+        f"Content-Length: {len(body)}",
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -50,7 +63,20 @@ def run(
 ) -> tuple[float, list[float], dict[int, int]]:
     """Send every request, ``concurrency`` connections at a time; (elapsed seconds,
     latencies, status counts). Response bodies go to ``bodies`` when it is given."""
-    return asyncio.run(_run(url, requests, concurrency, bodies))
+    return run_loop(_run(url, requests, concurrency, bodies))
+
+
+_T = TypeVar("_T")
+
+
+def run_loop(main: Coroutine[Any, Any, _T]) -> _T:
+    """``main`` on uvloop (uvicorn's own loop, installed with it), which spends about
+    half the CPU of asyncio's default loop per connection; asyncio's when absent."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def _run(
@@ -82,13 +108,65 @@ async def _run(
     return time.perf_counter() - started, latencies, statuses
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response: its status, its headers (names lowercased) and its body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers if key == name), None)
+
+
+async def exchange(host: str, port: int, request: bytes) -> Answer:
+    """One encoded request on a connection of its own (see :func:`encode`)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        return await _answer(reader)
+    finally:
+        writer.close()
+
+
+class KeptConnection:
+    """One keep-alive connection, opened on first use and reopened when the server
+    closed it (for a browser's requests to one server: an IdP's single process)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def exchange(self, request: bytes) -> Answer:
+        if self._streams is None or self._streams[0].at_eof():
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        writer.write(request)
+        answer = await _answer(reader)
+        if (answer.header("connection") or "").lower() == "close":
+            self.close()
+        return answer
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+
 async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    answer = await _answer(reader)
+    return answer.status, answer.body
+
+
+async def _answer(reader: asyncio.StreamReader) -> Answer:
     head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length = 0
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = []
     for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return status, await reader.readexactly(length) if length else b""
+        name, _, value = line.partition(":")
+        if name:
+            headers.append((name.strip().lower(), value.strip()))
+    length = int(next((v for k, v in headers if k == "content-length"), "0"))
+    return Answer(status, headers, await reader.readexactly(length) if length else b"")

@@ -91,7 +91,7 @@ class Person:
         return 1 + sum(1 for rule in _TEAM_RULES if rule[1] in self.groups)
 
 
-def people(prefix: str, count: int) -> list[Person]:
+def people(prefix: str, count: int, domain: str = DOMAIN) -> list[Person]:
     """Everyone in ``all-staff``; every other one in ml-research, every third in
     gpu-users, every tenth in security."""
     crowd = []
@@ -99,18 +99,20 @@ def people(prefix: str, count: int) -> list[Person]:
         groups = ["all-staff", "ml-research" if index % 2 else "data-science"]
         groups += ["gpu-users"] if index % 3 == 0 else []
         groups += ["security"] if index % 10 == 0 else []
-        crowd.append(Person(f"{prefix}{index:05d}@{DOMAIN}", tuple(groups)))
+        crowd.append(Person(f"{prefix}{index:05d}@{domain}", tuple(groups)))
     return crowd
 
 
-def make_managed(rt: Runtime, connection_id: int) -> None:
+def make_managed(
+    rt: Runtime, connection_id: int, org_name: str = "bench", domain: str = DOMAIN
+) -> None:
     """Verified domain, active connection, managed mode, role and team mappings."""
     system = Actor.system()
     with rt.db.transaction() as db:
-        org = service.get_org(db, "bench")
+        org = service.get_org(db, org_name)
         operator = operator_principal()
-        domains.add(db, rt, system, operator, org, DOMAIN)
-        domains.verify_by_operator(db, system, org, DOMAIN)
+        domains.add(db, rt, system, operator, org, domain)
+        domains.verify_by_operator(db, system, org, domain)
         row = db.get_one(SsoConnection, connection_id)
         connections.mark_verified(row, rt)
         activation.activate(db, system, Principal.operator(), row)

@@ -3,6 +3,10 @@
 One-time links, request ids, nonces and seen ids live in the ``ephemeral`` table
 with an expiry and a unique ``(purpose, key_hash)``; every instance shares it.
 Keys are stored hashed, so a database reader cannot replay a link.
+
+:func:`put` and :func:`consume` are single Core statements on the session's
+connection (every sign-in makes a few: the ORM's unit of work and its bulk-delete
+bookkeeping cost several times the statement itself).
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from hubgate.db.engine import core
 from hubgate.db.models import Ephemeral
 from hubgate.db.types import utcnow
 
@@ -47,17 +52,23 @@ def bound(key: str, browser_key: str) -> str:
     return f"{key}\x00{browser_key}"
 
 
+_E = Ephemeral.__table__
+_PUT = insert(Ephemeral).inline()  # no RETURNING of the unread id
+_CONSUME = (
+    delete(Ephemeral)
+    .where(_E.c.purpose == bindparam("b_purpose"), _E.c.key_hash == bindparam("b_key_hash"))
+    .returning(_E.c.payload, _E.c.expires_at)
+)
+
+
 def put(db: Session, purpose: str, key: str, payload: dict[str, Any], ttl: timedelta) -> None:
     """Store ``payload`` under ``key`` for ``ttl``; a duplicate key violates the constraint."""
-    db.add(
-        Ephemeral(
-            purpose=purpose,
-            key_hash=digest(key),
-            payload=json.dumps(payload),
-            expires_at=utcnow() + ttl,
-        )
-    )
-    db.flush()
+    now = utcnow()
+    row = {
+        "purpose": purpose, "key_hash": digest(key), "payload": json.dumps(payload),
+        "expires_at": now + ttl, "created_at": now,
+    }  # fmt: skip
+    core(db).execute(_PUT, row)
 
 
 def consume(
@@ -69,11 +80,8 @@ def consume(
     on any instances only the one whose DELETE removed the row gets the payload.
     """
     now = now or utcnow()
-    row = db.execute(
-        delete(Ephemeral)
-        .where(Ephemeral.purpose == purpose, Ephemeral.key_hash == digest(key))
-        .returning(Ephemeral.payload, Ephemeral.expires_at)
-    ).first()
+    found = core(db).execute(_CONSUME, {"b_purpose": purpose, "b_key_hash": digest(key)})
+    row = found.first()
     if row is None or row.expires_at <= now:
         return None
     loaded: dict[str, Any] = json.loads(row.payload)

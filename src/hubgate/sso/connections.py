@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -39,13 +40,15 @@ from hubgate.sso.saml.metadata import parse_idp_metadata
 __all__ = [
     "EDITABLE",
     "ConnectionRef",
-    "SamlEndpoint",
-    "SamlSource",
+    "Endpoint",
+    "EndpointSource",
     "Through",
     "create_oidc",
     "create_saml",
     "discover",
     "discover_for",
+    "oidc_endpoint",
+    "org_endpoints",
     "saml_endpoint",
     "update_settings",
     "get",
@@ -146,8 +149,8 @@ def get(db: Session, connection_id: int, *, org_id: int | None = None) -> SsoCon
 
 
 class ConnectionRef(Protocol):
-    """What a sign-in reads of its connection: the row itself, or a
-    :class:`SamlEndpoint`."""
+    """What a sign-in reads of its connection: the row itself, or an
+    :class:`Endpoint`."""
 
     @property
     def id(self) -> int: ...
@@ -159,8 +162,8 @@ class ConnectionRef(Protocol):
     def state(self) -> str: ...
 
 
-class SamlSource(ConnectionRef, Protocol):
-    """What building a :class:`SamlConfig` reads."""
+class EndpointSource(ConnectionRef, Protocol):
+    """What building a :class:`SamlConfig` or an :class:`OidcConfig` reads."""
 
     @property
     def settings(self) -> str: ...
@@ -186,9 +189,10 @@ class Through:
 
 
 @dataclass(frozen=True, slots=True)
-class SamlEndpoint:
-    """A SAML connection as its assertion consumer reads it, in one Core query:
-    loading the ORM row was a tenth of a sign-in's CPU."""
+class Endpoint:
+    """A connection as a sign-in's endpoints read it (start, assertion consumer,
+    redirect URI), in one Core query: loading the ORM row was a tenth of a SAML
+    sign-in's CPU."""
 
     id: int
     org_id: int
@@ -200,17 +204,34 @@ class SamlEndpoint:
 
 
 _T = SsoConnection.__table__
-_ENDPOINT = select(*(_T.c[f.name] for f in dataclasses.fields(SamlEndpoint))).where(
-    _T.c.id == bindparam("id")
-)
+_ENDPOINTS = select(*(_T.c[f.name] for f in dataclasses.fields(Endpoint)))
+_ENDPOINT = _ENDPOINTS.where(_T.c.id == bindparam("id"))
+_ORG_ENDPOINTS = _ENDPOINTS.where(
+    _T.c.org_id == bindparam("org_id"), _T.c.state != "inactive"
+).order_by(_T.c.id)
 
 
-def saml_endpoint(db: Session, connection_id: int) -> SamlEndpoint:
-    """The SAML connection an IdP posts to; an inactive one, or another kind, is 404."""
+def _endpoint(db: Session, connection_id: int, kind: str) -> Endpoint:
     row = db.connection().execute(_ENDPOINT, {"id": connection_id}).first()
-    if row is None or row.kind != "saml" or row.state == "inactive":
-        raise NotFound("No such SAML connection.")
-    return SamlEndpoint(*row)
+    if row is None or row.kind != kind or row.state == "inactive":
+        raise NotFound(f"No such {kind.upper()} connection.")
+    return Endpoint(*row)
+
+
+def saml_endpoint(db: Session, connection_id: int) -> Endpoint:
+    """The SAML connection an IdP posts to; an inactive one, or another kind, is 404."""
+    return _endpoint(db, connection_id, "saml")
+
+
+def oidc_endpoint(db: Session, connection_id: int) -> Endpoint:
+    """The OIDC connection a provider redirects to; an inactive one, or another
+    kind, is 404."""
+    return _endpoint(db, connection_id, "oidc")
+
+
+def org_endpoints(db: Session, org_id: int) -> list[Endpoint]:
+    """The org's connections that are not inactive, oldest first."""
+    return [Endpoint(*row) for row in db.connection().execute(_ORG_ENDPOINTS, {"org_id": org_id})]
 
 
 def of_org(db: Session, org: Org) -> list[SsoConnection]:
@@ -225,13 +246,13 @@ def mark_verified(connection: SsoConnection, rt: Runtime) -> None:
         connection.verified_at = rt.now()
 
 
-def stored_settings(connection: SamlSource | SsoConnection) -> dict[str, Any]:
+def stored_settings(connection: EndpointSource | SsoConnection) -> dict[str, Any]:
     """The connection's settings as stored (JSON; secrets sealed)."""
     loaded: dict[str, Any] = json.loads(connection.settings)
     return loaded
 
 
-def saml_config(rt: Runtime, connection: SamlSource) -> SamlConfig:
+def saml_config(rt: Runtime, connection: EndpointSource) -> SamlConfig:
     settings = stored_settings(connection)
     entity_id, acs_url = sp_urls(rt, connection.id)
     return SamlConfig(
@@ -415,7 +436,29 @@ def shown_oidc_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def oidc_config(rt: Runtime, connection: SsoConnection) -> OidcConfig:
+def oidc_config(rt: Runtime, connection: EndpointSource) -> OidcConfig:
+    """The connection's settings, parsed and its secrets opened; each start and
+    callback needs them, so the last few are kept per process (a stored value
+    never changes meaning: a changed connection has other strings)."""
+    key = (id(rt), rt.settings.base_url, connection.id, connection.settings,
+           connection.sp_private_key)  # fmt: skip
+    with _OIDC_CONFIGS_LOCK:
+        found = _OIDC_CONFIGS.get(key)
+    if found is None:
+        found = _oidc_config(rt, connection)
+        with _OIDC_CONFIGS_LOCK:
+            _OIDC_CONFIGS[key] = found
+            while len(_OIDC_CONFIGS) > _KEPT_CONFIGS:
+                del _OIDC_CONFIGS[next(iter(_OIDC_CONFIGS))]
+    return found
+
+
+_KEPT_CONFIGS = 64
+_OIDC_CONFIGS: dict[tuple[int, str, int, str, str], OidcConfig] = {}
+_OIDC_CONFIGS_LOCK = threading.Lock()
+
+
+def _oidc_config(rt: Runtime, connection: EndpointSource) -> OidcConfig:
     settings = stored_settings(connection)
     shown = shown_oidc_settings(settings)
     return OidcConfig(

@@ -4,18 +4,30 @@ A timeout, a size cap, https or http only, no redirects, and no private,
 loopback or link-local addresses (server-side request forgery) unless
 ``HUBGATE_ALLOW_PRIVATE_IDP_URLS`` is set, which tests and ``demo`` do.
 
-The host is resolved once: every address it resolves to is checked (one private
-answer refuses the URL), and the connection goes to those addresses only, never
-to a second resolution (DNS rebinding). TLS still verifies the certificate for
-the host named in the URL (SNI and hostname check), and the Host header names it.
+The host is resolved once per request: every address it resolves to is checked
+(one private answer refuses the URL), and the connection goes to those addresses
+only, never to a second resolution (DNS rebinding). TLS still verifies the
+certificate for the host named in the URL (SNI and hostname check), and the Host
+header names it.
+
+Connections are kept alive between requests, per process, for the same scheme,
+host, port and set of checked addresses only: a request reuses a connection only
+when this request's own check found exactly the addresses that connection was
+pinned to, so no connection outlives the check that stands for it. (A connection
+per request cost the OIDC callback a TCP, and on https a TLS, handshake with the
+provider each time.)
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -29,6 +41,11 @@ __all__ = ["Target", "fetch", "post_form", "resolve"]
 
 MAX_BYTES = 1024 * 1024
 TIMEOUT = httpx.Timeout(5.0)
+KEPT_TRANSPORTS = 32
+"""Pinned transports kept per process, the least recently used closed first."""
+_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8, keepalive_expiry=3.0)
+"""Idle connections close after 3 s, before common servers' own idle timeouts
+(Node's and Apache's 5 s), so a request rarely meets one the server is closing."""
 _NETWORK: httpcore.NetworkBackend = httpcore.SyncBackend()
 """What opens the sockets to the pinned addresses (a recording fake in tests)."""
 
@@ -76,8 +93,7 @@ def post_form(
 @cache
 def _tls() -> ssl.SSLContext:
     """One verifying TLS context per process: loading the CA bundle costs ~20 ms, more
-    than a sign-in's own calls to the IdP. Each call still gets its own client (no
-    connection is kept between requests, so each URL's check stands for its socket)."""
+    than a sign-in's own calls to the IdP."""
     return httpx.create_ssl_context()
 
 
@@ -122,26 +138,102 @@ class _PinnedTransport(httpx.HTTPTransport):
     def __init__(self, target: Target) -> None:
         super().__init__(verify=_tls(), trust_env=False)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=_tls(), max_connections=1, network_backend=_PinnedBackend(target)
-        )
+            ssl_context=_tls(), max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections,
+            keepalive_expiry=_LIMITS.keepalive_expiry, network_backend=_PinnedBackend(target),
+        )  # fmt: skip
+
+
+@dataclass
+class _Kept:
+    transport: _PinnedTransport
+    users: int = 0
+    evicted: bool = False
+
+
+_Key = tuple[str, str, int | None, tuple[str, ...]]
+_kept: OrderedDict[_Key, _Kept] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+@contextmanager
+def _pinned_transport(target: Target) -> Iterator[_PinnedTransport]:
+    """The kept transport pinned to exactly ``target``'s host and checked
+    addresses, or a new one; an evicted one is closed once no request uses it."""
+    url = httpx.URL(target.url)
+    key = (url.scheme, target.host, url.port, target.addresses)
+    with _kept_lock:
+        kept = _kept.pop(key, None) or _Kept(_PinnedTransport(target))
+        kept.users += 1
+        _kept[key] = kept
+        idle = _evict()
+    for transport in idle:
+        transport.close()
+    try:
+        yield kept.transport
+    finally:
+        with _kept_lock:
+            kept.users -= 1
+            done = kept.evicted and kept.users == 0
+        if done:
+            kept.transport.close()
+
+
+def _evict() -> list[_PinnedTransport]:
+    """Drop the least recently used beyond :data:`KEPT_TRANSPORTS` (lock held); the
+    idle ones are returned to close, the busy ones close on release."""
+    idle = []
+    while len(_kept) > KEPT_TRANSPORTS:
+        _, oldest = _kept.popitem(last=False)
+        oldest.evicted = True
+        if oldest.users == 0:
+            idle.append(oldest.transport)
+    return idle
+
+
+_HEADERS = {"Accept": "*/*", "User-Agent": "hubgate"}
 
 
 def _send(
-    method: str, target: Target, limit: int, *, accept_errors: bool = False, **options: Any
+    method: str,
+    target: Target,
+    limit: int,
+    *,
+    accept_errors: bool = False,
+    headers: dict[str, str] | None = None,
+    data: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> bytes:
-    transport = _PinnedTransport(target)
+    """The request straight to the pinned transport: no client, so no redirect is
+    followed, no proxy or cookie is taken from anywhere, and none is kept."""
+    request = httpx.Request(
+        method, target.url, headers=_request_headers(headers, auth), data=data,
+        extensions={"timeout": TIMEOUT.as_dict()},
+    )  # fmt: skip
     try:
-        with (
-            httpx.Client(
-                transport=transport, timeout=TIMEOUT, follow_redirects=False, trust_env=False
-            ) as client,
-            client.stream(method, target.url, **options) as response,
-        ):
-            if not accept_errors:
-                response.raise_for_status()
-            return _read_bounded(response, limit)
+        with _pinned_transport(target) as transport:
+            response = transport.handle_request(request)
+            try:
+                if not (accept_errors or response.is_success):
+                    raise BadRequest(
+                        f"Could not reach {target.url}: it answered {response.status_code}.",
+                        code="fetch_failed",
+                    )
+                return _read_bounded(response, limit)
+            finally:
+                response.close()
     except httpx.HTTPError as exc:
         raise BadRequest(f"Could not reach {target.url}: {exc}", code="fetch_failed") from exc
+
+
+def _request_headers(
+    headers: dict[str, str] | None, auth: tuple[str, str] | None
+) -> dict[str, str]:
+    merged = {**_HEADERS, **(headers or {})}
+    if auth is not None:
+        credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        merged["Authorization"] = f"Basic {credentials}"
+    return merged
 
 
 def _read_bounded(response: httpx.Response, limit: int) -> bytes:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from hubgate.accounts.emails import split_email
 from hubgate.db.models import Email, Org, OrgDomain, OrgSso, SsoConnection
 from hubgate.errors import BadRequest
+from hubgate.sso import connections
 from hubgate.sso.policy import Policy
 
 __all__ = ["connection_for", "sso_for_email"]
@@ -60,17 +61,11 @@ def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
 
 def connection_for(
     db: Session, org: Org, wanted: int | None, user_id: int | None = None
-) -> SsoConnection:
+) -> connections.Endpoint:
     """Where ``/sso/{org}/start`` sends the browser: the connection asked for; else
     the active one serving the signed-in person's email domain, else the org's one
     active connection; else its one connection under test (a test sign-in)."""
-    found = list(
-        db.scalars(
-            select(SsoConnection)
-            .where(SsoConnection.org_id == org.id, SsoConnection.state != "inactive")
-            .order_by(SsoConnection.id)
-        )
-    )
+    found = connections.org_endpoints(db, org.id)
     if wanted is not None:
         found = [c for c in found if c.id == wanted]
     elif any(c.state == "active" for c in found):

@@ -1,5 +1,6 @@
 """The OIDC sign-in around the protocol code: state, nonce and PKCE verifier in
-the shared store bound to the browser, the code exchange, keys and userinfo.
+the shared store bound to the browser (with what the browser started, see
+:mod:`hubgate.sso.flows.started`), the code exchange, keys and userinfo.
 
 It ends in a verified Identity; membership and sessions are the SSO policy's work.
 """
@@ -15,11 +16,11 @@ from joserfc.errors import JoseError
 from sqlalchemy.orm import Session
 
 from hubgate import bounded_json, store
-from hubgate.db.models import SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.fetch import fetch, post_form
+from hubgate.sso.flows.started import Started
 from hubgate.sso.flows.verified import Verified
 from hubgate.sso.oidc import errors
 from hubgate.sso.oidc.config import OidcConfig
@@ -48,14 +49,21 @@ def _jwks(rt: Runtime) -> JwksCache:
 
 
 def start(
-    db: Session, rt: Runtime, connection: SsoConnection, next_path: str, browser_key: str
+    db: Session,
+    rt: Runtime,
+    connection: connections.EndpointSource,
+    next_path: str,
+    browser_key: str,
+    started: Started,
 ) -> str:
+    """One entry, bound to the browser, holds the state's secrets and what the
+    browser started; the provider's authorization URL."""
     config = connections.oidc_config(rt, connection)
     state, nonce = store.new_key(), store.new_key()
     verifier, challenge = pkce()
     pending = {
         "connection_id": connection.id, "nonce": nonce, "verifier": verifier,
-        "next": next_path,
+        "next": next_path, "started": started.payload(),
     }  # fmt: skip
     store.put(db, PENDING, store.bound(state, browser_key), pending, STATE_TTL)
     return authorization_url(config, state, nonce, challenge)
@@ -71,10 +79,15 @@ class Taken:
     nonce: str
     verifier: str
     next: str
+    started: Started
 
 
 def take(
-    db: Session, rt: Runtime, connection: SsoConnection, params: Mapping[str, str], browser_key: str
+    db: Session,
+    rt: Runtime,
+    connection: connections.EndpointSource,
+    params: Mapping[str, str],
+    browser_key: str,
 ) -> Taken:
     """Spend the answer's state, bound to this browser and connection; the caller
     commits that even when this refuses (:mod:`hubgate.sso.flows.signin`)."""
@@ -82,7 +95,7 @@ def take(
     config = connections.oidc_config(rt, connection)
     return Taken(
         connections.Through.of(connection), config, pending["nonce"], pending["verifier"],
-        pending["next"],
+        pending["next"], Started.of(pending.get("started") or {}),
     )  # fmt: skip
 
 
@@ -98,7 +111,7 @@ def finish(rt: Runtime, taken: Taken, params: Mapping[str, str]) -> Verified:
 
 
 def _pending(
-    db: Session, rt: Runtime, connection: SsoConnection, state: str, browser_key: str
+    db: Session, rt: Runtime, connection: connections.EndpointSource, state: str, browser_key: str
 ) -> dict[str, Any]:
     """The state, spent by its own browser; from another browser it is refused and
     left for its own (a stolen callback URL neither signs in nor cancels)."""

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hubgate import store
-from hubgate.db.models import SsoConnection
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.flows.verified import Verified
@@ -29,7 +28,11 @@ REQUEST_TTL = timedelta(minutes=10)
 
 
 def start(
-    db: Session, rt: Runtime, connection: SsoConnection, next_path: str, browser_key: str
+    db: Session,
+    rt: Runtime,
+    connection: connections.EndpointSource,
+    next_path: str,
+    browser_key: str,
 ) -> str:
     """Record a pending AuthnRequest for this browser; the IdP URL to redirect to.
 
@@ -50,7 +53,7 @@ def start(
 def finish(
     db: Session,
     rt: Runtime,
-    connection: connections.SamlSource,
+    connection: connections.EndpointSource,
     saml_response: str,
     relay_state: str,
     browser_key: str,
@@ -67,7 +70,7 @@ def finish(
 
 
 def _pending(
-    db: Session, rt: Runtime, connection: connections.SamlSource, key: str, browser_key: str
+    db: Session, rt: Runtime, connection: connections.EndpointSource, key: str, browser_key: str
 ) -> dict[str, Any] | None:
     """The pending request ``key`` names, spent by the browser that started it; from
     another browser it is not found, and stays for its own (a stolen RelayState

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from hubgate import audit, metrics
 from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
-from hubgate.errors import Conflict, HubgateError, NotFound
+from hubgate.errors import Conflict, HubgateError
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, login
 from hubgate.sso.flows import oidc as oidc_flow
@@ -81,14 +81,14 @@ def saml(
 def oidc(rt: Runtime, caller: Caller, connection_id: int, params: Mapping[str, str]) -> Outcome:
     """The redirect URI: the state first, then the provider's answer and tokens."""
 
-    def spend(db: Session) -> tuple[oidc_flow.Taken, Browser]:
-        connection = connections.get(db, connection_id)
-        if connection.kind != "oidc" or connection.state == "inactive":
-            raise NotFound("No such OIDC connection.")
-        taken = oidc_flow.take(db, rt, connection, params, caller.browser_key)
-        return taken, _browser(db, rt, caller, connection.org_id)
+    def spend(db: Session) -> oidc_flow.Taken:
+        connection = connections.oidc_endpoint(db, connection_id)
+        return oidc_flow.take(db, rt, connection, params, caller.browser_key)
 
-    taken, browser = _spend(rt, caller.actor, connection_id, spend)
+    taken = _spend(rt, caller.actor, connection_id, spend)
+    browser = taken.started.browser(
+        client_address=caller.actor.client_address, user_agent=caller.user_agent
+    )
     try:
         verified = oidc_flow.finish(rt, taken, params)
     except HubgateError as exc:

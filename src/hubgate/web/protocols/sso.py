@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from hubgate.db.models import Org
 from hubgate.orgs import service
@@ -61,39 +63,46 @@ def start(
     connection: OptionalRowId = None,
 ) -> Response:
     """Send the browser to the org's identity provider."""
-    with rt.db.transaction() as db:
-        found = service.get_org(db, org)
-    return _start(request, rt, credential, found, safe_next(next), connection, joining=False)
+
+    def found(db: Session) -> tuple[Org, str]:
+        return service.get_org(db, org), safe_next(next)
+
+    return _start(request, rt, credential, found, connection, joining=False)
 
 
 @router.get("/sso/join/{key}")
 def join(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
     """The org's join link: SSO, then membership with the default role."""
-    with rt.db.transaction() as db:
-        found = invitations.join_org(db, key[:256], rt.now())
-    return _start(request, rt, credential, found, f"/{found.name}", None, joining=True)
+
+    def found(db: Session) -> tuple[Org, str]:
+        joined = invitations.join_org(db, key[:256], rt.now())
+        return joined, f"/{joined.name}"
+
+    return _start(request, rt, credential, found, None, joining=True)
 
 
 def _start(
     request: Request,
     rt: Runtime,
     credential: Credential,
-    org: Org,
-    next_path: str,
+    find: Callable[[Session], tuple[Org, str]],
     wanted: int | None,
     *,
     joining: bool,
 ) -> Response:
+    """The org (and where to go after) that ``find`` names, its connection, and the
+    sign-in started there, in one transaction."""
     browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
+    user_id = credential.user_id if credential.is_user else None
     with rt.db.transaction() as db:
-        user_id = credential.user_id if credential.is_user else None
+        org, next_path = find(db)
         chosen = routing.connection_for(db, org, wanted, user_id)
-        flow = oidc_flow if chosen.kind == "oidc" else saml_flow
-        url = flow.start(db, rt, chosen, next_path, browser_key)
-        started.remember(
-            db, browser_key, org.id, user_id=user_id, session_id=credential.session_id,
-            joining=joining,
-        )  # fmt: skip
+        begun = started.Started(user_id, credential.session_id, org.id if joining else None)
+        if chosen.kind == "oidc":
+            url = oidc_flow.start(db, rt, chosen, next_path, browser_key, begun)
+        else:
+            url = saml_flow.start(db, rt, chosen, next_path, browser_key)
+            started.remember(db, browser_key, org.id, begun)
     response = RedirectResponse(url, status_code=303)
     _set_browser_cookie(response, rt, browser_key)
     return response
