@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Request
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, TypeAdapter
 from sqlalchemy.orm import Session
 
 from hubgate.access import Action, OrgTarget, Principal
@@ -13,6 +13,7 @@ from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.principals import require
+from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.oidc.config import TokenAuth
 from hubgate.sso.oidc.errors import SettingInvalid
@@ -27,6 +28,7 @@ from hubgate.sso.oidc.settings import (
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import RowId, Strict
+from hubgate.web.schemas.sso import ConnectionPublic
 
 __all__ = ["router"]
 
@@ -103,12 +105,20 @@ ConnectionCreate = Annotated[
 ]
 
 
-@router.get("/connections")
-def list_connections(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+_PUBLIC: TypeAdapter[ConnectionPublic] = TypeAdapter(ConnectionPublic)
+
+
+def public(rt: Runtime, row: SsoConnection) -> ConnectionPublic:
+    """The connection as admins see it (``connections.describe``), typed."""
+    return _PUBLIC.validate_python(connections.describe(rt, row))
+
+
+@router.get("/connections", response_model=list[ConnectionPublic])
+def list_connections(org: str, rt: Rt, credential: CurrentCredential) -> list[ConnectionPublic]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
-        return [connections.describe(rt, c) for c in connections.of_org(db, found)]
+        return [public(rt, c) for c in connections.of_org(db, found)]
 
 
 def _require_admin(rt: Rt, credential: CurrentCredential, org: str) -> None:
@@ -118,10 +128,10 @@ def _require_admin(rt: Rt, credential: CurrentCredential, org: str) -> None:
         require(principal, Action.ADMIN, OrgTarget(found.id))
 
 
-@router.post("/connections", status_code=201)
+@router.post("/connections", status_code=201, response_model=ConnectionPublic)
 def create_connection(
     org: str, body: ConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     """A SAML connection (from metadata), or with ``"kind": "oidc"`` an OIDC one."""
     if isinstance(body, OidcConnectionCreate):
         return _create_oidc(org, body, request, rt, credential)
@@ -130,7 +140,7 @@ def create_connection(
 
 def _create_saml(
     org: str, body: SamlConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     if (body.metadata_xml is None) == (body.metadata_url is None):
         raise BadRequest("Give exactly one of metadata_xml and metadata_url.")
     _require_admin(rt, credential, org)
@@ -145,12 +155,12 @@ def _create_saml(
             db, rt, actor_of(request, rt, credential), principal, found, metadata,
             allow_idp_initiated=body.allow_idp_initiated,
         )  # fmt: skip
-        return connections.describe(rt, row)
+        return public(rt, row)
 
 
 def _create_oidc(
     org: str, body: OidcConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     _require_admin(rt, credential, org)
     provider = connections.discover(rt, body.issuer)
     with rt.db.transaction() as db:
@@ -160,14 +170,14 @@ def _create_oidc(
             client_id=body.client_id, client_secret=body.client_secret,
             token_auth=body.token_auth, provider=provider,
         )  # fmt: skip
-        return connections.describe(rt, row)
+        return public(rt, row)
 
 
-@router.patch("/connections/{connection_id}")
+@router.patch("/connections/{connection_id}", response_model=ConnectionPublic)
 def update_connection(
     org: str, connection_id: RowId, body: ConnectionUpdate | OidcConnectionUpdate,
     request: Request, rt: Rt, credential: CurrentCredential,
-) -> dict[str, Any]:  # fmt: skip
+) -> ConnectionPublic:  # fmt: skip
     """SAML flags, attribute names and certificates, or an OIDC connection's settings."""
     changes = body.model_dump(exclude_none=True)
     with rt.db.transaction() as db:
@@ -178,7 +188,7 @@ def update_connection(
             connections.update_oidc(db, rt, actor, principal, row, changes)
         elif changes:
             _update_saml(db, actor, principal, row, changes)
-        return connections.describe(rt, row)
+        return public(rt, row)
 
 
 def _update_saml(
@@ -193,12 +203,12 @@ def _update_saml(
         connections.add_certificate(db, actor, principal, row, certificate)
 
 
-@router.post("/connections/{connection_id}/rotate-sp-key")
+@router.post("/connections/{connection_id}/rotate-sp-key", response_model=ConnectionPublic)
 def rotate_sp_key(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
         connections.rotate_sp_key(db, rt, actor_of(request, rt, credential), principal, row)
-        return connections.describe(rt, row)
+        return public(rt, row)
