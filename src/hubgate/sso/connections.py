@@ -29,6 +29,7 @@ from hubgate.sso.saml.config import SamlConfig
 from hubgate.sso.saml.errors import SamlError
 from hubgate.sso.saml.keys import certificate_expiry, new_key_pair
 from hubgate.sso.saml.metadata import parse_idp_metadata
+from hubgate.sso.states import ConnectionKind, ConnectionState
 
 __all__ = [
     "ConnectionRef",
@@ -196,7 +197,7 @@ _ENDPOINT = select(*(_T.c[f.name] for f in dataclasses.fields(SamlEndpoint))).wh
 def saml_endpoint(db: Session, connection_id: int) -> SamlEndpoint:
     """The SAML connection an IdP posts to; an inactive one, or another kind, is 404."""
     row = db.connection().execute(_ENDPOINT, {"id": connection_id}).first()
-    if row is None or row.kind != "saml" or row.state == "inactive":
+    if row is None or row.kind != ConnectionKind.SAML or row.state == ConnectionState.INACTIVE:
         raise NotFound("No such SAML connection.")
     return SamlEndpoint(*row)
 
@@ -208,8 +209,8 @@ def of_org(db: Session, org: Org) -> list[SsoConnection]:
 
 def mark_verified(connection: SsoConnection, rt: Runtime) -> None:
     """A test sign-in through the connection succeeded (draft -> verified)."""
-    if connection.state == "draft":
-        connection.state = "verified"
+    if connection.state == ConnectionState.DRAFT:
+        connection.state = ConnectionState.VERIFIED.value
         connection.verified_at = rt.now()
 
 
@@ -307,11 +308,11 @@ def identity_verified(
 ) -> None:
     """A sign-in through ``connection`` verified: mark it (draft -> verified; the
     row in the session, if loaded, follows), and audit what arrived."""
-    if connection.state == "draft":
+    if connection.state == ConnectionState.DRAFT:
         db.execute(
             update(SsoConnection)
-            .where(SsoConnection.id == connection.id, SsoConnection.state == "draft")
-            .values(state="verified", verified_at=rt.now())
+            .where(SsoConnection.id == connection.id, SsoConnection.state == ConnectionState.DRAFT)
+            .values(state=ConnectionState.VERIFIED.value, verified_at=rt.now())
         )
     groups = list(identity.groups)
     summary = {"subject": identity.subject, "email": identity.email, "groups": groups}

@@ -33,6 +33,7 @@ from hubgate.db.models import (
 from hubgate.errors import BadRequest, Conflict, Forbidden, HubgateError, NotFound
 from hubgate.principals import require
 from hubgate.runtime import Runtime
+from hubgate.sso.states import ConnectionState
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -218,7 +219,7 @@ def _team_id(db: Session, org: Org, name: str) -> int:
 
 def _has_active_connection(db: Session, org_id: int) -> bool:
     statement = select(SsoConnection.id).where(
-        SsoConnection.org_id == org_id, SsoConnection.state == "active"
+        SsoConnection.org_id == org_id, SsoConnection.state == ConnectionState.ACTIVE
     )
     return db.scalar(statement.limit(1)) is not None
 
@@ -242,13 +243,17 @@ def activate(
     test sign-in, and that is audited as such."""
     if principal is not None:
         require(principal, Action.ADMIN, OrgTarget(connection.org_id))
-    allowed = ("verified", "inactive") if connection.verified_at else ("verified",)
+    allowed = (
+        {ConnectionState.VERIFIED, ConnectionState.INACTIVE}
+        if connection.verified_at
+        else {ConnectionState.VERIFIED}
+    )
     if connection.state not in allowed and not (skip_test and principal is None):
         raise Conflict(
             "Run a successful test sign-in through this connection before activating it.",
             code="connection_unverified",
         )
-    old, connection.state = connection.state, "active"
+    old, connection.state = connection.state, ConnectionState.ACTIVE.value
     audit.record(
         db, actor, "sso.connection_activated", org_id=connection.org_id,
         target=f"connection:{connection.id}", data={"from": old, "skip_test": skip_test},
@@ -261,7 +266,7 @@ def deactivate(
     """Switch a connection off; the org must not be left with SSO on and no way in."""
     if principal is not None:
         require(principal, Action.ADMIN, OrgTarget(connection.org_id))
-    old, connection.state = connection.state, "inactive"
+    old, connection.state = connection.state, ConnectionState.INACTIVE.value
     db.flush()
     policy = policy_of(db, connection.org_id)
     if policy.mode is not SsoMode.OFF and not _has_active_connection(db, connection.org_id):

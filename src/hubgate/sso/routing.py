@@ -10,6 +10,7 @@ from hubgate.accounts.emails import split_email
 from hubgate.db.models import Email, Org, OrgDomain, OrgSso, SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.sso.policy import Policy
+from hubgate.sso.states import ConnectionState
 
 __all__ = ["connection_for", "sso_for_email"]
 
@@ -48,7 +49,7 @@ def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
     active = list(
         db.scalars(
             select(SsoConnection).where(
-                SsoConnection.org_id == domain.org_id, SsoConnection.state == "active"
+                SsoConnection.org_id == domain.org_id, SsoConnection.state == ConnectionState.ACTIVE
             )
         )
     )
@@ -67,14 +68,14 @@ def connection_for(
     found = list(
         db.scalars(
             select(SsoConnection)
-            .where(SsoConnection.org_id == org.id, SsoConnection.state != "inactive")
+            .where(SsoConnection.org_id == org.id, SsoConnection.state != ConnectionState.INACTIVE)
             .order_by(SsoConnection.id)
         )
     )
     if wanted is not None:
         found = [c for c in found if c.id == wanted]
-    elif any(c.state == "active" for c in found):
-        found = [c for c in found if c.state == "active"]
+    elif any(c.state == ConnectionState.ACTIVE for c in found):
+        found = [c for c in found if c.state == ConnectionState.ACTIVE]
         serving = _serving_user(db, org, user_id)
         found = [c for c in found if c.id in serving] or found
     if len(found) != 1:

@@ -25,6 +25,7 @@ from hubgate.sso.oidc.settings import (
     MAX_SCOPE_LENGTH,
     MAX_SCOPES,
 )
+from hubgate.sso.states import ConnectionKind
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import RowId, Strict
@@ -95,11 +96,12 @@ class OidcConnectionUpdate(Strict):
 
 def _kind(value: Any) -> str | None:
     found = value.get("kind", "saml") if isinstance(value, dict) else getattr(value, "kind", None)
-    return found if found in ("saml", "oidc") else None
+    return found if found in tuple(ConnectionKind) else None
 
 
 ConnectionCreate = Annotated[
-    Annotated[SamlConnectionCreate, Tag("saml")] | Annotated[OidcConnectionCreate, Tag("oidc")],
+    Annotated[SamlConnectionCreate, Tag(ConnectionKind.SAML)]
+    | Annotated[OidcConnectionCreate, Tag(ConnectionKind.OIDC)],
     Discriminator(_kind),
     Body(),
 ]
@@ -194,7 +196,7 @@ def update_connection(
 def _update_saml(
     db: Session, actor: Actor, principal: Principal, row: SsoConnection, changes: dict[str, Any]
 ) -> None:
-    if row.kind != "saml":
+    if row.kind != ConnectionKind.SAML:
         raise SettingInvalid(f"'{next(iter(changes))}' is a setting of SAML connections.")
     certificate = changes.pop("add_idp_certificate", None)
     if changes:

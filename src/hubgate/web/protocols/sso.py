@@ -25,6 +25,7 @@ from hubgate.sso.flows import saml as saml_flow
 from hubgate.sso.flows import signin, started
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
+from hubgate.sso.states import ConnectionKind
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages.kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
@@ -88,7 +89,7 @@ def _start(
     with rt.db.transaction() as db:
         user_id = credential.user_id if credential.is_user else None
         chosen = routing.connection_for(db, org, wanted, user_id)
-        flow = oidc_flow if chosen.kind == "oidc" else saml_flow
+        flow = oidc_flow if chosen.kind == ConnectionKind.OIDC else saml_flow
         url = flow.start(db, rt, chosen, next_path, browser_key)
         started.remember(
             db, browser_key, org.id, user_id=user_id, session_id=credential.session_id,

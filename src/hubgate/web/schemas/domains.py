@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from hubgate.sso.domains import DomainVerification
 from hubgate.web.schemas import IsoInstant
 
 
@@ -18,6 +19,6 @@ class DomainPublic(BaseModel):
     domain: str
     verified: bool
     verified_at: IsoInstant | None
-    verified_by: str | None
+    verified_by: DomainVerification | None
     connection_id: int | None
     txt_record: TxtRecordPublic

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from hubgate.sso.oidc.config import TokenAuth
+from hubgate.sso.setup import SetupLinkEnd
+from hubgate.sso.states import ConnectionKind, ConnectionState, SsoModeName
 from hubgate.web.schemas import IsoInstant
 
 
@@ -33,8 +35,8 @@ class SamlConnectionPublic(BaseModel):
     """A SAML connection: what the IdP is told (SP values) and what it told us."""
 
     id: int
-    kind: Literal["saml"]
-    state: str
+    kind: Literal[ConnectionKind.SAML]
+    state: ConnectionState
     name: str
     sp_entity_id: str
     acs_url: str
@@ -60,8 +62,8 @@ class OidcConnectionPublic(BaseModel):
     (never the client secret), and the claim settings."""
 
     id: int
-    kind: Literal["oidc"]
-    state: str
+    kind: Literal[ConnectionKind.OIDC]
+    state: ConnectionState
     name: str
     redirect_uri: str
     jwks_uri: str
@@ -77,7 +79,7 @@ ConnectionPublic = Annotated[
 
 
 class SsoPolicyPublic(BaseModel):
-    mode: str
+    mode: SsoModeName
     enforced: bool
     session_timeout_seconds: int
     default_role: str
@@ -147,7 +149,7 @@ class SetupLinkPublic(BaseModel):
     created_by: str
     created_at: IsoInstant
     expires_at: IsoInstant
-    ended: str | None
+    ended: SetupLinkEnd | None
 
 
 class SetupLinkCreated(SetupLinkPublic):
