@@ -162,8 +162,8 @@ def preview_mappings(
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        found_grants = mappings.preview(db, found.id, body.groups, body.attributes, pins=True)
-        return MappingPreviewPublic.model_validate(found_grants)
+        grants = mappings.preview(db, found.id, body.groups, body.attributes, pins=True)
+        return MappingPreviewPublic.model_validate(grants)
 
 
 def _invitation(db: Session, row: Invitation) -> InvitationPublic:
