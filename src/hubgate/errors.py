@@ -10,10 +10,16 @@ into a JSON body, an HTML page or (later) a SCIM error.
     │                               token_invalid, session_expired, sso_required
     ├── Forbidden (403)             forbidden, csrf_failed, email_unverified
     ├── NotFound (404)              not_found
+    ├── MethodNotAllowed (405)      method_not_allowed
     ├── Conflict (409)              name_taken, email_taken, last_admin, role_mapped,
     │                               not_pinned, member_deactivated
     ├── PayloadTooLarge (413)       body_too_large
-    └── TooManyRequests (429)       too_many_attempts
+    ├── UnsupportedMediaType (415)  unsupported_media_type
+    ├── TooManyRequests (429)       too_many_attempts
+    ├── ServiceUnavailable (503)    unavailable
+    ├── ConfigInvalid               invalid_config (the CLI)
+    ├── DatabaseUnreachable         database_error (the CLI)
+    └── SmtpNotConfigured           smtp_not_configured (the CLI)
 """
 
 from __future__ import annotations
@@ -24,11 +30,17 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "ConfigInvalid",
+    "DatabaseUnreachable",
     "HubgateError",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "ServiceUnavailable",
+    "SmtpNotConfigured",
     "TooManyRequests",
     "Unauthenticated",
+    "UnsupportedMediaType",
 ]
 
 
@@ -95,6 +107,14 @@ class NotFound(HubgateError):
     default_message = "Not found."
 
 
+class MethodNotAllowed(HubgateError):
+    """The path exists, not with this method."""
+
+    status = 405
+    default_code = "method_not_allowed"
+    default_message = "Method Not Allowed"
+
+
 class Conflict(HubgateError):
     """The change collides with existing state."""
 
@@ -111,9 +131,46 @@ class PayloadTooLarge(HubgateError):
     default_message = "The request body is too large."
 
 
+class UnsupportedMediaType(HubgateError):
+    """The body is in a media type the route does not take."""
+
+    status = 415
+    default_code = "unsupported_media_type"
+    default_message = "Unsupported Media Type"
+
+
 class TooManyRequests(HubgateError):
     """Too many failed attempts in the current window."""
 
     status = 429
     default_code = "too_many_attempts"
     default_message = "Too many attempts. Wait a few minutes and try again."
+
+
+class ServiceUnavailable(HubgateError):
+    """The database is busy or unreachable for now; the request may be retried."""
+
+    status = 503
+    default_code = "unavailable"
+    default_message = "The service is busy; try again."
+
+
+class ConfigInvalid(HubgateError):
+    """The settings cannot be loaded (the message names what is wrong)."""
+
+    default_code = "invalid_config"
+    default_message = "The configuration is not valid."
+
+
+class DatabaseUnreachable(HubgateError):
+    """The CLI cannot reach the database, or finds it not migrated."""
+
+    default_code = "database_error"
+    default_message = "The database is unreachable or not migrated (run 'hubgate db upgrade')."
+
+
+class SmtpNotConfigured(HubgateError):
+    """Mail was asked to go out, and no SMTP server is configured."""
+
+    default_code = "smtp_not_configured"
+    default_message = "HUBGATE_SMTP_URL is not set, so mail stays in the outbox."

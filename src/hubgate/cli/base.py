@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from hubgate.config import Settings, load_settings
-from hubgate.errors import HubgateError
+from hubgate.errors import ConfigInvalid, DatabaseUnreachable, HubgateError
 from hubgate.runtime import Runtime, build_runtime
 
 __all__ = [
@@ -43,7 +43,7 @@ def load(**overrides: object) -> Settings:
     try:
         return load_settings(**overrides)
     except ValidationError as exc:
-        raise HubgateError(_config_message(exc), code="invalid_config") from exc
+        raise ConfigInvalid(_config_message(exc)) from exc
 
 
 def _config_message(exc: ValidationError) -> str:
@@ -134,9 +134,8 @@ def _fail(ctx: click.Context, error: HubgateError) -> None:
 
 def _database_error(exc: OperationalError | ProgrammingError) -> HubgateError:
     reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-    return HubgateError(
-        f"The database is unreachable or not migrated (run 'hubgate db upgrade'): {reason}",
-        code="database_error",
+    return DatabaseUnreachable(
+        f"The database is unreachable or not migrated (run 'hubgate db upgrade'): {reason}"
     )
 
 

@@ -17,7 +17,7 @@ from hubgate.accounts import tokens
 from hubgate.accounts.emails import normalize_email
 from hubgate.cli.base import dumps, emit, json_option, runtime, table, wants_json
 from hubgate.db.models import AuditEvent, OutboxMail
-from hubgate.errors import HubgateError
+from hubgate.errors import SmtpNotConfigured
 from hubgate.mail.sender import build_sender
 from hubgate.operator import operator, operator_principal, revoke_token, user_by_email
 from hubgate.orgs import service, team_tokens
@@ -254,9 +254,7 @@ def mail_send() -> None:
     rt = runtime()
     sender = build_sender(rt)
     if sender is None:
-        raise HubgateError(
-            "HUBGATE_SMTP_URL is not set, so mail stays in the outbox.", code="smtp_not_configured"
-        )
+        raise SmtpNotConfigured()
     report = sender.send_due()
     data = {"sent": report.sent, "retried": report.retried, "failed": report.failed}
     emit(data, f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")

@@ -34,6 +34,8 @@ from hubgate.scim.errors import (
     NoTarget,
     PreconditionFailed,
     ScimError,
+    ScimNotFound,
+    ScimUnauthorized,
     TooMany,
     Uniqueness,
 )
@@ -73,14 +75,17 @@ _BY_SCIM_TYPE: dict[str, type[ScimError]] = {
     for kind in (InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, Mutability, NoTarget,
                  TooMany, Uniqueness)
 }  # fmt: skip
+# RFC 7644 Table 8: the statuses that come with no scimType.
+_BY_STATUS: dict[int, type[ScimError]] = {
+    401: ScimUnauthorized, 404: ScimNotFound, 412: PreconditionFailed,
+}  # fmt: skip
 
 
 def scim_error(exc: SCIMException) -> ScimError:
-    """scim2-models' refusal as hubgate's, keeping its status and scimType."""
-    error = ScimError(exc.detail if hasattr(exc, "detail") else str(exc))
-    error.status = exc.status  # type: ignore[misc]
-    error.scim_type = exc.scim_type or None  # type: ignore[misc]
-    return error
+    """scim2-models' refusal as hubgate's error of the same scimType (or status),
+    with its detail; one hubgate does not name is a 400 ``invalidValue``."""
+    kind = _BY_SCIM_TYPE.get(exc.scim_type) or _BY_STATUS.get(exc.status, ScimError)
+    return kind(exc.detail)
 
 
 def _without_empty_schemas(payload: dict[str, Any]) -> dict[str, Any]:

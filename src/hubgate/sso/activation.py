@@ -23,6 +23,7 @@ from hubgate.sso.policy import (
     may_activate,
     policy_of,
 )
+from hubgate.sso.states import ConnectionState
 
 __all__ = ["activate", "deactivate"]
 
@@ -46,7 +47,7 @@ def activate(
             "Run a successful test sign-in through this connection before activating it.",
             code="connection_unverified",
         )
-    old, connection.state = connection.state, "active"
+    old, connection.state = connection.state, ConnectionState.ACTIVE.value
     audit.record(
         db, actor, "sso.connection_activated", org_id=connection.org_id,
         target=f"connection:{connection.id}", data={"from": old, "skip_test": skip_test},
@@ -56,7 +57,7 @@ def activate(
 def deactivate(db: Session, actor: Actor, principal: Principal, connection: SsoConnection) -> None:
     """Switch a connection off; the org must not be left with SSO on and no way in."""
     require(principal, Action.ADMIN, OrgTarget(connection.org_id))
-    old, connection.state = connection.state, "inactive"
+    old, connection.state = connection.state, ConnectionState.INACTIVE.value
     db.flush()
     policy = policy_of(db, connection.org_id)
     active = policy.mode is SsoMode.OFF or has_active_connection(db, connection.org_id)

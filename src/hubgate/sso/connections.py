@@ -36,6 +36,7 @@ from hubgate.sso.saml.config import SamlConfig
 from hubgate.sso.saml.errors import SamlError
 from hubgate.sso.saml.keys import new_key_pair
 from hubgate.sso.saml.metadata import parse_idp_metadata
+from hubgate.sso.states import ConnectionKind, ConnectionState
 
 __all__ = [
     "EDITABLE",
@@ -207,26 +208,26 @@ _T = SsoConnection.__table__
 _ENDPOINTS = select(*(_T.c[f.name] for f in dataclasses.fields(Endpoint)))
 _ENDPOINT = _ENDPOINTS.where(_T.c.id == bindparam("id"))
 _ORG_ENDPOINTS = _ENDPOINTS.where(
-    _T.c.org_id == bindparam("org_id"), _T.c.state != "inactive"
+    _T.c.org_id == bindparam("org_id"), _T.c.state != ConnectionState.INACTIVE.value
 ).order_by(_T.c.id)
 
 
 def _endpoint(db: Session, connection_id: int, kind: str) -> Endpoint:
     row = db.connection().execute(_ENDPOINT, {"id": connection_id}).first()
-    if row is None or row.kind != kind or row.state == "inactive":
+    if row is None or row.kind != kind or row.state == ConnectionState.INACTIVE:
         raise NotFound(f"No such {kind.upper()} connection.")
     return Endpoint(*row)
 
 
 def saml_endpoint(db: Session, connection_id: int) -> Endpoint:
     """The SAML connection an IdP posts to; an inactive one, or another kind, is 404."""
-    return _endpoint(db, connection_id, "saml")
+    return _endpoint(db, connection_id, ConnectionKind.SAML)
 
 
 def oidc_endpoint(db: Session, connection_id: int) -> Endpoint:
     """The OIDC connection a provider redirects to; an inactive one, or another
     kind, is 404."""
-    return _endpoint(db, connection_id, "oidc")
+    return _endpoint(db, connection_id, ConnectionKind.OIDC)
 
 
 def org_endpoints(db: Session, org_id: int) -> list[Endpoint]:
@@ -241,8 +242,8 @@ def of_org(db: Session, org: Org) -> list[SsoConnection]:
 
 def mark_verified(connection: SsoConnection, rt: Runtime) -> None:
     """A test sign-in through the connection succeeded (draft -> verified)."""
-    if connection.state == "draft":
-        connection.state = "verified"
+    if connection.state == ConnectionState.DRAFT:
+        connection.state = ConnectionState.VERIFIED.value
         connection.verified_at = rt.now()
 
 
@@ -310,11 +311,11 @@ def identity_verified(
 ) -> None:
     """A sign-in through ``connection`` verified: mark it (draft -> verified; the
     row in the session, if loaded, follows), and audit what arrived."""
-    if connection.state == "draft":
+    if connection.state == ConnectionState.DRAFT:
         db.execute(
             update(SsoConnection)
-            .where(SsoConnection.id == connection.id, SsoConnection.state == "draft")
-            .values(state="verified", verified_at=rt.now())
+            .where(SsoConnection.id == connection.id, SsoConnection.state == ConnectionState.DRAFT)
+            .values(state=ConnectionState.VERIFIED.value, verified_at=rt.now())
         )
     groups = list(identity.groups)
     summary = {"subject": identity.subject, "email": identity.email, "groups": groups}

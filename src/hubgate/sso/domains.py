@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from itertools import islice
 from typing import Any
 
@@ -38,6 +39,7 @@ from hubgate.store import new_key
 
 __all__ = [
     "MAX_DOMAINS_PER_ORG",
+    "DomainVerification",
     "OrgScope",
     "TxtLookup",
     "add",
@@ -59,6 +61,15 @@ _MAX_INPUT = 1024
 _MAX_RECORDS = 32
 _DNS_TIMEOUT_SECONDS = 2.0  # per server attempt
 _DNS_LIFETIME_SECONDS = 4.0  # the whole lookup, retries included
+
+
+class DomainVerification(StrEnum):
+    """How a domain was verified (``OrgDomain.verified_by``): its TXT record
+    found in DNS, or an operator vouching for it from the CLI."""
+
+    DNS = "dns"
+    OPERATOR = "operator"
+
 
 TxtLookup = Callable[[str], list[bytes]]
 """A DNS name -> its TXT records (each record's strings joined); raises
@@ -177,8 +188,10 @@ def add(
     return row
 
 
-def _mark_verified(db: Session, actor: Actor, row: OrgDomain, how: str, now: datetime) -> OrgDomain:
-    row.verified_at, row.verified_by = now, how
+def _mark_verified(
+    db: Session, actor: Actor, row: OrgDomain, how: DomainVerification, now: datetime
+) -> OrgDomain:
+    row.verified_at, row.verified_by = now, how.value
     try:
         db.flush()
     except IntegrityError as exc:  # another org verified it first (the partial index)
@@ -225,7 +238,7 @@ def confirm_dns(
             f"No TXT record at {record_name(row.domain)} is {record_value(row)!r} yet; "
             "publish it and try again (DNS changes may take a while to appear)."
         )
-    return _mark_verified(db, actor, row, "dns", rt.now())
+    return _mark_verified(db, actor, row, DomainVerification.DNS, rt.now())
 
 
 def _awaiting_dns(db: Session, org: Org, principal: Principal, domain: str) -> OrgDomain:
@@ -243,7 +256,7 @@ def verify_by_operator(db: Session, actor: Actor, org: Org, domain: str) -> OrgD
     if row.verified_at is not None:
         return row
     _refuse_claimed(db, org.id, row.domain)
-    return _mark_verified(db, actor, row, "operator", utcnow())
+    return _mark_verified(db, actor, row, DomainVerification.OPERATOR, utcnow())
 
 
 def remove(db: Session, actor: Actor, principal: Principal, org: Org, domain: str) -> None:

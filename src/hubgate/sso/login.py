@@ -45,6 +45,7 @@ from hubgate.runtime import Runtime
 from hubgate.sso import errors, invitations, mappings
 from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.policy import Policy, SsoMode
+from hubgate.sso.states import ConnectionKind, ConnectionState
 
 __all__ = [
     "RACES",
@@ -179,7 +180,7 @@ def _place(db: Session, connection_id: int, subject: str, domain: str | None) ->
         .execute(_PLACE, {"connection_id": connection_id, "subject": subject, "domain": domain})
         .first()
     )
-    if row is None or row.state != "active":
+    if row is None or row.state != ConnectionState.ACTIVE:
         raise errors.ConnectionInactive()
     policy = (
         Policy(
@@ -234,7 +235,7 @@ def admissible_email(here: Place, identity: Identity) -> str:
             "Another of this organization's connections serves that domain."
         )
     # A SAML IdP speaks for the org's verified domains; OIDC says so per email.
-    if here.kind == "oidc" and not identity.email_verified:
+    if here.kind == ConnectionKind.OIDC and not identity.email_verified:
         raise errors.EmailUnverified()
     return f"{local}@{domain}"
 

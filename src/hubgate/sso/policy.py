@@ -26,6 +26,7 @@ from hubgate.db.models import Org, OrgDomain, OrgSso, SsoConnection, Team
 from hubgate.errors import BadRequest, Conflict, HubgateError, NotFound
 from hubgate.principals import require
 from hubgate.runtime import Runtime
+from hubgate.sso.states import ConnectionState
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -229,7 +230,7 @@ def _team_id(db: Session, org: Org, name: str) -> int:
 
 def has_active_connection(db: Session, org_id: int) -> bool:
     statement = select(SsoConnection.id).where(
-        SsoConnection.org_id == org_id, SsoConnection.state == "active"
+        SsoConnection.org_id == org_id, SsoConnection.state == ConnectionState.ACTIVE
     )
     return db.scalar(statement.limit(1)) is not None
 
@@ -244,7 +245,11 @@ def _has_verified_domain(db: Session, org_id: int) -> bool:
 def may_activate(state: str, *, tested: bool, skip_test: bool) -> bool:
     """Pure: a connection becomes active once a test sign-in through it succeeded
     (``verified``, or ``inactive`` after one), unless the operator skips the test."""
-    return skip_test or state == "verified" or (tested and state == "inactive")
+    return (
+        skip_test
+        or state == ConnectionState.VERIFIED
+        or (tested and state == ConnectionState.INACTIVE)
+    )
 
 
 def leaves_no_way_in(mode: SsoMode, *, active_connections: bool) -> bool:

@@ -11,6 +11,7 @@ from hubgate.db.models import Email, Org, OrgDomain, OrgSso, SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.sso import connections
 from hubgate.sso.policy import Policy
+from hubgate.sso.states import ConnectionState
 
 __all__ = ["connection_for", "sso_for_email"]
 
@@ -49,7 +50,7 @@ def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
     active = list(
         db.scalars(
             select(SsoConnection).where(
-                SsoConnection.org_id == domain.org_id, SsoConnection.state == "active"
+                SsoConnection.org_id == domain.org_id, SsoConnection.state == ConnectionState.ACTIVE
             )
         )
     )
@@ -68,8 +69,8 @@ def connection_for(
     found = connections.org_endpoints(db, org.id)
     if wanted is not None:
         found = [c for c in found if c.id == wanted]
-    elif any(c.state == "active" for c in found):
-        found = [c for c in found if c.state == "active"]
+    elif any(c.state == ConnectionState.ACTIVE for c in found):
+        found = [c for c in found if c.state == ConnectionState.ACTIVE]
         serving = _serving_user(db, org, user_id)
         found = [c for c in found if c.id in serving] or found
     if len(found) != 1:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -29,6 +30,7 @@ from hubgate.runtime import Runtime
 __all__ = [
     "DEFAULT_TTL",
     "Portal",
+    "SetupLinkEnd",
     "SetupLinkEnded",
     "create",
     "describe",
@@ -41,6 +43,14 @@ __all__ = [
 
 DEFAULT_TTL = timedelta(hours=72)
 MAX_TTL = timedelta(days=30)
+
+
+class SetupLinkEnd(StrEnum):
+    """Why a setup link ended before it expired (``SetupLink.ended_why``)."""
+
+    USED = "used"
+    """A connection set up through it was activated."""
+    REVOKED = "revoked"
 
 
 class SetupLinkEnded(NotFound):
@@ -121,11 +131,11 @@ def revoke(
     row = db.get(SetupLink, link_id)
     if row is None or row.org_id != org.id or row.ended_at is not None:
         raise NotFound("No such live setup link.")
-    end(db, actor, row, rt.now(), "revoked")
+    end(db, actor, row, rt.now(), SetupLinkEnd.REVOKED)
 
 
-def end(db: Session, actor: Actor, row: SetupLink, now: datetime, why: str) -> None:
-    row.ended_at, row.ended_why = now, why
+def end(db: Session, actor: Actor, row: SetupLink, now: datetime, why: SetupLinkEnd) -> None:
+    row.ended_at, row.ended_why = now, why.value
     audit.record(
         db, actor, f"setup.link_{why}", org_id=row.org_id, target=row.email,
         data={"link": row.id},
@@ -140,7 +150,8 @@ def open_portal(db: Session, key: str, now: datetime) -> Portal:
     if row is None:
         raise SetupLinkEnded()
     if row.ended_at is not None:
-        spent = "was used to activate a connection" if row.ended_why == "used" else "was revoked"
+        used = row.ended_why == SetupLinkEnd.USED
+        spent = "was used to activate a connection" if used else "was revoked"
         raise SetupLinkEnded(f"This setup link {spent}. Ask your contact for a new one.")
     if row.expires_at <= now:
         raise SetupLinkEnded("This setup link has expired. Ask your contact for a new one.")

@@ -17,7 +17,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hubgate import audit
 from hubgate.db.models import Org
-from hubgate.errors import BadRequest, Conflict, HubgateError
+from hubgate.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HubgateError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from hubgate.principals import ANONYMOUS
 from hubgate.web import csrf
 from hubgate.web.context import actor_of, trace_id
@@ -26,9 +37,10 @@ from hubgate.web.pages.kit import viewer
 __all__ = ["install"]
 
 log = logging.getLogger("hubgate.web")
-_STATUS_CODES = {
-    400: "invalid_request", 401: "sign_in_required", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+# The framework's own refusals (no route, wrong method, ...); any other status is a 400.
+_HTTP_ERRORS: dict[int, type[HubgateError]] = {
+    400: BadRequest, 401: Unauthenticated, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
+    413: PayloadTooLarge, 415: UnsupportedMediaType,
 }  # fmt: skip
 
 
@@ -132,10 +144,8 @@ def _problem(error: Any) -> dict[str, str]:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    status = exc.status_code if exc.status_code in _STATUS_CODES else 400
-    error = HubgateError(str(exc.detail), code=_STATUS_CODES.get(status, "invalid_request"))
-    error.status = status  # type: ignore[misc]
-    return respond(request, error)
+    kind = _HTTP_ERRORS.get(exc.status_code, BadRequest)
+    return respond(request, kind(str(exc.detail)))
 
 
 async def _integrity_error(request: Request, exc: Exception) -> Response:
@@ -153,9 +163,7 @@ async def _data_error(request: Request, exc: Exception) -> Response:
 
 async def _database_busy(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", exc)
-    error = HubgateError("The service is busy; try again.", code="unavailable")
-    error.status = 503  # type: ignore[misc]
-    return respond(request, error)
+    return respond(request, ServiceUnavailable())
 
 
 def install(app: FastAPI) -> None:

@@ -36,6 +36,7 @@ from hubgate.sso.flows import started
 from hubgate.sso.flows.verified import Verified
 from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.login import SignedIn
+from hubgate.sso.states import ConnectionState
 
 __all__ = ["Caller", "Outcome", "oidc", "policy", "saml"]
 
@@ -119,7 +120,7 @@ def _spend(rt: Runtime, actor: Actor, connection_id: int, take: Callable[[Sessio
 
 def _conclude(rt: Runtime, actor: Actor, verified: Verified, browser: Browser) -> Outcome:
     through, identity = verified.connection, verified.identity
-    if through.state != "active":
+    if through.state != ConnectionState.ACTIVE:
         with rt.db.transaction() as db:
             connections.identity_verified(db, rt, actor, through, identity)
         metrics.SIGN_INS.labels(through.kind, "test_sign_in").inc()

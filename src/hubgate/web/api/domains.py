@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Request, Response
 from pydantic import Field
 
 from hubgate.access import Action, OrgTarget
+from hubgate.db.models import OrgDomain
 from hubgate.principals import require
 from hubgate.sso import domains
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import MAX_ROW_ID, Strict
+from hubgate.web.schemas.domains import DomainPublic
 
 __all__ = ["router"]
 
@@ -29,35 +31,39 @@ class DomainConnection(Strict):
     connection_id: Annotated[int | None, Field(ge=1, le=MAX_ROW_ID)]
 
 
-@router.get("")
-def list_domains(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+def _public(row: OrgDomain) -> DomainPublic:
+    return DomainPublic.model_validate(domains.describe(row))
+
+
+@router.get("", response_model=list[DomainPublic])
+def list_domains(org: str, rt: Rt, credential: CurrentCredential) -> list[DomainPublic]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
-        return [domains.describe(row) for row in domains.list_for(db, found)]
+        return [_public(row) for row in domains.list_for(db, found)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=DomainPublic)
 def add_domain(
     org: str, body: DomainCreate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> DomainPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         actor = actor_of(request, rt, credential)
-        return domains.describe(domains.add(db, rt, actor, principal, found, body.domain))
+        return _public(domains.add(db, rt, actor, principal, found, body.domain))
 
 
-@router.post("/{domain}/verify")
+@router.post("/{domain}/verify", response_model=DomainPublic)
 def verify_domain(
     org: str, domain: DomainName, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> DomainPublic:
     """Look up the TXT record at ``_hubgate.<domain>`` now (no transaction open meanwhile)."""
     actor = actor_of(request, rt, credential)
     row = domains.verify_dns(rt, actor, lambda db: org_scope(db, credential, org), domain)
-    return domains.describe(row)
+    return _public(row)
 
 
-@router.put("/{domain}/connection")
+@router.put("/{domain}/connection", response_model=DomainPublic)
 def set_connection(
     org: str,
     domain: DomainName,
@@ -65,13 +71,13 @@ def set_connection(
     request: Request,
     rt: Rt,
     credential: CurrentCredential,
-) -> dict[str, Any]:
+) -> DomainPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = domains.assign_connection(
             db, actor_of(request, rt, credential), principal, found, domain, body.connection_id
         )
-        return domains.describe(row)
+        return _public(row)
 
 
 @router.delete("/{domain}", status_code=204)

@@ -3,7 +3,7 @@ from SCIM Groups to teams (which makes those teams SCIM-managed)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path as PathParam
 from fastapi import Request, Response
@@ -15,6 +15,12 @@ from hubgate.sso import policy
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import RowId, Strict, TeamRoleName
+from hubgate.web.schemas.scim import (
+    GroupTeamPublic,
+    GroupTeamsPublic,
+    ScimTokenCreated,
+    ScimTokenPublic,
+)
 
 __all__ = ["router"]
 
@@ -31,18 +37,21 @@ class TeamLinkIn(Strict):
     team_role: TeamRoleName
 
 
-@router.get("/tokens")
-def list_tokens(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+@router.get("/tokens", response_model=list[ScimTokenPublic])
+def list_tokens(org: str, rt: Rt, credential: CurrentCredential) -> list[ScimTokenPublic]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return [tokens.describe(row) for row in tokens.list_for(db, found)]
+        return [
+            ScimTokenPublic.model_validate(tokens.describe(row))
+            for row in tokens.list_for(db, found)
+        ]
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, response_model=ScimTokenCreated)
 def create_token(
     org: str, body: TokenIn, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ScimTokenCreated:
     """A SCIM token for the org's IdP, shown this once, with the base URL to give it."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
@@ -50,7 +59,9 @@ def create_token(
             db, actor_of(request, rt, credential), principal, found, body.name
         )
         base = rt.url(f"/scim/v2/{found.name}")
-        return {**tokens.describe(row), "token": secret, "base_url": base}
+        return ScimTokenCreated.model_validate(
+            {**tokens.describe(row), "token": secret, "base_url": base}
+        )
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
@@ -64,7 +75,7 @@ def revoke_token(
     return Response(status_code=204)
 
 
-@router.put("/groups/{group_id}/teams")
+@router.put("/groups/{group_id}/teams", response_model=GroupTeamsPublic)
 def link_teams(
     org: str,
     group_id: GroupId,
@@ -72,10 +83,11 @@ def link_teams(
     request: Request,
     rt: Rt,
     credential: CurrentCredential,
-) -> dict[str, Any]:
+) -> GroupTeamsPublic:
     """Replace the teams a SCIM Group places its members in; members are placed now."""
     links = [(link.team, TeamRole.parse(link.team_role)) for link in body]
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         groups.link_teams(db, actor_of(request, rt, credential), principal, found, group_id, links)
-    return {"group": group_id, "teams": [{"team": t, "team_role": r.label} for t, r in links]}
+    teams = [GroupTeamPublic(team=t, team_role=r.label) for t, r in links]
+    return GroupTeamsPublic(group=group_id, teams=teams)

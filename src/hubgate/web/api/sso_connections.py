@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Request
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, TypeAdapter
 from sqlalchemy.orm import Session
 
 from hubgate.access import Action, OrgTarget, Principal
@@ -13,6 +13,7 @@ from hubgate.audit import Actor
 from hubgate.db.models import SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.principals import require
+from hubgate.runtime import Runtime
 from hubgate.sso import connection_certificates, connection_summary, connections
 from hubgate.sso.oidc.config import TokenAuth
 from hubgate.sso.oidc.errors import SettingInvalid
@@ -24,9 +25,11 @@ from hubgate.sso.oidc.settings import (
     MAX_SCOPE_LENGTH,
     MAX_SCOPES,
 )
+from hubgate.sso.states import ConnectionKind
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import RowId, Strict
+from hubgate.web.schemas.sso import ConnectionPublic
 
 __all__ = ["router"]
 
@@ -93,28 +96,37 @@ class OidcConnectionUpdate(Strict):
 
 def _kind(value: Any) -> str | None:
     found = value.get("kind", "saml") if isinstance(value, dict) else getattr(value, "kind", None)
-    return found if found in ("saml", "oidc") else None
+    return found if found in tuple(ConnectionKind) else None
 
 
 ConnectionCreate = Annotated[
-    Annotated[SamlConnectionCreate, Tag("saml")] | Annotated[OidcConnectionCreate, Tag("oidc")],
+    Annotated[SamlConnectionCreate, Tag(ConnectionKind.SAML)]
+    | Annotated[OidcConnectionCreate, Tag(ConnectionKind.OIDC)],
     Discriminator(_kind),
     Body(),
 ]
 
 
-@router.get("/connections")
-def list_connections(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+_PUBLIC: TypeAdapter[ConnectionPublic] = TypeAdapter(ConnectionPublic)
+
+
+def public(rt: Runtime, row: SsoConnection) -> ConnectionPublic:
+    """The connection as admins see it (``connection_summary.describe``), typed."""
+    return _PUBLIC.validate_python(connection_summary.describe(rt, row))
+
+
+@router.get("/connections", response_model=list[ConnectionPublic])
+def list_connections(org: str, rt: Rt, credential: CurrentCredential) -> list[ConnectionPublic]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
-        return [connection_summary.describe(rt, c) for c in connections.of_org(db, found)]
+        return [public(rt, c) for c in connections.of_org(db, found)]
 
 
-@router.post("/connections", status_code=201)
+@router.post("/connections", status_code=201, response_model=ConnectionPublic)
 def create_connection(
     org: str, body: ConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     """A SAML connection (from metadata), or with ``"kind": "oidc"`` an OIDC one."""
     if isinstance(body, OidcConnectionCreate):
         return _create_oidc(org, body, request, rt, credential)
@@ -123,7 +135,7 @@ def create_connection(
 
 def _create_saml(
     org: str, body: SamlConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     if (body.metadata_xml is None) == (body.metadata_url is None):
         raise BadRequest("Give exactly one of metadata_xml and metadata_url.")
     metadata = (
@@ -139,12 +151,12 @@ def _create_saml(
             db, rt, actor_of(request, rt, credential), principal, found, metadata,
             allow_idp_initiated=body.allow_idp_initiated,
         )  # fmt: skip
-        return connection_summary.describe(rt, row)
+        return public(rt, row)
 
 
 def _create_oidc(
     org: str, body: OidcConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     provider = connections.discover_for(rt, lambda db: org_scope(db, credential, org), body.issuer)
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
@@ -153,14 +165,14 @@ def _create_oidc(
             client_id=body.client_id, client_secret=body.client_secret,
             token_auth=body.token_auth, provider=provider,
         )  # fmt: skip
-        return connection_summary.describe(rt, row)
+        return public(rt, row)
 
 
-@router.patch("/connections/{connection_id}")
+@router.patch("/connections/{connection_id}", response_model=ConnectionPublic)
 def update_connection(
     org: str, connection_id: RowId, body: ConnectionUpdate | OidcConnectionUpdate,
     request: Request, rt: Rt, credential: CurrentCredential,
-) -> dict[str, Any]:  # fmt: skip
+) -> ConnectionPublic:  # fmt: skip
     """SAML flags, attribute names and certificates, or an OIDC connection's settings."""
     changes = body.model_dump(exclude_none=True)
     with rt.db.transaction() as db:
@@ -171,13 +183,13 @@ def update_connection(
             connections.update_oidc(db, rt, actor, principal, row, changes)
         elif changes:
             _update_saml(db, actor, principal, row, changes)
-        return connection_summary.describe(rt, row)
+        return public(rt, row)
 
 
 def _update_saml(
     db: Session, actor: Actor, principal: Principal, row: SsoConnection, changes: dict[str, Any]
 ) -> None:
-    if row.kind != "saml":
+    if row.kind != ConnectionKind.SAML:
         raise SettingInvalid(f"'{next(iter(changes))}' is a setting of SAML connections.")
     certificate = changes.pop("add_idp_certificate", None)
     if changes:
@@ -186,14 +198,14 @@ def _update_saml(
         connection_certificates.add_certificate(db, actor, principal, row, certificate)
 
 
-@router.post("/connections/{connection_id}/rotate-sp-key")
+@router.post("/connections/{connection_id}/rotate-sp-key", response_model=ConnectionPublic)
 def rotate_sp_key(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
         connection_certificates.rotate_sp_key(
             db, rt, actor_of(request, rt, credential), principal, row
         )
-        return connection_summary.describe(rt, row)
+        return public(rt, row)

@@ -7,7 +7,7 @@ Thin routes: a validated body, one service call in one transaction."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Path as PathParam
 from fastapi import Request, Response
@@ -16,12 +16,11 @@ from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
-from hubgate.db.models import User
+from hubgate.db.models import Invitation, User
 from hubgate.errors import NotFound
 from hubgate.provisioning import mappings as scim_mappings
 from hubgate.sso import (
     activation,
-    connection_summary,
     connections,
     invitations,
     mappings,
@@ -30,8 +29,21 @@ from hubgate.sso import (
     setup,
 )
 from hubgate.web.api.common import api_router
+from hubgate.web.api.sso_connections import public as connection_public
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
-from hubgate.web.schemas import OrgRoleName, RowId, Str, Strict, TeamRoleName
+from hubgate.web.schemas import EndedPublic, OrgRoleName, RowId, Str, Strict, TeamRoleName
+from hubgate.web.schemas.sso import (
+    CollaboratorPublic,
+    ConnectionPublic,
+    InvitationPublic,
+    JoinLinkPublic,
+    MappingPreviewPublic,
+    MappingsPublic,
+    SetupLinkCreated,
+    SetupLinkPublic,
+    SsoPolicyPublic,
+    SsoSettingsPublic,
+)
 
 __all__ = ["router"]
 
@@ -90,18 +102,19 @@ def _person(db: Session, email: str) -> User:
     return user
 
 
-@router.get("/settings")
-def get_settings(org: str, rt: Rt, credential: CurrentCredential) -> dict[str, Any]:
+@router.get("/settings", response_model=SsoSettingsPublic)
+def get_settings(org: str, rt: Rt, credential: CurrentCredential) -> SsoSettingsPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return {**policy.describe(db, found), **mappings.describe(db, found.id)}
+        described = {**policy.describe(db, found), **mappings.describe(db, found.id)}
+        return SsoSettingsPublic.model_validate(described)
 
 
-@router.patch("/settings")
+@router.patch("/settings", response_model=SsoPolicyPublic)
 def update_settings(
     org: str, body: SettingsUpdate, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> SsoPolicyPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
@@ -118,63 +131,68 @@ def update_settings(
                 default_role=OrgRole.parse(body.default_role) if body.default_role else None,
                 default_team=body.default_team,
             )  # fmt: skip
-        return policy.describe(db, found)
+        return SsoPolicyPublic.model_validate(policy.describe(db, found))
 
 
-@router.put("/role-mappings")
+@router.put("/role-mappings", response_model=MappingsPublic)
 def set_role_mappings(
     org: str,
     body: Annotated[list[RoleMappingIn], Field(max_length=mappings.MAX_RULES)],
     request: Request,
     rt: Rt,
     credential: CurrentCredential,
-) -> dict[str, Any]:
+) -> MappingsPublic:
     rules = [mappings.RoleRule(r.attribute, r.value, OrgRole.parse(r.role)) for r in body]
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         scim_mappings.set_role_mappings(
             db, actor_of(request, rt, credential), principal, found, rules
         )
-        return mappings.describe(db, found.id)
+        return MappingsPublic.model_validate(mappings.describe(db, found.id))
 
 
-@router.put("/team-mappings")
+@router.put("/team-mappings", response_model=MappingsPublic)
 def set_team_mappings(
     org: str,
     body: Annotated[list[TeamMappingIn], Field(max_length=mappings.MAX_RULES)],
     request: Request,
     rt: Rt,
     credential: CurrentCredential,
-) -> dict[str, Any]:
+) -> MappingsPublic:
     rules = [(r.attribute, r.value, r.team, TeamRole.parse(r.team_role)) for r in body]
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         mappings.set_team_mappings(db, actor_of(request, rt, credential), principal, found, rules)
-        return mappings.describe(db, found.id)
+        return MappingsPublic.model_validate(mappings.describe(db, found.id))
 
 
-@router.post("/mappings/preview")
+@router.post("/mappings/preview", response_model=MappingPreviewPublic)
 def preview_mappings(
     org: str, body: PreviewIn, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> MappingPreviewPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return mappings.preview(db, found.id, body.groups, body.attributes, pins=True)
+        grants = mappings.preview(db, found.id, body.groups, body.attributes, pins=True)
+        return MappingPreviewPublic.model_validate(grants)
 
 
-@router.get("/invitations")
-def list_invitations(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+def _invitation(db: Session, row: Invitation) -> InvitationPublic:
+    return InvitationPublic.model_validate(invitations.describe(db, row))
+
+
+@router.get("/invitations", response_model=list[InvitationPublic])
+def list_invitations(org: str, rt: Rt, credential: CurrentCredential) -> list[InvitationPublic]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return [invitations.describe(db, row) for row in invitations.list_for(db, found, rt.now())]
+        return [_invitation(db, row) for row in invitations.list_for(db, found, rt.now())]
 
 
-@router.post("/invitations", status_code=201)
+@router.post("/invitations", status_code=201, response_model=InvitationPublic)
 def invite(
     org: str, body: InvitationIn, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> InvitationPublic:
     teams = [(name, TeamRole.parse(role)) for name, role in body.teams.items()]
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
@@ -182,7 +200,7 @@ def invite(
             db, rt, actor_of(request, rt, credential), principal, found, body.email,
             OrgRole.parse(body.role), teams,
         )  # fmt: skip
-        return invitations.describe(db, row)
+        return _invitation(db, row)
 
 
 @router.delete("/invitations/{email}", status_code=204)
@@ -195,17 +213,17 @@ def revoke_invitation(
     return Response(status_code=204)
 
 
-@router.post("/join-link")
+@router.post("/join-link", response_model=JoinLinkPublic)
 def rotate_join_link(
     org: str, body: JoinLinkIn, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, str]:
+) -> JoinLinkPublic:
     """A new join link, shown once; the old one stops working."""
     ttl = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         actor = actor_of(request, rt, credential)
         key = invitations.rotate_join_link(db, rt, actor, principal, found, ttl)
-    return {"join_url": rt.url(f"/sso/join/{key}")}
+    return JoinLinkPublic(join_url=rt.url(f"/sso/join/{key}"))
 
 
 @router.delete("/join-link", status_code=204)
@@ -218,7 +236,7 @@ def disable_join_link(
     return Response(status_code=204)
 
 
-@router.put("/collaborators/{email}")
+@router.put("/collaborators/{email}", response_model=CollaboratorPublic)
 def set_collaborator(
     org: str,
     email: EmailPath,
@@ -226,46 +244,46 @@ def set_collaborator(
     request: Request,
     rt: Rt,
     credential: CurrentCredential,
-) -> dict[str, Any]:
+) -> CollaboratorPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         user = _person(db, email)
         actor = actor_of(request, rt, credential)
         members.set_collaborator(db, actor, principal, found, user, body.external)
-    return {"email": email, "external_collaborator": body.external}
+    return CollaboratorPublic(email=email, external_collaborator=body.external)
 
 
-@router.post("/members/{email}/end-sessions")
+@router.post("/members/{email}/end-sessions", response_model=EndedPublic)
 def end_sessions(
     org: str, email: EmailPath, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, int]:
+) -> EndedPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         user = _person(db, email)
         actor = actor_of(request, rt, credential)
-        return {"ended": members.end_org_sessions(db, actor, principal, found, user)}
+        return EndedPublic(ended=members.end_org_sessions(db, actor, principal, found, user))
 
 
-@router.post("/connections/{connection_id}/activate")
+@router.post("/connections/{connection_id}/activate", response_model=ConnectionPublic)
 def activate(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
         activation.activate(db, actor_of(request, rt, credential), principal, row)
-        return connection_summary.describe(rt, row)
+        return connection_public(rt, row)
 
 
-@router.post("/connections/{connection_id}/deactivate")
+@router.post("/connections/{connection_id}/deactivate", response_model=ConnectionPublic)
 def deactivate(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> ConnectionPublic:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
         activation.deactivate(db, actor_of(request, rt, credential), principal, row)
-        return connection_summary.describe(rt, row)
+        return connection_public(rt, row)
 
 
 class SetupLinkIn(Strict):
@@ -273,25 +291,27 @@ class SetupLinkIn(Strict):
     expires_in_seconds: Annotated[int, Field(ge=600, le=30 * 24 * 3600)] = 72 * 3600
 
 
-@router.get("/setup-links")
-def list_setup_links(org: str, rt: Rt, credential: CurrentCredential) -> list[dict[str, Any]]:
+@router.get("/setup-links", response_model=list[SetupLinkPublic])
+def list_setup_links(org: str, rt: Rt, credential: CurrentCredential) -> list[SetupLinkPublic]:
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return [setup.describe(row) for row in setup.list_for(db, found, rt.now())]
+        rows = setup.list_for(db, found, rt.now())
+        return [SetupLinkPublic.model_validate(setup.describe(row)) for row in rows]
 
 
-@router.post("/setup-links", status_code=201)
+@router.post("/setup-links", status_code=201, response_model=SetupLinkCreated)
 def create_setup_link(
     org: str, body: SetupLinkIn, request: Request, rt: Rt, credential: CurrentCredential
-) -> dict[str, Any]:
+) -> SetupLinkCreated:
     """A setup portal link for the org's IT admin, shown once."""
     ttl = timedelta(seconds=body.expires_in_seconds)
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         actor = actor_of(request, rt, credential)
         row, key = setup.create(db, rt, actor, principal, found, body.email, ttl)
-        return {**setup.describe(row), "url": rt.url(f"/setup/{key}")}
+        url = rt.url(f"/setup/{key}")
+        return SetupLinkCreated.model_validate({**setup.describe(row), "url": url})
 
 
 @router.delete("/setup-links/{link_id}", status_code=204)

@@ -204,7 +204,7 @@ def activate(key: str, connection_id: RowId, request: Request, rt: Rt) -> Respon
             actor = _actor(request, rt, portal)
             activation.activate(db, actor, portal.principal, row)
             link = db.get_one(SetupLink, portal.link_id)
-            setup.end(db, actor, link, rt.now(), "used")
+            setup.end(db, actor, link, rt.now(), setup.SetupLinkEnd.USED)
             org = portal.org.display_name
     except setup.SetupLinkEnded:
         raise

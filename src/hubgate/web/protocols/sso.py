@@ -27,6 +27,7 @@ from hubgate.sso.flows import saml as saml_flow
 from hubgate.sso.flows import signin, started
 from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
+from hubgate.sso.states import ConnectionKind
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages.kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
@@ -98,7 +99,7 @@ def _start(
         org, next_path = find(db)
         chosen = routing.connection_for(db, org, wanted, user_id)
         begun = started.Started(user_id, credential.session_id, org.id if joining else None)
-        if chosen.kind == "oidc":
+        if chosen.kind == ConnectionKind.OIDC:
             url = oidc_flow.start(db, rt, chosen, next_path, browser_key, begun)
         else:
             url = saml_flow.start(db, rt, chosen, next_path, browser_key)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from hubgate.errors import NotFound
 from hubgate.sso import connections
 from hubgate.sso.oidc.client_keys import public_jwks
+from hubgate.sso.states import ConnectionKind
 from hubgate.web.context import Rt
 from hubgate.web.schemas import RowId
 
@@ -25,7 +26,7 @@ def oidc_jwks(connection_id: RowId, rt: Rt) -> JSONResponse:
     """The connection's RSA public key as a JWK Set (RFC 7517 §5)."""
     with rt.db.transaction() as db:
         connection = connections.get(db, connection_id)
-        if connection.kind != "oidc":
+        if connection.kind != ConnectionKind.OIDC:
             raise NotFound("No such OIDC connection.")
         certificate = connection.sp_certificate
     document: dict[str, Any] = public_jwks(certificate)

@@ -1,4 +1,7 @@
-"""Request and response documents of the JSON API (``XCreate`` / ``XUpdate`` / ``XPublic``)."""
+"""Request and response documents of the JSON API (``XCreate`` / ``XUpdate`` / ``XPublic``).
+
+Accounts, orgs, teams, resources, tokens and audit here; SSO connections and
+policy in :mod:`.sso`, domains in :mod:`.domains`, SCIM settings in :mod:`.scim`."""
 
 from __future__ import annotations
 
@@ -6,7 +9,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
 from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES, ResourceKind, Visibility
 
@@ -16,6 +26,12 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 Str = Annotated[str, Field(max_length=320)]
 Name = Annotated[str, Field(min_length=1, max_length=96)]
 Password = Annotated[str, Field(max_length=256)]
+IsoInstant = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""An instant written as ``datetime.isoformat()`` does (``+00:00``, not ``Z``)."""
 OrgRoleName = Annotated[str, Field(pattern=f"^({'|'.join(ORG_ROLE_NAMES)})$")]
 TeamRoleName = Annotated[str, Field(pattern=f"^({'|'.join(TEAM_ROLE_NAMES)})$")]
 

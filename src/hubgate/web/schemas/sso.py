@@ -1,0 +1,156 @@
+"""Response documents of an org's SSO in the JSON API: connections, the policy and
+its mappings, invitations, the join link and setup links.
+
+Each is validated from what the service describes (``connections.describe``,
+``policy.describe``, ...), so the JSON keeps the service's keys and values."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+from hubgate.sso.oidc.config import TokenAuth
+from hubgate.sso.setup import SetupLinkEnd
+from hubgate.sso.states import ConnectionKind, ConnectionState, SsoModeName
+from hubgate.web.schemas import IsoInstant
+
+
+class SamlSettingsPublic(TypedDict, total=False):
+    """The SAML flags and attribute names an admin may change; a connection
+    shows those it stores."""
+
+    want_assertions_signed: bool
+    want_encrypted_assertions: bool
+    sign_authn_requests: bool
+    allow_idp_initiated: bool
+    clock_skew_seconds: int
+    email_attributes: list[str]
+    name_attributes: list[str]
+    groups_attributes: list[str]
+
+
+class SamlConnectionPublic(BaseModel):
+    """A SAML connection: what the IdP is told (SP values) and what it told us."""
+
+    id: int
+    kind: Literal[ConnectionKind.SAML]
+    state: ConnectionState
+    name: str
+    sp_entity_id: str
+    acs_url: str
+    sp_metadata_url: str
+    sp_certificate_expires: IsoInstant | None
+    idp_entity_id: str | None
+    idp_sso_url: str | None
+    idp_certificates_expire: list[IsoInstant | None]
+    settings: SamlSettingsPublic
+
+
+class OidcSettingsPublic(BaseModel):
+    email_claim: str
+    email_verified_claim: str
+    name_claim: str
+    groups_claim: str
+    scopes: list[str]
+    algorithms: list[str]
+
+
+class OidcConnectionPublic(BaseModel):
+    """An OIDC connection: the redirect URI to register, the provider and client
+    (never the client secret), and the claim settings."""
+
+    id: int
+    kind: Literal[ConnectionKind.OIDC]
+    state: ConnectionState
+    name: str
+    redirect_uri: str
+    jwks_uri: str
+    issuer: str
+    client_id: str
+    token_auth: TokenAuth
+    settings: OidcSettingsPublic
+
+
+ConnectionPublic = Annotated[
+    SamlConnectionPublic | OidcConnectionPublic, Field(discriminator="kind")
+]
+
+
+class SsoPolicyPublic(BaseModel):
+    mode: SsoModeName
+    enforced: bool
+    session_timeout_seconds: int
+    default_role: str
+    default_team: str | None
+
+
+class RoleMappingPublic(BaseModel):
+    attribute: str
+    value: str
+    role: str
+
+
+class TeamMappingPublic(BaseModel):
+    attribute: str
+    value: str
+    team: str
+    team_role: str
+
+
+class MappingsPublic(BaseModel):
+    role_mappings: list[RoleMappingPublic]
+    team_mappings: list[TeamMappingPublic]
+
+
+class SsoSettingsPublic(SsoPolicyPublic):
+    """The policy with its role and team mappings."""
+
+    role_mappings: list[RoleMappingPublic]
+    team_mappings: list[TeamMappingPublic]
+
+
+class PinnedMemberPublic(BaseModel):
+    email: str
+    role: str
+
+
+class MappingPreviewPublic(BaseModel):
+    """What the mappings would give: the role and the rule that gives it, the
+    teams (name: role), and the members whose pinned role they leave alone."""
+
+    role: str | None
+    teams: dict[str, str]
+    role_rule: str | None
+    pinned: list[PinnedMemberPublic]
+
+
+class InvitationPublic(BaseModel):
+    email: str
+    role: str
+    teams: list[tuple[str, str]] = Field(description="[team, team role] pairs.")
+    invited_by: str
+    expires_at: IsoInstant
+
+
+class JoinLinkPublic(BaseModel):
+    join_url: str = Field(description="Shown this once.")
+
+
+class CollaboratorPublic(BaseModel):
+    email: str
+    external_collaborator: bool
+
+
+class SetupLinkPublic(BaseModel):
+    id: int
+    email: str
+    created_by: str
+    created_at: IsoInstant
+    expires_at: IsoInstant
+    ended: SetupLinkEnd | None
+
+
+class SetupLinkCreated(SetupLinkPublic):
+    url: str = Field(description="The link, shown this once.")
