@@ -4,7 +4,7 @@ Order matters: fixed paths (``/login``, ``/settings/...``) come first, then the
 org administration pages (``/{org}/members``, ``/{org}/teams/{team}``), and the
 ``/{org}`` and ``/{org}/{kinds}/{name}`` catch-alls last. ``app.py`` includes
 this router after every other one. Org names never take a reserved word
-(``hubgate/orgs/names.py``), so no org hides a fixed path.
+(``hubgate/names.py``), so no org hides a fixed path.
 """
 
 from __future__ import annotations
