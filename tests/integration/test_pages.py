@@ -200,8 +200,9 @@ def test_logout_ends_the_session(client: TestClient, world: World, rt: Runtime) 
     _log_in(client, "lou@example.com")
     assert "lou@example.com" in client.get("/").text
     out = _post(client, "/logout", {})
-    assert out.status_code == 303 and out.headers["location"] == "/"
+    assert out.status_code == 303 and out.headers["location"] == "/signed-out"
     assert _count(rt, WebSession) == 0
+    assert "signed out of hubgate in this browser" in client.get("/signed-out").text
     assert "Sign in" in client.get("/").text
 
 

@@ -446,6 +446,8 @@ class SsoAuthentication(Base):
     __table_args__ = (
         UniqueConstraint("session_id", "org_id"),
         Index("ix_sso_authentications_user_org", "user_id", "org_id"),
+        Index("ix_sso_authentications_idp_subject", "connection_id", "idp_subject"),
+        Index("ix_sso_authentications_idp_session", "connection_id", "idp_session"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -457,6 +459,16 @@ class SsoAuthentication(Base):
     )
     authenticated_at: Mapped[datetime]
     idp_expires_at: Mapped[datetime | None]
+    # How the IdP names this authentication, for single logout: the SAML NameID
+    # (with its Format and qualifiers) or the OIDC ``sub``, and the SAML
+    # SessionIndex or the OIDC ``sid``; the id_token (sealed) is the
+    # ``id_token_hint`` of an RP-initiated logout.
+    idp_subject: Mapped[str | None] = mapped_column(String(1024))
+    idp_subject_format: Mapped[str | None] = mapped_column(String(256))
+    idp_name_qualifier: Mapped[str | None] = mapped_column(String(256))
+    idp_sp_name_qualifier: Mapped[str | None] = mapped_column(String(256))
+    idp_session: Mapped[str | None] = mapped_column(String(256))
+    id_token: Mapped[str | None] = mapped_column(Text)
 
 
 class RoleMapping(Base):

@@ -7,7 +7,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Browser", "Identity"]
+__all__ = ["Browser", "Identity", "IdpSession"]
+
+
+@dataclass(frozen=True, slots=True)
+class IdpSession:
+    """How the IdP names this authentication, kept so that a logout can name it
+    later, from either side (single logout, DESIGN.md §2): the SAML NameID as it
+    came (value, Format, NameQualifier, SPNameQualifier) and its SessionIndex, or
+    the OIDC ``sub`` and ``sid`` with the id_token itself (the ``id_token_hint``
+    of an RP-initiated logout)."""
+
+    subject: str
+    subject_format: str | None = None
+    name_qualifier: str | None = None
+    sp_name_qualifier: str | None = None
+    session: str | None = None
+    id_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +44,7 @@ class Identity:
     attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     authenticated_at: datetime | None = None
     session_expires_at: datetime | None = None
+    idp_session: IdpSession | None = None
 
 
 @dataclass(frozen=True, slots=True)

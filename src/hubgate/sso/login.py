@@ -43,7 +43,7 @@ from hubgate.errors import BadRequest, Conflict
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
 from hubgate.sso import errors, invitations, mappings
-from hubgate.sso.identity import Browser, Identity
+from hubgate.sso.identity import Browser, Identity, IdpSession
 from hubgate.sso.policy import Policy, SsoMode
 from hubgate.sso.states import ConnectionKind, ConnectionState
 
@@ -109,7 +109,7 @@ def sign_in(
         {
             "session_id": session_id, "user_id": user_id, "org_id": here.org_id,
             "connection_id": here.connection_id, "authenticated_at": rt.now(),
-            "idp_expires_at": identity.session_expires_at,
+            "idp_expires_at": identity.session_expires_at, **_named(rt, identity.idp_session),
         },
     )  # fmt: skip
     audit.record(
@@ -521,6 +521,24 @@ def _session(
 # Freshness counts from this sign-in; the IdP's own session expiry, if it gave one,
 # ends the authentication sooner.
 _AUTHENTICATED = insert(SsoAuthentication).inline()  # no RETURNING of the unread id
+
+
+def _named(rt: Runtime, named: IdpSession | None) -> dict[str, str | None]:
+    """The columns that let a logout name this authentication later."""
+    if named is None:
+        return dict.fromkeys(_NAMED_COLUMNS)
+    return {
+        "idp_subject": named.subject, "idp_subject_format": named.subject_format,
+        "idp_name_qualifier": named.name_qualifier,
+        "idp_sp_name_qualifier": named.sp_name_qualifier, "idp_session": named.session,
+        "id_token": rt.sealer.seal(named.id_token) if named.id_token else None,
+    }  # fmt: skip
+
+
+_NAMED_COLUMNS = (
+    "idp_subject", "idp_subject_format", "idp_name_qualifier", "idp_sp_name_qualifier",
+    "idp_session", "id_token",
+)  # fmt: skip
 
 
 def _who(user: User) -> str:

@@ -107,7 +107,8 @@ def finish(rt: Runtime, taken: Taken, params: Mapping[str, str]) -> Verified:
     tokens = _exchange(rt, config, params["code"], taken.verifier)
     claims = _validate(rt, config, tokens, taken.nonce)
     userinfo = _userinfo(rt, config, tokens) if needs_userinfo(config, claims) else None
-    return Verified(taken.connection, identity_from(config, claims, userinfo), taken.next)
+    identity = identity_from(config, claims, userinfo, tokens["id_token"])
+    return Verified(taken.connection, identity, taken.next)
 
 
 def _pending(

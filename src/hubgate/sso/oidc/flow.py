@@ -15,7 +15,7 @@ from urllib.parse import quote_plus, urlencode
 
 from joserfc import jwt
 
-from hubgate.sso.identity import Identity
+from hubgate.sso.identity import Identity, IdpSession
 from hubgate.sso.oidc.client_keys import ASSERTION_ALGORITHM, signing_key
 from hubgate.sso.oidc.config import OidcConfig, TokenAuth
 from hubgate.sso.oidc.errors import UserinfoMismatch
@@ -98,11 +98,17 @@ def _client_assertion(config: OidcConfig, now: datetime) -> str:
 
 
 def identity_from(
-    config: OidcConfig, claims: Mapping[str, Any], userinfo: Mapping[str, Any] | None
+    config: OidcConfig,
+    claims: Mapping[str, Any],
+    userinfo: Mapping[str, Any] | None,
+    id_token: str | None = None,
 ) -> Identity:
     """The Identity from the verified id_token, completed by userinfo (same ``sub``)."""
     if userinfo is not None and userinfo.get("sub") != claims["sub"]:
         raise UserinfoMismatch()
+    sid = claims.get("sid")
+    if sid is not None and (not isinstance(sid, str) or not sid or len(sid) > _MAX_SID_LENGTH):
+        raise UserinfoMismatch("The id_token's sid is not a usable session id.")
     merged = {**(userinfo or {}), **claims}
     return Identity(
         connection_id=config.connection_id,
@@ -113,7 +119,11 @@ def identity_from(
         groups=_groups(merged.get(config.groups_claim)),
         attributes={k: _values(v) for k, v in merged.items() if k not in _PROTOCOL_CLAIMS},
         authenticated_at=_instant(claims.get("auth_time")),
+        idp_session=IdpSession(claims["sub"], session=sid, id_token=id_token),
     )
+
+
+_MAX_SID_LENGTH = 256
 
 
 # Claims about the token itself, not the person: kept out of Identity.attributes.

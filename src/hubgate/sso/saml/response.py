@@ -14,7 +14,7 @@ from typing import Protocol
 
 from lxml import etree
 
-from hubgate.sso.identity import Identity
+from hubgate.sso.identity import Identity, IdpSession
 from hubgate.sso.saml.config import SamlConfig
 from hubgate.sso.saml.encryption import decrypt_assertion
 from hubgate.sso.saml.errors import (
@@ -46,6 +46,7 @@ EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 _MAX_ATTRIBUTES = 100
 _MAX_VALUES = 1000
 _MAX_VALUE_LENGTH = 1024
+_MAX_NAME_LENGTH = 256  # a NameID's Format and qualifiers, a SessionIndex
 _MAX_LIFETIME = timedelta(days=1)
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 
@@ -300,7 +301,23 @@ def _identity(assertion: etree._Element, config: SamlConfig) -> Identity:
         session_expires_at=(
             parse_instant(statement.get("SessionNotOnOrAfter")) if statement is not None else None
         ),
+        idp_session=_idp_session(name_id, subject, statement),
     )
+
+
+def _idp_session(
+    name_id: etree._Element, subject: str, statement: etree._Element | None
+) -> IdpSession:
+    """The NameID as the IdP will name it in a LogoutRequest, and its SessionIndex."""
+    named = {
+        "subject_format": name_id.get("Format"),
+        "name_qualifier": name_id.get("NameQualifier"),
+        "sp_name_qualifier": name_id.get("SPNameQualifier"),
+        "session": statement.get("SessionIndex") if statement is not None else None,
+    }
+    if any(value is not None and len(value) > _MAX_NAME_LENGTH for value in named.values()):
+        raise MalformedResponse("The Assertion's NameID or SessionIndex is too long.")
+    return IdpSession(subject, **named)
 
 
 def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:

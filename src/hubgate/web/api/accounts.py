@@ -17,6 +17,7 @@ from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
 from hubgate.sso import enforcement
+from hubgate.sso.flows import signout
 from hubgate.web import csrf, schemas
 from hubgate.web.api.common import (
     api_router,
@@ -108,19 +109,30 @@ def password_sign_in(
 
 @router.post("/logout", status_code=204, tags=["accounts"])
 def log_out(request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+    """Ends this session. The IdP's own session stays: only the browser's sign-out
+    goes on to the IdP (single logout needs the browser)."""
     response = Response(status_code=204)
-    end_session(request, response, rt, credential)
+    end_session(request, response, rt, credential, browser_key=None)
     return response
 
 
-def end_session(request: Request, response: Response, rt: Runtime, credential: Credential) -> None:
-    """Shared by the API and the sign-out button: end the session, audit, clear the cookie."""
+def end_session(
+    request: Request,
+    response: Response,
+    rt: Runtime,
+    credential: Credential,
+    *,
+    browser_key: str | None,
+) -> signout.SignedOut:
+    """Shared by the API and the sign-out button: end the session (and, given a
+    ``browser_key``, ask its IdP to end its own), audit, clear the cookie."""
     cookie = request.cookies.get(sessions.COOKIE)
+    done = signout.SignedOut()
     if cookie:
-        with rt.db.transaction() as db:
-            sessions.end(db, cookie)
-            audit.record(db, actor_of(request, rt, credential), "auth.logout")
+        actor = actor_of(request, rt, credential)
+        done = signout.sign_out(rt, actor, credential.session_id, cookie, browser_key)
     clear_session_cookie(response, rt)
+    return done
 
 
 def _me(

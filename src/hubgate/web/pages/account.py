@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from hubgate.web.context import CurrentCredential, CurrentUser, Rt, actor_of, cl
 from hubgate.web.context import trace_id as trace_of
 from hubgate.web.pages.kit import FORM_ERRORS, SignedIn, page_router, render, safe_next, see_other
 from hubgate.web.schemas import RowId
+from hubgate.web.session_cookie import set_browser_cookie
 
 __all__ = ["router"]
 
@@ -164,9 +166,22 @@ def _email_first(
 
 @router.post("/logout")
 def logout(request: Request, rt: Rt, credential: CurrentCredential) -> Response:
-    response = see_other("/")
-    end_session(request, response, rt, credential)
+    """Sign out here, then on to the IdP when the session came from one that takes
+    logout requests; it sends the browser back to a page that says where it was
+    signed out (:mod:`hubgate.web.protocols.logout`)."""
+    response = see_other("/signed-out")
+    browser_key = secrets.token_urlsafe(24)
+    done = end_session(request, response, rt, credential, browser_key=browser_key)
+    if done.redirect is not None:
+        response.headers["location"] = done.redirect
+        set_browser_cookie(response, rt, browser_key)
     return response
+
+
+@router.get("/signed-out")
+def signed_out(request: Request, rt: Rt) -> Response:
+    """Signed out here only: no IdP was asked (the IdP's return pages say more)."""
+    return render(request, rt, "signed_out.html", {"idp": None, "confirmed": False})
 
 
 # -- personal tokens ---------------------------------------------------------------

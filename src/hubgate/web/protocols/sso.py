@@ -31,14 +31,13 @@ from hubgate.sso.states import ConnectionKind
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages.kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
-from hubgate.web.session_cookie import set_session_cookie
+from hubgate.web.session_cookie import BROWSER_COOKIE, set_browser_cookie, set_session_cookie
 
 __all__ = ["router"]
 
 OptionalRowId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 router = APIRouter(tags=["sso"])
-BROWSER_COOKIE = "hubgate_sso_browser"
 _MAX_FORM_FIELD = 512 * 1024
 
 
@@ -105,7 +104,7 @@ def _start(
             url = saml_flow.start(db, rt, chosen, next_path, browser_key)
             started.remember(db, browser_key, org.id, begun)
     response = RedirectResponse(url, status_code=303)
-    _set_browser_cookie(response, rt, browser_key)
+    set_browser_cookie(response, rt, browser_key)
     return response
 
 
@@ -168,15 +167,9 @@ def _identity_response(
     request: Request, rt: Runtime, identity: Identity, next_path: str
 ) -> Response:
     if "application/json" in request.headers.get("accept", ""):
-        body = jsonable_encoder({"identity": dataclasses.asdict(identity), "next": next_path})
+        shown = dataclasses.asdict(identity)
+        if shown["idp_session"] is not None:
+            del shown["idp_session"]["id_token"]  # a credential at the IdP: never echoed
+        body = jsonable_encoder({"identity": shown, "next": next_path})
         return JSONResponse(body)
     return render(request, rt, "sso_identity.html", {"identity": identity, "next": next_path})
-
-
-def _set_browser_cookie(response: Response, rt: Runtime, value: str) -> None:
-    """The IdP posts back cross-site: on https the cookie must be SameSite=None."""
-    secure = rt.settings.secure_cookies
-    response.set_cookie(
-        BROWSER_COOKIE, value, max_age=600, httponly=True, secure=secure,
-        samesite="none" if secure else "lax", path="/sso/",
-    )  # fmt: skip
