@@ -146,3 +146,23 @@ def test_extra_email_and_oversized_body(client: TestClient, world: World) -> Non
     )
     assert huge.status_code == 413 and huge.json()["error"] == "body_too_large"
     assert len(client.get("/api/v1/me").json()["emails"]) == 2
+
+
+def test_me_sets_the_cookie_its_csrf_token_is_bound_to(
+    client: TestClient, world: World, rt: Runtime
+) -> None:
+    """A browser signed in without ever seeing a page (SSO alone) got a token its
+    next write was refused with (403 csrf_failed)."""
+    world.user("csrf-me@example.com")
+    signed = client.post(
+        "/api/v1/login", json={"email": "csrf-me@example.com", "password": PASSWORD}
+    )
+    assert signed.status_code == 200, signed.text
+    client.cookies.delete("hubgate_csrf")
+    me = client.get("/api/v1/me")
+    assert "hubgate_csrf" in me.cookies
+    written = client.post(
+        "/api/v1/me/emails", json={"email": "second@example.com"},
+        headers={"x-csrf-token": me.json()["csrf_token"]},
+    )  # fmt: skip
+    assert written.status_code == 201, written.text

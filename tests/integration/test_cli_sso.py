@@ -74,6 +74,24 @@ def test_an_oidc_connection_is_discovered_before_it_is_stored(
     assert shown["kind"] == "oidc" and shown["issuer"] == ISSUER and shown["state"] == "draft"
 
 
+def test_list_shows_oidc_and_saml_connections_side_by_side(
+    hubgate: Any, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It failed with a KeyError for any org with an OIDC connection."""
+    oidc = hubgate(
+        "sso", "connection", "add", "--org", "acme", "--oidc-issuer", ISSUER,
+        "--client-id", CLIENT, "--client-secret-stdin", stdin=f"{SECRET}\n",
+    )  # fmt: skip
+    _fetched(monkeypatch)
+    saml = hubgate("sso", "connection", "add", "--org", "acme", "--saml-metadata", METADATA_URL)
+    assert oidc.exit_code == 0 and saml.exit_code == 0, (oidc.output, saml.output)
+    listed = hubgate("sso", "connection", "list", "--org", "acme")
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert ["oidc", "draft"] == rows[1][1:3] and rows[1][-1] == ISSUER
+    assert ["saml", "draft"] == rows[2][1:3] and rows[2][-1] == IDP
+
+
 def test_a_saml_connection_from_a_metadata_url_is_fetched_before_it_is_stored(
     hubgate: Any, provider: Provider, monkeypatch: pytest.MonkeyPatch
 ) -> None:

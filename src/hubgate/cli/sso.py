@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -99,6 +100,11 @@ def connection_add_cert(connection_id: int, cert_file: Path) -> None:
     emit(data, f"connection {connection_id}: IdP certificate added")
 
 
+def _idp_of(described: dict[str, Any]) -> str:
+    """Who the connection trusts: a SAML IdP's entity id, an OpenID Provider's issuer."""
+    return str(described.get("idp_entity_id") or described.get("issuer") or "")
+
+
 @connection.command("list")
 @click.option("--org", "org_name", required=True, metavar="NAME", help="The org.")
 @json_option
@@ -108,6 +114,6 @@ def connection_list(org_name: str) -> None:
     with rt.db.transaction() as db:
         rows = [_describe(rt, r) for r in connections.of_org(db, service.get_org(db, org_name))]
     emit(rows, lambda: table(
-        [[str(r["id"]), str(r["kind"]), str(r["state"]), str(r["idp_entity_id"])] for r in rows],
-        ["id", "kind", "state", "idp"],
+        [[str(r["id"]), r["kind"], r["state"], r["name"], _idp_of(r)] for r in rows],
+        ["id", "kind", "state", "name", "idp"],
     ))  # fmt: skip

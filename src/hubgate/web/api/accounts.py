@@ -166,14 +166,21 @@ def _me(
 
 
 @router.get("/me", response_model=schemas.MePublic, tags=["accounts"])
-def me(request: Request, rt: Rt, credential: CurrentCredential) -> schemas.MePublic:
+def me(
+    request: Request, response: Response, rt: Rt, credential: CurrentCredential
+) -> schemas.MePublic:
+    """Who the caller is; for a session, the CSRF token too, with the cookie it is
+    bound to (set here when this browser has none yet: a sign-in by SSO alone
+    never showed it a page)."""
     if not credential.is_user or credential.user_id is None:
         raise Unauthenticated()
     with rt.db.transaction() as db:
-        return _me(
+        found = _me(
             db, rt, request, credential.user_id, credential.kind,
             session_id=credential.session_id,
         )  # fmt: skip
+    csrf.attach_cookie(request, response, rt)
+    return found
 
 
 @router.post("/me/emails", status_code=201, response_model=schemas.EmailPublic, tags=["accounts"])
