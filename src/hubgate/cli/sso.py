@@ -114,6 +114,6 @@ def connection_list(org_name: str) -> None:
     with rt.db.transaction() as db:
         rows = [_describe(rt, r) for r in connections.of_org(db, service.get_org(db, org_name))]
     emit(rows, lambda: table(
-        [[str(r["id"]), r["kind"], r["state"], r["name"], _idp_of(r)] for r in rows],
+        [[str(r[k]) for k in ("id", "kind", "state", "name")] + [_idp_of(r)] for r in rows],
         ["id", "kind", "state", "name", "idp"],
     ))  # fmt: skip
