@@ -70,6 +70,9 @@ def test_managed_mode_creates_the_account_just_in_time(
     with rt.db.transaction() as db:
         actions = {e.action for e in db.query(AuditEvent).filter(AuditEvent.org_id == acme.org.id)}
     assert {"sso.jit_created", "sso.linked", "sso.login"} <= actions
+    with rt.db.transaction() as db:
+        login = db.query(AuditEvent).filter(AuditEvent.action == "sso.login").one()
+    assert (login.actor, login.actor_id) == ("ada@acme.example", me["id"])
     again = acme.sign_in(TestClient(create_app(runtime=rt)), **person("ada@acme.example"))
     assert again["status"] == 200 and again["created"] is False
     assert count(rt, User) == 2 and count(rt, SsoLink) == 1

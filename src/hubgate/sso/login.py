@@ -12,6 +12,7 @@ raises an :class:`~hubgate.sso.errors.SsoRefused` and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -96,6 +97,8 @@ def sign_in(
         raise refused
     user_id, linked, created, found = _account(db, rt, actor, here, identity, browser)
     member, who = _admit(db, actor, here, user_id, found, browser)
+    # From here the person is known: the audit names them as the one acting.
+    actor = dataclasses.replace(actor, label=who, user_id=user_id)
     _apply_mappings(db, actor, here, member, identity)
     # The writes come last: on SQLite the write lock is held from the first one.
     core(db).execute(
