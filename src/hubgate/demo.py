@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
@@ -323,6 +325,26 @@ dataset (403 scope_insufficient):
   curl -i {base}/auth/check -H 'Authorization: Bearer {info.team_token}' \\
     -H 'X-Original-URI: /acme/datasets/eval-set'
 """
+
+
+@contextmanager
+def leaving_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP leave the block as an exception does, so the dev IdP is
+    stopped and its folder removed, as Ctrl+C does.
+
+    Their default action ends the process at once, running no ``finally``; and
+    uvicorn, after its own graceful shutdown on SIGTERM, raises the signal again
+    with whatever handler was there before it started: this one."""
+
+    def leave(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, leave) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for handled, handler in previous.items():
+            signal.signal(handled, handler)
 
 
 @contextmanager

@@ -112,7 +112,7 @@ def demo(host: str, port: int, idp_port: int, path: Path) -> None:
 
     Development settings (HUBGATE_ENV=dev, HUBGATE_ALLOW_PRIVATE_IDP_URLS) apply
     whatever the environment says, so no secret or .env is needed. Loopback only.
-    Stop both with Ctrl+C.
+    Ctrl+C (or SIGTERM, SIGHUP) stops both.
     """
     from hubgate.app import create_app  # the web stack loads only for the commands that serve
 
@@ -123,7 +123,7 @@ def demo(host: str, port: int, idp_port: int, path: Path) -> None:
     try:
         idp = demo_data.DemoIdp(f"http://{_url_host(host)}:{idp_port}")
         info = demo_data.seed(rt, idp)
-        with demo_data.dev_idp_running(rt, info, idp_port):
+        with demo_data.leaving_on_signals(), demo_data.dev_idp_running(rt, info, idp_port):
             click.echo(demo_data.describe(info, base_url))
             uvicorn.run(
                 create_app(runtime=rt), host=host, port=port, workers=1, proxy_headers=False,

@@ -1,0 +1,68 @@
+"""``hubgate demo`` stopped the ways supervisors stop it (systemd and Docker send
+SIGTERM, a closed terminal SIGHUP, Ctrl+C SIGINT): each stops its dev IdP and
+removes the IdP's temporary folder. SIGTERM used to leave the IdP running,
+orphaned, holding its port for the next ``make demo``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import HOST, _healthy, _process, _wait_until, free_port
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        bool(os.environ.get("HUBGATE_TEST_DATABASE_URL")),
+        reason="the demo runs on a SQLite file of its own: the SQLite run covers it",
+    ),
+]
+HUBGATE = str(Path(sys.executable).with_name("hubgate"))
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def _idp_folder(pid: int) -> Path:
+    """The dev IdP's temporary folder, read from its command line (``--users``)."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return Path(argv[argv.index(b"--users") + 1].decode()).parent
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited, waiting for a parent to reap it
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_each_stop_signal_stops_the_dev_idp_and_removes_its_files(sent: signal.Signals) -> None:
+    port, idp_port = free_port(), free_port()
+    command = [
+        HUBGATE, "demo", "--host", HOST, "--port", str(port), "--idp-port", str(idp_port),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
+    with tempfile.TemporaryDirectory(prefix="hubgate-demo-test-") as folder:
+        log = Path(folder) / "demo.log"
+        with _process(command, log, env=env, cwd=folder) as demo:
+            _wait_until(lambda: _healthy(f"http://{HOST}:{port}"), demo, "hubgate demo", log)
+            (idp,) = _children(demo.pid)
+            idp_folder = _idp_folder(idp)
+            assert idp_folder.is_dir()
+            demo.send_signal(sent)
+            demo.wait(30)
+            deadline = time.monotonic() + 10
+            while not _gone(idp) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _gone(idp), f"the dev IdP ({idp}) outlived the demo after {sent.name}"
+            assert not idp_folder.exists()
