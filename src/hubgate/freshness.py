@@ -105,8 +105,14 @@ NO_RULE = SsoRule(None, None, None)
 
 @dataclass(frozen=True, slots=True)
 class SsoStatus:
+    """``fresh_until`` is the sooner of the org's timeout (``timeout`` after the
+    sign-in) and the IdP's own session expiry; ``idp_capped`` says the IdP's came
+    first, so a page can say why a week's timeout left only hours."""
+
     state: SsoState
     fresh_until: datetime | None = None
+    timeout: timedelta | None = None
+    idp_capped: bool = False
 
 
 NOT_REQUIRED = SsoStatus(SsoState.NOT_REQUIRED)
@@ -150,9 +156,11 @@ def status_at(
     SSO authentication: when it happened and the IdP's own session expiry, if
     any), or nothing: fresh until :func:`fresh_until`, stale from then on."""
     if held is None:
-        return SsoStatus(SsoState.STALE)
+        return SsoStatus(SsoState.STALE, timeout=timeout)
     until = fresh_until(held[0], held[1], timeout)
-    return SsoStatus(SsoState.FRESH, until) if now < until else SsoStatus(SsoState.STALE)
+    if now >= until:
+        return SsoStatus(SsoState.STALE, timeout=timeout)
+    return SsoStatus(SsoState.FRESH, until, timeout, idp_capped=until < held[0] + timeout)
 
 
 def fresh_until(

@@ -4,6 +4,7 @@ operator's CLI, the email-first sign-in page and the SSO banner."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -298,5 +299,13 @@ def test_my_organizations_show_the_sso_status_and_time_left(
     assert "SSO needed: sign in" in client.get("/", headers=HTML).text
     assert acme.sign_in(client, **person("bob@acme.example"))["status"] == 200
     home = client.get("/", headers=HTML).text
-    # The IdP's SessionNotOnOrAfter (8 hours) ends it before the org's 7 days.
+    # The IdP's SessionNotOnOrAfter (8 hours) ends it before the org's 7 days: said so.
     assert "SSO: 7 hours left" in home
+    assert "identity provider's session ends then, sooner than" in home
+    assert "7 days between SSO sign-ins" in home
+    (membership,) = client.get("/api/v1/me").json()["orgs"]
+    assert membership["sso_fresh_until_idp_session"] is True
+    long_idp_session = {"session_not_on_or_after": timedelta(days=30)}
+    assert acme.sign_in(client, **person("bob@acme.example"), **long_idp_session)["status"] == 200
+    home = client.get("/", headers=HTML).text
+    assert "SSO: 6 days left" in home and "identity provider's session ends" not in home

@@ -62,6 +62,10 @@ def test_an_authentication_counts_for_the_org_timeout() -> None:
 def test_the_idp_session_ends_it_sooner_never_later() -> None:
     sooner = AT + timedelta(hours=8)
     assert fresh_until(AT, sooner, WEEK) == sooner
+    capped = status_at(AT, (AT, sooner), WEEK)
+    assert capped.idp_capped and capped.timeout == WEEK and capped.fresh_until == sooner
+    assert not status_at(AT, (AT, None), WEEK).idp_capped
+    assert not status_at(AT, (AT, AT + WEEK + timedelta(days=1)), WEEK).idp_capped
     assert status_at(sooner - timedelta(seconds=1), (AT, sooner), WEEK).state is SsoState.FRESH
     assert status_at(sooner, (AT, sooner), WEEK).state is SsoState.STALE
     later = AT + timedelta(days=30)

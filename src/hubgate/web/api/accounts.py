@@ -156,6 +156,7 @@ def _me(
                 teams=teams,
                 sso=status.state.value,
                 sso_fresh_until=status.fresh_until,
+                sso_fresh_until_idp_session=status.idp_capped,
             )  # fmt: skip
         )
     token = csrf.token_for(request, rt, cookie) if kind is CredentialKind.SESSION else None

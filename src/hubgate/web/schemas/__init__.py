@@ -81,6 +81,8 @@ class MembershipSummary(BaseModel):
     teams: dict[str, str]
     sso: str
     sso_fresh_until: datetime | None = None
+    # The IdP's own session ends it before the org's timeout would.
+    sso_fresh_until_idp_session: bool = False
 
 
 class MePublic(BaseModel):
