@@ -19,6 +19,7 @@ from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import api, errors, ops, pages
+from hubgate.web.api import docs as api_docs
 from hubgate.web.middleware import BodyLimit, Observe
 from hubgate.web.protocols import forward_auth, scim, sso, sso_keys
 from hubgate.worker import Worker
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         summary="Organization single sign-on and access control for ML model platforms.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # hubgate.web.api.docs: offline, from a package
         redoc_url=None,
     )
     app.state.runtime = runtime
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(sso_keys.router)
     for router in api.ROUTERS:
         app.include_router(router)
+    api_docs.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     app.include_router(pages.router)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)

@@ -134,6 +134,15 @@ def test_the_tours_first_sign_in_works_in_the_browser(page: Page, demo: Demo) ->
     page.goto(step.opens)
     expect(page.get_by_role("heading", level=1)).to_have_text("acme/eval-set")
 
+    # The API docs the tour points to work offline: nothing is asked of another site.
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(f"{demo.base_url}/api/v1/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("hubgate")
+    expect(page.get_by_text("/api/v1/me", exact=True).first).to_be_visible()
+    assert asked and all(url.startswith(f"{demo.base_url}/") for url in asked), asked
+    screenshot(page, "demo-journey-api-docs")
+
     status = demo.interrupt()
     assert status == 0, demo.printed()
     assert not _listening(demo.port) and not _listening(demo.idp_port), demo.printed()

@@ -5,6 +5,7 @@ here."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -59,3 +60,14 @@ def test_an_untyped_schema_is_caught() -> None:
     assert not _typed({"anyOf": [{"$ref": "#/components/schemas/X"}, {}]})
     assert _typed({"type": "array", "items": {"$ref": "#/components/schemas/X"}})
     assert _typed({"type": "object", "properties": {"ended": {"type": "integer"}}})
+
+
+def test_the_docs_page_needs_nothing_from_another_site(client: TestClient) -> None:
+    """FastAPI's default page loads Swagger UI from a CDN (blank offline)."""
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    referenced = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert len(referenced) >= 4 and all(r.startswith("/") for r in referenced), referenced
+    assert "<script>" not in page.text  # no inline script: a strict CSP can hold
+    for path in referenced:
+        assert client.get(path).status_code == 200, path
