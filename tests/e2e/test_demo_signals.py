@@ -24,6 +24,8 @@ pytestmark = [
     ),
 ]
 HUBGATE = str(Path(sys.executable).with_name("hubgate"))
+# The demo hashes its people's one password at start: cheaply, for a test.
+FAST_HASHING = {"HUBGATE_PASSWORD_MEMORY_KIB": "1024", "HUBGATE_PASSWORD_TIME_COST": "1"}
 
 
 def _children(pid: int) -> list[int]:
@@ -51,7 +53,7 @@ def test_each_stop_signal_stops_the_dev_idp_and_removes_its_files(sent: signal.S
     command = [
         HUBGATE, "demo", "--host", HOST, "--port", str(port), "--idp-port", str(idp_port),
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")} | FAST_HASHING
     with tempfile.TemporaryDirectory(prefix="hubgate-demo-test-") as folder:
         log = Path(folder) / "demo.log"
         with _process(command, log, env=env, cwd=folder) as demo:
