@@ -10,9 +10,10 @@ if [ $# -gt 0 ]; then
   env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}" "$@"
 else
   # Each of these tests copies its own SQLite file, so two processes share the work;
-  # the end-to-end and browser tests drive servers and a browser, one at a time.
+  # the end-to-end and browser tests drive servers and a browser on free ports and
+  # files of their own, so two processes share them too, a module at a time each.
   env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}" -n 2 --ignore=tests/e2e --ignore=tests/browser tests
-  env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}" tests/e2e tests/browser
+  env -u HUBGATE_TEST_DATABASE_URL "${pytest[@]}" -n 2 --dist loadfile tests/e2e tests/browser
 fi
 
 if [ -n "${HUBGATE_TEST_DATABASE_URL:-}" ]; then
@@ -21,9 +22,9 @@ if [ -n "${HUBGATE_TEST_DATABASE_URL:-}" ]; then
     "${pytest[@]}" "$@"
   else
     # Each process empties a database of its own before each test (tests/conftest.py
-    # gives xdist worker gwN the database <name>_gwN); the end-to-end and browser
-    # modules share the named database, one at a time.
+    # gives xdist worker gwN the database <name>_gwN), the end-to-end and browser
+    # modules too.
     "${pytest[@]}" -n 2 --ignore=tests/e2e --ignore=tests/browser tests
-    "${pytest[@]}" tests/e2e tests/browser
+    "${pytest[@]}" -n 2 --dist loadfile tests/e2e tests/browser
   fi
 fi

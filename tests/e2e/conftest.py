@@ -50,7 +50,7 @@ NGINX_CONF = REPO / "deploy" / "nginx" / "hubgate.conf"
 HUBGATE_PLACEHOLDER = "hubgate:8000"
 UPSTREAM_PLACEHOLDER = "model-server:9000"
 LISTEN_PLACEHOLDER = "listen 80;"
-STARTUP_SECONDS = 30.0
+STARTUP_SECONDS = 60.0  # a ceiling, not a wait: a busy machine starts servers slowly
 STOP_SECONDS = 10.0
 
 
