@@ -10,7 +10,6 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -82,21 +81,30 @@ class LogoutProvider:
         return jwt.encode(header, body, signer, algorithms=["RS256"])
 
 
-@pytest.fixture
-def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[LogoutProvider]:
+def install_logout(monkeypatch: pytest.MonkeyPatch) -> LogoutProvider:
+    """The provider answering hubgate's fetches, the logout flow's too."""
     logout = LogoutProvider(install(monkeypatch))
     monkeypatch.setattr(oidc_logout, "fetch", logout.fetch)
     monkeypatch.setattr(oidc_logout, "_KEYS", {})
     monkeypatch.setattr(oidc_logout, "_REDISCOVERED", {})
-    yield logout
+    return logout
 
 
-@pytest.fixture
-def acme(world: World, rt: Runtime, provider: LogoutProvider) -> SsoOrg:
+def managed_acme(rt: Runtime, world: World) -> SsoOrg:
     """acme, managed, with one active OIDC connection to the provider."""
     org = oidc_org(rt, world)
     org.set_mode("managed")
     return org
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> LogoutProvider:
+    return install_logout(monkeypatch)
+
+
+@pytest.fixture
+def acme(world: World, rt: Runtime, provider: LogoutProvider) -> SsoOrg:
+    return managed_acme(rt, world)
 
 
 @dataclass

@@ -16,12 +16,13 @@ with joserfc, as an ordered list of small checks, each with its own reason code.
    the caller keeps its ``jti`` as used until then, so a replay inside the
    window is caught by the store and one after it by this check); ``exp``, when
    present, not passed.
-6. ``jti`` present (§2.4), a string of at most :data:`MAX_ID` characters.
-7. ``events`` a JSON object with the member
+6. ``events`` a JSON object with the member
    ``http://schemas.openid.net/event/backchannel-logout`` whose value is a JSON
    object (§2.6 step 5).
-8. ``sid``, ``sub`` or both (§2.6 step 6), strings of bounded length.
-9. No ``nonce`` (§2.6 step 7): an id_token cannot pass for a logout token.
+7. ``sid``, ``sub`` or both (§2.6 step 6), strings of bounded length.
+8. No ``nonce`` (§2.6 step 7): an id_token cannot pass for a logout token.
+9. ``jti`` present (§2.4), a string of at most :data:`MAX_ID` characters, for
+   the caller's replay check (§2.6 step 8).
 """
 
 from __future__ import annotations
@@ -90,10 +91,10 @@ def validate_logout_token(token: str, keys: KeySet, expected: LogoutExpected) ->
     _check_issuer(claims, expected)
     _check_audience(claims, expected)
     issued = _check_times(claims, expected)
-    jti = _check_jti(claims)
     _check_events(claims)
     subject, session = _check_subject(claims)
     _check_no_nonce(claims)
+    jti = _check_jti(claims)
     return LogoutClaims(jti, issued, subject, session, issued + MAX_AGE + expected.skew)
 
 
