@@ -183,7 +183,7 @@ ATTACKS: dict[str, tuple[Forge, str]] = {
 }
 
 
-def _post(rt: Runtime, connection_id: int, **request: Any) -> Any:
+def _post(rt: Runtime, connection_id: int | str, **request: Any) -> Any:
     with TestClient(create_app(runtime=rt), raise_server_exceptions=False) as server:
         return server.post(f"/sso/oidc/{connection_id}/backchannel-logout", **request)
 
@@ -263,3 +263,18 @@ def test_a_flood_of_unknown_kids_costs_one_key_refetch(
         assert answer.json()["code"] == "oidc_logout_key_not_found"
     assert len(fetched) == 2, "the first fetch, then at most one refetch per cooldown"
     assert not ada.signed_out() and PEOPLE["ada"] == ada.sub
+
+
+@pytest.mark.parametrize("path_id", ["0", "-1", "abc", "١٢", "9" * 40, "1%00"])
+def test_a_path_that_names_no_connection_is_404_in_the_same_form(
+    rt: Runtime, provider: LogoutProvider, acme: SsoOrg, path_id: str
+) -> None:
+    ada = sign_in(rt, provider, acme.connection_id, "ada")
+    token = provider.logout_token(sub=ada.sub)
+    answer = _post(rt, path_id, data={"logout_token": token})
+    assert answer.status_code == 404 and answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {
+        "error": "invalid_request", "error_description": "No such OIDC connection.",
+        "code": "not_found",
+    }  # fmt: skip
+    assert not ada.signed_out() and _refusals(rt) == ["not_found"]

@@ -20,7 +20,7 @@ from hubgate.errors import HubgateError
 from hubgate.sso.flows import oidc_logout
 from hubgate.web.context import Rt, client_address, trace_id
 from hubgate.web.pages.kit import render
-from hubgate.web.schemas import RowId
+from hubgate.web.schemas import MAX_ROW_ID, RowId
 from hubgate.web.session_cookie import BROWSER_COOKIE
 
 __all__ = ["router"]
@@ -31,25 +31,34 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 @router.post("/sso/oidc/{connection_id}/backchannel-logout")
 def backchannel_logout(
-    connection_id: RowId,
+    connection_id: str,
     request: Request,
     rt: Rt,
     logout_token: Annotated[str, Form()] = "",
 ) -> Response:
     """200 once a valid logout_token is taken, also when no session matched. The
-    field has no declared bound so that a bad request still gets this JSON body:
-    the body limit bounds it, and the flow refuses one over MAX_TOKEN first."""
+    path and the field have no declared bounds so that any bad request still gets
+    this JSON body, uncached: an id that is no row id names no connection, the
+    body limit bounds the field, and the flow refuses one over MAX_TOKEN first."""
     actor = Actor(
-        label=f"oidc connection {connection_id}",
+        label=f"oidc connection {connection_id[:20]}",
         client_address=client_address(request, rt.settings.trusted_proxies),
         trace_id=trace_id(request),
     )
     try:
-        oidc_logout.backchannel(rt, actor, connection_id, logout_token)
+        oidc_logout.backchannel(rt, actor, _row_id(connection_id), logout_token)
     except HubgateError as exc:
         body = {"error": "invalid_request", "error_description": exc.message, "code": exc.code}
         return JSONResponse(body, status_code=exc.status, headers=_NO_STORE)
     return Response(status_code=200, headers=_NO_STORE)
+
+
+def _row_id(value: str) -> int:
+    """The connection id in the path, or 0 (no row has it) when it is none."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        return 0
+    number = int(value)
+    return number if 1 <= number <= MAX_ROW_ID else 0
 
 
 @router.get("/sso/oidc/{connection_id}/logged-out")
