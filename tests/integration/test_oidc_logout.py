@@ -392,3 +392,20 @@ def test_what_an_admin_registers_at_the_provider(
     assert found.rp_logout_active is True
     assert found.backchannel_logout_uri == f"{base}/backchannel-logout"
     assert found.post_logout_redirect_uri == f"{base}/logged-out"
+
+
+def test_a_connection_stored_before_logout_metadata_is_discovered_again(
+    rt: Runtime, provider: LogoutProvider, acme: SsoOrg
+) -> None:
+    """Its stored metadata has no end_session_endpoint key at all: sign-out reads
+    the provider's discovery again (no transaction open: the network guard)."""
+    with rt.db.transaction() as db:
+        row = connections.get(db, acme.connection_id)
+        settings = json.loads(row.settings)
+        for name in ("end_session_endpoint", "backchannel_logout_supported",
+                     "backchannel_logout_session_supported"):  # fmt: skip
+            del settings["provider"][name]
+        row.settings = json.dumps(settings)
+    ada = sign_in(rt, provider, acme.connection_id, "ada")
+    assert _sign_out(ada).headers["location"].startswith(END_SESSION + "?")
+    assert ada.signed_out()
