@@ -117,6 +117,8 @@ FUTURE = at(NOW + SKEW + timedelta(seconds=5))
         pytest.param(signed(claims(sub=42, sid=None)), errors.LogoutSubjectMissing, id="sub-not-a-string"),
         pytest.param(signed(claims(sid="s" * 300)), errors.LogoutSubjectMissing, id="sid-too-long"),
         pytest.param(signed(claims(jti=None)), errors.LogoutJtiMissing, id="no-jti"),
+        pytest.param(signed(claims(sid="s\x00", sub=None)), errors.LogoutSubjectMissing, id="nul-in-sid"),
+        pytest.param(signed(claims(jti="j\n1")), errors.LogoutJtiMissing, id="control-in-jti"),
         pytest.param(signed(claims(jti="j" * 300)), errors.LogoutJtiMissing, id="jti-too-long"),
         pytest.param(signed(claims(aud="someone-else")), errors.LogoutAudienceMismatch, id="wrong-aud"),
         pytest.param(signed(claims(aud=[CLIENT, "other"])), errors.LogoutAudienceMismatch, id="several-aud-no-azp"),

@@ -19,7 +19,8 @@ with joserfc, as an ordered list of small checks, each with its own reason code.
 6. ``events`` a JSON object with the member
    ``http://schemas.openid.net/event/backchannel-logout`` whose value is a JSON
    object (§2.6 step 5).
-7. ``sid``, ``sub`` or both (§2.6 step 6), strings of bounded length.
+7. ``sid``, ``sub`` or both (§2.6 step 6), strings of bounded length without
+   control characters.
 8. No ``nonce`` (§2.6 step 7): an id_token cannot pass for a logout token.
 9. ``jti`` present (§2.4), a string of at most :data:`MAX_ID` characters, for
    the caller's replay check (§2.6 step 8).
@@ -172,9 +173,19 @@ def _check_times(claims: Mapping[str, Any], expected: LogoutExpected) -> datetim
 
 def _check_jti(claims: Mapping[str, Any]) -> str:
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not 1 <= len(jti) <= MAX_ID:
+    if not _usable(jti):
         raise errors.LogoutJtiMissing()
-    return jti
+    return str(jti)
+
+
+def _usable(value: Any) -> bool:
+    """A non-empty, bounded string without control characters (which no session
+    was ever stored under, and which PostgreSQL text refuses)."""
+    return (
+        isinstance(value, str)
+        and 1 <= len(value) <= MAX_ID
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    )
 
 
 def _check_events(claims: Mapping[str, Any]) -> None:
@@ -187,9 +198,9 @@ def _named(claims: Mapping[str, Any], name: str) -> str | None:
     value = claims.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID:
+    if not _usable(value):
         raise errors.LogoutSubjectMissing(f"The logout_token's {name} is not usable.")
-    return value
+    return str(value)
 
 
 def _check_subject(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:

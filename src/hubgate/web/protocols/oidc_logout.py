@@ -40,13 +40,14 @@ def backchannel_logout(
     path and the field have no declared bounds so that any bad request still gets
     this JSON body, uncached: an id that is no row id names no connection, the
     body limit bounds the field, and the flow refuses one over MAX_TOKEN first."""
+    row_id = _row_id(connection_id)
     actor = Actor(
-        label=f"oidc connection {connection_id[:20]}",
+        label=f"oidc connection {row_id}",
         client_address=client_address(request, rt.settings.trusted_proxies),
         trace_id=trace_id(request),
     )
     try:
-        oidc_logout.backchannel(rt, actor, _row_id(connection_id), logout_token)
+        oidc_logout.backchannel(rt, actor, row_id, logout_token)
     except HubgateError as exc:
         body = {"error": "invalid_request", "error_description": exc.message, "code": exc.code}
         return JSONResponse(body, status_code=exc.status, headers=_NO_STORE)
