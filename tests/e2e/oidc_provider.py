@@ -154,7 +154,9 @@ class ProviderInfo:
     first); it signs with ``keys[key_index]`` and publishes ``published`` (the
     indexes of the keys in its JWKS, the signing one first). ``accounts`` are
     its users now (:data:`ACCOUNTS` at start); ``client_jwks_uri`` or
-    ``client_jwks`` hold the client's keys, for ``private_key_jwt``.
+    ``client_jwks`` hold the client's keys, for ``private_key_jwt``. For logout,
+    the client may register ``post_logout_redirect_uris`` and a
+    ``backchannel_logout_uri`` (with ``backchannel_logout_session_required``).
     """
 
     issuer: str
@@ -171,6 +173,8 @@ class ProviderInfo:
     accounts: dict[str, Account] = field(default_factory=lambda: dict(ACCOUNTS))
     client_jwks_uri: str | None = None
     client_jwks: dict[str, Any] | None = None
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    backchannel_logout_uri: str | None = None
     log_file: Path = field(init=False)
     _stack: ExitStack | None = field(default=None, repr=False)
     _starts: int = field(default=0, repr=False)
@@ -216,12 +220,19 @@ class ProviderInfo:
         conform_id_token_claims: bool | None = None,
         client_jwks_uri: str | None = None,
         client_jwks: Mapping[str, Any] | None = None,
+        post_logout_redirect_uris: Sequence[str] | None = None,
+        backchannel_logout_uri: str | None = None,
     ) -> None:
         """Stop the provider and start it again on the same port, with other
         redirect URIs, signing key (``key_index``; published alone unless
-        ``publish`` lists more indexes), client auth method, claims setting or
+        ``publish`` lists more indexes), client auth method, claims setting,
         client keys (``client_jwks_uri`` or ``client_jwks``: one replaces the
-        other). Its sessions, codes and tokens are in memory: they are gone."""
+        other) or logout URIs. Its sessions, codes and tokens are in memory: they
+        are gone."""
+        if post_logout_redirect_uris is not None:
+            self.post_logout_redirect_uris = tuple(post_logout_redirect_uris)
+        if backchannel_logout_uri is not None:
+            self.backchannel_logout_uri = backchannel_logout_uri
         if client_jwks_uri is not None or client_jwks is not None:
             self.client_jwks_uri = client_jwks_uri
             self.client_jwks = dict(client_jwks) if client_jwks is not None else None
@@ -318,6 +329,10 @@ class ProviderInfo:
             client["jwks_uri"] = self.client_jwks_uri
         if self.client_jwks is not None:
             client["jwks"] = self.client_jwks
+        if self.post_logout_redirect_uris:
+            client["post_logout_redirect_uris"] = list(self.post_logout_redirect_uris)
+        if self.backchannel_logout_uri is not None:
+            client["backchannel_logout_uri"] = self.backchannel_logout_uri
         return client
 
     def _write_config(self) -> Path:

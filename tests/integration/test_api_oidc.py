@@ -89,7 +89,7 @@ def test_an_admin_creates_an_oidc_connection(
     assert created["settings"] == {
         "scopes": ["openid", "email", "profile"], "algorithms": ["ES256", "PS256", "RS256"],
         "email_claim": "email", "email_verified_claim": "email_verified", "name_claim": "name",
-        "groups_claim": "groups",
+        "groups_claim": "groups", "rp_logout": True,
     }  # fmt: skip
     listed = admin.get(BASE)
     assert SECRET not in listed.text and SECRET not in json.dumps(created)

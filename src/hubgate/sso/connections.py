@@ -434,6 +434,7 @@ def shown_oidc_settings(settings: dict[str, Any]) -> dict[str, Any]:
     shown = {name: _oidc_setting(settings, name) for name in oidc_settings.CLAIM_SETTINGS}
     shown["scopes"] = list(_oidc_setting(settings, "scopes"))
     shown["algorithms"] = sorted(_oidc_setting(settings, "algorithms"))
+    shown["rp_logout"] = _oidc_setting(settings, "rp_logout")
     return shown
 
 
@@ -472,5 +473,6 @@ def _oidc_config(rt: Runtime, connection: EndpointSource) -> OidcConfig:
         private_key_pem=rt.sealer.unseal(connection.sp_private_key),
         scopes=tuple(shown["scopes"]),
         algorithms=frozenset(shown["algorithms"]),
+        rp_logout=shown["rp_logout"],
         **{name: shown[name] for name in oidc_settings.CLAIM_SETTINGS},
     )

@@ -12,7 +12,10 @@
 //   client                   one static confidential client: client_id,
 //                            client_secret, redirect_uris, token_endpoint_auth_method
 //                            and, for private_key_jwt, the client's keys: its
-//                            jwks_uri or an inline jwks
+//                            jwks_uri or an inline jwks; for logout, optionally
+//                            post_logout_redirect_uris and backchannel_logout_uri
+//                            (then with backchannel_logout_session_required, so
+//                            id_tokens and logout tokens carry sid)
 //   accounts_file            a JSON file { login: { password, sub, claims: {...} } },
 //                            read again at every lookup, so a test may change the
 //                            accounts between two sign-ins without a restart
@@ -20,6 +23,12 @@
 //                            puts scope claims in userinfo only when an access token
 //                            is issued; false puts them in the id_token too
 //   groups_scope             the scope that carries the custom `groups` claim
+//
+// Logout: RP-Initiated Logout (GET /session/end shows a plain confirm form with
+// logout=yes, posted to /session/end/confirm) and Back-Channel Logout (on a
+// confirmed logout it POSTs a logout_token to every client of the session that
+// registered a backchannel_logout_uri; each delivery is logged as
+// `backchannel ok|error ...`).
 //
 // devInteractions is off. The interaction is ours: GET /interaction/:uid shows a
 // plain HTML form (login, password) posted to /interaction/:uid/login, and a
@@ -62,7 +71,10 @@ function accountBySub(sub) {
 
 // A private_key_jwt client is known by its keys (jwks_uri or jwks), not a secret.
 function client() {
-  const { client_id, client_secret, redirect_uris, token_endpoint_auth_method, jwks_uri, jwks: keys } = config.client;
+  const {
+    client_id, client_secret, redirect_uris, token_endpoint_auth_method, jwks_uri, jwks: keys,
+    post_logout_redirect_uris, backchannel_logout_uri,
+  } = config.client;
   const registered = {
     client_id,
     redirect_uris,
@@ -74,6 +86,11 @@ function client() {
   if (token_endpoint_auth_method !== 'private_key_jwt') registered.client_secret = client_secret;
   if (jwks_uri) registered.jwks_uri = jwks_uri;
   if (keys) registered.jwks = keys;
+  if (post_logout_redirect_uris) registered.post_logout_redirect_uris = post_logout_redirect_uris;
+  if (backchannel_logout_uri) {
+    registered.backchannel_logout_uri = backchannel_logout_uri;
+    registered.backchannel_logout_session_required = true;
+  }
   return registered;
 }
 
@@ -89,6 +106,19 @@ const provider = new Provider(config.issuer, {
   features: {
     devInteractions: { enabled: false },
     userinfo: { enabled: true },
+    backchannelLogout: { enabled: true },
+    rpInitiatedLogout: {
+      enabled: true,
+      // The confirm form, with the "yes" inside it (oidc-provider's own page puts
+      // its buttons outside the form, which the tests' form parser cannot press).
+      async logoutSource(ctx, form) {
+        const yes = '<input type="hidden" name="logout" value="yes"><button type="submit">Yes, sign me out</button></form>';
+        ctx.body = page('Sign out', form.replace('</form>', yes));
+      },
+      async postLogoutSuccessSource(ctx) {
+        ctx.body = page('Signed out', '<p id="signed-out">You are signed out.</p>');
+      },
+    },
   },
   interactions: {
     url: (ctx, interaction) => `/interaction/${interaction.uid}`,
@@ -121,6 +151,13 @@ for (const event of ['server_error', 'authorization.error', 'grant.error', 'user
     console.log(`event ${event}: ${error?.name} ${error?.message} ${error?.error_description ?? ''} ${detail}`.trimEnd());
   });
 }
+
+provider.on('backchannel.success', (ctx, client, accountId, sid) => {
+  console.log(`backchannel ok ${client.clientId} sub=${accountId} sid=${sid}`);
+});
+provider.on('backchannel.error', (ctx, error, client, accountId, sid) => {
+  console.log(`backchannel error ${client.clientId} sub=${accountId} sid=${sid}: ${error?.message}`);
+});
 
 // -- the interaction -----------------------------------------------------------
 

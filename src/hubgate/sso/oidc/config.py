@@ -37,6 +37,9 @@ class OidcConfig:
     groups_claim: str = "groups"
     algorithms: frozenset[str] = frozenset({"RS256", "ES256", "PS256"})
     clock_skew: timedelta = timedelta(seconds=120)
+    rp_logout: bool = True
+    """Send the browser to the provider's end_session_endpoint at sign-out
+    (RP-Initiated Logout 1.0), when the provider advertises one."""
 
     def __post_init__(self) -> None:
         if not self.algorithms <= ALLOWED_ALGORITHMS:

@@ -1,5 +1,11 @@
 """OpenID Provider discovery (OpenID Connect Discovery 1.0 §4.3): the issuer in
-the document must equal the configured one exactly."""
+the document must equal the configured one exactly.
+
+Logout metadata, when advertised: ``end_session_endpoint`` (RP-Initiated Logout
+1.0 §2.1), ``backchannel_logout_supported`` and
+``backchannel_logout_session_supported`` (Back-Channel Logout 1.0 §2.1). They
+default to absent, so metadata stored before hubgate read them still loads.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ class ProviderMetadata:
     userinfo_endpoint: str | None
     iss_parameter_supported: bool
     """RFC 9207: the provider puts ``iss`` in the authorization response."""
+    end_session_endpoint: str | None = None
+    backchannel_logout_supported: bool = False
+    backchannel_logout_session_supported: bool = False
 
 
 def discovery_url(issuer: str) -> str:
@@ -45,8 +54,13 @@ def parse_discovery(document: bytes, expected_issuer: str) -> ProviderMetadata:
         authorization_endpoint=_url(data, "authorization_endpoint"),
         token_endpoint=_url(data, "token_endpoint"),
         jwks_uri=_url(data, "jwks_uri"),
-        userinfo_endpoint=_url(data, "userinfo_endpoint") if "userinfo_endpoint" in data else None,
+        userinfo_endpoint=_optional_url(data, "userinfo_endpoint"),
         iss_parameter_supported=data.get("authorization_response_iss_parameter_supported") is True,
+        end_session_endpoint=_optional_url(data, "end_session_endpoint"),
+        backchannel_logout_supported=data.get("backchannel_logout_supported") is True,
+        backchannel_logout_session_supported=(
+            data.get("backchannel_logout_session_supported") is True
+        ),
     )
 
 
@@ -56,3 +70,8 @@ def _url(data: dict[str, Any], name: str) -> str:
     if parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
         raise DiscoveryInvalid(f"The discovery document has no usable {name}.")
     return str(value)
+
+
+def _optional_url(data: dict[str, Any], name: str) -> str | None:
+    """An endpoint the provider may leave out; when given it must be usable."""
+    return _url(data, name) if name in data else None

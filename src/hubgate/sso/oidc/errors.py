@@ -16,7 +16,23 @@ OidcError (400)
 ├── TokenTimeInvalid        oidc_token_time_invalid
 ├── NonceMismatch           oidc_nonce_mismatch
 ├── SubjectMissing          oidc_subject_missing
-└── UserinfoMismatch        oidc_userinfo_mismatch
+├── UserinfoMismatch        oidc_userinfo_mismatch
+└── LogoutTokenInvalid      oidc_logout_token_invalid   (Back-Channel Logout 1.0 §2.6)
+    ├── LogoutTokenMalformed     oidc_logout_token_malformed
+    ├── LogoutTokenEncrypted     oidc_logout_token_encrypted
+    ├── LogoutHeaderRefused      oidc_logout_header_refused
+    ├── LogoutAlgorithmRefused   oidc_logout_algorithm_refused
+    ├── LogoutKeyNotFound        oidc_logout_key_not_found
+    ├── LogoutSignatureInvalid   oidc_logout_signature_invalid
+    ├── LogoutIssuerMismatch     oidc_logout_issuer_mismatch
+    ├── LogoutAudienceMismatch   oidc_logout_audience_mismatch
+    ├── LogoutTokenExpired       oidc_logout_token_expired
+    ├── LogoutTimeInvalid        oidc_logout_time_invalid
+    ├── LogoutJtiMissing         oidc_logout_jti_missing
+    ├── LogoutEventMissing       oidc_logout_event_missing
+    ├── LogoutSubjectMissing     oidc_logout_subject_missing
+    ├── LogoutNoncePresent       oidc_logout_nonce_present
+    └── LogoutReplayed           oidc_logout_replayed
 
 BadRequest (400)
 └── SettingInvalid          invalid_setting   (an admin's connection settings)
@@ -33,6 +49,22 @@ __all__ = [
     "HeaderRefused",
     "IssuerMismatch",
     "KeyNotFound",
+    "LogoutAlgorithmRefused",
+    "LogoutAudienceMismatch",
+    "LogoutEventMissing",
+    "LogoutHeaderRefused",
+    "LogoutIssuerMismatch",
+    "LogoutJtiMissing",
+    "LogoutKeyNotFound",
+    "LogoutNoncePresent",
+    "LogoutReplayed",
+    "LogoutSignatureInvalid",
+    "LogoutSubjectMissing",
+    "LogoutTimeInvalid",
+    "LogoutTokenEncrypted",
+    "LogoutTokenExpired",
+    "LogoutTokenInvalid",
+    "LogoutTokenMalformed",
     "NonceMismatch",
     "OidcError",
     "ProviderError",
@@ -136,6 +168,96 @@ class SubjectMissing(OidcError):
 class UserinfoMismatch(OidcError):
     default_code = "oidc_userinfo_mismatch"
     default_message = "The userinfo answer is about another subject than the id_token."
+
+
+class LogoutTokenInvalid(OidcError):
+    """A logout_token was refused (Back-Channel Logout 1.0 §2.6): no session ended."""
+
+    default_code = "oidc_logout_token_invalid"
+    default_message = "The logout token was refused."
+
+
+class LogoutTokenMalformed(LogoutTokenInvalid):
+    default_code = "oidc_logout_token_malformed"
+    default_message = "The logout_token is missing, too large, or not a well-formed signed JWT."
+
+
+class LogoutTokenEncrypted(LogoutTokenInvalid):
+    """§2.6 allows encrypted logout tokens; hubgate registers no encryption key,
+    so a JWE is never one meant for it."""
+
+    default_code = "oidc_logout_token_encrypted"
+    default_message = "The logout_token is encrypted (JWE); only signed tokens are accepted."
+
+
+class LogoutHeaderRefused(LogoutTokenInvalid):
+    """RFC 8725 §3.10 and §3.11: no key from the header, no unknown crit, and an
+    explicit ``typ`` must be a logout token's."""
+
+    default_code = "oidc_logout_header_refused"
+    default_message = "The logout_token header names a key source, type or extension not accepted."
+
+
+class LogoutAlgorithmRefused(LogoutTokenInvalid):
+    default_code = "oidc_logout_algorithm_refused"
+    default_message = "The logout_token is signed with an algorithm this connection does not allow."
+
+
+class LogoutKeyNotFound(LogoutTokenInvalid):
+    default_code = "oidc_logout_key_not_found"
+    default_message = "No key of the provider's published key set fits the logout_token."
+
+
+class LogoutSignatureInvalid(LogoutTokenInvalid):
+    default_code = "oidc_logout_signature_invalid"
+    default_message = "The logout_token signature does not verify."
+
+
+class LogoutIssuerMismatch(LogoutTokenInvalid):
+    default_code = "oidc_logout_issuer_mismatch"
+    default_message = "The logout_token comes from another issuer than the connection's."
+
+
+class LogoutAudienceMismatch(LogoutTokenInvalid):
+    default_code = "oidc_logout_audience_mismatch"
+    default_message = "The logout_token is meant for another client (aud/azp)."
+
+
+class LogoutTokenExpired(LogoutTokenInvalid):
+    default_code = "oidc_logout_token_expired"
+    default_message = "The logout_token has expired."
+
+
+class LogoutTimeInvalid(LogoutTokenInvalid):
+    default_code = "oidc_logout_time_invalid"
+    default_message = "The logout_token's iat is missing, in the future, or too old."
+
+
+class LogoutJtiMissing(LogoutTokenInvalid):
+    default_code = "oidc_logout_jti_missing"
+    default_message = "The logout_token has no usable jti."
+
+
+class LogoutEventMissing(LogoutTokenInvalid):
+    default_code = "oidc_logout_event_missing"
+    default_message = "The logout_token's events claim names no back-channel logout event."
+
+
+class LogoutSubjectMissing(LogoutTokenInvalid):
+    default_code = "oidc_logout_subject_missing"
+    default_message = "The logout_token names neither a usable sub nor a usable sid."
+
+
+class LogoutNoncePresent(LogoutTokenInvalid):
+    """§2.4: a nonce is prohibited, so that an id_token cannot pass for a logout token."""
+
+    default_code = "oidc_logout_nonce_present"
+    default_message = "The logout_token carries a nonce, which logout tokens never do."
+
+
+class LogoutReplayed(LogoutTokenInvalid):
+    default_code = "oidc_logout_replayed"
+    default_message = "This logout_token (its jti) was already used."
 
 
 class SettingInvalid(BadRequest):

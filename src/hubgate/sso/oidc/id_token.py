@@ -33,7 +33,13 @@ from hubgate.sso.oidc.errors import (
     TokenTimeInvalid,
 )
 
-__all__ = ["ALLOWED_ALGORITHMS", "Expected", "protected_header", "validate_id_token"]
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "Expected",
+    "protected_header",
+    "signed_claims",
+    "validate_id_token",
+]
 
 ALLOWED_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
@@ -55,21 +61,28 @@ class Expected:
 
 def validate_id_token(token: str, keys: KeySet, expected: Expected) -> dict[str, Any]:
     """The verified claims of ``token``, or a typed OidcError."""
-    header = protected_header(token)
-    algorithm = _algorithm(header, expected)
-    key = _key(header, algorithm, keys)
-    try:
-        claims = dict(jwt.decode(token, key, algorithms=[algorithm]).claims)
-    except JoseError as exc:
-        raise SignatureInvalid() from exc
-    except ValueError as exc:
-        raise TokenMalformed() from exc
+    claims = signed_claims(token, keys, expected.algorithms)
     _check_issuer(claims, expected)
     _check_audience(claims, expected)
     _check_times(claims, expected)
     _check_nonce(claims, expected)
     _check_subject(claims)
     return claims
+
+
+def signed_claims(token: str, keys: KeySet, algorithms: frozenset[str]) -> dict[str, Any]:
+    """The claims of a JWS-signed JWT whose header, algorithm (of ``algorithms``,
+    within :data:`ALLOWED_ALGORITHMS`) and signature by one of ``keys`` check out;
+    no claim is checked yet. Also the logout_token's first steps."""
+    header = protected_header(token)
+    algorithm = _algorithm(header, algorithms)
+    key = _key(header, algorithm, keys)
+    try:
+        return dict(jwt.decode(token, key, algorithms=[algorithm]).claims)
+    except JoseError as exc:
+        raise SignatureInvalid() from exc
+    except ValueError as exc:
+        raise TokenMalformed() from exc
 
 
 def protected_header(token: str) -> Mapping[str, Any]:
@@ -89,13 +102,13 @@ def protected_header(token: str) -> Mapping[str, Any]:
         raise TokenMalformed() from exc
 
 
-def _algorithm(header: Mapping[str, Any], expected: Expected) -> str:
+def _algorithm(header: Mapping[str, Any], algorithms: frozenset[str]) -> str:
     if _FORBIDDEN_HEADERS & header.keys():
         raise HeaderRefused()
     if "crit" in header:
         raise HeaderRefused("The id_token marks extensions critical that hubgate does not know.")
     algorithm = header.get("alg")
-    if algorithm not in expected.algorithms or algorithm not in ALLOWED_ALGORITHMS:
+    if algorithm not in algorithms or algorithm not in ALLOWED_ALGORITHMS:
         raise AlgorithmRefused()
     return str(algorithm)
 

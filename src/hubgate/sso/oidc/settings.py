@@ -10,6 +10,8 @@ before anything is stored; a refusal names the setting and changes nothing.
 - ``email_claim``, ``email_verified_claim``, ``name_claim``, ``groups_claim``:
   claim names of 1 to :data:`MAX_CLAIM_LENGTH` printable characters, no spaces.
 - ``token_auth``: client authentication at the token endpoint (Core §9).
+- ``rp_logout``: a JSON boolean; whether signing out also asks the provider to
+  end its session (RP-Initiated Logout 1.0), when it advertises how.
 - ``client_id``, ``client_secret``: RFC 6749 Appendix A VSCHARs, bounded. The
   secret is sealed by the caller and never shown again.
 """
@@ -98,6 +100,12 @@ def _token_auth(value: Any) -> str:
     return TokenAuth(value).value
 
 
+def _rp_logout(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse("rp_logout", "must be true or false.")
+    return value
+
+
 def checked_client_id(value: Any) -> str:
     """RFC 6749 A.1: 1 to 256 VSCHARs."""
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_ID:
@@ -137,6 +145,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "scopes": _scopes,
     "algorithms": _algorithms,
     "token_auth": _token_auth,
+    "rp_logout": _rp_logout,
     "client_id": checked_client_id,
     "client_secret": checked_client_secret,
     **{name: _claim(name) for name in CLAIM_SETTINGS},

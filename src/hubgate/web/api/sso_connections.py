@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Request
-from pydantic import Discriminator, Field, Tag, TypeAdapter
+from pydantic import Discriminator, Field, StrictBool, Tag, TypeAdapter
 from sqlalchemy.orm import Session
 
 from hubgate.access import Action, OrgTarget, Principal
@@ -92,6 +92,7 @@ class OidcConnectionUpdate(Strict):
     email_verified_claim: ClaimName = None
     name_claim: ClaimName = None
     groups_claim: ClaimName = None
+    rp_logout: StrictBool | None = None
 
 
 def _kind(value: Any) -> str | None:

@@ -55,6 +55,7 @@ class OidcSettingsPublic(BaseModel):
     groups_claim: str
     scopes: list[str]
     algorithms: list[str]
+    rp_logout: bool
 
 
 class OidcConnectionPublic(BaseModel):
