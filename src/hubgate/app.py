@@ -20,7 +20,7 @@ from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import api, errors, ops, pages
 from hubgate.web.middleware import BodyLimit, Observe
-from hubgate.web.protocols import forward_auth, scim, sso, sso_keys
+from hubgate.web.protocols import forward_auth, saml_logout, scim, sso, sso_keys
 from hubgate.worker import Worker
 
 __all__ = ["create_app"]
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Then what IdPs and SCIM clients call in bulk: routes are matched in order,
     # and none of these paths (/sso/..., /scim/...) overlaps the API's /api/v1/...
     app.include_router(sso.router)
+    app.include_router(saml_logout.router)
     app.include_router(scim.router)
     app.include_router(sso_keys.router)
     for router in api.ROUTERS:
