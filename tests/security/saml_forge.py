@@ -640,12 +640,18 @@ def redirect_query(
 
 def query_signature(octets: bytes, signer: Credential, digest: hashes.HashAlgorithm) -> bytes:
     """RSA PKCS#1 v1.5, or ECDSA as XML-DSig writes it (r || s, RFC 4051)."""
-    key: Any = serialization.load_pem_private_key(signer.key_pem.encode(), password=None)
+    key = _private_key(signer.key_pem)
     if isinstance(key, rsa.RSAPrivateKey):
         return key.sign(octets, padding.PKCS1v15(), digest)
     r, s = decode_dss_signature(key.sign(octets, ec.ECDSA(digest)))
     size = (key.curve.key_size + 7) // 8
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+@cache
+def _private_key(key_pem: str) -> Any:
+    """Loaded once per key: loading checks the key, which costs more than signing."""
+    return serialization.load_pem_private_key(key_pem.encode(), password=None)
 
 
 def post_value(message: etree._Element, signer: Credential | None, **signing: Any) -> str:
