@@ -11,16 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import select
 
+from hubgate.app import create_app
 from hubgate.audit import Actor
 from hubgate.db.models import AuditEvent, SsoAuthentication, SsoConnection, WebSession
 from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.saml.metadata import POST, REDIRECT
-from tests.conftest import World
+from tests.conftest import World, sign_in
 from tests.integration.slo_world import (
     IDP_SLO,
     IDP_SLO_ANSWERS,
@@ -35,7 +37,7 @@ from tests.integration.slo_world import (
     slo_org,
     to_slo,
 )
-from tests.integration.sso_world import SsoOrg, count
+from tests.integration.sso_world import SsoOrg, count, sso_org
 from tests.security.saml_forge import NS, PARTIAL_LOGOUT, session_keys
 
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
@@ -259,3 +261,15 @@ def test_sign_out_stays_here_when_single_logout_is_off(rt: Runtime, acme: SsoOrg
     ada = signed_in(rt, acme, ADA)
     assert _sign_out(rt, ada).headers["location"] == "/signed-out"
     assert signed_out(ada) and _events(rt, "sso.logout_requested") == []
+
+
+def test_an_org_admin_turns_single_logout_off_through_the_api(rt: Runtime, world: World) -> None:
+    org = sso_org(rt, world, metadata=slo_metadata(session_keys().idp.cert_pem))
+    client = TestClient(create_app(runtime=rt))
+    sign_in(client, "admin@acme.example")
+    path = f"/api/v1/orgs/acme/sso/connections/{org.connection_id}"
+    changed = client.patch(path, json={"single_logout": False})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"]["single_logout"] is False
+    assert _single_logout(rt, org.connection_id).active is False
+    assert client.patch(path, json={"single_logout": "maybe"}).status_code in (400, 422)
