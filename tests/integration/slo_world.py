@@ -29,6 +29,8 @@ from hubgate.db.models import SsoAuthentication, SsoConnection
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.saml.metadata import REDIRECT, certificate_body
+from hubgate.sso.saml.signature import enveloped_signature, verify_enveloped
+from hubgate.sso.saml.xml import parse
 from tests.conftest import World
 from tests.integration.sso_world import SsoOrg, person, sso_org
 from tests.integration.test_saml_flow import IDP, SSO_URL
@@ -51,6 +53,8 @@ __all__ = [
     "logout_claims",
     "logout_query",
     "post_message",
+    "post_to_slo",
+    "posted_to_idp",
     "sent_to_idp",
     "signed_in",
     "signed_out",
@@ -215,3 +219,28 @@ def csrf_token(client: TestClient) -> str:
     found = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page)
     assert found is not None
     return found.group(1)
+
+
+def posted_to_idp(rt: Runtime, org: SsoOrg, page: Any) -> tuple[str, Any, dict[str, str]]:
+    """Read hubgate's auto-submit form to the IdP (HTTP-POST binding) as the IdP
+    does: its action, the message with its enveloped signature verified with the
+    connection's SP certificate, and the form's fields."""
+    assert page.status_code == 200, page.text
+    action = re.search(r'<form id="saml-post" method="post" action="([^"]+)"', page.text)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+    assert action is not None, page.text
+    message = "SAMLRequest" if "SAMLRequest" in fields else "SAMLResponse"
+    root = parse(base64.b64decode(fields[message]))
+    with rt.db.transaction() as db:
+        pem = db.get_one(SsoConnection, org.connection_id).sp_certificate
+    signature = enveloped_signature(root)
+    assert signature is not None
+    verify_enveloped(root, signature, (pem,))  # raises if forged
+    return action.group(1), root, fields
+
+
+def post_to_slo(client: TestClient, org: SsoOrg, field: str, value: str, accept: str) -> Any:
+    return client.post(
+        f"/sso/saml/{org.connection_id}/slo", data={field: value}, headers={"accept": accept},
+        follow_redirects=False,
+    )  # fmt: skip

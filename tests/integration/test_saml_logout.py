@@ -28,8 +28,11 @@ from tests.integration.slo_world import (
     IDP_SLO_ANSWERS,
     csrf_token,
     idp_sessions,
+    logout_claims,
     logout_query,
     post_message,
+    post_to_slo,
+    posted_to_idp,
     sent_to_idp,
     signed_in,
     signed_out,
@@ -38,7 +41,13 @@ from tests.integration.slo_world import (
     to_slo,
 )
 from tests.integration.sso_world import SsoOrg, count, sso_org
-from tests.security.saml_forge import NS, PARTIAL_LOGOUT, session_keys
+from tests.security.saml_forge import (
+    NS,
+    PARTIAL_LOGOUT,
+    build_logout_response,
+    post_value,
+    session_keys,
+)
 
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -273,3 +282,44 @@ def test_an_org_admin_turns_single_logout_off_through_the_api(rt: Runtime, world
     assert changed.json()["settings"]["single_logout"] is False
     assert _single_logout(rt, org.connection_id).active is False
     assert client.patch(path, json={"single_logout": "maybe"}).status_code in (400, 422)
+
+
+# -- an IdP that takes HTTP-POST only -----------------------------------------------------
+
+
+@pytest.fixture
+def posting(rt: Runtime, world: World) -> SsoOrg:
+    """globex, whose IdP's SingleLogoutService takes HTTP-POST only."""
+    metadata = slo_metadata(session_keys().idp.cert_pem, binding=POST, response_location=None)
+    return slo_org(rt, world, "globex", "globex.example", metadata=metadata)
+
+
+def test_an_http_post_idp_gets_its_answer_by_a_form(rt: Runtime, posting: SsoOrg) -> None:
+    ada = signed_in(rt, posting, "ada@globex.example")
+    query = logout_query(
+        rt, posting, message_id="_p1", name_id="ada@globex.example", relay_state="s"
+    )
+    page = to_slo(ada, posting, query, accept="text/html")
+    action, root, fields = posted_to_idp(rt, posting, page)
+    assert (action, fields["RelayState"]) == (IDP_SLO, "s")
+    assert root.tag == f"{{{NS['samlp']}}}LogoutResponse" and root.get("InResponseTo") == "_p1"
+    assert _status(root) == (SUCCESS, None) and signed_out(ada)
+
+
+def test_sign_out_reaches_an_http_post_idp_through_a_form(rt: Runtime, posting: SsoOrg) -> None:
+    ada = signed_in(rt, posting, "ada@globex.example")
+    out = _sign_out(rt, ada)
+    assert out.headers["location"].startswith(
+        f"http://testserver/sso/saml/{posting.connection_id}/slo?send="
+    )
+    assert signed_out(ada)
+    stranger = TestClient(create_app(runtime=rt))
+    refused = stranger.get(out.headers["location"], headers={"accept": "application/json"})
+    assert (refused.status_code, refused.json()["error"]) == (400, "saml_logout_not_pending")
+    action, root, fields = posted_to_idp(rt, posting, ada.get(out.headers["location"]))
+    assert action == IDP_SLO and list(fields) == ["SAMLRequest"]
+    assert root.findtext("saml:NameID", namespaces=NS) == "ada@globex.example"
+    answer = build_logout_response(logout_claims(rt, posting, in_response_to=root.get("ID")))
+    value = post_value(answer, session_keys().idp)
+    page = post_to_slo(ada, posting, "SAMLResponse", value, "text/html")
+    assert page.status_code == 200 and "You are signed out of hubgate, and of" in page.text

@@ -23,6 +23,7 @@ from hubgate.sso.saml.bindings import (
     MAX_INFLATED,
     POST,
     REDIRECT,
+    encode_post,
     encode_redirect,
     received_by_post,
     received_by_redirect,
@@ -40,6 +41,8 @@ from hubgate.sso.saml.logout import (
     verify_logout_request,
     verify_logout_response,
 )
+from hubgate.sso.saml.signature import enveloped_signature, verify_enveloped
+from hubgate.sso.saml.xml import parse
 from tests.security.saml_forge import (
     EMAIL_FORMAT,
     NOW,
@@ -371,3 +374,15 @@ def test_a_failed_logout_response_is_verified_and_reported(config: SamlConfig) -
     )
     assert not verified.success and verified.status == RESPONDER
     assert verified.id == claims.message_id and verified.in_response_to == "_mine"
+
+
+def test_the_post_binding_signs_the_message_enveloped(config: SamlConfig) -> None:
+    """Bindings §3.5.4: what this SP posts carries an enveloped signature that the
+    sign-in's own checks (shape, algorithm, reference) accept with the SP key."""
+    message = logout_response(config, "_a2", "_r9", NOW, LogoutStatus.PARTIAL)
+    root = parse(base64.b64decode(encode_post(message, config.sp_private_key)))
+    signature = enveloped_signature(root)
+    assert signature is not None and signature.getprevious() is root.find("saml:Issuer", NS)
+    verify_enveloped(root, signature, (config.sp_certificate,))
+    with pytest.raises(errors.SignatureInvalid):
+        verify_enveloped(root, signature, (session_keys().idp.cert_pem,))

@@ -11,6 +11,10 @@ sessions, and the audit trail.
   back to the IdP with a signed LogoutResponse: Success, or Success with
   PartialLogout when no session here matched.
 
+Messages go to the IdP by HTTP-Redirect when its SingleLogoutService takes it,
+else by HTTP-POST: a form the browser submits (:class:`Outgoing`); a sign-out's
+form waits in the pending request for the browser to fetch (:func:`pending_form`).
+
 A refused message changes nothing and is audited as ``sso.logout_refused`` with
 its reason code, in a transaction of its own. No network call is made: the
 browser carries every message.
@@ -21,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
@@ -31,9 +36,9 @@ from hubgate.errors import HubgateError
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, logout
 from hubgate.sso.logout import Held
-from hubgate.sso.saml.bindings import REDIRECT, Received, encode_redirect
+from hubgate.sso.saml.bindings import REDIRECT, Received, encode_post, encode_redirect
 from hubgate.sso.saml.config import IdpSingleLogout, SamlConfig
-from hubgate.sso.saml.errors import SingleLogoutOff
+from hubgate.sso.saml.errors import LogoutNotPending, SingleLogoutOff
 from hubgate.sso.saml.logout import (
     PARTIAL_LOGOUT,
     LogoutStatus,
@@ -46,7 +51,7 @@ from hubgate.sso.saml.logout import (
 )
 from hubgate.sso.saml.request import new_request_id
 
-__all__ = ["Answered", "Confirmation", "begin", "receive"]
+__all__ = ["Answered", "Confirmation", "Outgoing", "begin", "pending_form", "receive"]
 
 PENDING = "saml_logout_request"
 SEEN = "saml_logout_message"
@@ -55,11 +60,20 @@ IDP_LOGOUT = "saml_idp_logout"
 
 
 @dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A signed message the browser takes to the IdP: a redirect to ``url``
+    (HTTP-Redirect), or with ``fields``, a form it posts there (HTTP-POST)."""
+
+    url: str
+    fields: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Answered:
     """An IdP's LogoutRequest was honoured: the browser takes the signed
-    LogoutResponse to ``redirect``; ``ended`` sessions ended here."""
+    LogoutResponse to the IdP; ``ended`` sessions ended here."""
 
-    redirect: str
+    outgoing: Outgoing
     ended: int
 
 
@@ -80,18 +94,53 @@ def begin(rt: Runtime, held: Held, browser_key: str) -> str | None:
         return None  # signed in before hubgate kept the NameID: nothing to name
     with rt.db.transaction() as db:
         config = connections.saml_config(rt, connections.saml_endpoint(db, held.connection_id))
-        slo = config.idp_slo
-        if slo is None or slo.binding != REDIRECT:
-            return None
-        request_id = new_request_id()
-        pending = {"connection_id": held.connection_id, "idp": held.connection_name}
-        store.put(db, PENDING, store.bound(request_id, browser_key), pending, PENDING_TTL)
+    slo = config.idp_slo
+    if slo is None:
+        return None
+    request_id = new_request_id()
     name_id = NameIdentifier(
         held.subject, held.subject_format, held.name_qualifier, held.sp_name_qualifier
     )
     sessions = (held.session,) if held.session else ()
     message = logout_request(config, request_id, rt.now(), name_id, sessions)
-    return encode_redirect(slo.url, "SAMLRequest", message, None, config.sp_private_key)
+    outgoing = _send(config, slo, slo.url, "SAMLRequest", message, None)
+    pending = {"connection_id": held.connection_id, "idp": held.connection_name}
+    if outgoing.fields is not None:
+        pending["form"] = outgoing.fields["SAMLRequest"]
+    with rt.db.transaction() as db:
+        store.put(db, PENDING, store.bound(request_id, browser_key), pending, PENDING_TTL)
+    if outgoing.fields is None:
+        return outgoing.url
+    return rt.url(f"/sso/saml/{held.connection_id}/slo?{urlencode({'send': request_id})}")
+
+
+def pending_form(rt: Runtime, connection_id: int, request_id: str, browser_key: str) -> Outgoing:
+    """The HTTP-POST form of this browser's pending LogoutRequest (:func:`begin`)."""
+    key = store.bound(request_id[:256], browser_key)
+    with rt.db.transaction() as db:
+        config = connections.saml_config(rt, connections.saml_endpoint(db, connection_id))
+        found = store.peek(db, PENDING, key, rt.now()) if browser_key else None
+    if found is None or "form" not in found or config.idp_slo is None:
+        raise LogoutNotPending("This browser has no sign-out on its way to the IdP.")
+    return Outgoing(config.idp_slo.url, {"SAMLRequest": str(found["form"])})
+
+
+def _send(
+    config: SamlConfig,
+    slo: IdpSingleLogout,
+    url: str,
+    parameter: str,
+    message: bytes,
+    relay_state: str | None,
+) -> Outgoing:
+    """``message`` signed for the IdP's binding."""
+    if slo.binding == REDIRECT:
+        key = config.sp_private_key
+        return Outgoing(encode_redirect(url, parameter, message, relay_state, key))
+    fields = {parameter: encode_post(message, config.sp_private_key)}
+    if relay_state is not None:
+        fields["RelayState"] = relay_state
+    return Outgoing(url, fields)
 
 
 def receive(
@@ -124,16 +173,13 @@ def _idp_logout(rt: Runtime, actor: Actor, connection_id: int, message: Received
         ended = logout.end_named(db, actor, _named(connection_id, verified), reason=IDP_LOGOUT)
     status = LogoutStatus.SUCCESS if ended else LogoutStatus.PARTIAL
     answer = logout_response(config, new_request_id(), verified.id, rt.now(), status)
-    url = encode_redirect(
-        slo.response_url, "SAMLResponse", answer, verified.relay_state, config.sp_private_key
-    )
-    return Answered(url, ended)
+    outgoing = _send(config, slo, slo.response_url, "SAMLResponse", answer, verified.relay_state)
+    return Answered(outgoing, ended)
 
 
 def _on(config: SamlConfig) -> IdpSingleLogout:
-    """The IdP's SingleLogoutService, when single logout is on and hubgate can
-    answer there (HTTP-Redirect)."""
-    if config.idp_slo is None or config.idp_slo.binding != REDIRECT:
+    """The IdP's SingleLogoutService, when single logout is on."""
+    if config.idp_slo is None:
         raise SingleLogoutOff()
     return config.idp_slo
 

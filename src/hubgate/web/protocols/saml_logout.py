@@ -36,8 +36,15 @@ _MAX_QUERY = 64 * 1024
 def slo_redirect(
     connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
-    """HTTP-Redirect: the message in the query string, taken raw, as signed."""
+    """HTTP-Redirect: the message in the query string, taken raw, as signed; or,
+    with ``send``, this browser's sign-out on its way to an HTTP-POST IdP."""
     raw: bytes = request.scope.get("query_string", b"")
+    send = request.query_params.get("send")
+    if send is not None:
+        browser_key = request.cookies.get(BROWSER_COOKIE, "")
+        return _post_form(
+            request, rt, saml_logout.pending_form(rt, connection_id, send, browser_key)
+        )
 
     def received() -> Received:
         if len(raw) > _MAX_QUERY:
@@ -83,6 +90,14 @@ def _answer(
     browser_key = request.cookies.get(BROWSER_COOKIE, "")
     outcome = saml_logout.receive(rt, actor, connection_id, received, browser_key)
     if isinstance(outcome, saml_logout.Answered):
-        return RedirectResponse(outcome.redirect, status_code=303)
+        if outcome.outgoing.fields is not None:
+            return _post_form(request, rt, outcome.outgoing)
+        return RedirectResponse(outcome.outgoing.url, status_code=303)
     context = {"idp": outcome.idp, "confirmed": outcome.confirmed, "reason": outcome.reason}
     return render(request, rt, "signed_out.html", context)
+
+
+def _post_form(request: Request, rt: Runtime, outgoing: saml_logout.Outgoing) -> Response:
+    """HTTP-POST (bindings §3.5.4): a form the browser submits to the IdP."""
+    context = {"action": outgoing.url, "fields": outgoing.fields or {}}
+    return render(request, rt, "saml_post.html", context)
