@@ -41,6 +41,7 @@ from hubgate.sso.saml.logout import (
     verify_logout_request,
     verify_logout_response,
 )
+from hubgate.sso.saml.metadata import SingleLogoutService, certificate_body, parse_idp_metadata
 from hubgate.sso.saml.signature import enveloped_signature, verify_enveloped
 from hubgate.sso.saml.xml import parse
 from tests.security.saml_forge import (
@@ -386,3 +387,50 @@ def test_the_post_binding_signs_the_message_enveloped(config: SamlConfig) -> Non
     verify_enveloped(root, signature, (config.sp_certificate,))
     with pytest.raises(errors.SignatureInvalid):
         verify_enveloped(root, signature, (session_keys().idp.cert_pem,))
+
+
+# -- the IdP's metadata ----------------------------------------------------------------
+
+SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
+
+
+def _metadata(*services: tuple[str, str, str | None]) -> bytes:
+    md = "urn:oasis:names:tc:SAML:2.0:metadata"
+    entity = etree.Element(f"{{{md}}}EntityDescriptor", nsmap={"md": md, "ds": NS["ds"]})
+    entity.set("entityID", IDP_SLO)
+    idp = etree.SubElement(entity, f"{{{md}}}IDPSSODescriptor")
+    key = etree.SubElement(idp, f"{{{md}}}KeyDescriptor", use="signing")
+    data = etree.SubElement(
+        etree.SubElement(key, f"{{{NS['ds']}}}KeyInfo"), f"{{{NS['ds']}}}X509Data"
+    )
+    etree.SubElement(data, f"{{{NS['ds']}}}X509Certificate").text = certificate_body(
+        session_keys().idp.cert_pem
+    )
+    for binding, location, answers in services:
+        service = etree.SubElement(
+            idp, f"{{{md}}}SingleLogoutService", Binding=binding, Location=location
+        )
+        if answers is not None:
+            service.set("ResponseLocation", answers)
+    etree.SubElement(idp, f"{{{md}}}SingleSignOnService", Binding=REDIRECT, Location=IDP_SLO)
+    return etree.tostring(entity)
+
+
+def test_the_idps_single_logout_service_from_its_metadata() -> None:
+    """Metadata §2.2.2: HTTP-Redirect preferred, HTTP-POST taken, SOAP ignored."""
+    both = _metadata((SOAP, "https://idp/soap", None), (POST, "https://idp/post", None),
+                     (REDIRECT, "https://idp/redirect", "https://idp/answers"))  # fmt: skip
+    assert parse_idp_metadata(both).single_logout == SingleLogoutService(
+        REDIRECT, "https://idp/redirect", "https://idp/answers"
+    )
+    post_only = parse_idp_metadata(_metadata((POST, "https://idp/post", None)))
+    assert post_only.single_logout == SingleLogoutService(POST, "https://idp/post", None)
+    assert parse_idp_metadata(_metadata((SOAP, "https://idp/soap", None))).single_logout is None
+
+
+@pytest.mark.parametrize(
+    "location", ["javascript:alert(1)", "https://idp/slo\nX-Injected: 1", "https://" + "a" * 3000]
+)
+def test_an_unusable_single_logout_url_makes_the_metadata_invalid(location: str) -> None:
+    with pytest.raises(errors.MalformedResponse):
+        parse_idp_metadata(_metadata((REDIRECT, location, None)))
