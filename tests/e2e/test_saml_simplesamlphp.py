@@ -10,6 +10,11 @@ The SP entity id holds the connection id, so the IdP is started first (its
 metadata does not depend on any SP), the connection is created from its
 metadata, and the IdP is then told about the new SP: SimpleSAMLphp reads its
 configuration on every request, so that needs no restart.
+
+Single logout runs through the same browser: the IdP's own logout
+(``SingleLogoutService.php?ReturnTo=``) and hubgate's sign-out, each signed both
+ways (the IdP signs and checks logout messages: ``sign.logout``,
+``validate.logout`` in its hosted metadata).
 """
 
 from __future__ import annotations
