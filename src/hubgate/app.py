@@ -21,7 +21,7 @@ from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import api, errors, ops, pages
 from hubgate.web.api import docs as api_docs
 from hubgate.web.middleware import BodyLimit, Observe
-from hubgate.web.protocols import forward_auth, oidc_logout, scim, sso, sso_keys
+from hubgate.web.protocols import forward_auth, oidc_logout, saml_logout, scim, sso, sso_keys
 from hubgate.worker import Worker
 
 __all__ = ["create_app"]
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # and none of these paths (/sso/..., /scim/...) overlaps the API's /api/v1/...
     app.include_router(sso.router)
     app.include_router(oidc_logout.router)
+    app.include_router(saml_logout.router)
     app.include_router(scim.router)
     app.include_router(sso_keys.router)
     for router in api.ROUTERS:

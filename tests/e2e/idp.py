@@ -214,11 +214,26 @@ class IdpInfo:
         for session in self.sessions_dir.iterdir():
             session.unlink()
 
-    def register_sp(self, entity_id: str, acs_url: str) -> None:
-        """Trust one more service provider (takes effect on the next request)."""
+    def register_sp(
+        self,
+        entity_id: str,
+        acs_url: str,
+        *,
+        slo_url: str | None = None,
+        certificate_pem: str | None = None,
+    ) -> None:
+        """Trust one more service provider (takes effect on the next request); with
+        ``slo_url`` and ``certificate_pem``, it takes part in single logout."""
         sps = self._sps()
         sps[:] = [sp for sp in sps if sp["entity_id"] != entity_id]
-        sps.append({"entity_id": entity_id, "acs_url": acs_url})
+        sp = {"entity_id": entity_id, "acs_url": acs_url}
+        if slo_url is not None:
+            sp["slo_url"] = slo_url
+        if certificate_pem is not None:
+            sp["certificate"] = "".join(
+                line for line in certificate_pem.strip().splitlines() if "-----" not in line
+            )
+        sps.append(sp)
         self._write()
 
     def register_sp_metadata(self, xml: str) -> None:
@@ -241,6 +256,16 @@ class IdpInfo:
         response = httpx.get(self.metadata_url, timeout=10.0)
         response.raise_for_status()
         return response.text
+
+    @property
+    def slo_url(self) -> str:
+        """The IdP's SingleLogoutService (its metadata names it)."""
+        return f"{self.base_url}/saml2/idp/SingleLogoutService.php"
+
+    def logout_url(self, return_to: str) -> str:
+        """Where a browser starts an IdP-initiated logout of every SP it signed in
+        to, coming back to ``return_to`` (one of the IdP's own pages)."""
+        return str(httpx.URL(self.slo_url, params={"ReturnTo": return_to}))
 
     def idp_initiated_url(self, sp_entity_id: str, relay_state: str | None = None) -> str:
         """Where a browser starts an IdP-initiated sign-in into ``sp_entity_id``."""

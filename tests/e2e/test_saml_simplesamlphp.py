@@ -10,6 +10,11 @@ The SP entity id holds the connection id, so the IdP is started first (its
 metadata does not depend on any SP), the connection is created from its
 metadata, and the IdP is then told about the new SP: SimpleSAMLphp reads its
 configuration on every request, so that needs no restart.
+
+Single logout runs through the same browser: the IdP's own logout
+(``SingleLogoutService.php?ReturnTo=``) and hubgate's sign-out, each signed both
+ways (the IdP signs and checks logout messages: ``sign.logout``,
+``validate.logout`` in its hosted metadata).
 """
 
 from __future__ import annotations
@@ -27,7 +32,15 @@ import pytest
 
 from tests.conftest import World
 from tests.e2e.conftest import _hubgate_env, running_server
-from tests.e2e.idp import USERS, Browser, IdpInfo, IdpUser, running_idp, simplesamlphp_missing
+from tests.e2e.idp import (
+    USERS,
+    Browser,
+    IdpInfo,
+    IdpUser,
+    parse_forms,
+    running_idp,
+    simplesamlphp_missing,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -382,3 +395,105 @@ def test_users_added_and_removed_at_the_idp(saml: Saml) -> None:
     assert Browser.saml_response_form(refused) is None
     assert browser.login_form(refused) is not None
     assert "bob" not in saml.idp.users and "carol" in saml.idp.users
+
+
+# -- single logout -------------------------------------------------------------------
+
+IDP_SESSION_COOKIE = "SimpleSAML"  # its PHP session (config.php)
+
+
+def active_connection(saml: Saml, *, by_metadata: bool) -> Connection:
+    """A connection made from the IdP's metadata (so with its SingleLogoutService),
+    made active for org ``acme`` in managed mode with ``acme.test`` verified; the
+    IdP trusts hubgate by its published SP metadata, or ``by_metadata`` false, by
+    values typed in (entity id, ACS and SLO URLs, the SP certificate)."""
+    connection = saml.add_connection(register=False)
+    metadata = httpx.get(connection.sp_entity_id, timeout=10.0)
+    assert metadata.status_code == 200, metadata.text
+    slo_url = f"{saml.hubgate}/sso/saml/{connection.id}/slo"
+    assert f'Location="{slo_url}"' in metadata.text
+    if by_metadata:
+        saml.idp.register_sp_metadata(metadata.text)
+    else:
+        body = metadata.text.split("<ds:X509Certificate>")[1].split("</ds:X509Certificate>")[0]
+        certificate = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+        saml.idp.register_sp(
+            connection.sp_entity_id, connection.acs_url, slo_url=slo_url,
+            certificate_pem=certificate,
+        )  # fmt: skip
+    saml.cli_json("domain", "add", "--org", ORG, "acme.test")
+    saml.cli_json("domain", "verify", "--org", ORG, "acme.test")
+    saml.cli_json("sso", "connection", "activate", str(connection.id), "--skip-test")
+    saml.cli_json("sso", "mode", "--org", ORG, "managed")
+    return connection
+
+
+def session_through_idp(saml: Saml, connection: Connection, user: IdpUser) -> Browser:
+    """A fresh browser signed in to hubgate through the IdP (so holding a session
+    at both)."""
+    browser = saml.browser()
+    answered = post_to_acs(browser, sp_initiated(saml, browser, connection, user))
+    assert answered.status_code == 200, answered.text
+    assert has_session(saml, browser)
+    assert browser.client.cookies.get(IDP_SESSION_COOKIE)
+    return browser
+
+
+def has_session(saml: Saml, browser: Browser) -> bool:
+    return browser.get(f"{saml.hubgate}/api/v1/me", follow=False).status_code == 200
+
+
+def logout_events(saml: Saml, action: str) -> list[dict[str, object]]:
+    events = saml.cli_json("audit", "--org", ORG, "--action", action)
+    assert isinstance(events, list), events
+    return events
+
+
+def test_an_idp_initiated_logout_ends_the_hubgate_session(saml: Saml) -> None:
+    """The IdP's SingleLogoutService?ReturnTo= logs the browser out of every SP
+    it signed in to: hubgate gets the IdP's signed LogoutRequest by HTTP-Redirect,
+    ends alice's session (not bob's), and answers with a signed LogoutResponse the
+    IdP accepts, which then returns the browser to ReturnTo."""
+    connection = active_connection(saml, by_metadata=True)
+    alice = session_through_idp(saml, connection, USERS["alice"])
+    bob = session_through_idp(saml, connection, USERS["bob"])
+    finished = alice.get(saml.idp.logout_url(saml.idp.metadata_url))
+    assert finished.status_code == 200 and str(finished.url) == saml.idp.metadata_url, (
+        finished.text[:2000] + saml.idp.log_tail()
+    )
+    slo = f"{saml.hubgate}/sso/saml/{connection.id}/slo?"
+    at_hubgate = [r for r in alice.history if str(r.url).startswith(slo)]
+    assert len(at_hubgate) == 1 and "SAMLRequest=" in str(at_hubgate[0].url)
+    assert at_hubgate[0].status_code == 303
+    assert at_hubgate[0].headers["location"].startswith(saml.idp.slo_url + "?SAMLResponse=")
+    assert not has_session(saml, alice) and has_session(saml, bob)
+    (ended,) = logout_events(saml, "sso.logout")
+    assert ended["reason"] == "saml_idp_logout", ended
+    assert logout_events(saml, "sso.logout_refused") == []
+
+
+@pytest.mark.parametrize("by_metadata", [True, False], ids=["sp-metadata", "typed-in"])
+def test_sign_out_at_hubgate_ends_the_idp_session(saml: Saml, by_metadata: bool) -> None:
+    """hubgate's sign-out ends its own session, then sends the browser to the IdP
+    with a signed LogoutRequest (found from the IdP's metadata); the IdP ends its
+    session and answers, and hubgate verifies the answer and says so. Signing in
+    again at the IdP then asks for the password."""
+    connection = active_connection(saml, by_metadata=by_metadata)
+    alice = session_through_idp(saml, connection, USERS["alice"])
+    page = alice.get(f"{saml.hubgate}/", params=None)
+    forms = [f for f in parse_forms(page.text, str(page.url)) if f.action.endswith("/logout")]
+    assert forms, page.text[:2000]
+    out = alice.submit(forms[0], follow=False)
+    assert out.status_code == 303
+    assert out.headers["location"].startswith(saml.idp.slo_url + "?SAMLRequest="), out.headers
+    assert not has_session(saml, alice)  # at once, before the IdP answers
+    answered = alice.follow(out)
+    assert answered.status_code == 200, answered.text[:2000] + saml.idp.log_tail()
+    assert str(answered.url).startswith(f"{saml.hubgate}/sso/saml/{connection.id}/slo?")
+    assert "You are signed out of hubgate, and of" in answered.text, answered.text[:2000]
+    (answer,) = logout_events(saml, "sso.logout_answered")
+    assert answer["reason"] == "Success", answer
+    again = start_at_hubgate(saml, alice)
+    assert alice.login_form(again) is not None, again.text[:2000]
+    fields = log_in_at_idp(alice, again, USERS["alice"])
+    assert post_to_acs(alice, fields).status_code == 200 and has_session(saml, alice)

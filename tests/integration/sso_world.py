@@ -93,12 +93,19 @@ def person(email: str, *groups: str, name_id: str | None = None) -> dict[str, An
     return {"name_id": name_id or email, "email": email, "groups": groups}
 
 
-def sso_org(rt: Runtime, world: World, name: str = "acme", domain: str = "acme.example") -> SsoOrg:
+def sso_org(
+    rt: Runtime,
+    world: World,
+    name: str = "acme",
+    domain: str = "acme.example",
+    metadata: bytes | None = None,
+) -> SsoOrg:
+    """``metadata`` is the IdP's (default: the test IdP's, without single logout)."""
     org = world.org(name, world.user(f"admin@{domain}"))
     with rt.db.transaction() as db:
         row = connections.create_saml(
             db, rt, Actor.system(), operator_principal(), db.merge(org),
-            idp_metadata(session_keys().idp.cert_pem),
+            metadata or idp_metadata(session_keys().idp.cert_pem),
         )  # fmt: skip
         domains.add(db, rt, Actor.system(), operator_principal(), db.merge(org), domain)
         domains.verify_by_operator(db, Actor.system(), db.merge(org), domain)

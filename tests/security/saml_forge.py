@@ -15,22 +15,30 @@ KeyInfo. ``encrypt_assertion`` wraps the Assertion in ``saml:EncryptedAssertion`
 
 The attack tests take ``forge.tree(...)``, rearrange the elements, and pass
 ``encode(root)`` to ``verify_response``.
+
+Single logout: ``build_logout_request`` and ``build_logout_response`` make the
+IdP's LogoutRequest and LogoutResponse (``LogoutClaims``); ``redirect_query``
+carries one by HTTP-Redirect, signed over the query string (any SigAlg, RSA or
+ECDSA, or unsigned), ``post_value`` by HTTP-POST with an enveloped signature.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import xmlsec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
@@ -44,16 +52,22 @@ __all__ = [
     "REQUEST_ID",
     "SP_ENTITY_ID",
     "GROUPS",
+    "SLO_URL",
     "Claims",
+    "LogoutClaims",
     "Credential",
     "Keys",
     "MemoryReplay",
     "SamlForge",
+    "build_logout_request",
+    "build_logout_response",
     "config_for",
     "encode",
     "encrypt_assertion",
     "find",
     "make_credential",
+    "post_value",
+    "redirect_query",
     "serialize",
     "sign",
     "session_keys",
@@ -529,3 +543,120 @@ class SamlForge:
 
     def response(self, claims: Claims | None = None, **options: Any) -> str:
         return encode(self.tree(claims, **options))
+
+
+# --- single logout (SAML core §3.7, bindings §3.4 and §3.5) ----------------------------
+
+SLO_URL = "https://hubgate.example/sso/saml/acme/slo"
+PARTIAL_LOGOUT = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+SIG_ALGS = {
+    "rsa-sha256": ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", hashes.SHA256),
+    "rsa-sha512": ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", hashes.SHA512),
+    "rsa-sha1": ("http://www.w3.org/2000/09/xmldsig#rsa-sha1", hashes.SHA1),
+    "ecdsa-sha256": ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", hashes.SHA256),
+}
+
+
+@dataclass(frozen=True)
+class LogoutClaims:
+    """What an IdP's LogoutRequest or LogoutResponse says; the defaults are a valid
+    LogoutRequest naming ada, or (with ``in_response_to``) a Success answer.
+    ``None`` leaves an attribute or element out."""
+
+    issued: datetime = NOW
+    message_id: str = field(default_factory=new_id)
+    issuer: str | None = IDP_ENTITY_ID
+    destination: str | None = SLO_URL
+    name_id: str | None = "ada.lovelace@acme.example"
+    name_id_format: str | None = EMAIL_FORMAT
+    session_indexes: tuple[str, ...] = ()
+    not_on_or_after: timedelta | None = timedelta(minutes=5)
+    issue_instant: str | None = None  # raw IssueInstant text, replacing ``issued``
+    in_response_to: str | None = None
+    status: str = SUCCESS
+    second_status: str | None = None
+
+
+def _logout_message(kind: str, claims: LogoutClaims) -> etree._Element:
+    message = etree.Element(
+        f"{{{NS['samlp']}}}{kind}", nsmap={"samlp": NS["samlp"], "saml": NS["saml"]}
+    )
+    issued = claims.issue_instant or instant(claims.issued)
+    for key, value in (
+        ("ID", claims.message_id), ("Version", "2.0"), ("IssueInstant", issued),
+        ("Destination", claims.destination), ("InResponseTo", claims.in_response_to),
+    ):  # fmt: skip
+        if value is not None:
+            message.set(key, value)
+    if claims.issuer is not None:
+        _el(message, "saml:Issuer", claims.issuer)
+    return message
+
+
+def build_logout_request(claims: LogoutClaims) -> etree._Element:
+    """The unsigned ``samlp:LogoutRequest`` an IdP sends each SP (core §3.7.1)."""
+    request = _logout_message("LogoutRequest", claims)
+    if claims.not_on_or_after is not None:
+        request.set("NotOnOrAfter", instant(claims.issued + claims.not_on_or_after))
+    if claims.name_id is not None:
+        _el(request, "saml:NameID", claims.name_id, Format=claims.name_id_format)
+    for index in claims.session_indexes:
+        _el(request, "samlp:SessionIndex", index)
+    return request
+
+
+def build_logout_response(claims: LogoutClaims) -> etree._Element:
+    """The unsigned ``samlp:LogoutResponse`` an IdP answers an SP with (core §3.7.2)."""
+    response = _logout_message("LogoutResponse", claims)
+    status = _el(_el(response, "samlp:Status"), "samlp:StatusCode", Value=claims.status)
+    if claims.second_status is not None:
+        _el(status, "samlp:StatusCode", Value=claims.second_status)
+    return response
+
+
+def redirect_query(
+    message: etree._Element | bytes,
+    signer: Credential | None,
+    *,
+    parameter: str = "SAMLRequest",
+    sig_alg: str = "rsa-sha256",
+    relay_state: str | None = None,
+) -> str:
+    """The HTTP-Redirect query string (bindings §3.4.4.1) carrying ``message``,
+    signed by ``signer`` over its exact octets (unsigned when ``None``)."""
+    document = message if isinstance(message, bytes) else etree.tostring(message)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = deflater.compress(document) + deflater.flush()
+    params = [(parameter, base64.b64encode(packed).decode())]
+    if relay_state is not None:
+        params.append(("RelayState", relay_state))
+    if signer is None:
+        return urlencode(params)
+    uri, digest = SIG_ALGS.get(sig_alg, (sig_alg, hashes.SHA256))
+    signed = urlencode([*params, ("SigAlg", uri)])
+    signature = query_signature(signed.encode(), signer, digest())
+    return f"{signed}&{urlencode({'Signature': base64.b64encode(signature).decode()})}"
+
+
+def query_signature(octets: bytes, signer: Credential, digest: hashes.HashAlgorithm) -> bytes:
+    """RSA PKCS#1 v1.5, or ECDSA as XML-DSig writes it (r || s, RFC 4051)."""
+    key = _private_key(signer.key_pem)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(octets, padding.PKCS1v15(), digest)
+    r, s = decode_dss_signature(key.sign(octets, ec.ECDSA(digest)))
+    size = (key.curve.key_size + 7) // 8
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+@cache
+def _private_key(key_pem: str) -> Any:
+    """Loaded once per key: loading checks the key, which costs more than signing."""
+    return serialization.load_pem_private_key(key_pem.encode(), password=None)
+
+
+def post_value(message: etree._Element, signer: Credential | None, **signing: Any) -> str:
+    """The HTTP-POST form value (bindings §3.5.4) carrying ``message``, with an
+    enveloped signature by ``signer`` (unsigned when ``None``)."""
+    if signer is not None:
+        sign(message, signer, **signing)
+    return encode(message)

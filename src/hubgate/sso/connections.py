@@ -32,10 +32,10 @@ from hubgate.sso.oidc import settings as oidc_settings
 from hubgate.sso.oidc.config import OidcConfig, TokenAuth
 from hubgate.sso.oidc.discovery import ProviderMetadata, discovery_url, parse_discovery
 from hubgate.sso.oidc.errors import OidcError, SettingInvalid
-from hubgate.sso.saml.config import SamlConfig
+from hubgate.sso.saml.config import IdpSingleLogout, SamlConfig
 from hubgate.sso.saml.errors import SamlError
 from hubgate.sso.saml.keys import new_key_pair
-from hubgate.sso.saml.metadata import parse_idp_metadata
+from hubgate.sso.saml.metadata import SingleLogoutService, parse_idp_metadata
 from hubgate.sso.states import ConnectionKind, ConnectionState
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "ConnectionRef",
     "Endpoint",
     "EndpointSource",
+    "SingleLogout",
     "Through",
     "create_oidc",
     "create_saml",
@@ -64,6 +65,8 @@ __all__ = [
     "redirect_uri",
     "saml_config",
     "shown_oidc_settings",
+    "single_logout",
+    "slo_url",
     "sp_urls",
     "stored_settings",
 ]
@@ -106,6 +109,11 @@ def sp_urls(rt: Runtime, connection_id: int) -> tuple[str, str]:
     return f"{base}/metadata", f"{base}/acs"
 
 
+def slo_url(rt: Runtime, connection_id: int) -> str:
+    """The SP's SingleLogoutService URL of a connection (HTTP-Redirect and HTTP-POST)."""
+    return rt.url(f"/sso/saml/{connection_id}/slo")
+
+
 def create_saml(
     db: Session,
     rt: Runtime,
@@ -126,6 +134,7 @@ def create_saml(
         "idp_sso_url": idp.sso_url,
         "idp_certificates": list(idp.certificates),
         "allow_idp_initiated": allow_idp_initiated,
+        **_slo_settings(idp.single_logout),
     }
     key, certificate = new_key_pair(f"hubgate {org.name}", rt.now())
     connection = SsoConnection(
@@ -139,6 +148,16 @@ def create_saml(
         data={"kind": "saml", "idp": idp.entity_id},
     )  # fmt: skip
     return connection
+
+
+def _slo_settings(service: SingleLogoutService | None) -> dict[str, str]:
+    """How the IdP's SingleLogoutService is kept in a connection's settings."""
+    if service is None:
+        return {}
+    return {
+        "idp_slo_binding": service.binding, "idp_slo_url": service.location,
+        "idp_slo_response_url": service.response_location or service.location,
+    }  # fmt: skip
 
 
 def get(db: Session, connection_id: int, *, org_id: int | None = None) -> SsoConnection:
@@ -270,7 +289,37 @@ def saml_config(rt: Runtime, connection: EndpointSource) -> SamlConfig:
         sign_authn_requests=settings.get("sign_authn_requests", False),
         allow_idp_initiated=settings.get("allow_idp_initiated", False),
         clock_skew=timedelta(seconds=settings.get("clock_skew_seconds", 120)),
+        slo_url=slo_url(rt, connection.id),
+        idp_slo=_idp_single_logout(settings),
     )
+
+
+def _idp_single_logout(settings: dict[str, Any]) -> IdpSingleLogout | None:
+    """The IdP's SingleLogoutService, unless it has none or the admin turned
+    single logout off (it is on by default when the IdP's metadata has one)."""
+    if not settings.get("single_logout", True) or not settings.get("idp_slo_url"):
+        return None
+    return IdpSingleLogout(
+        settings["idp_slo_binding"], settings["idp_slo_url"], settings["idp_slo_response_url"]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SingleLogout:
+    """A SAML connection's single logout as its admins see it: whether it is on,
+    the SP's SingleLogoutService URL to give the IdP, and the IdP's own (from its
+    metadata; ``None`` when it has none)."""
+
+    active: bool
+    sp_slo_url: str
+    idp_slo_url: str | None
+
+
+def single_logout(rt: Runtime, connection: EndpointSource | SsoConnection) -> SingleLogout:
+    """:class:`SingleLogout` of a SAML connection, for the pages and the setup portal."""
+    settings = stored_settings(connection)
+    active = _idp_single_logout(settings) is not None
+    return SingleLogout(active, slo_url(rt, connection.id), settings.get("idp_slo_url"))
 
 
 EDITABLE = {
@@ -278,6 +327,7 @@ EDITABLE = {
     "want_encrypted_assertions": bool,
     "sign_authn_requests": bool,
     "allow_idp_initiated": bool,
+    "single_logout": bool,
     "clock_skew_seconds": int,
     "email_attributes": list,
     "name_attributes": list,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["DEFAULT_ATTRIBUTES", "SamlConfig"]
+__all__ = ["DEFAULT_ATTRIBUTES", "IdpSingleLogout", "SamlConfig"]
 
 # Attribute names that work for Okta, Entra ID, Google Workspace and SimpleSAMLphp.
 DEFAULT_ATTRIBUTES = {
@@ -51,3 +51,18 @@ class SamlConfig:
     allow_idp_initiated: bool = False
     clock_skew: timedelta = timedelta(seconds=120)
     max_response_bytes: int = 256 * 1024
+    slo_url: str = ""
+    """The SP's SingleLogoutService (both bindings): the Destination of the IdP's
+    logout messages to this connection."""
+    idp_slo: IdpSingleLogout | None = None
+    """The IdP's SingleLogoutService, when single logout is on for the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdpSingleLogout:
+    """Where this SP sends its logout requests (``url``) and its answers to the
+    IdP's (``response_url``), by ``binding`` (HTTP-Redirect or HTTP-POST)."""
+
+    binding: str
+    url: str
+    response_url: str

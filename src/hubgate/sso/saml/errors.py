@@ -24,7 +24,17 @@ an administrator understands (the person sees a short page with a trace id).
     ├── AssertionReplayed           saml_replayed
     ├── EncryptionRequired          saml_encryption_required
     ├── KeyTransportForbidden       saml_key_transport_forbidden
-    └── DecryptionFailed            saml_decryption_failed
+    ├── DecryptionFailed            saml_decryption_failed
+    │   Single logout (SAML core §3.7, bindings §3.4-3.5):
+    ├── BindingInvalid              saml_binding
+    ├── InflatedTooLarge            saml_inflated_too_large
+    ├── IssueInstantInvalid         saml_issue_instant
+    ├── LogoutExpired               saml_logout_expired
+    ├── LogoutReplayed              saml_logout_replayed
+    ├── NameIdInvalid               saml_name_id
+    ├── SessionIndexInvalid         saml_session_index
+    ├── LogoutNotPending            saml_logout_not_pending
+    └── SingleLogoutOff             saml_logout_off
 """
 
 from __future__ import annotations
@@ -36,22 +46,31 @@ __all__ = [
     "AssertionNotYetValid",
     "AssertionReplayed",
     "AudienceMismatch",
+    "BindingInvalid",
     "DecryptionFailed",
     "DestinationMismatch",
     "EncryptionRequired",
     "ForbiddenTransform",
     "ForbiddenXml",
     "InResponseToMismatch",
+    "InflatedTooLarge",
+    "IssueInstantInvalid",
     "IssuerMismatch",
     "KeyTransportForbidden",
+    "LogoutExpired",
+    "LogoutNotPending",
+    "LogoutReplayed",
     "MalformedResponse",
+    "NameIdInvalid",
     "RecipientMismatch",
     "ResponseTooLarge",
     "SamlError",
+    "SessionIndexInvalid",
     "SignatureAlgorithm",
     "SignatureInvalid",
     "SignatureMissing",
     "SignatureReference",
+    "SingleLogoutOff",
     "StatusNotSuccess",
     "SubjectConfirmationInvalid",
     "UnexpectedStructure",
@@ -189,3 +208,63 @@ class KeyTransportForbidden(SamlError):
 class DecryptionFailed(SamlError):
     default_code = "saml_decryption_failed"
     default_message = "The encrypted SAML assertion could not be decrypted with the SP key."
+
+
+class BindingInvalid(SamlError):
+    """SAML bindings §3.4.4, §3.5.4: one message, in the parameter its kind goes in,
+    each parameter once."""
+
+    default_code = "saml_binding"
+    default_message = "The SAML message is not carried as its binding requires."
+
+
+class InflatedTooLarge(SamlError):
+    """SAML bindings §3.4.4.1: the DEFLATE-encoded message inflates beyond the
+    bound (a decompression bomb is cut off, never inflated whole)."""
+
+    status = 413
+    default_code = "saml_inflated_too_large"
+    default_message = "The SAML message inflates to more than allowed."
+
+
+class IssueInstantInvalid(SamlError):
+    """SAML core §1.3.3: the message was issued too long ago, or in the future."""
+
+    default_code = "saml_issue_instant"
+    default_message = "The SAML message's IssueInstant is outside the allowed window."
+
+
+class LogoutExpired(SamlError):
+    """SAML core §3.7.1: the LogoutRequest's NotOnOrAfter has passed."""
+
+    default_code = "saml_logout_expired"
+    default_message = "The logout request has expired."
+
+
+class LogoutReplayed(SamlError):
+    default_code = "saml_logout_replayed"
+    default_message = "This SAML logout message was already used."
+
+
+class NameIdInvalid(SamlError):
+    """SAML core §3.7.1: a LogoutRequest names the principal by one plain NameID."""
+
+    default_code = "saml_name_id"
+    default_message = "The logout request names no usable NameID."
+
+
+class SessionIndexInvalid(SamlError):
+    default_code = "saml_session_index"
+    default_message = "The logout request carries too many or unusable SessionIndex values."
+
+
+class LogoutNotPending(SamlError):
+    """SAML core §3.2.2: InResponseTo must name a LogoutRequest this browser sent."""
+
+    default_code = "saml_logout_not_pending"
+    default_message = "The logout answer is for a logout request this browser did not start."
+
+
+class SingleLogoutOff(SamlError):
+    default_code = "saml_logout_off"
+    default_message = "Single logout is not enabled on this SAML connection."

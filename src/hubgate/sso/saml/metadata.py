@@ -9,11 +9,12 @@ from lxml import etree
 from hubgate.sso.saml.errors import MalformedResponse
 from hubgate.sso.saml.xml import NS, parse, q
 
-__all__ = ["IdpMetadata", "parse_idp_metadata", "sp_metadata"]
+__all__ = ["IdpMetadata", "SingleLogoutService", "parse_idp_metadata", "sp_metadata"]
 
 REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 _MAX_CERTIFICATES = 8
+_MAX_URL_LENGTH = 2048
 
 
 class InvalidMetadata(MalformedResponse):
@@ -22,14 +23,27 @@ class InvalidMetadata(MalformedResponse):
 
 
 @dataclass(frozen=True, slots=True)
+class SingleLogoutService:
+    """An IdP's SingleLogoutService endpoint (SAML metadata §2.2.2): where logout
+    requests go (``location``), and its answers to ours (``response_location``,
+    ``location`` when not given), by ``binding``."""
+
+    binding: str
+    location: str
+    response_location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IdpMetadata:
     entity_id: str
     sso_url: str
     certificates: tuple[str, ...]
+    single_logout: SingleLogoutService | None = None
 
 
 def parse_idp_metadata(document: bytes) -> IdpMetadata:
-    """The IdP entity id, its HTTP-Redirect SSO URL and its signing certificates."""
+    """The IdP entity id, its HTTP-Redirect SSO URL, its signing certificates and
+    its SingleLogoutService, if any."""
     root = parse(document)
     descriptor = _idp_descriptor(root)
     entity = descriptor.getparent()
@@ -42,7 +56,32 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
     certificates = _signing_certificates(descriptor)
     if not entity_id or not redirect or not certificates:
         raise InvalidMetadata()
-    return IdpMetadata(entity_id, str(redirect[0]), certificates)
+    return IdpMetadata(entity_id, str(redirect[0]), certificates, _single_logout(descriptor))
+
+
+def _single_logout(descriptor: etree._Element) -> SingleLogoutService | None:
+    """The IdP's SingleLogoutService: HTTP-Redirect preferred, HTTP-POST accepted,
+    other bindings (SOAP, Artifact) ignored; one with an unusable URL is invalid."""
+    found: dict[str, SingleLogoutService] = {}
+    for service in descriptor.findall(q("md", "SingleLogoutService")):
+        binding = service.get("Binding")
+        if binding not in (REDIRECT, POST) or binding in found:
+            continue
+        location, answers = service.get("Location"), service.get("ResponseLocation")
+        if not _usable_url(location) or (answers is not None and not _usable_url(answers)):
+            raise InvalidMetadata("A SingleLogoutService has no usable http(s) Location.")
+        assert location is not None
+        found[binding] = SingleLogoutService(binding, location, answers)
+    return found.get(REDIRECT) or found.get(POST)
+
+
+def _usable_url(value: str | None) -> bool:
+    return (
+        value is not None
+        and value.startswith(("https://", "http://"))
+        and len(value) <= _MAX_URL_LENGTH
+        and not any(c.isspace() or ord(c) < 32 for c in value)
+    )
 
 
 def _idp_descriptor(root: etree._Element) -> etree._Element:
@@ -84,8 +123,11 @@ def sp_metadata(
     *,
     want_assertions_signed: bool,
     authn_requests_signed: bool,
+    slo_url: str | None = None,
 ) -> bytes:
-    """The SP's metadata: entity id, ACS (HTTP-POST) and its signing and encryption keys."""
+    """The SP's metadata: entity id, ACS (HTTP-POST), its signing and encryption
+    keys, and, given ``slo_url``, its SingleLogoutService (HTTP-Redirect and
+    HTTP-POST at the one URL)."""
     md = NS["md"]
     entity = etree.Element(q("md", "EntityDescriptor"), nsmap={"md": md, "ds": NS["ds"]})
     entity.set("entityID", entity_id)
@@ -97,6 +139,9 @@ def sp_metadata(
         key = etree.SubElement(sp, q("md", "KeyDescriptor"), use=use)
         data = etree.SubElement(etree.SubElement(key, q("ds", "KeyInfo")), q("ds", "X509Data"))
         etree.SubElement(data, q("ds", "X509Certificate")).text = certificate_body(certificate_pem)
+    if slo_url is not None:
+        for binding in (REDIRECT, POST):
+            etree.SubElement(sp, q("md", "SingleLogoutService"), Binding=binding, Location=slo_url)
     name_id = etree.SubElement(sp, q("md", "NameIDFormat"))
     name_id.text = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
     acs = etree.SubElement(sp, q("md", "AssertionConsumerService"), Binding=POST, index="0")

@@ -48,6 +48,7 @@ class ConnectionUpdate(Strict):
     want_encrypted_assertions: bool | None = None
     sign_authn_requests: bool | None = None
     allow_idp_initiated: bool | None = None
+    single_logout: bool | None = None
     clock_skew_seconds: Annotated[int | None, Field(ge=0, le=600)] = None
     email_attributes: Annotated[
         list[Annotated[str, Field(max_length=256)]] | None, Field(max_length=8)

@@ -48,7 +48,7 @@ def saml_metadata(connection_id: RowId, rt: Rt) -> Response:
     document = sp_metadata(
         config.sp_entity_id, config.acs_url, config.sp_certificate,
         want_assertions_signed=config.want_assertions_signed,
-        authn_requests_signed=config.sign_authn_requests,
+        authn_requests_signed=config.sign_authn_requests, slo_url=config.slo_url,
     )  # fmt: skip
     return Response(document, media_type="application/samlmetadata+xml")
 

@@ -25,6 +25,7 @@ class SamlSettingsPublic(TypedDict, total=False):
     want_encrypted_assertions: bool
     sign_authn_requests: bool
     allow_idp_initiated: bool
+    single_logout: bool
     clock_skew_seconds: int
     email_attributes: list[str]
     name_attributes: list[str]

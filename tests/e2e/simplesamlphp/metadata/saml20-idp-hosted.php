@@ -17,6 +17,10 @@ $metadata[$e2e['idp']['entity_id']] = [
     'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
     'saml20.sign.response' => true,
     'saml20.sign.assertion' => true,
+    // Single logout: sign the IdP's LogoutRequest and LogoutResponse (hubgate
+    // requires it), and require the SP's to be signed too.
+    'sign.logout' => true,
+    'validate.logout' => true,
 
     'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
     'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',

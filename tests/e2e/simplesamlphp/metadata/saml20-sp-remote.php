@@ -4,7 +4,9 @@
  * The service providers the IdP answers, from hubgate-e2e.json:
  *
  * - "sps": entity id ({base}/sso/saml/{id}/metadata) and ACS URL, as an IdP
- *   admin would type them in;
+ *   admin would type them in, and, when given, the SingleLogoutService URL
+ *   ({base}/sso/saml/{id}/slo, HTTP-Redirect) and the SP's signing certificate
+ *   (the IdP checks the signature of the SP's logout messages);
  * - "sp_xml": SP metadata documents as hubgate publishes them, read the way
  *   SimpleSAMLphp reads any SP's metadata (so AuthnRequestsSigned, the
  *   NameIDFormat and the SP certificates there take effect).
@@ -32,6 +34,17 @@ foreach ($e2e['sps'] as $sp) {
         'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
         'validate.authnrequest' => false,
     ];
+    if (isset($sp['slo_url'])) {
+        $metadata[$sp['entity_id']]['SingleLogoutService'] = [
+            [
+                'Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect',
+                'Location' => $sp['slo_url'],
+            ],
+        ];
+    }
+    if (isset($sp['certificate'])) {
+        $metadata[$sp['entity_id']]['certData'] = $sp['certificate'];
+    }
 }
 
 foreach ($e2e['sp_xml'] ?? [] as $xml) {
