@@ -91,6 +91,12 @@ def test_an_admin_creates_an_oidc_connection(
         "email_claim": "email", "email_verified_claim": "email_verified", "name_claim": "name",
         "groups_claim": "groups", "rp_logout": True,
     }  # fmt: skip
+    base = f"http://testserver/sso/oidc/{connection_id}"
+    assert created["logout"] == {
+        "rp_logout_active": False,  # the test provider advertises no end_session_endpoint
+        "backchannel_logout_uri": f"{base}/backchannel-logout",
+        "post_logout_redirect_uri": f"{base}/logged-out",
+    }
     listed = admin.get(BASE)
     assert SECRET not in listed.text and SECRET not in json.dumps(created)
     assert SECRET not in _stored(rt, connection_id)[0], "the secret is sealed at rest"

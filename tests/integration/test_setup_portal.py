@@ -97,6 +97,8 @@ def test_the_it_admin_journey(client: TestClient, rt: Runtime, acme: object) -> 
     connection_id = int(page_path.rsplit("/", 1)[1])
     page = client.get(page_path, headers=HTML).text
     assert f"http://testserver/sso/saml/{connection_id}/acs" in page
+    assert f"http://testserver/sso/saml/{connection_id}/slo" in page
+    assert "Single logout is off: your identity provider's metadata names no" in page
     assert "Run a successful test sign-in first" in page
     test_url = re.search(r'href="(/sso/acme/start\?[^"]+)"', page).group(1).replace("&amp;", "&")
     identity_page = _test_sign_in(client, rt, test_url, connection_id)

@@ -13,9 +13,11 @@ from hubgate.sso.connections import (
     jwks_uri,
     redirect_uri,
     shown_oidc_settings,
+    single_logout,
     sp_urls,
     stored_settings,
 )
+from hubgate.sso.flows.oidc_logout import registration
 from hubgate.sso.saml.keys import certificate_expiry
 
 __all__ = ["describe"]
@@ -36,7 +38,18 @@ def describe(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
         "idp_entity_id": settings.get("idp_entity_id"), "idp_sso_url": settings.get("idp_sso_url"),
         "idp_certificates_expire": [certificate_expiry(pem) for pem in certificates],
         "settings": {k: settings[k] for k in EDITABLE if k in settings},
+        "logout": _saml_logout(rt, connection),
     }  # fmt: skip
+
+
+def _saml_logout(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
+    """Single logout: whether it runs, the URL to give the IdP, the IdP's own."""
+    found = single_logout(rt, connection)
+    return {
+        "active": found.active,
+        "sp_slo_url": found.sp_slo_url,
+        "idp_slo_url": found.idp_slo_url,
+    }
 
 
 def _describe_oidc(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
@@ -47,4 +60,16 @@ def _describe_oidc(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
         "jwks_uri": jwks_uri(rt, connection.id),
         "issuer": settings["provider"]["issuer"], "client_id": settings["client_id"],
         "token_auth": settings["token_auth"], "settings": shown_oidc_settings(settings),
+        "logout": _oidc_logout(rt, connection),
     }  # fmt: skip
+
+
+def _oidc_logout(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
+    """RP-initiated logout (on when the provider advertises it and the setting
+    allows), and the two URIs to register at the provider."""
+    found = registration(rt, connection)
+    return {
+        "rp_logout_active": found.rp_logout_active,
+        "backchannel_logout_uri": found.backchannel_logout_uri,
+        "post_logout_redirect_uri": found.post_logout_redirect_uri,
+    }

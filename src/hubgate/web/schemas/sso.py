@@ -32,6 +32,25 @@ class SamlSettingsPublic(TypedDict, total=False):
     groups_attributes: list[str]
 
 
+class SamlLogoutPublic(BaseModel):
+    """SAML Single Logout: whether it runs (the IdP's metadata names a
+    SingleLogoutService and ``single_logout`` is on), the SP's SLO URL to give the
+    IdP, and the IdP's own."""
+
+    active: bool
+    sp_slo_url: str
+    idp_slo_url: str | None
+
+
+class OidcLogoutPublic(BaseModel):
+    """OpenID Connect logout: whether sign-out goes on to the provider's
+    end_session_endpoint, and the two URIs to register at the provider."""
+
+    rp_logout_active: bool
+    backchannel_logout_uri: str
+    post_logout_redirect_uri: str
+
+
 class SamlConnectionPublic(BaseModel):
     """A SAML connection: what the IdP is told (SP values) and what it told us."""
 
@@ -47,6 +66,7 @@ class SamlConnectionPublic(BaseModel):
     idp_sso_url: str | None
     idp_certificates_expire: list[IsoInstant | None]
     settings: SamlSettingsPublic
+    logout: SamlLogoutPublic
 
 
 class OidcSettingsPublic(BaseModel):
@@ -73,6 +93,7 @@ class OidcConnectionPublic(BaseModel):
     client_id: str
     token_auth: TokenAuth
     settings: OidcSettingsPublic
+    logout: OidcLogoutPublic
 
 
 ConnectionPublic = Annotated[
