@@ -43,7 +43,7 @@ AUDIT_PAGE = 50
 # What the Members tab says after a change (``?done=KEY``): fixed sentences, so a
 # crafted link cannot put words of its own on the page.
 DONE = {
-    "join-rotated": "New join link: the old one stopped working.",
+    "join-rotated": "New join link ready: any earlier one stopped working.",
     "join-expiry": "Join link expiry set.",
     "join-disabled": "Join link disabled.",
     "invited": "Invitation made: the mail is on its way, and its link is below.",
