@@ -15,13 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from hubgate.access import OrgRole, Principal
+from hubgate.access import OrgRole, Principal, TeamRole
 from hubgate.app import create_app
 from hubgate.audit import Actor
 from hubgate.db.models import Email, Membership, ScimUser, SsoConnection, SsoLink, User
 from hubgate.orgs import queries
 from hubgate.runtime import Runtime
-from hubgate.sso import members
+from hubgate.sso import invitations, members
 from tests.conftest import World, sign_in
 from tests.integration.sso_world import SsoOrg, person, sso_org
 from tests.integration.test_scim import scim_for
@@ -153,3 +153,25 @@ def test_fifty_members_take_two_queries_and_the_page_does_not_grow(
         page = admin.get("/acme/members", headers=HTML)
     assert page.status_code == 200 and page.text.count("<tr data-member=") == 50
     assert len(many) == len(few), (len(few), len(many))
+
+
+def _invite(rt: Runtime, acme: SsoOrg, numbers: range) -> None:
+    with rt.db.transaction() as db:
+        for n in numbers:
+            invitations.invite(
+                db, rt, Actor.system(), Principal.operator(), db.merge(acme.org),
+                f"new{n}@acme.example", OrgRole.READ, [("everyone", TeamRole.READ)],
+            )  # fmt: skip
+
+
+def test_pending_invitations_do_not_add_queries(
+    admin: TestClient, rt: Runtime, acme: SsoOrg
+) -> None:
+    _invite(rt, acme, range(1))
+    assert admin.get("/acme/members", headers=HTML).status_code == 200  # warm
+    with _statements(rt) as one:
+        assert admin.get("/acme/members", headers=HTML).text.count("data-invitation=") == 1
+    _invite(rt, acme, range(1, 20))
+    with _statements(rt) as twenty:
+        assert admin.get("/acme/members", headers=HTML).text.count("data-invitation=") == 20
+    assert len(twenty) == len(one), (len(one), len(twenty))

@@ -219,7 +219,7 @@ def sso_invitations(org_name: str) -> None:
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         policy.require_admin(operator_principal(), org)
-        data = [invitations.describe(db, rt, r) for r in invitations.list_for(db, org, rt.now())]
+        data = invitations.describe_all(db, rt, invitations.list_for(db, org, rt.now()))
     emit(data, lambda: "\n".join(map(_invitation_text, data)))
 
 

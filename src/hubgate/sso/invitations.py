@@ -41,6 +41,7 @@ __all__ = [
     "JoinLink",
     "accept",
     "describe",
+    "describe_all",
     "disable_join_link",
     "invitation_org",
     "invitation_url",
@@ -198,7 +199,19 @@ def list_for(db: Session, org: Org, now: datetime) -> list[Invitation]:
 
 
 def describe(db: Session, rt: Runtime, row: Invitation) -> dict[str, Any]:
-    names = {t.id: t.name for t in db.scalars(select(Team).where(Team.org_id == row.org_id))}
+    return describe_all(db, rt, [row])[0]
+
+
+def describe_all(db: Session, rt: Runtime, rows: Sequence[Invitation]) -> list[dict[str, Any]]:
+    """:func:`describe` for the invitations of one org, with one query for team names."""
+    if not rows:
+        return []
+    org_id = rows[0].org_id
+    names = {t.id: t.name for t in db.scalars(select(Team).where(Team.org_id == org_id))}
+    return [_described(rt, row, names) for row in rows]
+
+
+def _described(rt: Runtime, row: Invitation, names: dict[int, str]) -> dict[str, Any]:
     teams = [[names.get(team_id, "?"), role] for team_id, role in json.loads(row.teams)]
     return {
         "email": row.email, "role": row.role, "teams": teams, "invited_by": row.invited_by,

@@ -187,7 +187,8 @@ def list_invitations(org: str, rt: Rt, credential: CurrentCredential) -> list[In
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return [_invitation(db, rt, row) for row in invitations.list_for(db, found, rt.now())]
+        rows = invitations.describe_all(db, rt, invitations.list_for(db, found, rt.now()))
+        return [InvitationPublic.model_validate(row) for row in rows]
 
 
 @router.post("/invitations", status_code=201, response_model=InvitationPublic)

@@ -86,7 +86,7 @@ def _joining(db: Session, rt: Runtime, principal: Principal, org: Org) -> dict[s
     return {
         "join_link": invitations.join_link(db, rt, principal, org),
         "join_action": f"/{org.name}/members/join-link",
-        "invitations": [invitations.describe(db, rt, row) for row in rows],
+        "invitations": invitations.describe_all(db, rt, rows),
         "sso_active": any(c.state == "active" for c in connections.of_org(db, org)),
     }
 

@@ -74,9 +74,7 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
             for r in rules["team_mappings"]
         ),
         "teams": list(queries.team_names(db, org.id).values()),
-        "invitations": [
-            invitations.describe(db, rt, i) for i in invitations.list_for(db, org, rt.now())
-        ],
+        "invitations": invitations.describe_all(db, rt, invitations.list_for(db, org, rt.now())),
         "setup_links": [setup.describe(s) for s in setup.list_for(db, org, rt.now())],
         "collaborators": queries.collaborators(db, org),
         "scim_tokens": [scim_tokens.describe(t) for t in scim_tokens.list_for(db, org)],
