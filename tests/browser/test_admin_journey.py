@@ -4,8 +4,8 @@
 SimpleSAMLphp and is in basic-optional mode, so its admin still signs in with a
 password; the operator set all that up through the ``hubgate`` CLI. In the
 browser the admin opens the "Single sign-on" tab, writes a role mapping and
-previews it, rotates the join link and copies it (a newcomer opens it in a
-browser of their own: it runs SSO and lets them in), names an existing member
+previews it, then on the "Members" tab makes the join link and copies it (a
+newcomer opens it in a browser of their own: it runs SSO and lets them in), names an existing member
 outside the org's domains an external collaborator, and finally finds, by the
 trace id a refused person read off their refusal page, that refusal in the
 audit log. The refused person is an account of umbrella's domain who is no
@@ -125,15 +125,26 @@ def test_mapping_preview_join_link_collaborator_and_a_refusal_found_by_trace_id(
         "A person with groups [contractors] would get role write (the default)."
     )
 
-    # The join link: rotated, copied, opened by a newcomer in their own browser.
-    card(page, "Join link").get_by_role("button", name="Rotate join link").click()
-    shown = card(page, "The new join link")
-    expect(shown).to_contain_text("It is shown this once")
-    shown.get_by_role("button", name="Copy").click()
-    expect(shown.get_by_role("button", name="Copied")).to_be_visible()
+    # The join link, on the Members tab: made, copied, opened by a newcomer in
+    # their own browser; the Single sign-on tab shows the same link.
+    tabs.get_by_role("link", name="Members").click()
+    expect(page).to_have_url(f"{saml.hubgate}/{ORG}/members")
+    expect(card(page, "Join link")).to_contain_text("No join link yet.")
+    card(page, "Join link").get_by_role("button", name="Create join link").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "New join link ready: any earlier one stopped working."
+    )
+    shown = card(page, "Join link")
+    expect(shown).to_contain_text("Never expires.")
+    shown.get_by_role("button", name="Copy the join link").click()
+    expect(shown.get_by_role("button", name="Copied the join link")).to_be_visible()
     join_url = page.evaluate("navigator.clipboard.readText()")
     assert isinstance(join_url, str)
     assert re.fullmatch(rf"{re.escape(saml.hubgate)}/sso/join/\S+", join_url), join_url
+    expect(shown.get_by_role("code")).to_have_text(join_url)
+    screenshot(page, "admin-journey-members-join-link")
+    page.goto(f"{saml.hubgate}/{ORG}/sso")
+    expect(card(page, "Join link").get_by_role("code")).to_have_text(join_url)
     second_browser.goto(join_url)
     log_in_at_simplesamlphp(second_browser, saml.idp, quinn)
     expect(second_browser).to_have_url(f"{saml.hubgate}/{ORG}")

@@ -515,7 +515,7 @@ def test_the_join_link_before_and_after_rotation(saml: Saml, initech: PolicyOrg)
         initech, browser, answered, "not_member", mark=mark, members=members
     )
 
-    first = saml.cli_json("sso", "join-link", "--org", "initech")
+    first = saml.cli_json("sso", "join-link", "--org", "initech", "--rotate")
     assert isinstance(first, dict)
     _, joined = sign_in(saml, first["join_url"], quinn)
     assert joined.status_code == 200, joined.text
@@ -523,7 +523,7 @@ def test_the_join_link_before_and_after_rotation(saml: Saml, initech: PolicyOrg)
     assert initech.members()["quinn@initech.test"] == ("write", {"everyone": "write"})
     assert "sso.join" in {e["action"] for e in initech.events(after=mark)}
 
-    second = saml.cli_json("sso", "join-link", "--org", "initech")
+    second = saml.cli_json("sso", "join-link", "--org", "initech", "--rotate")
     assert isinstance(second, dict) and second["join_url"] != first["join_url"]
     dead = saml.browser().get(first["join_url"], follow=False)
     assert dead.status_code == 404, dead.text

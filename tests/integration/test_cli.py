@@ -104,8 +104,10 @@ def test_org_and_members_round_trip(acme: Run) -> None:
 
 def test_text_output_is_a_table(acme: Run) -> None:
     lines = acme("member", "list", "--org", "acme").stdout.splitlines()
-    assert lines[0].split() == ["EMAIL", "ROLE", "TEAMS", "SOURCE"]
-    assert lines[1].split() == [ALICE, "admin", "everyone:write", "set", "by", "hand"]
+    assert lines[0].split() == ["EMAIL", "ROLE", "TEAMS", "SOURCE", "SIGN-IN"]
+    assert lines[1].split() == [
+        ALICE, "admin", "everyone:write", "set", "by", "an", "admin", "password"
+    ]  # fmt: skip
 
 
 def test_last_admin_is_protected_and_nothing_changes(acme: Run, rt: Runtime) -> None:

@@ -262,7 +262,7 @@ def test_invitations_and_setup_links_are_mailed(rt: Runtime, world: World, acme:
                            OrgRole.READ)  # fmt: skip
         _row, key = setup.create(db, rt, Actor.system("boss"), principal, org, "it@acme.example")
     (invited,) = _mail_to(rt, "new@acme.example")
-    assert rt.url("/sso/acme/start") in invited.body and "read" in invited.body
+    assert rt.url("/sso/invite/") in invited.body and "read" in invited.body
     (portal,) = _mail_to(rt, "it@acme.example")
     assert rt.url(f"/setup/{key}") in portal.body
 

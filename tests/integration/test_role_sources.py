@@ -1,7 +1,7 @@
 """Where a role comes from, and pins (issue 17 item 9).
 
 Each member's role says what gave it: a mapping (with the matched value), an
-invitation, the default (JIT), SCIM, or an admin by hand. A role a mapping gives
+invitation, the default role, SCIM, or an admin by hand. A role a mapping gives
 is changed by hand only as a pin (else 409 ``role_mapped``); mappings, at sign-in
 and at SCIM group changes, leave a pinned role alone until it is unpinned.
 """
@@ -114,15 +114,15 @@ def test_each_role_says_where_it_comes_from(
     scim.create_group("readers", fay)
 
     expected = {
-        ADMIN: ("admin", "manual", None, "set by hand"),
-        ADA: ("admin", "mapping", "groups=ml-admins", "mapping (groups=ml-admins)"),
-        "cy@acme.example": ("write", "default", None, "default (JIT)"),
+        ADMIN: ("admin", "manual", None, "set by an admin"),
+        ADA: ("admin", "mapping", "groups=ml-admins", "mapping from IdP group ml-admins"),
+        "cy@acme.example": ("write", "default", None, "default role"),
         "dan@acme.example": (
             "contributor", "invitation", "inviter@acme.example",
-            "invitation (inviter@acme.example)",
+            "invitation (by inviter@acme.example)",
         ),
         "eve@acme.example": ("write", "scim", None, "SCIM"),
-        "fay@acme.example": ("read", "scim", "readers", "SCIM (readers)"),
+        "fay@acme.example": ("read", "scim", "readers", "SCIM group readers"),
     }  # fmt: skip
     found = {
         email: (m["role"], m["role_source"], m["role_detail"], m["role_origin"])
@@ -137,7 +137,7 @@ def test_each_role_says_where_it_comes_from(
     listed = json.loads(cli("member", "list", "--org", "acme", "--json").stdout)
     assert {m["email"]: m["role_origin"] for m in listed} == {e: v[3] for e, v in expected.items()}
     table = cli("member", "list", "--org", "acme").stdout
-    assert "mapping (groups=ml-admins)" in table and "default (JIT)" in table
+    assert "mapping from IdP group ml-admins" in table and "default role" in table
 
 
 def test_a_mapped_role_is_changed_only_as_a_pin_and_the_pin_holds(
@@ -165,7 +165,10 @@ def test_a_mapped_role_is_changed_only_as_a_pin_and_the_pin_holds(
 
     pinned = admin.patch(f"/api/v1/orgs/acme/members/{ada}", json={"role": "write", "pin": True})
     assert pinned.status_code == 200, pinned.text
-    assert pinned.json()["role_pinned"] is True and pinned.json()["role_origin"] == "pinned"
+    assert (
+        pinned.json()["role_pinned"] is True
+        and pinned.json()["role_origin"] == "pinned by an admin"
+    )
     assert _membership(rt, ADA) == ("write", "manual", None, True)
     assert "member.role_pinned" in _actions(rt)
 
@@ -202,7 +205,7 @@ def test_the_members_page_pins_and_unpins(rt: Runtime, acme: SsoOrg, admin: Test
     )
     assert pinned.status_code == 303, pinned.text
     page = admin.get("/acme/members").text
-    assert f'action="/acme/members/{ada}/unpin"' in page and ">pinned</span>" in page
+    assert f'action="/acme/members/{ada}/unpin"' in page and ">pinned by an admin</span>" in page
     admin.post(f"/acme/members/{ada}/unpin", data={"csrf_token": _csrf(admin)})
     assert _membership(rt, ADA) == ("contributor", "manual", None, False)
 

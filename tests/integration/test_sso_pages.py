@@ -70,7 +70,9 @@ def test_mode_mappings_and_preview(admin: TestClient, rt: Runtime) -> None:
     assert "Role mappings saved." in kept.text and count(rt, RoleMapping) == 1
 
 
-def test_links_are_shown_once(admin: TestClient, rt: Runtime) -> None:
+def test_setup_links_are_shown_once_and_the_join_link_always(
+    admin: TestClient, rt: Runtime
+) -> None:
     made = _submit(admin, "/acme/sso/setup-links", {"email": "it@acme.example"})
     url = re.search(r'id="new-setup-url" data-copy>([^<]+)<', made.text)
     assert url is not None and count(rt, SetupLink) == 1
@@ -78,9 +80,13 @@ def test_links_are_shown_once(admin: TestClient, rt: Runtime) -> None:
         admin.get(url.group(1).removeprefix("http://testserver"), headers=HTML).status_code == 200
     )
     assert url.group(1) not in admin.get("/acme/sso", headers=HTML).text
+    assert 'id="join-none"' in admin.get("/acme/sso", headers=HTML).text
     joined = _submit(admin, "/acme/sso/join-link", {"expires_days": "7"})
-    join_url = re.search(r'id="new-join-url" data-copy>([^<]+)<', joined.text)
-    assert join_url is not None
+    join_url = re.search(
+        r'id="join-url" data-copy data-copy-label="the join link">([^<]+)<', joined.text
+    )
+    assert join_url is not None and "Expires on" in joined.text
+    assert join_url.group(1) in admin.get("/acme/sso", headers=HTML).text  # shown again
     assert (
         admin.get(
             join_url.group(1).removeprefix("http://testserver"), follow_redirects=False

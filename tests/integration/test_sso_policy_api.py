@@ -270,8 +270,12 @@ def test_the_operator_cli_sets_the_policy(hubgate: Run, rt: Runtime, acme: SsoOr
         hubgate, "sso", "role-map", "--org", "acme", "--map", "groups=hub-admins:admin"
     )
     assert mapped == [{"attribute": "groups", "value": "hub-admins", "role": "admin"}]
-    link = as_json(hubgate, "sso", "join-link", "--org", "acme", "--expires", "7d")
+    assert as_json(hubgate, "sso", "join-link", "--org", "acme")["state"] == "none"
+    link = as_json(hubgate, "sso", "join-link", "--org", "acme", "--rotate", "--expires", "7d")
     assert link["join_url"].startswith("http://127.0.0.1:8000/sso/join/")
+    assert link["state"] == "live" and link["expires_at"] is not None
+    shown = as_json(hubgate, "sso", "join-link", "--org", "acme")
+    assert shown["join_url"] == link["join_url"]  # shown again, not rotated
     invited = as_json(
         hubgate, "sso", "invite", "--org", "acme", "ada@acme.example", "--role", "read"
     )

@@ -169,14 +169,16 @@ def member_list(org_name: str) -> None:
         {"user_id": r.user_id, "email": r.email, "display_name": r.display_name,
          "role": r.role, "role_source": r.role_source, "role_detail": r.role_detail,
          "role_pinned": r.role_pinned, "role_origin": r.role_origin, "active": r.active,
-         "teams": r.teams}
+         "teams": r.teams, "sign_in": r.sign_in, "sso_connections": list(r.connections),
+         "has_password": r.has_password, "external_collaborator": r.external_collaborator,
+         "scim_managed": r.scim_managed}
         for r in rows
     ]  # fmt: skip
     if gap is not None:
         click.echo(_gap_warning(found.name, gap), err=True)
     lines = [[r.email, r.role + ("" if r.active else " (deactivated)"), _teams(r.teams),
-              r.role_origin] for r in rows]  # fmt: skip
-    emit(data, table(lines, ["EMAIL", "ROLE", "TEAMS", "SOURCE"]))
+              r.role_origin, r.sign_in] for r in rows]  # fmt: skip
+    emit(data, table(lines, ["EMAIL", "ROLE", "TEAMS", "SOURCE", "SIGN-IN"]))
 
 
 def _gap_warning(org_name: str, gap: queries.AdminGap) -> str:

@@ -1,6 +1,7 @@
-"""``hubgate sso mode|enforce|settings|join-link|role-map|team-map|invite|collaborator|
-end-sessions`` and ``sso connection activate|deactivate``: an org's SSO policy, for
-operators. Each calls the same service function as the API, as the operator."""
+"""``hubgate sso mode|enforce|settings|join-link|role-map|team-map|invite|invitations|
+invite-resend|invite-revoke|collaborator|end-sessions`` and ``sso connection
+activate|deactivate``: an org's SSO policy, for operators. Each calls the same
+service function as the API, as the operator."""
 
 from __future__ import annotations
 
@@ -102,17 +103,37 @@ def sso_settings(
 
 @sso.command("join-link")
 @org_option
-@click.option("--expires", metavar="DURATION", help="e.g. 30d; default: no expiry.")
+@click.option("--rotate", is_flag=True, help="Make a new link; the old one dies at once.")
+@click.option(
+    "--expires", metavar="DURATION", help="e.g. 30d: the link ends then (with --rotate or alone)."
+)
+@click.option("--no-expiry", is_flag=True, help="The current link never ends.")
 @json_option
-def sso_join_link(org_name: str, expires: str | None) -> None:
-    """Rotate the org's join link (the old one dies); prints the new one once."""
+def sso_join_link(org_name: str, rotate: bool, expires: str | None, no_expiry: bool) -> None:
+    """Show the org's join link; --rotate makes a new one, --expires or --no-expiry
+    changes when the current one ends (each change audited)."""
+    if expires and no_expiry:
+        raise click.UsageError("Give --expires or --no-expiry, not both.")
     rt = runtime()
     with rt.db.transaction() as db:
         org = service.get_org(db, org_name)
         ttl = parse_duration(expires) if expires else None
-        key = invitations.rotate_join_link(db, rt, operator(), operator_principal(), org, ttl)
-    data = {"join_url": rt.url(f"/sso/join/{key}")}
-    emit(data, data["join_url"])
+        if rotate:
+            invitations.rotate_join_link(db, rt, operator(), operator_principal(), org, ttl)
+        elif expires or no_expiry:
+            invitations.set_join_link_expiry(db, rt, operator(), operator_principal(), org, ttl)
+        data = invitations.join_link(db, rt, operator_principal(), org).public()
+    emit(data, lambda: _join_link_text(data))
+
+
+def _join_link_text(data: dict[str, Any]) -> str:
+    if data["state"] == "none":
+        return "no join link (make one with --rotate)"
+    if data["state"] == "hidden":
+        return "the join link was made before hubgate kept links: --rotate to see a new one"
+    until = f" (expires {data['expires_at']})" if data["expires_at"] else " (no expiry)"
+    expired = "expired: " if data["state"] == "expired" else ""
+    return f"{expired}{data['join_url']}{until}"
 
 
 def _rule(text: str, parts: int) -> list[str]:
@@ -185,8 +206,53 @@ def sso_invite(org_name: str, email: str, role: str, teams: tuple[str, ...]) -> 
         row = invitations.invite(
             db, rt, operator(), operator_principal(), org, email, OrgRole.parse(role), places
         )
-        data = invitations.describe(db, row)
+        data = invitations.describe(db, rt, row)
     emit(data, lambda: _settings_text(data))
+
+
+@sso.command("invitations")
+@org_option
+@json_option
+def sso_invitations(org_name: str) -> None:
+    """The org's pending invitations, each with its link and expiry."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        policy.require_admin(operator_principal(), org)
+        data = invitations.describe_all(db, rt, invitations.list_for(db, org, rt.now()))
+    emit(data, lambda: "\n".join(map(_invitation_text, data)))
+
+
+def _invitation_text(item: dict[str, Any]) -> str:
+    link = item["url"] or "(re-send it for a link)"
+    return f"{item['email']} {item['role']} until {item['expires_at']}: {link}"
+
+
+@sso.command("invite-resend")
+@org_option
+@click.argument("email")
+@json_option
+def sso_invite_resend(org_name: str, email: str) -> None:
+    """Mail EMAIL's pending invitation again (its expiry renewed)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        row = invitations.resend(db, rt, operator(), operator_principal(), org, email)
+        data = invitations.describe(db, rt, row)
+    emit(data, lambda: _settings_text(data))
+
+
+@sso.command("invite-revoke")
+@org_option
+@click.argument("email")
+@json_option
+def sso_invite_revoke(org_name: str, email: str) -> None:
+    """Revoke EMAIL's invitation; its link stops working."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        org = service.get_org(db, org_name)
+        invitations.revoke(db, operator(), operator_principal(), org, email)
+    emit({"revoked": email}, f"invitation of {email} revoked")
 
 
 @sso.command("collaborator")

@@ -391,8 +391,12 @@ class OrgSso(Base):
     session_timeout_seconds: Mapped[int] = mapped_column(Integer, default=7 * 24 * 3600)
     default_role: Mapped[str] = mapped_column(String(16), default="write")
     default_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # The join link: its key's SHA-256 finds the org, the key itself is kept sealed
+    # (:mod:`hubgate.sealed`) so admins can see the link again.
     join_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    join_key_sealed: Mapped[str | None] = mapped_column(Text)
     join_expires_at: Mapped[datetime | None]
+    join_rotated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -506,7 +510,8 @@ class TeamMapping(Base):
 
 class Invitation(Base):
     """An email invited into an org with a role and teams; accepted only by
-    signing in through the org's SSO with that email."""
+    signing in through the org's SSO with that email. Its link's key is found by
+    its SHA-256 and kept sealed, so admins can pass the link on while it is pending."""
 
     __tablename__ = "invitations"
     __table_args__ = (
@@ -522,6 +527,9 @@ class Invitation(Base):
     invited_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    key_sealed: Mapped[str | None] = mapped_column(Text)
+    mailed_at: Mapped[datetime | None]
 
 
 class SetupLink(Base):

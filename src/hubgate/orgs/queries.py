@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole
@@ -17,6 +17,9 @@ from hubgate.db.models import (
     Org,
     ScimGroup,
     ScimGroupTeam,
+    ScimUser,
+    SsoConnection,
+    SsoLink,
     Team,
     TeamMembership,
     Token,
@@ -49,20 +52,43 @@ class MemberRow:
     role_detail: str | None = None
     role_pinned: bool = False
     active: bool = True
+    # How the person signs in here: the org's connections their account is linked
+    # through, and whether it has a password of its own.
+    connections: tuple[str, ...] = ()
+    has_password: bool = False
+    external_collaborator: bool = False
+    scim_managed: bool = False
 
     @property
     def role_origin(self) -> str:
-        """Where the role comes from, for people: "mapping (groups=ml-admins)",
-        "invitation (by ...)", "default (JIT)", "SCIM", "set by hand", "pinned"."""
+        """Where the role comes from, for people: "mapping from IdP group ml-admins",
+        "invitation (by ...)", "default role", "SCIM group readers", "set by an
+        admin", "pinned by an admin"."""
         if self.role_pinned:
-            return "pinned"
-        label = _ORIGINS.get(self.role_source, self.role_source)
-        return f"{label} ({self.role_detail})" if self.role_detail else label
+            return "pinned by an admin"
+        if self.role_source == "mapping" and self.role_detail:
+            attribute, _, value = self.role_detail.partition("=")
+            if attribute == "groups" and value:
+                return f"mapping from IdP group {value}"
+            return f"mapping from {self.role_detail}"
+        if self.role_source == "scim" and self.role_detail:
+            return f"SCIM group {self.role_detail}"
+        if self.role_source == "invitation" and self.role_detail:
+            return f"invitation (by {self.role_detail})"
+        return _ORIGINS.get(self.role_source, self.role_source)
+
+    @property
+    def sign_in(self) -> str:
+        """How the person signs in: "SSO (Okta)", "password", "SSO (Okta) and password"."""
+        ways = [f"SSO ({', '.join(self.connections)})"] if self.connections else []
+        if self.has_password:
+            ways.append("password")
+        return " and ".join(ways) or "no sign-in yet"
 
 
 _ORIGINS = {
-    "manual": "set by hand",
-    "default": "default (JIT)",
+    "manual": "set by an admin",
+    "default": "default role",
     "invitation": "invitation",
     "mapping": "mapping",
     "scim": "SCIM",
@@ -113,17 +139,14 @@ def _team_roles(db: Session, org_id: int) -> dict[int, dict[str, str]]:
 
 
 def members_of(db: Session, org: Org) -> list[MemberRow]:
-    teams = _team_roles(db, org.id)
-    rows = db.execute(
-        select(Membership, User.display_name)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.org_id == org.id)
-        .order_by(Membership.id)
-    )
+    """The org's members, each with teams, sign-in ways and badges, in two
+    queries whatever their number (the members, then their teams and links)."""
+    teams, links = _member_facts(db, org.id)
+    rows = db.execute(_members_statement(org.id)).all()
     return [
         MemberRow(
             m.user_id,
-            primary_email(db, m.user_id),
+            email or f"user:{m.user_id}",
             name,
             m.role,
             teams.get(m.user_id, {}),
@@ -131,9 +154,66 @@ def members_of(db: Session, org: Org) -> list[MemberRow]:
             m.role_detail,
             m.role_pinned,
             m.deactivated_at is None,
-        )  # fmt: skip
-        for m, name in rows
+            tuple(links.get(m.user_id, ())),
+            bool(has_password),
+            m.external_collaborator,
+            bool(scim_managed),
+        )
+        for m, name, email, has_password, scim_managed in rows
     ]
+
+
+def _members_statement(org_id: int) -> Select[Membership, str, str | None, bool, bool]:
+    primary = (
+        select(Email.address)
+        .where(Email.user_id == Membership.user_id)
+        .order_by(Email.is_primary.desc(), Email.id)
+        .limit(1)
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+    scim = (
+        select(ScimUser.id)
+        .where(ScimUser.org_id == org_id, ScimUser.user_id == Membership.user_id)
+        .correlate(Membership)
+        .exists()
+    )
+    return (
+        select(Membership, User.display_name, primary, User.password_hash.is_not(None), scim)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.org_id == org_id)
+        .order_by(Membership.id)
+    )
+
+
+def _member_facts(
+    db: Session, org_id: int
+) -> tuple[dict[int, dict[str, str]], dict[int, list[str]]]:
+    """Team places (team -> role) and the org's connections each member is linked
+    through, in one statement."""
+    places = (
+        select(
+            TeamMembership.user_id,
+            literal("team").label("kind"),
+            Team.name.label("name"),
+            TeamMembership.role,
+        )
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(Team.org_id == org_id)
+    )
+    linked = (
+        select(SsoLink.user_id, literal("sso"), SsoConnection.name, literal(""))
+        .join(SsoConnection, SsoConnection.id == SsoLink.connection_id)
+        .where(SsoConnection.org_id == org_id)
+    )
+    teams: dict[int, dict[str, str]] = {}
+    links: dict[int, list[str]] = {}
+    for user_id, kind, name, role in db.execute(union_all(places, linked).order_by("name")):
+        if kind == "team":
+            teams.setdefault(user_id, {})[name] = role
+        elif name not in links.setdefault(user_id, []):
+            links[user_id].append(name)
+    return teams, links
 
 
 def active_admins(db: Session, org_id: int) -> int:

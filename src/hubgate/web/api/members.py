@@ -50,6 +50,11 @@ def _member_public(row: queries.MemberRow) -> schemas.MemberPublic:
         role_pinned=row.role_pinned,
         role_origin=row.role_origin,
         active=row.active,
+        sign_in=row.sign_in,
+        sso_connections=list(row.connections),
+        has_password=row.has_password,
+        external_collaborator=row.external_collaborator,
+        scim_managed=row.scim_managed,
     )
 
 

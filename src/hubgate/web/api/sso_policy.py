@@ -14,11 +14,12 @@ from fastapi import Request, Response
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from hubgate.access import OrgRole, TeamRole
+from hubgate.access import OrgRole, Principal, TeamRole
 from hubgate.accounts import users
-from hubgate.db.models import Invitation, User
+from hubgate.db.models import Invitation, Org, User
 from hubgate.errors import NotFound
 from hubgate.provisioning import mappings as scim_mappings
+from hubgate.runtime import Runtime
 from hubgate.sso import (
     activation,
     connections,
@@ -177,8 +178,8 @@ def preview_mappings(
         return MappingPreviewPublic.model_validate(grants)
 
 
-def _invitation(db: Session, row: Invitation) -> InvitationPublic:
-    return InvitationPublic.model_validate(invitations.describe(db, row))
+def _invitation(db: Session, rt: Runtime, row: Invitation) -> InvitationPublic:
+    return InvitationPublic.model_validate(invitations.describe(db, rt, row))
 
 
 @router.get("/invitations", response_model=list[InvitationPublic])
@@ -186,7 +187,8 @@ def list_invitations(org: str, rt: Rt, credential: CurrentCredential) -> list[In
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
-        return [_invitation(db, row) for row in invitations.list_for(db, found, rt.now())]
+        rows = invitations.describe_all(db, rt, invitations.list_for(db, found, rt.now()))
+        return [InvitationPublic.model_validate(row) for row in rows]
 
 
 @router.post("/invitations", status_code=201, response_model=InvitationPublic)
@@ -200,7 +202,18 @@ def invite(
             db, rt, actor_of(request, rt, credential), principal, found, body.email,
             OrgRole.parse(body.role), teams,
         )  # fmt: skip
-        return _invitation(db, row)
+        return _invitation(db, rt, row)
+
+
+@router.post("/invitations/{email}/resend", response_model=InvitationPublic)
+def resend_invitation(
+    org: str, email: EmailPath, request: Request, rt: Rt, credential: CurrentCredential
+) -> InvitationPublic:
+    """Mail the pending invitation again, its expiry renewed (at most once a minute)."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        actor = actor_of(request, rt, credential)
+        return _invitation(db, rt, invitations.resend(db, rt, actor, principal, found, email))
 
 
 @router.delete("/invitations/{email}", status_code=204)
@@ -213,17 +226,46 @@ def revoke_invitation(
     return Response(status_code=204)
 
 
+def _join_link(db: Session, rt: Runtime, principal: Principal, org: Org) -> JoinLinkPublic:
+    return JoinLinkPublic.model_validate(invitations.join_link(db, rt, principal, org).public())
+
+
+def _ttl(seconds: int | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds else None
+
+
+@router.get("/join-link", response_model=JoinLinkPublic)
+def get_join_link(org: str, rt: Rt, credential: CurrentCredential) -> JoinLinkPublic:
+    """The org's join link, its state and expiry."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        return _join_link(db, rt, principal, found)
+
+
 @router.post("/join-link", response_model=JoinLinkPublic)
 def rotate_join_link(
     org: str, body: JoinLinkIn, request: Request, rt: Rt, credential: CurrentCredential
 ) -> JoinLinkPublic:
-    """A new join link, shown once; the old one stops working."""
-    ttl = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
+    """A new join link; the old one stops working at once."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         actor = actor_of(request, rt, credential)
-        key = invitations.rotate_join_link(db, rt, actor, principal, found, ttl)
-    return JoinLinkPublic(join_url=rt.url(f"/sso/join/{key}"))
+        invitations.rotate_join_link(db, rt, actor, principal, found, _ttl(body.expires_in_seconds))
+        return _join_link(db, rt, principal, found)
+
+
+@router.patch("/join-link", response_model=JoinLinkPublic)
+def set_join_link_expiry(
+    org: str, body: JoinLinkIn, request: Request, rt: Rt, credential: CurrentCredential
+) -> JoinLinkPublic:
+    """When the current join link ends (``null``: never); the link stays the same."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        actor = actor_of(request, rt, credential)
+        invitations.set_join_link_expiry(
+            db, rt, actor, principal, found, _ttl(body.expires_in_seconds)
+        )
+        return _join_link(db, rt, principal, found)
 
 
 @router.delete("/join-link", status_code=204)

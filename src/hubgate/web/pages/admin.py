@@ -20,6 +20,7 @@ from hubgate.errors import BadRequest
 from hubgate.orgs import queries, service, team_tokens
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
+from hubgate.sso import connections, invitations
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages.kit import (
     FORM_ERRORS,
@@ -39,6 +40,16 @@ __all__ = ["router"]
 
 router = page_router()
 AUDIT_PAGE = 50
+# What the Members tab says after a change (``?done=KEY``): fixed sentences, so a
+# crafted link cannot put words of its own on the page.
+DONE = {
+    "join-rotated": "New join link ready: any earlier one stopped working.",
+    "join-expiry": "Join link expiry set.",
+    "join-disabled": "Join link disabled.",
+    "invited": "Invitation made: the mail is on its way, and its link is below.",
+    "resent": "Invitation mailed again.",
+    "revoked": "Invitation revoked: its link stopped working.",
+}
 
 
 def _user_by_email(db: Session, address: str) -> User:
@@ -52,20 +63,37 @@ def _user_by_email(db: Session, address: str) -> User:
 # -- members ------------------------------------------------------------------------
 
 
-def _members_page(
+def show_members(
     request: Request, rt: Runtime, credential: Credential, org: str, status: int = 200, **extra: Any
 ) -> Response:
+    """The Members tab: every member with how they sign in and where their role
+    comes from; for admins also the join link and the pending invitations."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         require(principal, Action.READ, OrgTarget(found.id))
         context = org_context(found, principal, "members")
-        context |= {"members": queries.members_of(db, found), **extra}
-    return render(request, rt, "members.html", context, status)
+        context["members"] = queries.members_of(db, found)
+        if context["is_admin"]:
+            context |= _joining(db, rt, principal, found)
+    done = request.query_params.get("done", "") if status == 200 else ""
+    context["done"] = DONE.get(done, "")
+    return render(request, rt, "members.html", context | extra, status)
+
+
+def _joining(db: Session, rt: Runtime, principal: Principal, org: Org) -> dict[str, Any]:
+    """What the Members tab shows its admins about joining the org."""
+    rows = invitations.list_for(db, org, rt.now())
+    return {
+        "join_link": invitations.join_link(db, rt, principal, org),
+        "join_action": f"/{org.name}/members/join-link",
+        "invitations": invitations.describe_all(db, rt, rows),
+        "sso_active": any(c.state == "active" for c in connections.of_org(db, org)),
+    }
 
 
 @router.get("/{org}/members")
 def members_page(org: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
-    return _members_page(request, rt, credential, org)
+    return show_members(request, rt, credential, org)
 
 
 @router.post("/{org}/members/add")
@@ -86,7 +114,7 @@ def add_member(
             service.add_member(db, actor, principal, found, by_email, OrgRole.parse(role))
     except FORM_ERRORS as exc:
         form = {"email": email, "role": role}
-        return _members_page(request, rt, credential, org, exc.status, error=exc.message, form=form)
+        return show_members(request, rt, credential, org, exc.status, error=exc.message, form=form)
     return see_other(f"/{org}/members")
 
 
@@ -107,7 +135,7 @@ def set_member_role(
             person = partial(user_by_id, db, user_id)
             service.set_role(db, actor, principal, found, person, OrgRole.parse(role), pin=pin)
     except FORM_ERRORS as exc:
-        return _members_page(request, rt, credential, org, exc.status, error=exc.message)
+        return show_members(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")
 
 
@@ -121,7 +149,7 @@ def unpin_member_role(
             person = partial(user_by_id, db, user_id)
             service.unpin(db, actor_of(request, rt, credential), principal, found, person)
     except FORM_ERRORS as exc:
-        return _members_page(request, rt, credential, org, exc.status, error=exc.message)
+        return show_members(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")
 
 
@@ -135,7 +163,7 @@ def remove_member(
             person = partial(user_by_id, db, user_id)
             service.remove_member(db, actor_of(request, rt, credential), principal, found, person)
     except FORM_ERRORS as exc:
-        return _members_page(request, rt, credential, org, exc.status, error=exc.message)
+        return show_members(request, rt, credential, org, exc.status, error=exc.message)
     return see_other(f"/{org}/members")
 
 
@@ -150,7 +178,7 @@ def end_member_sessions(
             db, actor_of(request, rt, credential), principal, found, user_id
         )
     raise_refused(outcome)
-    return _members_page(request, rt, credential, org, notice=f"{outcome} session(s) ended.")
+    return show_members(request, rt, credential, org, notice=f"{outcome} session(s) ended.")
 
 
 # -- teams --------------------------------------------------------------------------

@@ -55,6 +55,7 @@ def _page(
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
         context = org_context(found, principal, "sso") | _facts(db, rt, found)
+        context["join_link"] = invitations.join_link(db, rt, principal, found)
     context |= {"modes": MODES, "done": request.query_params.get("done", "")[:80], **extra}
     return render(request, rt, "sso_settings.html", context, status)
 
@@ -73,14 +74,13 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
             for r in rules["team_mappings"]
         ),
         "teams": list(queries.team_names(db, org.id).values()),
-        "invitations": [
-            invitations.describe(db, i) for i in invitations.list_for(db, org, rt.now())
-        ],
+        "invitations": invitations.describe_all(db, rt, invitations.list_for(db, org, rt.now())),
         "setup_links": [setup.describe(s) for s in setup.list_for(db, org, rt.now())],
         "collaborators": queries.collaborators(db, org),
         "scim_tokens": [scim_tokens.describe(t) for t in scim_tokens.list_for(db, org)],
         "scim_base": rt.url(f"/scim/v2/{org.name}"),
         "members": queries.members_of(db, org),
+        "join_action": f"/{org.name}/sso/join-link",
     }
 
 
@@ -318,12 +318,28 @@ def rotate_join_link(
     credential: SignedIn,
     expires_days: Annotated[int, Form(ge=0, le=365)] = 0,
 ) -> Response:
-    def action(db: Session, actor: Any, principal: Any, found: Org) -> dict[str, Any]:
-        ttl = timedelta(days=expires_days) if expires_days else None
-        key = invitations.rotate_join_link(db, rt, actor, principal, found, ttl)
-        return {"new_join_url": rt.url(f"/sso/join/{key}")}
+    def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
+        invitations.rotate_join_link(db, rt, actor, principal, found, _days(expires_days))
 
     return _act(request, rt, credential, org, "Join link rotated: the old one stopped.", action)
+
+
+def _days(days: int) -> timedelta | None:
+    return timedelta(days=days) if days else None
+
+
+@router.post("/{org}/sso/join-link/expiry")
+def set_join_link_expiry(
+    org: str,
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    expires_days: Annotated[int, Form(ge=0, le=365)] = 0,
+) -> Response:
+    def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
+        invitations.set_join_link_expiry(db, rt, actor, principal, found, _days(expires_days))
+
+    return _act(request, rt, credential, org, "Join link expiry set.", action)
 
 
 @router.post("/{org}/sso/join-link/disable")

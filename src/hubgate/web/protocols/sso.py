@@ -81,6 +81,20 @@ def join(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> R
     return _start(request, rt, credential, found, None, joining=True)
 
 
+@router.get("/sso/invite/{key}")
+def invited(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+    """An invitation's link: it starts the org's SSO and nothing more. The sign-in
+    accepts the invitation only for the person whose verified address it names
+    (:func:`hubgate.sso.login.admission`); anyone else is admitted or refused as
+    they would be without the link, and the invitation stays."""
+
+    def found(db: Session) -> tuple[Org, str]:
+        org = invitations.invitation_org(db, key[:256], rt.now())
+        return org, f"/{org.name}"
+
+    return _start(request, rt, credential, found, None, joining=False)
+
+
 def _start(
     request: Request,
     rt: Runtime,

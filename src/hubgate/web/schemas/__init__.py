@@ -176,8 +176,16 @@ class MemberPublic(BaseModel):
     role_source: str
     role_detail: str | None
     role_pinned: bool
-    role_origin: str
+    role_origin: str = Field(description="Where the role comes from, in words.")
     active: bool
+    sign_in: str = Field(description='How the person signs in here, in words: "SSO (Okta)", '
+                         '"password", "SSO (Okta) and password".')  # fmt: skip
+    sso_connections: list[str] = Field(
+        description="The org's connections the account is linked through."
+    )
+    has_password: bool
+    external_collaborator: bool
+    scim_managed: bool = Field(description="Provisioned by the org's SCIM client.")
 
 
 class TeamCreate(Strict):

@@ -155,10 +155,23 @@ class InvitationPublic(BaseModel):
     teams: list[tuple[str, str]] = Field(description="[team, team role] pairs.")
     invited_by: str
     expires_at: IsoInstant
+    url: str | None = Field(
+        description="The link to pass on to the invitee (it only starts the org's SSO; "
+        "the invitation is accepted by signing in with the invited address)."
+    )
+    mailed_at: IsoInstant | None
 
 
 class JoinLinkPublic(BaseModel):
-    join_url: str = Field(description="Shown this once.")
+    """The org's join link; admins can see it again until it is rotated or disabled."""
+
+    state: Literal["none", "live", "expired", "hidden"] = Field(
+        description="hidden: the link works but was made before hubgate kept links "
+        "(or its key cannot be opened); rotate it to see a new one."
+    )
+    join_url: str | None
+    expires_at: IsoInstant | None
+    rotated_at: IsoInstant | None
 
 
 class CollaboratorPublic(BaseModel):
