@@ -11,6 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp
 
 from hubgate import __version__
 from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
@@ -22,12 +23,21 @@ from hubgate.web import api, errors, ops, pages
 from hubgate.web.api import docs as api_docs
 from hubgate.web.middleware import BodyLimit, Observe
 from hubgate.web.protocols import forward_auth, oidc_logout, saml_logout, scim, sso, sso_keys
+from hubgate.web.security_headers import SecurityHeaders
 from hubgate.worker import Worker
 
 __all__ = ["create_app"]
 
 WEB = Path(__file__).parent / "web"
 log = logging.getLogger("hubgate")
+
+
+class _Hubgate(FastAPI):
+    """FastAPI with :class:`SecurityHeaders` around the whole stack, outside the
+    framework's own error middleware, so a 500 carries the headers too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 @asynccontextmanager
@@ -51,7 +61,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     """The hubgate ASGI app. ``runtime`` lets tests share one database."""
     runtime = runtime or build_runtime(settings or load_settings())
     configure_logging(json_logs=runtime.settings.json_logs)
-    app = FastAPI(
+    app = _Hubgate(
         lifespan=_lifespan,
         title="hubgate",
         version=__version__,

@@ -10,7 +10,9 @@
   with no cookies, no storage and no IdP session. When the test ends, whatever
   the outcome, the page it ended on is saved as ``<test name>.png`` under
   :data:`ARTIFACTS` (``test-artifacts/browser/``, git-ignored), and the summary
-  at the end of the run names the folder and the files.
+  at the end of the run names the folder and the files. Every journey is also a
+  Content-Security-Policy check: a page that the policy stopped from loading,
+  running or sending something (Chromium says so on the console) fails the test.
 
 The hubgate server, the SimpleSAMLphp IdP and the orgs come from the SSO policy
 end-to-end tests (tests/e2e/test_sso_policy_saml.py): one hubgate and one IdP per
@@ -37,7 +39,7 @@ except ImportError:  # the tests that need it skip (see ``chromium``)
     expect = sync_playwright = None
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Page
 
     from tests.e2e.idp import IdpInfo, IdpUser
 
@@ -45,6 +47,7 @@ __all__ = [
     "ARTIFACTS",
     "CHROMIUM",
     "acme",
+    "csp_violations",
     "expect",
     "initech",
     "log_in_at_simplesamlphp",
@@ -109,10 +112,26 @@ def page(chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context.set_default_timeout(WAIT_MS)
     try:
         fresh = context.new_page()
+        refused = csp_violations(fresh)
         yield fresh
         screenshot(fresh, request.node.name)
     finally:
         context.close()
+    assert not refused, "the Content-Security-Policy refused:\n" + "\n".join(refused)
+
+
+def csp_violations(page: Page) -> list[str]:
+    """What a Content-Security-Policy refuses on ``page`` from now on, each as the
+    console message Chromium writes ("Refused to ... because it violates the
+    following Content Security Policy directive ..."), with the page's URL."""
+    seen: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            seen.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    return seen
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -140,6 +140,9 @@ def test_the_tours_first_sign_in_works_in_the_browser(page: Page, demo: Demo) ->
     page.goto(f"{demo.base_url}/api/v1/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("hubgate")
     expect(page.get_by_text("/api/v1/me", exact=True).first).to_be_visible()
+    # An operation opened draws Swagger UI's data: icons, which its page's CSP allows.
+    page.locator(".opblock-summary").first.click()
+    expect(page.get_by_role("button", name="Try it out").first).to_be_visible()
     assert asked and all(url.startswith(f"{demo.base_url}/") for url in asked), asked
     screenshot(page, "demo-journey-api-docs")
 

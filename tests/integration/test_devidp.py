@@ -222,6 +222,17 @@ def test_saml_test_sign_in_ends_in_the_identity(saml_pair: SamlPair) -> None:
     assert identity["groups"] == ["hub-admins"]
 
 
+def test_the_dev_idp_pages_send_hubgates_headers(saml_pair: SamlPair) -> None:
+    """Its login page (the SP's request in its URL) and its auto-posting form:
+    nosniff, no Referer, its own nonce'd CSP."""
+    login, posted = saml_pair.login_page(), saml_pair.sign_in("alice@acme.test")
+    for page in (login, posted):
+        assert page.status_code == 200
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "script-src 'nonce-" in page.headers["content-security-policy"]
+
+
 def test_saml_after_activation_in_managed_mode_makes_a_jit_account(
     saml_pair: SamlPair, rt: Runtime
 ) -> None:

@@ -74,13 +74,20 @@ class DevIdp:
 
 
 def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page under hubgate's rules (hubgate.web.security_headers), tighter: nothing
+    loads but the page's own style and the nonce'd script that auto-posts a SAML
+    answer; no form-action, since that form posts to the SP's origin. Its URLs
+    carry the SP's request and relay state: no Referer leaves it."""
     nonce = secrets.token_urlsafe(16)
     body = _TEMPLATES.get_template(name).render(nonce=nonce, **context)
     policy = (
         f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
         "base-uri 'none'; frame-ancestors 'none'"
     )
-    headers = {**_NO_STORE, "Content-Security-Policy": policy, "X-Frame-Options": "DENY"}
+    headers = {
+        **_NO_STORE, "Content-Security-Policy": policy, "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    }  # fmt: skip
     return HTMLResponse(body, status, headers=headers)
 
 

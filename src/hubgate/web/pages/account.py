@@ -74,9 +74,7 @@ def verify_email_form(
     The link verifies only in a session of its account: signed out, sign in first."""
     if credential.user_id is None or not credential.is_user:
         return _sign_in_to_verify(token)
-    response = render(request, rt, "verify_email.html", {"token": token[:128]})
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return render(request, rt, "verify_email.html", {"token": token[:128]})
 
 
 @router.post("/verify-email")
@@ -96,9 +94,7 @@ def verify_email(
 
 def _sign_in_to_verify(token: str) -> Response:
     target = "/verify-email?" + urlencode({"token": token[:128]})
-    response = see_other("/login?" + urlencode({"next": target}))
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return see_other("/login?" + urlencode({"next": target}))
 
 
 @router.get("/verify-email/done")

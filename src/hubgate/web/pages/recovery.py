@@ -73,11 +73,8 @@ def reset_form(
             db, rt, actor_of(request, rt, credential), key, _signed_in(credential)
         )
     if isinstance(outcome, Refused):
-        page = _refused(request, rt, "reset_password.html", outcome.error)
-    else:
-        page = render(request, rt, "reset_password.html", {"token": key})
-    page.headers["Referrer-Policy"] = "no-referrer"
-    return page
+        return _refused(request, rt, "reset_password.html", outcome.error)
+    return render(request, rt, "reset_password.html", {"token": key})
 
 
 @router.post("/reset-password")

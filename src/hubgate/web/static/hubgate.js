@@ -1,6 +1,10 @@
 // Progressive touches only: every page works without this file.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
+  // A SAML message on its way to the IdP by HTTP-POST: sent at once (the button
+  // stays for browsers without scripts).
+  const outgoing = document.querySelector("form[data-auto-submit]");
+  if (outgoing) outgoing.submit();
   // A copy button next to secrets shown once.
   for (const el of document.querySelectorAll("[data-copy]")) {
     if (!navigator.clipboard) break;
