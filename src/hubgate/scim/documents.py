@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Annotated, Any, ClassVar, NamedTuple, TypeVar
 
-from pydantic import ValidationError
+from pydantic import StringConstraints, ValidationError
 from scim2_models import (
     BaseModel,
     ComplexAttribute,
@@ -70,9 +70,10 @@ class EmailDoc(CoreEmail):
     """One of a User's ``emails`` (RFC 7643 §4.1.2) whose ``value`` is any string
     here: which addresses hubgate takes is decided by one rule for every address
     (:func:`hubgate.accounts.emails.accepted_email`, applied by the store), not by
-    pydantic's ``EmailStr``, which refuses ``.test`` even where that rule takes it."""
+    pydantic's ``EmailStr``, which refuses ``.test`` even where that rule takes it.
+    Kept as sent, but for the white space around it (which ``EmailStr`` dropped too)."""
 
-    value: str | None = None
+    value: Annotated[str, StringConstraints(strip_whitespace=True)] | None = None
 
 
 class UserDoc(User[EnterpriseUser]):
