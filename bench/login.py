@@ -112,7 +112,7 @@ def make_managed(
         org = service.get_org(db, org_name)
         operator = operator_principal()
         domains.add(db, rt, system, operator, org, domain)
-        domains.verify_by_operator(db, system, org, domain)
+        domains.verify_by_operator(db, rt, system, org, domain)
         row = db.get_one(SsoConnection, connection_id)
         connections.mark_verified(row, rt)
         activation.activate(db, system, Principal.operator(), row)

@@ -67,7 +67,7 @@ def prepare(database_url: str) -> str:
             admin = users.create_user(db, rt, f"admin@{DOMAIN}", password=None, verified=True)
             org = service.create_org(db, Actor.system(), "bench", None, admin)
             domains.add(db, rt, Actor.system(), operator_principal(), org, DOMAIN)
-            domains.verify_by_operator(db, Actor.system(), org, DOMAIN)
+            domains.verify_by_operator(db, rt, Actor.system(), org, DOMAIN)
             _, secret = tokens.create(db, Actor.system(), Principal.operator(), org, "bench")
         return secret
     finally:

@@ -198,7 +198,7 @@ def _org(
     _mappings(db, actor, org)
     connection = _connection(db, rt, actor, org, demo, idp)
     domains.add(db, rt, actor, principal, org, demo.domain)
-    domains.verify_by_operator(db, actor, org, demo.domain)
+    domains.verify_by_operator(db, rt, actor, org, demo.domain)
     domains.assign_connection(db, actor, principal, org, demo.domain, connection.id)
     activation.activate(db, actor, principal, connection, skip_test=True)
     policy.update_defaults(db, rt, actor, principal, org, default_role=demo.default_role)

@@ -42,7 +42,7 @@ def scim_base(rt: Runtime, database_url: str) -> Iterator[tuple[str, str]]:
         admin = users.create_user(db, rt, f"admin@{DOMAIN}", password=None, verified=True)
         org = service.create_org(db, Actor.system(), "acme", None, admin)
         domains.add(db, rt, Actor.system(), operator_principal(), org, DOMAIN)
-        domains.verify_by_operator(db, Actor.system(), org, DOMAIN)
+        domains.verify_by_operator(db, rt, Actor.system(), org, DOMAIN)
         _, secret = tokens.create(db, Actor.system(), Principal.operator(), org, "scim2-tester")
     with running_server(database_url) as base_url:
         yield f"{base_url}/scim/v2/acme", secret

@@ -108,7 +108,7 @@ def sso_org(
             metadata or idp_metadata(session_keys().idp.cert_pem),
         )  # fmt: skip
         domains.add(db, rt, Actor.system(), operator_principal(), db.merge(org), domain)
-        domains.verify_by_operator(db, Actor.system(), db.merge(org), domain)
+        domains.verify_by_operator(db, rt, Actor.system(), db.merge(org), domain)
         connections.mark_verified(row, rt)
         activation.activate(db, Actor.system(), Principal.operator(), row)
         connection_id = row.id
@@ -144,7 +144,7 @@ def oidc_org(rt: Runtime, world: World) -> SsoOrg:
             issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=provider,
         )  # fmt: skip
         domains.add(db, rt, Actor.system(), operator_principal(), org, "acme.example")
-        domains.verify_by_operator(db, Actor.system(), org, "acme.example")
+        domains.verify_by_operator(db, rt, Actor.system(), org, "acme.example")
         connections.mark_verified(row, rt)
         activation.activate(db, Actor.system(), Principal.operator(), row)
         connection_id = row.id

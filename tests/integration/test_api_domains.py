@@ -102,7 +102,7 @@ def state(rt: Runtime) -> tuple[list[tuple[int, str, str | None, int | None]], l
 
 def operator_verifies(rt: Runtime, org: str, domain: str) -> None:
     with rt.db.transaction() as db:
-        domains.verify_by_operator(db, Actor.system("test"), service.get_org(db, org), domain)
+        domains.verify_by_operator(db, rt, Actor.system("test"), service.get_org(db, org), domain)
 
 
 def test_admin_adds_lists_and_removes_a_domain(admin: TestClient) -> None:

@@ -125,7 +125,7 @@ def acme_with(rt: Runtime, metadata: bytes | None = None, **oidc_args: Any) -> i
         teams = [("groups", "ml-research", "research", TeamRole.WRITE)]
         mappings.set_team_mappings(db, actor, principal, org, teams)
         domains.add(db, rt, actor, principal, org, "acme.test")
-        domains.verify_by_operator(db, actor, org, "acme.test")
+        domains.verify_by_operator(db, rt, actor, org, "acme.test")
         if metadata is not None:
             row = connections.create_saml(db, rt, actor, principal, org, metadata)
         else:

@@ -26,7 +26,7 @@ def test_new_role_mappings_apply_to_scim_members_at_once(
     with rt.db.transaction() as db:
         found = db.merge(org)
         domains.add(db, rt, Actor.system(), operator_principal(), found, "acme.example")
-        domains.verify_by_operator(db, Actor.system(), found, "acme.example")
+        domains.verify_by_operator(db, rt, Actor.system(), found, "acme.example")
         _row, secret = tokens.create(db, Actor.system(), Principal.operator(), found, "okta")
     headers = {"authorization": f"Bearer {secret}", "content-type": SCIM}
     user = client.post(

@@ -755,11 +755,27 @@ def test_escaped_quotes_and_backslashes_in_filter_strings(scim: Scim) -> None:
         ({"op": "replace", "path": "name.nosuch", "value": "x"}, "invalidPath"),
         ({"op": "replace", "path": "emails[", "value": "x"}, "invalidPath"),
         ({"op": "remove"}, "noTarget"),
+        # a filter that describes no single value matches nothing: RFC 7644 §3.5.2.3
         (
-            {"op": "replace", "path": 'emails[type eq "home"].value', "value": "x@acme.example"},
+            {"op": "replace", "path": 'emails[value co "home"].value', "value": "x@acme.example"},
             "noTarget",
         ),
+        # one that does creates the value, unless it contradicts the filter or is no address
+        ({"op": "replace", "path": 'emails[type eq "home"].type', "value": "work"}, "invalidValue"),
+        (
+            {"op": "replace", "path": 'emails[type eq "home"].value', "value": "not an address"},
+            "invalidValue",
+        ),
         ({"op": "explode", "path": "displayName", "value": "x"}, "invalidValue"),
+        ({"op": "replace", "path": "name." + "x" * 600, "value": "x"}, "invalidPath"),
+        (
+            {
+                "op": "replace",
+                "value": {'emails[type eq "work"].value': "x", "name." + "x" * 600: 1},
+            },
+            "invalidPath",
+        ),
+        ({"op": "add", "value": {f"name.n{i}": "x" for i in range(101)}}, "invalidValue"),
     ],
 )
 def test_patch_path_abuse_is_refused_and_changes_nothing(

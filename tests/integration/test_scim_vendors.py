@@ -24,7 +24,7 @@ from hubgate.db.models import Membership, ScimGroupMember
 from hubgate.runtime import Runtime
 from tests.conftest import World
 from tests.integration.sso_world import SsoOrg, sso_org
-from tests.integration.test_scim import Scim, scim_for
+from tests.integration.test_scim import ENTERPRISE, PATCH_OP, Scim, refused, scim_for, user_body
 
 FIXTURES = Path(__file__).parent / "scim_fixtures"
 
@@ -260,3 +260,64 @@ def test_entra_group_push(scim: Scim, rt: Runtime) -> None:
     )
     assert renamed["displayName"].endswith("updatedDisplayName")
     ok(scim.call("DELETE", f"/Groups/{gid}"), 204)
+
+
+def _without_emails(email: str) -> dict[str, Any]:
+    """A User whose address is its userName alone (Entra maps ``mail`` separately)."""
+    return {k: v for k, v in user_body(email).items() if k != "emails"}
+
+
+def test_entra_replaces_with_a_value_object_keyed_by_paths(scim: Scim, rt: Runtime) -> None:
+    """One ``Replace`` without a path whose value is keyed by attribute paths, a
+    value filter among them, and a boolean as a string: each key is applied as
+    its own operation (RFC 7644 §3.5.2.3 keys it by attribute names)."""
+    uid = scim.create_user("ada@acme.example")["id"]
+    body = fixture(
+        "entra_scim_provisioning", "update_user_by_value_object",
+        email="u@acme.example", given_name="G",
+    )  # fmt: skip
+    updated = ok(scim.call("PATCH", f"/Users/{uid}", body))
+    assert [(e["type"], e["value"]) for e in updated["emails"]] == [("work", "u@acme.example")]
+    assert updated["name"]["givenName"] == "G" and updated["name"]["familyName"] == "acme"
+    assert updated[ENTERPRISE]["department"] == "Platform"
+    assert updated["active"] is False and _deactivated(rt, uid)
+    found = ok(scim.call("GET", '/Users?filter=emails.value eq "u@acme.example"'))
+    assert [r["id"] for r in found["Resources"]] == [uid]
+
+
+def test_entra_adds_a_work_email_to_a_user_with_none(scim: Scim) -> None:
+    """``Add`` on ``emails[type eq "work"].value`` with no work email creates it
+    (RFC 7644 §3.5.2.1: a target that does not exist is added)."""
+    uid = ok(scim.call("POST", "/Users", _without_emails("bea@acme.example")), 201)["id"]
+    body = fixture("entra_scim_provisioning", "add_work_email", email="bea.b@acme.example")
+    added = ok(scim.call("PATCH", f"/Users/{uid}", body))
+    assert added["emails"] == [{"type": "work", "value": "bea.b@acme.example"}]
+    found = ok(
+        scim.call("GET", '/Users?filter=emails[type eq "work" and value eq "bea.b@acme.example"]')
+    )
+    assert [r["id"] for r in found["Resources"]] == [uid]
+
+
+def test_entra_replaces_a_work_email_no_value_matches_yet(scim: Scim) -> None:
+    """Entra sends ``Replace`` to set the first work email too: the value its
+    filter describes is created (:data:`hubgate.scim.patch._ENTRA` says why), and
+    the other emails stay."""
+    home = {"value": "cy@acme.example", "type": "home", "primary": True}
+    uid = scim.create_user("cy@acme.example", emails=[home])["id"]
+    body = fixture("entra_scim_provisioning", "replace_work_email", email="cy.w@acme.example")
+    replaced = ok(scim.call("PATCH", f"/Users/{uid}", body))
+    assert replaced["emails"] == [home, {"type": "work", "value": "cy.w@acme.example"}]
+    again = fixture("entra_scim_provisioning", "replace_work_email", email="cy.c@acme.example")
+    emails = ok(scim.call("PATCH", f"/Users/{uid}", again))["emails"]
+    assert emails == [home, {"type": "work", "value": "cy.c@acme.example"}]
+
+
+def test_entra_capitalises_ops_and_sends_booleans_as_strings(scim: Scim, rt: Runtime) -> None:
+    uid = scim.create_user("dee@acme.example")["id"]
+    for op, value, active in (("Replace", "False", False), ("Add", "True", True)):
+        body = {"schemas": [PATCH_OP], "Operations": [{"op": op, "value": {"active": value}}]}
+        assert ok(scim.call("PATCH", f"/Users/{uid}", body))["active"] is active
+        assert _deactivated(rt, uid) is not active
+    refused(scim.patch(f"/Users/{uid}", {"op": "Replace", "path": "active", "value": "maybe"}),
+            400, "invalidValue")  # fmt: skip
+    assert ok(scim.call("GET", f"/Users/{uid}"))["active"] is True

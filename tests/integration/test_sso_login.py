@@ -558,7 +558,7 @@ def test_start_picks_the_connection_serving_the_persons_domain(
         connections.mark_verified(second, rt)
         activation.activate(db, Actor.system(), Principal.operator(), second)
         domains.add(db, rt, Actor.system(), _operator(acme), org, "labs.acme.example")
-        domains.verify_by_operator(db, Actor.system(), org, "labs.acme.example")
+        domains.verify_by_operator(db, rt, Actor.system(), org, "labs.acme.example")
         domains.assign_connection(
             db, Actor.system(), _operator(acme), org, "labs.acme.example", second.id
         )

@@ -115,7 +115,7 @@ def test_a_domain_verified_by_one_org_cannot_be_claimed_by_another(
     acme, rival = orgs
     add(rt, acme, "acme.example")
     with rt.db.transaction() as db:
-        domains.verify_by_operator(db, ACTOR, acme, "acme.example")
+        domains.verify_by_operator(db, rt, ACTOR, acme, "acme.example")
     with pytest.raises(Conflict) as refused:
         add(rt, rival, "ACME.example.")
     assert refused.value.code == "domain_claimed"
@@ -141,7 +141,7 @@ def test_two_orgs_racing_to_verify_one_domain_the_second_is_refused(
 
     try:
         first.begin()
-        domains.verify_by_operator(first, ACTOR, acme, "shared.example")
+        domains.verify_by_operator(first, rt, ACTOR, acme, "shared.example")
         monkeypatch.setattr(domains, "_refuse_claimed", acme_commits_meanwhile)
         with second.begin(), pytest.raises(Conflict) as refused:
             domains.confirm_dns(
@@ -249,11 +249,11 @@ def test_removing_a_verified_domain_frees_it_for_another_org(
     acme, rival = orgs
     add(rt, acme, "acme.example")
     with rt.db.transaction() as db:
-        domains.verify_by_operator(db, ACTOR, acme, "acme.example")
+        domains.verify_by_operator(db, rt, ACTOR, acme, "acme.example")
         domains.remove(db, ACTOR, admin_of(acme), acme, "acme.example")
     add(rt, rival, "acme.example")
     with rt.db.transaction() as db:
-        domains.verify_by_operator(db, ACTOR, rival, "acme.example")
+        domains.verify_by_operator(db, rt, ACTOR, rival, "acme.example")
         owner = domains.verified_owner(db, "acme.example")
         assert owner is not None and owner.org_id == rival.id
     with pytest.raises(NotFound), rt.db.transaction() as db:
@@ -311,7 +311,7 @@ def test_verifying_a_domain_another_org_holds_is_refused_before_any_lookup(
     add(rt, acme, "acme.example")
     theirs = add(rt, rival, "acme.example")
     with rt.db.transaction() as db:
-        domains.verify_by_operator(db, ACTOR, acme, "acme.example")
+        domains.verify_by_operator(db, rt, ACTOR, acme, "acme.example")
     asked: list[str] = []
     for attempt in ("dns", "operator"):
         with pytest.raises(Conflict) as refused:
@@ -322,7 +322,7 @@ def test_verifying_a_domain_another_org_holds_is_refused_before_any_lookup(
                 )  # fmt: skip
             else:
                 with rt.db.transaction() as db:
-                    domains.verify_by_operator(db, ACTOR, rival, "acme.example")
+                    domains.verify_by_operator(db, rt, ACTOR, rival, "acme.example")
         assert refused.value.code == "domain_claimed"
     assert asked == []
     assert rows(rt) == [(acme.id, "acme.example", "operator"), (rival.id, "acme.example", None)]
@@ -339,7 +339,7 @@ def test_what_changed_during_the_lookup_is_checked_again_before_storing(
 
     def acme_verifies_meanwhile(name: str) -> list[bytes]:
         with rt.db.transaction() as db:
-            domains.verify_by_operator(db, ACTOR, acme, "acme.example")
+            domains.verify_by_operator(db, rt, ACTOR, acme, "acme.example")
         return published(theirs)(name)
 
     with pytest.raises(Conflict) as refused:

@@ -12,8 +12,15 @@ from scim2_models import EnterpriseUser
 
 from hubgate.scim import documents
 from hubgate.scim.documents import GroupDoc, GroupRecord, Ref, UserDoc, UserRecord
-from hubgate.scim.errors import InvalidValue, ScimError, TooMany
-from hubgate.scim.patch import MAX_OPERATIONS, patch_group, patch_user
+from hubgate.scim.errors import InvalidPath, InvalidValue, NoTarget, ScimError, TooMany
+from hubgate.scim.patch import (
+    MAX_OPERATIONS,
+    MAX_PATH,
+    MAX_USER_OPERATIONS,
+    MAX_VALUE_KEYS,
+    patch_group,
+    patch_user,
+)
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -39,6 +46,13 @@ def _group(*members: str) -> GroupDoc:
 
 def _members(group: GroupDoc) -> list[str]:
     return [str(m.value) for m in group.members or []]
+
+
+def _emails(user: UserDoc) -> list[tuple[str, str | None]]:
+    return [(str(e.type.value if e.type else None), e.value) for e in user.emails or []]
+
+
+WORK = 'emails[type eq "work"].value'
 
 
 def test_okta_deactivates_with_a_replace_without_path() -> None:
@@ -113,3 +127,79 @@ def test_operations_are_bounded() -> None:
 def test_a_body_without_operations_is_refused() -> None:
     with pytest.raises(InvalidValue):
         patch_group(_group(), {"schemas": [PATCH_OP], "Operations": []})
+
+
+def test_entra_replaces_with_a_value_object_keyed_by_paths() -> None:
+    user = _user(emails=[{"value": "ada@acme.example", "type": "work"}], name={"familyName": "L"})
+    patch_user(
+        user, _body({"op": "Replace", "value": {WORK: "u@acme.example", "name.givenName": "G"}})
+    )
+    assert _emails(user) == [("work", "u@acme.example")]
+    assert user.name is not None and (user.name.given_name, user.name.family_name) == ("G", "L")
+
+
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [
+        ({WORK: "first@acme.example", "emails": [{"value": "second@acme.example", "type": "work"}]},
+         "second@acme.example"),
+        ({"emails": [{"value": "second@acme.example", "type": "work"}], WORK: "first@acme.example"},
+         "first@acme.example"),
+    ],
+)  # fmt: skip
+def test_keys_keyed_by_paths_apply_in_their_turn(value: dict[str, Any], address: str) -> None:
+    """The keys around a filtered path stay one operation without a path, which may
+    carry the User's own read-only ``id`` unchanged as Okta's bodies do."""
+    user = _user(emails=[{"value": "ada@acme.example", "type": "work"}])
+    patch_user(user, _body({"op": "replace", "value": {"id": "u-1", **value, "nickName": "A"}}))
+    assert _emails(user) == [("work", address)] and user.nick_name == "A"
+
+
+@pytest.mark.parametrize("op", ["add", "Replace"])
+def test_entra_writes_an_address_no_value_matches_yet(op: str) -> None:
+    """RFC 7644 §3.5.2.1 adds a target that does not exist; for ``replace`` hubgate
+    does the same where the filter describes one value (``patch._ENTRA``)."""
+    user = _user(emails=[{"value": "ada@home.example", "type": "home"}])
+    patch_user(user, _body({"op": op, "path": WORK, "value": "ada@acme.example"}))
+    assert _emails(user) == [("home", "ada@home.example"), ("work", "ada@acme.example")]
+    both = 'emails[type eq "other" and display eq "Lab"].value'
+    patch_user(user, _body({"op": op, "path": both, "value": "lab@acme.example"}))
+    assert user.emails is not None and user.emails[-1].display == "Lab"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error"),
+    [
+        ('emails[type eq "work" or type eq "home"].value', "x@acme.example", NoTarget),
+        ('emails[value co "nobody"].value', "x@acme.example", NoTarget),
+        ('emails[type eq "work"].type', "home", InvalidValue),
+    ],
+)
+def test_a_filter_that_describes_no_value_still_has_no_target(
+    path: str, value: str, error: type[ScimError]
+) -> None:
+    """RFC 7644 §3.5.2.3; and a value that contradicts its own filter is refused."""
+    user = _user(emails=[{"value": "ada@other.example", "type": "other"}])
+    with pytest.raises(error):
+        patch_user(user, _body({"op": "replace", "path": path, "value": value}))
+    assert _emails(user) == [("other", "ada@other.example")]
+
+
+def test_paths_value_keys_and_user_operations_are_bounded() -> None:
+    long_path = "emails[" + " or ".join(['type eq "x"'] * 60) + "].value"
+    assert len(long_path) > MAX_PATH
+    with pytest.raises(InvalidPath):
+        patch_user(_user(), _body({"op": "replace", "path": long_path, "value": "x"}))
+    with pytest.raises(InvalidPath):
+        patch_user(_user(), _body({"op": "replace", "value": {long_path: "x"}}))
+    with pytest.raises(InvalidPath):
+        patch_group(_group(), _body({"op": "remove", "path": long_path}))
+    keys = {f"name.givenName{i}": "x" for i in range(MAX_VALUE_KEYS + 1)}
+    with pytest.raises(InvalidValue, match=f"at most {MAX_VALUE_KEYS}"):
+        patch_user(_user(), _body({"op": "replace", "value": keys}))
+    one = {"op": "replace", "path": "displayName", "value": "x"}
+    with pytest.raises(TooMany):
+        patch_user(_user(), _body(*[one] * (MAX_USER_OPERATIONS + 1)))
+    split = {f'emails[type eq "t{i}"].value': f"{i}@acme.example" for i in range(MAX_VALUE_KEYS)}
+    with pytest.raises(TooMany):
+        patch_user(_user(), _body({"op": "add", "value": split}, one))

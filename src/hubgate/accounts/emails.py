@@ -1,8 +1,15 @@
-"""Email address normalization.
+"""Email address normalization, and the one rule for the addresses hubgate keeps.
 
 Addresses are compared after lowercasing, IDNA encoding of the domain and
 trailing-dot removal. Forms that different parsers read differently (several
 ``@``, quoted local parts, non-NFC text, control characters) are refused.
+
+:func:`accepted_email` and :func:`accepted_domain` decide which addresses and
+domains hubgate takes in (an account's address at sign-up, a SCIM User's
+``emails`` and the ``userName`` that stands for one, an org's domain, an invitation,
+a setup link): the syntax above, and a special-use name (RFC 6761: ``.test``,
+``.example``, ``.localhost``, ...) only on a development instance. Lookups (sign-in,
+recovery) normalize only: an address nobody can hold simply finds no one.
 """
 
 from __future__ import annotations
@@ -10,14 +17,27 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from hubgate.config import Environment
 from hubgate.errors import BadRequest
 
-__all__ = ["normalize_domain", "normalize_email", "split_email"]
+__all__ = [
+    "SPECIAL_USE_DOMAINS", "accepted_domain", "accepted_email", "is_special_use",
+    "normalize_domain", "normalize_email", "split_email",
+]  # fmt: skip
 
 _MAX_ADDRESS = 254
 _MAX_LOCAL = 64
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+SPECIAL_USE_DOMAINS = frozenset({
+    "alt", "arpa", "example", "example.com", "example.net", "example.org", "internal",
+    "invalid", "local", "localhost", "onion", "test",
+})  # fmt: skip
+"""The names no organization can hold in the public DNS, nor receive mail at: the
+IANA Special-Use Domain Names registry (RFC 6761 §6, RFC 6762, RFC 7686, RFC 9476;
+every ``.arpa`` entry under ``arpa``), and ``internal``, which ICANN reserved for
+private networks in 2024. Their subdomains are special-use too."""
 
 
 def invalid_email(reason: str) -> BadRequest:
@@ -57,3 +77,28 @@ def split_email(address: str) -> tuple[str, str]:
 def normalize_email(address: str) -> str:
     local, domain = split_email(address)
     return f"{local}@{domain}"
+
+
+def is_special_use(domain: str) -> bool:
+    """Whether the normalized ``domain`` is, or is under, a special-use name."""
+    labels = domain.split(".")
+    return any(".".join(labels[i:]) in SPECIAL_USE_DOMAINS for i in range(len(labels)))
+
+
+def accepted_domain(domain: str, env: Environment) -> str:
+    """The normalized ``domain`` if hubgate takes addresses there, else
+    ``invalid_email``: a special-use name only in development (``HUBGATE_ENV=dev``,
+    which ``hubgate demo`` and the tests use, with their ``acme.test``)."""
+    name = normalize_domain(domain)
+    if env is not Environment.DEV and is_special_use(name):
+        raise invalid_email(
+            f"{name} is a special-use name (RFC 6761) that no one can hold; only a "
+            "development instance (HUBGATE_ENV=dev) takes it"
+        )
+    return name
+
+
+def accepted_email(address: str, env: Environment) -> str:
+    """The normalized ``address`` if hubgate takes it in (:func:`accepted_domain`)."""
+    local, domain = split_email(address)
+    return f"{local}@{accepted_domain(domain, env)}"

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit, names, store
 from hubgate.accounts import throttle
-from hubgate.accounts.emails import normalize_email, split_email
+from hubgate.accounts.emails import accepted_email, normalize_email, split_email
 from hubgate.accounts.passwords import PasswordPolicy
 from hubgate.db.models import Email, User
 from hubgate.errors import (
@@ -148,8 +148,9 @@ def create_user(
     display_name: str | None = None,
     verified: bool = False,
 ) -> User:
-    """Create an account with one primary email (helper: no audit, no mail)."""
-    normalized = normalize_email(address)
+    """Create an account with one primary email (helper: no audit, no mail); the
+    address must be one hubgate takes in (:func:`~hubgate.accounts.emails.accepted_email`)."""
+    normalized = accepted_email(address, rt.settings.env)
     if password is not None:
         PasswordPolicy.check(password, normalized)
     now = rt.now()
@@ -174,7 +175,7 @@ def _email_row(address: str, *, primary: bool, verified_at: object = None) -> Em
 def sign_up(
     db: Session, rt: Runtime, actor: Actor, address: str, password: str, display_name: str | None
 ) -> User:
-    release_unverified(db, actor, normalize_email(address), "signup")
+    release_unverified(db, actor, accepted_email(address, rt.settings.env), "signup")
     user = create_user(db, rt, address, password=password, display_name=display_name)
     send_verification(db, rt, user.emails[0])
     audit.record(db, actor, "user.signed_up", target=user.emails[0].address)
@@ -233,7 +234,7 @@ def verify_email(db: Session, rt: Runtime, actor: Actor, key: str, user_id: int)
 
 def add_email(db: Session, rt: Runtime, actor: Actor, user: User, address: str) -> Email:
     require_verified(user)
-    normalized = normalize_email(address)
+    normalized = accepted_email(address, rt.settings.env)
     if any(e.address == normalized for e in user.emails):
         raise Conflict("That email is already on your account.", code="email_taken")
     release_unverified(db, actor, normalized, "email_added")

@@ -57,7 +57,8 @@ def domain_verify(org_name: str, name: str, by_dns: bool) -> None:
         row = domains.verify_dns(rt, operator(), _operator_scope(org_name), name)
     else:
         with rt.db.transaction() as db:
-            row = domains.verify_by_operator(db, operator(), service.get_org(db, org_name), name)
+            org = service.get_org(db, org_name)
+            row = domains.verify_by_operator(db, rt, operator(), org, name)
     data = domains.describe(row)
     emit(data, lambda: _text(data))
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hubgate import audit
 from hubgate.access import Principal
 from hubgate.accounts import users
-from hubgate.accounts.emails import normalize_email, split_email
+from hubgate.accounts.emails import accepted_email, split_email
 from hubgate.audit import Actor
 from hubgate.db.models import (
     Membership,
@@ -93,16 +93,28 @@ def groups_of_each(db: Session, rows: Sequence[ScimUser]) -> dict[str, list[Ref]
     return found
 
 
-def _primary_email(org: Org, db: Session, doc: UserDoc) -> str:
+def _accepted(rt: Runtime, where: str, value: str) -> str:
+    """``value`` as the one rule for addresses reads it (:func:`accepted_email`)."""
+    try:
+        return accepted_email(value, rt.settings.env)
+    except BadRequest as exc:
+        raise InvalidValue(f"{where}: {exc.message}") from exc
+
+
+def _primary_email(db: Session, rt: Runtime, org: Org, doc: UserDoc) -> str:
     """The email that binds the account: the primary one, else the first, else the
-    userName; it must be in one of the org's verified domains."""
+    userName; it must be in one of the org's verified domains. Every one of the
+    User's ``emails`` must be an address hubgate takes, as must the ``userName`` when
+    it stands for the address (the User has no email); otherwise the userName is a
+    name, whatever it looks like (Entra's user principal names may end in .local)."""
     emails = [e for e in (doc.emails or []) if e.value]
+    for email in emails:
+        _accepted(rt, "emails", str(email.value))
     chosen = next((e for e in emails if e.primary), emails[0] if emails else None)
     candidate = str(chosen.value) if chosen is not None else str(doc.user_name or "")
-    try:
-        address = normalize_email(candidate)
-    except BadRequest as exc:
-        raise InvalidValue("The user needs an email address (emails or userName).") from exc
+    if chosen is None and "@" not in candidate:
+        raise InvalidValue("The user needs an email address (emails or userName).")
+    address = _accepted(rt, "emails" if chosen is not None else "userName", candidate)
     owner = domains.verified_owner(db, split_email(address)[1])
     if owner is None or owner.org_id != org.id:
         raise InvalidValue(
@@ -153,7 +165,7 @@ def create(db: Session, rt: Runtime, actor: Actor, org: Org, payload: object) ->
     name, key = _user_name(doc)
     if _taken(db, org, key):
         raise Uniqueness("That userName is taken in this organization.")
-    address = _primary_email(org, db, doc)
+    address = _primary_email(db, rt, org, doc)
     settings = policy.policy_of(db, org.id)
     user, new = _account(db, rt, actor, org, settings, address, doc)
     member = None
@@ -234,7 +246,7 @@ def _apply(db: Session, rt: Runtime, actor: Actor, org: Org, row: ScimUser, doc:
     name, key = _user_name(doc)
     if _taken(db, org, key, but=row.id):
         raise Uniqueness("That userName is taken in this organization.")
-    _primary_email(org, db, doc)
+    _primary_email(db, rt, org, doc)
     was_active = row.active
     _write(row, doc, name, key, rt.now())
     row.version += 1

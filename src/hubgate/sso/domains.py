@@ -4,7 +4,10 @@ A domain counts once verified: by a DNS TXT record ``hubgate-verification=<token
 at ``_hubgate.<domain>``, or by an operator. A domain verified by one org cannot
 be claimed by another; the partial unique index ``uq_org_domains_verified`` holds
 that even when two orgs verify at the same moment. Domains are compared after
-:func:`hubgate.accounts.emails.normalize_domain` (IDNA, lowercase, no trailing dot).
+:func:`hubgate.accounts.emails.normalize_domain` (IDNA, lowercase, no trailing dot);
+one is added and verified only if :func:`hubgate.accounts.emails.accepted_domain`
+takes it (a special-use name such as ``acme.test`` only in development), the rule
+that decides every address hubgate keeps.
 
 Every function runs inside the caller's transaction and never commits; a refusal
 raises before anything changes. The exception is :func:`verify_dns`, which owns
@@ -28,10 +31,10 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit
 from hubgate.access import Action, OrgTarget, Principal
-from hubgate.accounts.emails import normalize_domain
+from hubgate.accounts.emails import accepted_domain, normalize_domain
 from hubgate.audit import Actor
+from hubgate.config import Environment
 from hubgate.db.models import Org, OrgDomain, SsoConnection
-from hubgate.db.types import utcnow
 from hubgate.errors import BadRequest, Conflict, NotFound
 from hubgate.principals import OrgScope, require
 from hubgate.runtime import Runtime
@@ -88,11 +91,13 @@ def record_value(row: OrgDomain) -> str:
     return f"hubgate-verification={row.verification_token}"
 
 
-def _normalized(domain: str) -> str:
+def _normalized(domain: str, env: Environment | None = None) -> str:
+    """``domain`` normalized, for a lookup; with ``env``, only one hubgate takes in
+    there (:func:`accepted_domain`)."""
     try:
         if len(domain) > _MAX_INPUT:
             raise BadRequest("it is too long")
-        return normalize_domain(domain)
+        return normalize_domain(domain) if env is None else accepted_domain(domain, env)
     except BadRequest as exc:
         reason = exc.message.rpartition(": ")[2].rstrip(".")
         message = f"That domain name is not valid: {reason}."
@@ -172,7 +177,7 @@ def add(
     """List ``domain`` for ``org`` (unverified, with a fresh token); the same org
     adding it again gets the row it has."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
-    name = _normalized(domain)
+    name = _normalized(domain, rt.settings.env)
     existing = _find(db, org.id, name)
     if existing is not None:
         return existing
@@ -210,7 +215,7 @@ def verify_dns(
     system's resolver, unless ``lookup`` is given), then stored by :func:`confirm_dns`
     in a transaction of its own."""
     with rt.db.transaction() as db:
-        row = _awaiting_dns(db, *scope(db), domain)
+        row = _awaiting_dns(db, rt, *scope(db), domain)
     if row.verified_at is not None:
         return row
     found = (lookup or dns_lookup(rt.settings.dns_resolver_address))(record_name(row.domain))
@@ -230,7 +235,7 @@ def confirm_dns(
     """Verify ``domain`` if ``found`` (the TXT records looked up at its
     :func:`record_name` before this transaction) holds its token; every check of
     :func:`verify_dns` is made again, as the rows may have changed meanwhile."""
-    row = _awaiting_dns(db, org, principal, domain)
+    row = _awaiting_dns(db, rt, org, principal, domain)
     if row.verified_at is not None:
         return row
     if record_value(row).encode() not in found:
@@ -241,22 +246,32 @@ def confirm_dns(
     return _mark_verified(db, actor, row, DomainVerification.DNS, rt.now())
 
 
-def _awaiting_dns(db: Session, org: Org, principal: Principal, domain: str) -> OrgDomain:
+def _awaiting_dns(
+    db: Session, rt: Runtime, org: Org, principal: Principal, domain: str
+) -> OrgDomain:
     """The org's row for ``domain``; unless already verified, none other may hold it."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
     row = _row(db, org, domain)
     if row.verified_at is None:
+        _refuse_unaccepted(rt, row)
         _refuse_claimed(db, org.id, row.domain)
     return row
 
 
-def verify_by_operator(db: Session, actor: Actor, org: Org, domain: str) -> OrgDomain:
+def _refuse_unaccepted(rt: Runtime, row: OrgDomain) -> None:
+    """A domain listed while the instance took it (a special-use name in development)
+    is verified only if this instance takes it too."""
+    _normalized(row.domain, rt.settings.env)
+
+
+def verify_by_operator(db: Session, rt: Runtime, actor: Actor, org: Org, domain: str) -> OrgDomain:
     """An operator vouches for the domain (the CLI); no DNS check, no principal."""
     row = _row(db, org, domain)
     if row.verified_at is not None:
         return row
+    _refuse_unaccepted(rt, row)
     _refuse_claimed(db, org.id, row.domain)
-    return _mark_verified(db, actor, row, DomainVerification.OPERATOR, utcnow())
+    return _mark_verified(db, actor, row, DomainVerification.OPERATOR, rt.now())
 
 
 def remove(db: Session, actor: Actor, principal: Principal, org: Org, domain: str) -> None:

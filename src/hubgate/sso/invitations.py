@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit, store
 from hubgate.access import Action, OrgRole, OrgTarget, Principal, TeamRole
-from hubgate.accounts.emails import normalize_email
+from hubgate.accounts.emails import accepted_email, normalize_email
 from hubgate.audit import Actor
 from hubgate.db.models import Invitation, Org, OrgSso, Team, TeamMembership, User
 from hubgate.db.types import utcnow
@@ -92,7 +92,7 @@ def invite(
 ) -> Invitation:
     """Invite ``email``; inviting it again replaces the earlier invitation."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
-    address = normalize_email(email)
+    address = accepted_email(email, rt.settings.env)
     resolved = _team_ids(db, org, teams)
     db.execute(delete(Invitation).where(Invitation.org_id == org.id, Invitation.email == address))
     if len(list_for(db, org, rt.now())) >= _MAX_PENDING:

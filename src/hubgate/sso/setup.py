@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from hubgate import audit, store
 from hubgate.access import Action, OrgTarget, Principal
-from hubgate.accounts.emails import normalize_email
+from hubgate.accounts.emails import accepted_email
 from hubgate.audit import Actor
 from hubgate.db.models import AuditEvent, Org, SetupLink
 from hubgate.errors import BadRequest, NotFound
@@ -98,7 +98,7 @@ def create(
         raise BadRequest("A setup link lives 10 minutes to 30 days.", code="invalid_setting")
     key = store.new_key()
     row = SetupLink(
-        org_id=org.id, key_hash=store.digest(key), email=normalize_email(email),
+        org_id=org.id, key_hash=store.digest(key), email=accepted_email(email, rt.settings.env),
         created_by=actor.label, created_at=rt.now(), expires_at=rt.now() + ttl,
     )  # fmt: skip
     db.add(row)
