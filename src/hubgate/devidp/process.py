@@ -28,7 +28,7 @@ def start(
     return subprocess.Popen(command, stdin=subprocess.DEVNULL)
 
 
-def wait_ready(child: subprocess.Popen[bytes], base_url: str, timeout: float = 20.0) -> None:
+def wait_ready(child: subprocess.Popen[bytes], base_url: str, timeout: float = 60.0) -> None:
     """Poll ``/healthz`` until it answers 200; refuse when the child exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
