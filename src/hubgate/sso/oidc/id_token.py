@@ -53,9 +53,13 @@ class Expected:
     skew: timedelta = timedelta(seconds=120)
 
 
-def validate_id_token(token: str, keys: KeySet, expected: Expected) -> dict[str, Any]:
-    """The verified claims of ``token``, or a typed OidcError."""
-    header = protected_header(token)
+def validate_id_token(
+    token: str, keys: KeySet, expected: Expected, *, header: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The verified claims of ``token``, or a typed OidcError. ``header`` is the
+    token's :func:`protected_header` when the caller read it already (to fetch the
+    key set its ``kid`` needs): it is not read twice."""
+    header = protected_header(token) if header is None else header
     algorithm = _algorithm(header, expected)
     key = _key(header, algorithm, keys)
     try:
