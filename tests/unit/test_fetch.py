@@ -33,6 +33,8 @@ class FakeNetwork:
         self.connected: list[tuple[str, int]] = []
         self.tls_hostnames: list[str | None] = []
         self.peers: list[socket.socket] = []
+        self.opened: list[socket.socket] = []
+        self.certificate_refused = False
 
     def connect_tcp(self, address: str, port: int, timeout: float) -> socket.socket:
         self.connected.append((address, port))
@@ -42,12 +44,15 @@ class FakeNetwork:
         theirs.sendall(self.response)
         self.peers.append(theirs)
         ours.settimeout(timeout)
+        self.opened.append(ours)
         return ours
 
     def start_tls(
         self, sock: socket.socket, context: ssl.SSLContext, server_hostname: str
     ) -> socket.socket:
         self.tls_hostnames.append(server_hostname)
+        if self.certificate_refused:
+            raise ssl.SSLCertVerificationError("certificate verify failed")
         return sock
 
     @property
@@ -58,7 +63,7 @@ class FakeNetwork:
             try:
                 while chunk := peer.recv(65536):
                     received += chunk
-            except BlockingIOError:
+            except (BlockingIOError, ConnectionResetError):  # all read; or closed unread
                 pass
         return received
 
@@ -324,3 +329,16 @@ def test_an_error_answer_of_a_document_fetch_fails_but_a_token_endpoint_s_is_rea
     assert refused.value.code == "fetch_failed"
     answer = fetch.post_form("https://idp.example/token", {}, allow_private=False)
     assert answer == b'{"e": 1}\n'
+
+
+def test_a_certificate_the_tls_check_refuses_fails_the_fetch_and_closes_the_socket(
+    network: FakeNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", Rebinding([PUBLIC], [PUBLIC]))
+    network.certificate_refused = True
+    with pytest.raises(BadRequest) as refused:
+        fetch.fetch("https://idp.example/jwks", allow_private=False)
+    assert refused.value.code == "fetch_failed"
+    assert network.tls_hostnames == ["idp.example"]
+    assert [sock.fileno() for sock in network.opened] == [-1]
+    assert network.sent == b"", "nothing was sent before the certificate was checked"

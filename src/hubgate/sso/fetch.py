@@ -66,9 +66,10 @@ class Target:
     url: str
     host: str
     addresses: tuple[str, ...]
-    scheme: str = "https"
-    port: int = 443
-    path: str = "/"
+    scheme: str
+    port: int
+    path: str
+    """The request target: the URL's path and query."""
 
 
 def resolve(url: str, *, allow_private: bool) -> Target:
@@ -146,17 +147,22 @@ class _PinnedConnection(http.client.HTTPConnection):
         ``Connection: close``."""
 
     def connect(self) -> None:
+        sock = self._connect_checked()
+        if self.target.scheme == "https":
+            try:
+                sock = _NETWORK.start_tls(sock, _tls(), self.host)
+            except OSError:
+                sock.close()
+                raise
+        self.sock = sock
+
+    def _connect_checked(self) -> socket.socket:
         refused: OSError = ConnectionError(f"{self.host} has no address to connect to.")
         for address in self.target.addresses:
             try:
-                sock = _NETWORK.connect_tcp(address, self.port, TIMEOUT)
+                return _NETWORK.connect_tcp(address, self.port, TIMEOUT)
             except OSError as exc:  # the next checked address, as a resolver would
                 refused = exc
-                continue
-            if self.target.scheme == "https":
-                sock = _NETWORK.start_tls(sock, _tls(), self.host)
-            self.sock = sock
-            return
         raise refused
 
     def usable(self, now: float) -> bool:
