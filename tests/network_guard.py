@@ -3,8 +3,8 @@
 A slow IdP or DNS server must never hold a transaction open: on SQLite that holds
 the one writer lock of every worker. :func:`install` follows the root transaction
 of every ORM :class:`~sqlalchemy.orm.Session` per thread (session events), and
-wraps the outbound entry points: httpx's :class:`~httpx.HTTPTransport` (what
-:mod:`hubgate.sso.fetch` sends through), dnspython's
+wraps the outbound entry points: :meth:`http.client.HTTPConnection.request` (what
+:mod:`hubgate.sso.fetch` sends through), httpx's :class:`~httpx.HTTPTransport`, dnspython's
 :meth:`~dns.resolver.Resolver.resolve`, and :func:`socket.getaddrinfo` for the
 rest (SMTP, any other socket opened by name). While :data:`armed`, such a call
 made by a thread with a transaction open raises ``AssertionError("network call
@@ -19,6 +19,7 @@ the one-way sign-in (issue 18 item 1).
 
 from __future__ import annotations
 
+import http.client
 import socket
 import sys
 import threading
@@ -101,6 +102,10 @@ def install() -> None:
     _installed = True
     event.listen(Session, "after_transaction_create", _created)
     event.listen(Session, "after_transaction_end", _ended)
+    send = http.client.HTTPConnection.request
+    http.client.HTTPConnection.request = _guarded(  # type: ignore[method-assign]
+        send, lambda self, method, url, *_a, **_k: f"HTTP {method} {self.host}:{self.port}{url}"
+    )
     transport = httpx.HTTPTransport.handle_request
     httpx.HTTPTransport.handle_request = _guarded(  # type: ignore[method-assign]
         transport, lambda _self, request: f"HTTP {request.method} {request.url}"

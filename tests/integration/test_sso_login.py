@@ -572,3 +572,21 @@ def test_start_picks_the_connection_serving_the_persons_domain(
     with rt.db.transaction() as db:
         pending = [e for e in db.query(Ephemeral).filter(Ephemeral.purpose == "saml_request")]
     assert [json.loads(e.payload)["connection_id"] for e in pending] == [second_id]
+
+
+def test_start_finds_the_org_by_name_and_only_its_connections_that_are_not_inactive(
+    client: TestClient, rt: Runtime, world: World, acme: SsoOrg
+) -> None:
+    """Unknown (or impossible) org names are 404; an org with no connection, or only
+    an inactive one, has none to sign in with, even when the inactive one is named."""
+    for name in ("nobody", "Not-A-Slug!", "acme%00"):
+        assert client.get(f"/sso/{name}/start", follow_redirects=False).status_code == 404
+    world.org("bare", world.user("admin@bare.example"))
+    bare = client.get("/sso/bare/start", follow_redirects=False)
+    assert bare.status_code == 400 and bare.json()["error"] == "sso_not_configured"
+    assert client.get("/sso/acme/start", follow_redirects=False).status_code == 303
+    with rt.db.transaction() as db:
+        db.execute(update(SsoConnection).values(state="inactive"))
+    for query in ("", f"?connection={acme.connection_id}"):
+        off = client.get(f"/sso/acme/start{query}", follow_redirects=False)
+        assert off.status_code == 400 and off.json()["error"] == "sso_not_configured"

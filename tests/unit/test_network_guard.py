@@ -45,12 +45,12 @@ def test_a_dns_lookup_inside_a_transaction_fails(rt: Runtime) -> None:
 
 
 def test_an_http_request_inside_a_transaction_fails_even_to_a_literal_address(rt: Runtime) -> None:
-    transport = fetch._PinnedTransport(
-        fetch.Target("http://192.0.2.1/", "192.0.2.1", ("192.0.2.1",))
+    connection = fetch._PinnedConnection(
+        fetch.Target("http://192.0.2.1/", "192.0.2.1", ("192.0.2.1",), "http", 80, "/")
     )
     with pytest.raises(AssertionError, match="network call inside a transaction: HTTP GET"):
         with rt.db.transaction():
-            transport.handle_request(fetch.httpx.Request("GET", "http://192.0.2.1/"))
+            connection.request("GET", "/")
     network_guard.violations.clear()
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hubgate import audit
@@ -24,6 +24,7 @@ from hubgate.access import Action, OrgTarget, Principal
 from hubgate.audit import Actor
 from hubgate.db.models import Org, SsoConnection
 from hubgate.errors import BadRequest, NotFound
+from hubgate.names import is_slug
 from hubgate.principals import OrgScope, require
 from hubgate.runtime import Runtime
 from hubgate.sso.fetch import fetch
@@ -49,6 +50,7 @@ __all__ = [
     "create_saml",
     "discover",
     "discover_for",
+    "named_org_endpoints",
     "oidc_endpoint",
     "org_endpoints",
     "saml_endpoint",
@@ -252,6 +254,30 @@ def oidc_endpoint(db: Session, connection_id: int) -> Endpoint:
 def org_endpoints(db: Session, org_id: int) -> list[Endpoint]:
     """The org's connections that are not inactive, oldest first."""
     return [Endpoint(*row) for row in db.connection().execute(_ORG_ENDPOINTS, {"org_id": org_id})]
+
+
+_O = Org.__table__
+_NAMED_ORG_ENDPOINTS = (
+    select(_O.c.id.label("named_org_id"), *_ENDPOINTS.selected_columns)
+    .select_from(
+        _O.outerjoin(_T, and_(_T.c.org_id == _O.c.id, _T.c.state != ConnectionState.INACTIVE.value))
+    )
+    .where(_O.c.name == bindparam("name"))
+    .order_by(_T.c.id)
+)
+
+
+def named_org_endpoints(db: Session, name: str) -> tuple[int, list[Endpoint]]:
+    """The id of the org named ``name`` and :func:`org_endpoints` of it, in one Core
+    query (``/sso/{org}/start`` reads nothing else of the org; the ORM row and a
+    second query were a sixth of its work); an unknown name is 404."""
+    rows = (
+        db.connection().execute(_NAMED_ORG_ENDPOINTS, {"name": name}).all() if is_slug(name) else []
+    )
+    if not rows:
+        raise NotFound("No organization by that name.")
+    found = [Endpoint(*row[1:]) for row in rows if row.id is not None]
+    return rows[0].named_org_id, found
 
 
 def of_org(db: Session, org: Org) -> list[SsoConnection]:

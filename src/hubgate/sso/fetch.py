@@ -16,23 +16,30 @@ when this request's own check found exactly the addresses that connection was
 pinned to, so no connection outlives the check that stands for it. (A connection
 per request cost the OIDC callback a TCP, and on https a TLS, handshake with the
 provider each time.)
+
+The requests go out through the standard library's :mod:`http.client`, which
+follows no redirect and takes no proxy or cookie from anywhere; httpx's client,
+transport and connection pool over the same pinned sockets cost the callback's
+token request three times the CPU, and wrote the form in a second TCP segment.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import ipaddress
+import select
 import socket
 import ssl
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from urllib.parse import urlencode
 
-import httpcore
 import httpx
 
 from hubgate.errors import BadRequest
@@ -40,23 +47,29 @@ from hubgate.errors import BadRequest
 __all__ = ["Target", "fetch", "post_form", "resolve"]
 
 MAX_BYTES = 1024 * 1024
-TIMEOUT = httpx.Timeout(5.0)
-KEPT_TRANSPORTS = 32
-"""Pinned transports kept per process, the least recently used closed first."""
-_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8, keepalive_expiry=3.0)
+TIMEOUT = 5.0
+"""Seconds for connecting, and for each read or write after it."""
+KEPT_HOSTS = 32
+"""Pinned hosts whose idle connections are kept per process, the least recently used
+dropped first."""
+KEPT_PER_HOST = 8
+IDLE_SECONDS = 3.0
 """Idle connections close after 3 s, before common servers' own idle timeouts
 (Node's and Apache's 5 s), so a request rarely meets one the server is closing."""
-_NETWORK: httpcore.NetworkBackend = httpcore.SyncBackend()
-"""What opens the sockets to the pinned addresses (a recording fake in tests)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A URL and the addresses its host resolved to when it was checked."""
+    """A URL and the addresses its host resolved to when it was checked, with what
+    a request line needs of the URL (parsed once, by the check)."""
 
     url: str
     host: str
     addresses: tuple[str, ...]
+    scheme: str
+    port: int
+    path: str
+    """The request target: the URL's path and query."""
 
 
 def resolve(url: str, *, allow_private: bool) -> Target:
@@ -65,14 +78,16 @@ def resolve(url: str, *, allow_private: bool) -> Target:
     try:
         parsed = httpx.URL(url)
         host = parsed.raw_host.decode("ascii")
+        path = parsed.raw_path.decode("ascii")
     except (httpx.InvalidURL, UnicodeError) as exc:
         raise BadRequest("Give an http(s) URL.", code="url_invalid") from exc
     if parsed.scheme not in ("https", "http") or not host:
         raise BadRequest("Give an http(s) URL.", code="url_invalid")
-    addresses = _addresses(host, parsed.port or (443 if parsed.scheme == "https" else 80))
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    addresses = _addresses(host, port)
     if not allow_private:
         _refuse_private(host, addresses)
-    return Target(url, host, addresses)
+    return Target(url, host, addresses, parsed.scheme, port, path or "/")
 
 
 def fetch(
@@ -87,7 +102,9 @@ def post_form(
 ) -> bytes:
     """A bounded form POST (token endpoints); the body is returned whatever the status."""
     target = resolve(url, allow_private=allow_private)
-    return _send("POST", target, MAX_BYTES, data=form, auth=auth, accept_errors=True)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = urlencode(form).encode("ascii")
+    return _send("POST", target, MAX_BYTES, headers=headers, body=body, auth=auth, errors=True)
 
 
 @cache
@@ -97,98 +114,130 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class _PinnedBackend(httpcore.NetworkBackend):
-    """Connects to the checked addresses of the checked host, in order, and to
-    nothing else; TLS is then started by httpcore for the host in the URL."""
+class _Network:
+    """What opens the sockets to the pinned addresses and starts TLS on them (a
+    recording fake in tests)."""
+
+    def connect_tcp(self, address: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((address, port), timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def start_tls(
+        self, sock: socket.socket, context: ssl.SSLContext, server_hostname: str
+    ) -> socket.socket:
+        return context.wrap_socket(sock, server_hostname=server_hostname)
+
+
+_NETWORK = _Network()
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """An HTTP/1.1 connection to the checked addresses of the checked host, in
+    order, and to nothing else; TLS (verified) for the host in the URL."""
 
     def __init__(self, target: Target) -> None:
-        self._target = target
+        super().__init__(target.host, target.port, timeout=TIMEOUT)
+        self.target = target
+        # The Host header leaves out the scheme's own port.
+        self.default_port = 443 if target.scheme == "https" else 80
+        self.idle_since = 0.0
+        self.reusable = False
+        """Whether the last exchange left it clean: its whole answer read, no
+        ``Connection: close``."""
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        if host != self._target.host:
-            raise httpcore.ConnectError(f"{host} was not checked; refused.")
-        refused = httpcore.ConnectError(f"{host} has no address to connect to.")
-        for address in self._target.addresses:
+    def connect(self) -> None:
+        sock = self._connect_checked()
+        if self.target.scheme == "https":
             try:
-                return _NETWORK.connect_tcp(address, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:  # the next checked address, as a resolver would
+                sock = _NETWORK.start_tls(sock, _tls(), self.host)
+            except OSError:
+                sock.close()
+                raise
+        self.sock = sock
+
+    def _connect_checked(self) -> socket.socket:
+        refused: OSError = ConnectionError(f"{self.host} has no address to connect to.")
+        for address in self.target.addresses:
+            try:
+                return _NETWORK.connect_tcp(address, self.port, TIMEOUT)
+            except OSError as exc:  # the next checked address, as a resolver would
                 refused = exc
         raise refused
 
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("Unix sockets are not fetched.")
+    def usable(self, now: float) -> bool:
+        """Kept, not idle too long, and not closed (or written to) by the server."""
+        if self.sock is None or now - self.idle_since > IDLE_SECONDS:
+            return False
+        poll = select.poll()
+        poll.register(self.sock, select.POLLIN)
+        return not poll.poll(0)
 
-    def sleep(self, seconds: float) -> None:
-        _NETWORK.sleep(seconds)
 
-
-class _PinnedTransport(httpx.HTTPTransport):
-    """httpx's own transport (request mapping, errors) over a pool whose only way
-    out is :class:`_PinnedBackend`; no proxy from the environment."""
-
-    def __init__(self, target: Target) -> None:
-        super().__init__(verify=_tls(), trust_env=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=_tls(), max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry, network_backend=_PinnedBackend(target),
-        )  # fmt: skip
+_Key = tuple[str, str, int, tuple[str, ...]]
 
 
 @dataclass
-class _Kept:
-    transport: _PinnedTransport
-    users: int = 0
-    evicted: bool = False
+class _Idle:
+    connections: list[_PinnedConnection] = field(default_factory=list)
 
 
-_Key = tuple[str, str, int | None, tuple[str, ...]]
-_kept: OrderedDict[_Key, _Kept] = OrderedDict()
+_kept: OrderedDict[_Key, _Idle] = OrderedDict()
 _kept_lock = threading.Lock()
 
 
-@contextmanager
-def _pinned_transport(target: Target) -> Iterator[_PinnedTransport]:
-    """The kept transport pinned to exactly ``target``'s host and checked
-    addresses, or a new one; an evicted one is closed once no request uses it."""
-    url = httpx.URL(target.url)
-    key = (url.scheme, target.host, url.port, target.addresses)
+def _key(target: Target) -> _Key:
+    return (target.scheme, target.host, target.port, target.addresses)
+
+
+def _take(target: Target) -> _PinnedConnection:
+    """An idle connection pinned to exactly ``target``'s host and checked addresses
+    that is still usable, or a new one (it connects on its first request)."""
+    now, stale = time.monotonic(), []
+    found = None
     with _kept_lock:
-        kept = _kept.pop(key, None) or _Kept(_PinnedTransport(target))
-        kept.users += 1
-        _kept[key] = kept
-        idle = _evict()
-    for transport in idle:
-        transport.close()
+        idle = _kept.get(_key(target))
+        while idle is not None and idle.connections and found is None:
+            candidate = idle.connections.pop()
+            if candidate.usable(now):
+                found = candidate
+            else:
+                stale.append(candidate)
+    for connection in stale:
+        connection.close()
+    return found or _PinnedConnection(target)
+
+
+def _keep(connection: _PinnedConnection) -> None:
+    """Back among the idle ones of its target; beyond the bounds, closed."""
+    connection.idle_since = time.monotonic()
+    closing = []
+    with _kept_lock:
+        key = _key(connection.target)
+        idle = _kept.pop(key, None) or _Idle()
+        _kept[key] = idle
+        idle.connections.append(connection)
+        if len(idle.connections) > KEPT_PER_HOST:
+            closing.append(idle.connections.pop(0))
+        while len(_kept) > KEPT_HOSTS:
+            closing.extend(_kept.popitem(last=False)[1].connections)
+    for old in closing:
+        old.close()
+
+
+@contextmanager
+def _connection(target: Target) -> Iterator[_PinnedConnection]:
+    """A pinned connection for one exchange, kept afterwards only when the exchange
+    left it clean."""
+    connection = _take(target)
+    connection.reusable = False
     try:
-        yield kept.transport
+        yield connection
     finally:
-        with _kept_lock:
-            kept.users -= 1
-            done = kept.evicted and kept.users == 0
-        if done:
-            kept.transport.close()
-
-
-def _evict() -> list[_PinnedTransport]:
-    """Drop the least recently used beyond :data:`KEPT_TRANSPORTS` (lock held); the
-    idle ones are returned to close, the busy ones close on release."""
-    idle = []
-    while len(_kept) > KEPT_TRANSPORTS:
-        _, oldest = _kept.popitem(last=False)
-        oldest.evicted = True
-        if oldest.users == 0:
-            idle.append(oldest.transport)
-    return idle
+        if connection.reusable and connection.sock is not None:
+            _keep(connection)
+        else:
+            connection.close()
 
 
 _HEADERS = {"Accept": "*/*", "User-Agent": "hubgate"}
@@ -199,30 +248,26 @@ def _send(
     target: Target,
     limit: int,
     *,
-    accept_errors: bool = False,
+    errors: bool = False,
     headers: dict[str, str] | None = None,
-    data: dict[str, str] | None = None,
+    body: bytes | None = None,
     auth: tuple[str, str] | None = None,
 ) -> bytes:
-    """The request straight to the pinned transport: no client, so no redirect is
-    followed, no proxy or cookie is taken from anywhere, and none is kept."""
-    request = httpx.Request(
-        method, target.url, headers=_request_headers(headers, auth), data=data,
-        extensions={"timeout": TIMEOUT.as_dict()},
-    )  # fmt: skip
+    """The request on a pinned connection; the answer's body, bounded. A non-2xx
+    answer fails unless ``errors`` (a token endpoint's errors are JSON to read)."""
     try:
-        with _pinned_transport(target) as transport:
-            response = transport.handle_request(request)
-            try:
-                if not (accept_errors or response.is_success):
-                    raise BadRequest(
-                        f"Could not reach {target.url}: it answered {response.status_code}.",
-                        code="fetch_failed",
-                    )
-                return _read_bounded(response, limit)
-            finally:
-                response.close()
-    except httpx.HTTPError as exc:
+        with _connection(target) as connection:
+            connection.request(method, target.path, body, _request_headers(headers, auth))
+            response = connection.getresponse()
+            if not (errors or 200 <= response.status < 300):
+                raise BadRequest(
+                    f"Could not reach {target.url}: it answered {response.status}.",
+                    code="fetch_failed",
+                )
+            body = _read_bounded(response, limit)
+            connection.reusable = response.isclosed() and not response.will_close
+            return body
+    except (OSError, http.client.HTTPException) as exc:
         raise BadRequest(f"Could not reach {target.url}: {exc}", code="fetch_failed") from exc
 
 
@@ -236,13 +281,11 @@ def _request_headers(
     return merged
 
 
-def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise BadRequest("The document is larger than allowed.", code="fetch_too_large")
-    return bytes(body)
+def _read_bounded(response: http.client.HTTPResponse, limit: int) -> bytes:
+    body = response.read(limit + 1)
+    if len(body) > limit:
+        raise BadRequest("The document is larger than allowed.", code="fetch_too_large")
+    return body
 
 
 def _addresses(host: str, port: int) -> tuple[str, ...]:

@@ -61,17 +61,21 @@ def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
 
 
 def connection_for(
-    db: Session, org: Org, wanted: int | None, user_id: int | None = None
+    db: Session,
+    org_id: int,
+    found: list[connections.Endpoint],
+    wanted: int | None,
+    user_id: int | None = None,
 ) -> connections.Endpoint:
-    """Where ``/sso/{org}/start`` sends the browser: the connection asked for; else
-    the active one serving the signed-in person's email domain, else the org's one
-    active connection; else its one connection under test (a test sign-in)."""
-    found = connections.org_endpoints(db, org.id)
+    """Where ``/sso/{org}/start`` sends the browser, of the org's connections
+    ``found`` (:func:`~hubgate.sso.connections.org_endpoints`): the connection asked
+    for; else the active one serving the signed-in person's email domain, else the
+    org's one active connection; else its one connection under test (a test sign-in)."""
     if wanted is not None:
         found = [c for c in found if c.id == wanted]
     elif any(c.state == ConnectionState.ACTIVE for c in found):
         found = [c for c in found if c.state == ConnectionState.ACTIVE]
-        serving = _serving_user(db, org, user_id)
+        serving = _serving_user(db, org_id, user_id)
         found = [c for c in found if c.id in serving] or found
     if len(found) != 1:
         raise BadRequest(
@@ -81,13 +85,13 @@ def connection_for(
     return found[0]
 
 
-def _serving_user(db: Session, org: Org, user_id: int | None) -> set[int]:
+def _serving_user(db: Session, org_id: int, user_id: int | None) -> set[int]:
     """The connections assigned to the domains of the person's verified emails."""
     if user_id is None:
         return set()
     domains = select(Email.domain).where(Email.user_id == user_id, Email.verified_at.is_not(None))
     statement = select(OrgDomain.connection_id).where(
-        OrgDomain.org_id == org.id, OrgDomain.domain.in_(domains),
+        OrgDomain.org_id == org_id, OrgDomain.domain.in_(domains),
         OrgDomain.connection_id.is_not(None),
     )  # fmt: skip
     return {c for c in db.scalars(statement) if c is not None}

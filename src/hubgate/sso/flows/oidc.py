@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from joserfc.errors import JoseError
 from sqlalchemy.orm import Session
 
 from hubgate import bounded_json, store
@@ -154,21 +153,19 @@ def _exchange(rt: Runtime, config: OidcConfig, code: str, verifier: str) -> dict
 def _validate(
     rt: Runtime, config: OidcConfig, tokens: dict[str, Any], nonce: str
 ) -> dict[str, Any]:
+    """The id_token's header first (a malformed token is refused before any key set
+    is fetched), then the key set its ``kid`` needs, then the token."""
     token = tokens["id_token"]
-    keys = _jwks(rt).keys_for(config.provider.jwks_uri, _kid(token), rt.now())
+    header = protected_header(token)
+    kid = header.get("kid")
+    keys = _jwks(rt).keys_for(
+        config.provider.jwks_uri, kid if isinstance(kid, str) else None, rt.now()
+    )
     expected = Expected(
         config.provider.issuer, config.client_id, nonce, config.algorithms, rt.now(),
         config.clock_skew,
     )  # fmt: skip
-    return validate_id_token(token, keys, expected)
-
-
-def _kid(token: str) -> str | None:
-    try:
-        kid = protected_header(token).get("kid")
-    except (JoseError, ValueError):
-        return None
-    return kid if isinstance(kid, str) else None
+    return validate_id_token(token, keys, expected, header=header)
 
 
 def _userinfo(rt: Runtime, config: OidcConfig, tokens: dict[str, Any]) -> dict[str, Any] | None:

@@ -59,9 +59,13 @@ class Expected:
     skew: timedelta = timedelta(seconds=120)
 
 
-def validate_id_token(token: str, keys: KeySet, expected: Expected) -> dict[str, Any]:
-    """The verified claims of ``token``, or a typed OidcError."""
-    claims = signed_claims(token, keys, expected.algorithms)
+def validate_id_token(
+    token: str, keys: KeySet, expected: Expected, *, header: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The verified claims of ``token``, or a typed OidcError. ``header`` is the
+    token's :func:`protected_header` when the caller read it already (to fetch the
+    key set its ``kid`` needs): it is not read twice."""
+    claims = signed_claims(token, keys, expected.algorithms, header=header)
     _check_issuer(claims, expected)
     _check_audience(claims, expected)
     _check_times(claims, expected)
@@ -70,11 +74,17 @@ def validate_id_token(token: str, keys: KeySet, expected: Expected) -> dict[str,
     return claims
 
 
-def signed_claims(token: str, keys: KeySet, algorithms: frozenset[str]) -> dict[str, Any]:
+def signed_claims(
+    token: str,
+    keys: KeySet,
+    algorithms: frozenset[str],
+    *,
+    header: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The claims of a JWS-signed JWT whose header, algorithm (of ``algorithms``,
     within :data:`ALLOWED_ALGORITHMS`) and signature by one of ``keys`` check out;
     no claim is checked yet. Also the logout_token's first steps."""
-    header = protected_header(token)
+    header = protected_header(token) if header is None else header
     algorithm = _algorithm(header, algorithms)
     key = _key(header, algorithm, keys)
     try:

@@ -17,8 +17,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from hubgate.db.models import Org
-from hubgate.orgs import service
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, invitations, login, routing
@@ -64,8 +62,9 @@ def start(
 ) -> Response:
     """Send the browser to the org's identity provider."""
 
-    def found(db: Session) -> tuple[Org, str]:
-        return service.get_org(db, org), safe_next(next)
+    def found(db: Session) -> _Found:
+        org_id, endpoints = connections.named_org_endpoints(db, org)
+        return org_id, endpoints, safe_next(next)
 
     return _start(request, rt, credential, found, connection, joining=False)
 
@@ -74,9 +73,9 @@ def start(
 def join(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
     """The org's join link: SSO, then membership with the default role."""
 
-    def found(db: Session) -> tuple[Org, str]:
+    def found(db: Session) -> _Found:
         joined = invitations.join_org(db, key[:256], rt.now())
-        return joined, f"/{joined.name}"
+        return joined.id, connections.org_endpoints(db, joined.id), f"/{joined.name}"
 
     return _start(request, rt, credential, found, None, joining=True)
 
@@ -88,18 +87,22 @@ def invited(key: str, request: Request, rt: Rt, credential: CurrentCredential) -
     (:func:`hubgate.sso.login.admission`); anyone else is admitted or refused as
     they would be without the link, and the invitation stays."""
 
-    def found(db: Session) -> tuple[Org, str]:
+    def found(db: Session) -> _Found:
         org = invitations.invitation_org(db, key[:256], rt.now())
-        return org, f"/{org.name}"
+        return org.id, connections.org_endpoints(db, org.id), f"/{org.name}"
 
     return _start(request, rt, credential, found, None, joining=False)
+
+
+_Found = tuple[int, list[connections.Endpoint], str]
+"""The org's id, its connections that are not inactive, and where to go after."""
 
 
 def _start(
     request: Request,
     rt: Runtime,
     credential: Credential,
-    find: Callable[[Session], tuple[Org, str]],
+    find: Callable[[Session], _Found],
     wanted: int | None,
     *,
     joining: bool,
@@ -109,14 +112,14 @@ def _start(
     browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
     user_id = credential.user_id if credential.is_user else None
     with rt.db.transaction() as db:
-        org, next_path = find(db)
-        chosen = routing.connection_for(db, org, wanted, user_id)
-        begun = started.Started(user_id, credential.session_id, org.id if joining else None)
+        org_id, endpoints, next_path = find(db)
+        chosen = routing.connection_for(db, org_id, endpoints, wanted, user_id)
+        begun = started.Started(user_id, credential.session_id, org_id if joining else None)
         if chosen.kind == ConnectionKind.OIDC:
             url = oidc_flow.start(db, rt, chosen, next_path, browser_key, begun)
         else:
             url = saml_flow.start(db, rt, chosen, next_path, browser_key)
-            started.remember(db, browser_key, org.id, begun)
+            started.remember(db, browser_key, org_id, begun)
     response = RedirectResponse(url, status_code=303)
     set_browser_cookie(response, rt, browser_key)
     return response
