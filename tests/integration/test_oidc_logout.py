@@ -253,7 +253,7 @@ def globex(rt: Runtime, world: World, provider: LogoutProvider) -> int:
             client_id=GLOBEX_CLIENT, client_secret="globex-secret", provider=metadata,
         )  # fmt: skip
         domains.add(db, rt, Actor.system(), operator_principal(), org, "globex.example")
-        domains.verify_by_operator(db, Actor.system(), org, "globex.example")
+        domains.verify_by_operator(db, rt, Actor.system(), org, "globex.example")
         connections.mark_verified(row, rt)
         activation.activate(db, Actor.system(), Principal.operator(), row)
         return row.id
