@@ -1,13 +1,15 @@
 """The CLI commands ``hubgate demo``'s tour prints run as printed, from the
 demo's folder, in a shell that sets no ``HUBGATE_*``: the demo's ``.env`` makes
 them reach the demo's database and URL. They used to fail (production mode, no
-secret, another database) unless one exported the demo's settings by hand."""
+secret, another database) unless one exported the demo's settings by hand. And
+``make demo`` takes both ports."""
 
 from __future__ import annotations
 
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ pytestmark = [
         reason="the demo runs on a SQLite file of its own: the SQLite run covers it",
     ),
 ]
+REPO = Path(__file__).resolve().parents[2]
 HUBGATE = str(Path(sys.executable).with_name("hubgate"))
 FAST_HASHING = {"HUBGATE_PASSWORD_MEMORY_KIB": "1024", "HUBGATE_PASSWORD_TIME_COST": "1"}
 
@@ -60,3 +63,17 @@ def test_the_tours_cli_commands_run_from_the_demos_folder(tmp_path: Path) -> Non
         demo.send_signal(signal.SIGINT)
         assert demo.wait(30) == 0, log.read_text()
     assert not (tmp_path / ".env").exists()
+
+
+def test_make_demo_takes_both_ports() -> None:
+    """``make -n`` prints the commands without running them."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "IDP_PORT")}
+    make = ["make", "-n", "-C", str(REPO), "demo", "VENV=/nonexistent-venv"]
+    shown = subprocess.run(
+        [*make, "PORT=9180", "IDP_PORT=9181"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "/nonexistent-venv/bin/hubgate demo --port 9180 --idp-port 9181\n" in shown, shown
+    default = subprocess.run(make, env=env, capture_output=True, text=True, check=True).stdout
+    assert "/nonexistent-venv/bin/hubgate demo --port 8000 --idp-port 8001\n" in default
