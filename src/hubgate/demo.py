@@ -1,4 +1,5 @@
-"""The demo data behind ``hubgate demo``: two orgs signing in through the dev IdP.
+"""The demo data behind ``hubgate demo``: two orgs signing in through the dev IdP,
+and a third whose IT admin connects it in the setup portal.
 
 - ``acme``, **managed** through SAML: domain ``acme.test`` verified, a SAML
   connection made from the dev IdP's metadata and activated, default role
@@ -8,13 +9,17 @@
   an OIDC connection to the dev IdP. bob (admin) and grace (write) keep their
   hubgate passwords; private content needs a fresh SSO sign-in on top.
 - Both map groups ``hub-admins`` -> admin, ``engineers`` -> write and
-  ``ml-research`` -> team ``research`` (write). Each org has public and private
+  ``ml-research`` -> team ``research`` (write). Both have public and private
   resources, some in ``research``; acme has an ``inference`` team token for
   ``research`` (the forward-auth ``curl`` lines). ``dan@partner.test`` has a
   password and no org.
 - ``initech``, SSO **off**: domain ``initech.test`` verified, the same mappings,
-  no connection. It is where a newcomer tries the setup portal
-  (``hubgate sso setup-link``) against the dev IdP: erin is its admin.
+  no connection, no resources. It is where a newcomer tries the setup portal
+  (``hubgate sso setup-link``) against the dev IdP: erin, its admin (no
+  password), runs the test sign-in.
+
+The ``.env`` functions at the end write and remove the file that points the CLI,
+run in the demo's folder, at the demo (the tour's ``hubgate`` commands).
 
 Everything is created by the operator through the usual services, so it is
 audited like real work (the connections are activated with ``skip_test``,
