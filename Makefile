@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# make demo PORT=8080 IDP_PORT=8081: hubgate's port and its development IdP's.
+PORT     ?= 8000
+IDP_PORT ?= 8001
 
 .PHONY: help setup system-deps check test test-sqlite test-postgres bench demo clean
 
@@ -11,7 +14,7 @@ help:
 	@echo "make check        ruff, mypy and the import-linter contracts (.importlinter)"
 	@echo "make test         the whole suite on SQLite, then on PostgreSQL if HUBGATE_TEST_DATABASE_URL is set"
 	@echo "make bench        print the benchmark figures (bench/*.py)"
-	@echo "make demo         run 'hubgate demo'"
+	@echo "make demo         run 'hubgate demo' on ports 8000 and 8001 (the dev IdP): PORT=... IDP_PORT=... to change them"
 
 $(BIN)/hubgate: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +50,7 @@ bench: setup
 	$(BIN)/python bench/scim.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/hubgate_bench_scim
 
 demo: setup
-	$(BIN)/hubgate demo
+	$(BIN)/hubgate demo --port $(PORT) --idp-port $(IDP_PORT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache hubgate-demo.db*

@@ -1,4 +1,5 @@
-"""The demo data behind ``hubgate demo``: two orgs signing in through the dev IdP.
+"""The demo data behind ``hubgate demo``: two orgs signing in through the dev IdP,
+and a third whose IT admin connects it in the setup portal.
 
 - ``acme``, **managed** through SAML: domain ``acme.test`` verified, a SAML
   connection made from the dev IdP's metadata and activated, default role
@@ -8,20 +9,31 @@
   an OIDC connection to the dev IdP. bob (admin) and grace (write) keep their
   hubgate passwords; private content needs a fresh SSO sign-in on top.
 - Both map groups ``hub-admins`` -> admin, ``engineers`` -> write and
-  ``ml-research`` -> team ``research`` (write). Each org has public and private
+  ``ml-research`` -> team ``research`` (write). Both have public and private
   resources, some in ``research``; acme has an ``inference`` team token for
   ``research`` (the forward-auth ``curl`` lines). ``dan@partner.test`` has a
   password and no org.
+- ``initech``, SSO **off**: domain ``initech.test`` verified, the same mappings,
+  no connection, no resources. It is where a newcomer tries the setup portal
+  (``hubgate sso setup-link``) against the dev IdP: erin, its admin (no
+  password), runs the test sign-in.
+
+The ``.env`` functions at the end write and remove the file that points the CLI,
+run in the demo's folder, at the demo (the tour's ``hubgate`` commands).
 
 Everything is created by the operator through the usual services, so it is
 audited like real work (the connections are activated with ``skip_test``,
 which the audit log records). :func:`idp_directory` is the dev IdP's users file
-for the same people, with the SAML SP and the OIDC client registered exactly.
+for the same people, with acme's SAML SP and globex's OIDC client registered
+exactly; any other SAML SP on loopback is served too (the ACS its AuthnRequest
+asks for, when that is a loopback URL), and the client :data:`SETUP_CLIENT_ID`
+takes any loopback redirect URI: what the setup portal needs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import tempfile
@@ -36,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, ResourceKind, TeamRole, Visibility
 from hubgate.audit import Actor
+from hubgate.config import Settings
 from hubgate.db.models import Org, SsoConnection, User
 from hubgate.devidp import keys, oidc, process, saml
 from hubgate.devidp.keys import SigningKey, ephemeral
@@ -52,15 +65,20 @@ __all__ = [
     "DEFAULT_IDP_URL",
     "DemoIdp",
     "DemoInfo",
+    "ForeignEnvFile",
+    "check_env_file",
     "describe",
     "dev_idp_running",
     "idp_directory",
+    "remove_env_file",
     "seed",
+    "write_env_file",
 ]
 
 DEFAULT_IDP_URL = "http://127.0.0.1:8001"
 TEAM = "research"
 CLIENT_ID = "hubgate-globex"
+SETUP_CLIENT_ID = "hubgate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +95,7 @@ class DemoOrg:
     name: str
     display_name: str
     domain: str
-    kind: str  # "saml" | "oidc"
+    kind: str  # "saml" | "oidc" | "": no connection (the setup portal makes one)
     mode: str
     default_role: OrgRole
 
@@ -95,6 +113,7 @@ class DemoResource:
 ORGS = (
     DemoOrg("acme", "Acme Corp", "acme.test", "saml", "managed", OrgRole.READ),
     DemoOrg("globex", "Globex", "globex.test", "oidc", "basic", OrgRole.WRITE),
+    DemoOrg("initech", "Initech", "initech.test", "", "off", OrgRole.WRITE),
 )
 USERS = (
     DemoUser("alice@acme.test", "Alice Anders", ("hub-admins", "ml-research"), "admin"),
@@ -102,6 +121,7 @@ USERS = (
     DemoUser("dave@acme.test", "Dave Diaz", ("staff",)),
     DemoUser("bob@globex.test", "Bob Brown", ("hub-admins",), "admin", password=True),
     DemoUser("grace@globex.test", "Grace Green", ("engineers", "ml-research"), "write", True),
+    DemoUser("erin@initech.test", "Erin Evans", ("hub-admins",), "admin"),
     DemoUser("dan@partner.test", "Dan (not a member)", (), password=True),
 )
 ROLE_MAPPINGS = (("hub-admins", OrgRole.ADMIN), ("engineers", OrgRole.WRITE))
@@ -124,11 +144,13 @@ RESOURCES = (
 
 @dataclass(frozen=True, slots=True)
 class DemoIdp:
-    """The dev IdP the demo's connections point at: its URL, key and OIDC client."""
+    """The dev IdP the demo's connections point at: its URL, its key, globex's
+    OIDC client secret and the setup portal's (:data:`SETUP_CLIENT_ID`)."""
 
     base_url: str = DEFAULT_IDP_URL
     key: SigningKey = field(default_factory=ephemeral)
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    setup_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +187,7 @@ def seed(rt: Runtime, idp: DemoIdp | None = None, password: str | None = None) -
             db, actor, operator_principal(), acme, service.get_team(db, acme, TEAM),
             "demo-inference", ["inference"], None, rt.now(),
         )  # fmt: skip
-        ids = {name: connection.id for name, (_org_row, connection) in made.items()}
+        ids = {name: row.id for name, (_org, row) in made.items() if row is not None}
     return DemoInfo(password, idp, ids, token.secret, token.row.id)
 
 
@@ -186,8 +208,9 @@ def _members(demo: DemoOrg) -> list[DemoUser]:
 
 def _org(
     db: Session, rt: Runtime, actor: Actor, demo: DemoOrg, people: dict[str, User], idp: DemoIdp
-) -> tuple[Org, SsoConnection]:
-    """The org, its members, team, mappings, verified domain and active connection."""
+) -> tuple[Org, SsoConnection | None]:
+    """The org, its members, team, mappings, verified domain and (unless the
+    setup portal is to make it) its active connection."""
     first, *others = _members(demo)
     org = service.create_org(db, actor, demo.name, demo.display_name, people[first.email])
     principal = operator_principal()
@@ -196,12 +219,14 @@ def _org(
         service.add_member(db, actor, principal, org, people[person.email], role)
     service.create_team(db, actor, principal, org, TEAM, "Research")
     _mappings(db, actor, org)
-    connection = _connection(db, rt, actor, org, demo, idp)
     domains.add(db, rt, actor, principal, org, demo.domain)
     domains.verify_by_operator(db, rt, actor, org, demo.domain)
+    policy.update_defaults(db, rt, actor, principal, org, default_role=demo.default_role)
+    if not demo.kind:
+        return org, None
+    connection = _connection(db, rt, actor, org, demo, idp)
     domains.assign_connection(db, actor, principal, org, demo.domain, connection.id)
     activation.activate(db, actor, principal, connection, skip_test=True)
-    policy.update_defaults(db, rt, actor, principal, org, default_role=demo.default_role)
     policy.set_mode(db, rt, actor, principal, org, demo.mode)
     return org, connection
 
@@ -233,65 +258,97 @@ def _connection(
 
 def idp_directory(rt: Runtime, info: DemoInfo) -> Directory:
     """The dev IdP's users file: the demo's people at the IdP (the demo's one
-    password), hubgate's SAML SP and its OIDC client registered exactly."""
+    password), acme's SAML SP and globex's OIDC client registered exactly.
+
+    For the setup portal, whose connections do not exist yet: ``loopback_sps``
+    serves any SAML SP whose entity id and requested ACS are loopback URLs (the
+    dev IdP reads the ACS from the AuthnRequest and posts only there: no fetch of
+    SP metadata, no URL off this machine), and :data:`SETUP_CLIENT_ID` takes any
+    loopback redirect URI (RFC 8252 §7.3 style)."""
     entity_id, acs_url = connections.sp_urls(rt, info.connections["acme"])
     users = tuple(
         IdpUser(f"u-{u.email.split('@')[0]}", u.email, u.name, info.password, u.groups)
         for u in info.users
         if u.groups
     )
-    client = OidcClient(
+    globex = OidcClient(
         CLIENT_ID,
         info.idp.client_secret,
         (connections.redirect_uri(rt, info.connections["globex"]),),
     )
-    return Directory(users, (SamlSp(entity_id, acs_url),), (client,), loopback_sps=False)
+    setup = OidcClient(SETUP_CLIENT_ID, info.idp.setup_client_secret, loopback_redirects=True)
+    return Directory(users, (SamlSp(entity_id, acs_url),), (globex, setup), loopback_sps=True)
 
 
-def describe(info: DemoInfo, base_url: str) -> str:
-    """The guided tour, what exists and the curl lines: printed before the demo serves."""
+def describe(info: DemoInfo, base_url: str, cli: str = "hubgate") -> str:
+    """The guided tour, what exists and the curl lines: printed before the demo
+    serves. ``cli`` is how to run hubgate's command from the demo's folder."""
     base = base_url.rstrip("/")
     return "\n".join(
-        (_tour(info, base), _orgs(info), _people(info), _resources(info), _token(info, base))
+        (_tour(info, base, cli), _orgs(info), _people(info), _resources(info), _token(info, base))
     )
 
 
-def _tour(info: DemoInfo, base: str) -> str:
+def _tour(info: DemoInfo, base: str, cli: str) -> str:
     idp = info.idp.base_url
     return f"""\
 hubgate demo: {base}
 dev IdP:      {idp}  (SAML metadata {idp}/saml/metadata, OIDC issuer {idp}/oidc)
               a development identity provider: NOT FOR PRODUCTION
+              OIDC client for the setup portal: client id {SETUP_CLIENT_ID}, \
+secret {info.idp.setup_client_secret}
 
 One password for every account, in hubgate and at the dev IdP: {info.password}
 
 A short tour
  1. Open {base}/login and enter alice@acme.test: acme is in managed mode, so
     hubgate sends you to the dev IdP (SAML). Sign in there as alice@acme.test
-    with the password: you land in acme as admin (group hub-admins) and in the
-    research team (group ml-research): {base}/acme/datasets/eval-set opens.
+    with the password: you are back on hubgate's home page, admin of acme
+    (group hub-admins) and in its research team (group ml-research):
+    {base}/acme/datasets/eval-set opens.
  2. Sign out and do the same as carol@acme.test: she had no account; it is made
     just in time, with role write (group engineers) and team research.
-    dave@acme.test (group staff) gets acme's default role, read, and no team.
+    dave@acme.test (group staff) gets acme's default role, read, and its default
+    team, everyone, only: {base}/acme/models/secret-model opens for him,
+    {base}/acme/datasets/eval-set does not.
  3. bob@globex.test has a hubgate password: sign in with it at {base}/login.
     globex is in basic mode: {base}/globex shows the SSO banner and its private
     models stay closed until you follow it through the dev IdP (OpenID Connect);
     then {base}/globex/models/pricing-model opens, and bob is admin (hub-admins).
- 4. dan@partner.test (a password, no org) sees public models only.
+ 4. dan@partner.test (a password, no org) sees public models only:
+    {base}/acme/models/llama-mini opens, {base}/acme/models/secret-model does not.
  5. The audit log of every step: {base}/acme/audit and {base}/globex/audit
     (as an admin); API docs at {base}/api/v1/docs.
+ 6. The setup portal, as the IT admin of initech (SSO off, no connection yet).
+    In another terminal, in this folder (its .env points the CLI at this demo):
+      {cli} sso setup-link --org initech --email it@initech.test
+      {cli} mail outbox
+    The first prints a one-time link; the second shows it mailed to the IT admin
+    (the demo has no SMTP server: mail stays in the outbox).
+    Open the link; create a SAML connection from the metadata URL
+    {idp}/saml/metadata (or an OIDC one: issuer {idp}/oidc,
+    client id {SETUP_CLIENT_ID} and the secret above); run the test sign-in at the dev IdP
+    as erin@initech.test; activate it. Then
+      {cli} audit --org initech
+    lists each step.
 """
 
 
 def _orgs(info: DemoInfo) -> str:
     lines = [
-        f"  {o.name:<7} {o.mode:<8} {o.kind.upper()} connection {info.connections[o.name]} "
-        f"(active)  domain {o.domain} (verified)  default role {o.default_role.label}"
+        f"  {o.name:<7} {o.mode:<8} {_connection_of(info, o)}  domain {o.domain} (verified)  "
+        f"default role {o.default_role.label}"
         for o in info.orgs
     ]
     rules = ", ".join(f"{group} -> {role.label}" for group, role in ROLE_MAPPINGS)
     teams = ", ".join(f"{g} -> team {t} ({r.label})" for g, t, r in TEAM_MAPPINGS)
-    return "\n".join(["Organizations:", *lines, f"  mappings (both): {rules}; {teams}", ""])
+    return "\n".join(["Organizations:", *lines, f"  mappings (all): {rules}; {teams}", ""])
+
+
+def _connection_of(info: DemoInfo, demo: DemoOrg) -> str:
+    if not demo.kind:
+        return "no connection (the setup portal's)"
+    return f"{demo.kind.upper()} connection {info.connections[demo.name]} (active)"
 
 
 def _people(info: DemoInfo) -> str:
@@ -299,6 +356,8 @@ def _people(info: DemoInfo) -> str:
     for u in info.users:
         where = f"{u.role} (seeded)" if u.role else ("just in time" if u.groups else "no org")
         login = "password + IdP" if u.password and u.groups else "password" if u.password else "IdP"
+        if any(o.domain == u.email.split("@")[1] and not o.kind for o in info.orgs):
+            login = "test sign-in"  # (at the setup portal: the org has no connection yet)
         groups = ", ".join(u.groups) or "-"
         lines.append(f"  {u.email:<19} {login:<15} {where:<16} groups: {groups}")
     return "\n".join(["People (sign-in, membership, IdP groups):", *lines, ""])
@@ -362,3 +421,70 @@ def dev_idp_running(rt: Runtime, info: DemoInfo, port: int) -> Iterator[None]:
             yield
         finally:
             process.stop(child)
+
+
+# -- the .env the tour's CLI commands read --------------------------------------------
+
+ENV_FILE = ".env"
+ENV_MARK = "# Written by `hubgate demo` for its tour's CLI commands; removed when it stops."
+
+
+class ForeignEnvFile(RuntimeError):
+    """A ``.env`` that the demo did not write is in the way; it is left alone."""
+
+
+def _ours(path: Path) -> bool:
+    """A regular file (not a link) whose first line is :data:`ENV_MARK`."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with path.open("rb") as opened:
+        return opened.readline(len(ENV_MARK) + 2).rstrip(b"\r\n") == ENV_MARK.encode()
+
+
+def check_env_file(folder: Path) -> None:
+    """Refuse before anything starts when ``folder/.env`` is someone else's."""
+    path = folder / ENV_FILE
+    if (path.exists() or path.is_symlink()) and not _ours(path):
+        raise ForeignEnvFile(
+            f"{path} exists and was not written by hubgate demo; the tour's CLI commands "
+            "read their settings from .env in the demo's folder. Run the demo from another "
+            "folder, or move that file."
+        )
+
+
+def _quoted(value: str) -> str:
+    """A single-quoted dotenv value. python-dotenv expands ``${NAME}`` even there,
+    and a line break would end the value: such a value is refused."""
+    if "${" in value or not value.isprintable():
+        raise ValueError(f"{value!r} cannot go into .env: it holds ${{ or a control character.")
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def write_env_file(folder: Path, settings: Settings) -> Path:
+    """``folder/.env`` for the CLI run beside the demo: development mode, the demo's
+    database and URL. Nothing in it is secret (development uses the built-in,
+    public secret). Written whole, then moved in place (never through a link)."""
+    check_env_file(folder)
+    values = {
+        "HUBGATE_ENV": settings.env.value, "HUBGATE_DATABASE_URL": settings.database_url,
+        "HUBGATE_BASE_URL": settings.base_url, "HUBGATE_ALLOW_PRIVATE_IDP_URLS": "true",
+    }  # fmt: skip
+    lines = [ENV_MARK, "# A throw-away demo on loopback: NOT FOR PRODUCTION."]
+    lines += [f"{name}={_quoted(value)}" for name, value in values.items()]
+    handle, temporary = tempfile.mkstemp(prefix=".env-", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+        os.replace(temporary, folder / ENV_FILE)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return folder / ENV_FILE
+
+
+def remove_env_file(folder: Path) -> None:
+    """Remove ``folder/.env`` if it is still the demo's: a later ``hubgate serve``
+    there must not inherit development mode."""
+    path = folder / ENV_FILE
+    if _ours(path):
+        path.unlink(missing_ok=True)

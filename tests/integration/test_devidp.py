@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from hubgate import demo
 from hubgate.access import OrgRole, Principal, TeamRole
 from hubgate.accounts import users as accounts
 from hubgate.app import create_app
@@ -533,3 +534,49 @@ def test_oidc_client_redirects_are_exact_unless_loopback_is_allowed() -> None:
     assert loop.allows("http://[::1]:9/x") and loop.allows("http://localhost/x")
     assert not loop.allows("http://127.0.0.1.evil.example/x")
     assert not loop.allows("javascript:alert(1)")
+
+
+# -- the demo's dev IdP and the setup portal ---------------------------------------------
+
+
+def test_the_demos_idp_serves_connections_the_setup_portal_makes(rt: Runtime) -> None:
+    """A connection made in the portal is new to the dev IdP: a SAML SP on loopback
+    gets the ACS its request names (never one elsewhere), and the setup client
+    takes any loopback redirect URI; acme's registered SP keeps its one ACS."""
+    info = demo.seed(rt)
+    directory = demo.idp_directory(rt, info)
+    entity_id, acs_url = f"{LOOPBACK_HUB}/sso/saml/9/metadata", f"{LOOPBACK_HUB}/sso/saml/9/acs"
+    assert saml.destination_for(directory, entity_id, acs_url) == SamlSp(entity_id, acs_url)
+    for sp, acs in (
+        (entity_id, "https://attacker.example/acs"),
+        ("https://attacker.example/sp", acs_url),
+        (entity_id, None),
+    ):
+        with pytest.raises(saml.RequestRefused):
+            saml.destination_for(directory, sp, acs)
+    acme_sp, _acme_acs = connections.sp_urls(rt, info.connections["acme"])
+    with pytest.raises(saml.RequestRefused, match="not the one registered"):
+        saml.destination_for(directory, acme_sp, acs_url)
+    client = directory.client(demo.SETUP_CLIENT_ID)
+    assert client is not None and client.client_secret == info.idp.setup_client_secret
+    assert client.allows(f"{LOOPBACK_HUB}/sso/oidc/9/callback")
+    assert not client.allows("https://attacker.example/sso/oidc/9/callback")
+    globex = directory.client(demo.CLIENT_ID)
+    assert globex is not None and not globex.allows(f"{LOOPBACK_HUB}/sso/oidc/9/callback")
+
+
+def test_the_demos_idp_home_page_shows_the_clients_to_paste(
+    rt: Runtime, idp_key: keys.SigningKey
+) -> None:
+    info = demo.seed(rt)
+    site = DevIdp(IN_PROCESS_IDP, demo.idp_directory(rt, info), idp_key)
+    with TestClient(create_idp(site), base_url=IN_PROCESS_IDP) as idp:
+        home = idp.get("/")
+    assert home.status_code == 200
+    row = re.search(
+        rf"<code>{demo.SETUP_CLIENT_ID}</code></td><td><code>([^<]+)</code></td>\s*<td>([^<]+)</td>",
+        home.text,
+    )
+    assert row is not None, home.text
+    assert row.groups() == (info.idp.setup_client_secret, "any on loopback")
+    assert "Any SAML SP on this machine" in home.text and "NOT FOR PRODUCTION" in home.text

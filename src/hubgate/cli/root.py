@@ -14,6 +14,9 @@ print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -111,26 +114,55 @@ def demo(host: str, port: int, idp_port: int, path: Path) -> None:
     managed through SAML, globex basic through OIDC) on a fresh SQLite database.
 
     Development settings (HUBGATE_ENV=dev, HUBGATE_ALLOW_PRIVATE_IDP_URLS) apply
-    whatever the environment says, so no secret or .env is needed. Loopback only.
+    whatever the environment says, so no secret is needed. Loopback only.
+    It writes a .env in the current folder (development mode, the demo's
+    database and URL) so the tour's CLI commands work there, and removes it when
+    it stops; a .env it did not write is left alone and the demo refuses to start.
     Ctrl+C (or SIGTERM, SIGHUP) stops both.
     """
     from hubgate.app import create_app  # the web stack loads only for the commands that serve
 
     if idp_port == port:
         raise click.UsageError("--port and --idp-port must differ.")
+    folder = Path.cwd()
+    try:
+        demo_data.check_env_file(folder)
+    except demo_data.ForeignEnvFile as exc:
+        raise click.UsageError(str(exc)) from exc
     base_url = f"http://{_url_host(host)}:{port}"
     rt = _demo_runtime(path, base_url)
     try:
+        _write_env(folder, rt)
         idp = demo_data.DemoIdp(f"http://{_url_host(host)}:{idp_port}")
         info = demo_data.seed(rt, idp)
         with demo_data.leaving_on_signals(), demo_data.dev_idp_running(rt, info, idp_port):
-            click.echo(demo_data.describe(info, base_url))
+            click.echo(demo_data.describe(info, base_url, _command_name()))
             uvicorn.run(
                 create_app(runtime=rt), host=host, port=port, workers=1, proxy_headers=False,
                 log_level="info",
             )  # fmt: skip
     finally:
+        demo_data.remove_env_file(folder)
         rt.db.engine.dispose()
+
+
+def _write_env(folder: Path, rt: Runtime) -> None:
+    try:
+        demo_data.write_env_file(folder, rt.settings)
+    except (demo_data.ForeignEnvFile, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _command_name() -> str:
+    """How to run this hubgate again from the current folder: ``hubgate`` when the
+    PATH finds this very script, else its path (``.venv/bin/hubgate`` under make)."""
+    started = Path(sys.argv[0])
+    if started.name != "hubgate" or not started.is_file():
+        return "hubgate"
+    found = shutil.which("hubgate")
+    if found is not None and Path(found).resolve() == started.resolve():
+        return "hubgate"
+    return shlex.quote(str(started))
 
 
 def _demo_runtime(path: Path, base_url: str) -> Runtime:

@@ -1,5 +1,7 @@
 """The dev IdP as one small Starlette app: the SAML IdP under ``/saml``, the
-OpenID provider under ``/oidc``, a login page for each, ``/healthz``.
+OpenID provider under ``/oidc``, a login page for each, ``/healthz``, and a home
+page with what an SP or RP needs (metadata URL, issuer, the OIDC clients with
+their secrets: test values, for pasting into hubgate's setup portal).
 
 NOT FOR PRODUCTION: plain-text test passwords, no IdP session (every sign-in
 asks again), codes in memory. Every input is bounded (bodies, fields,
@@ -116,7 +118,8 @@ async def index(request: Request) -> Response:
     return page(
         "index.html", title="hubgate dev IdP", users=site.directory.users,
         saml_metadata=saml.entity_id(site.base_url), saml_sso=saml.sso_url(site.base_url),
-        issuer=oidc.issuer(site.base_url),
+        issuer=oidc.issuer(site.base_url), loopback_sps=site.directory.loopback_sps,
+        clients=site.directory.oidc_clients,
     )  # fmt: skip
 
 
