@@ -223,6 +223,7 @@ class Endpoint:
     settings: str
     sp_private_key: str
     sp_certificate: str
+    name: str = ""
 
 
 _T = SsoConnection.__table__
