@@ -52,6 +52,11 @@ def add_connection(rt: Runtime, acme: SsoOrg, name: str, state: str = "active") 
 
 @pytest.fixture
 def two(rt: Runtime, world: World) -> TwoIdps:
+    return two_idps(rt, world)
+
+
+def two_idps(rt: Runtime, world: World) -> TwoIdps:
+    """:class:`TwoIdps`, made through the services."""
     okta = sso_org(rt, world)
     with rt.db.transaction() as db:
         db.execute(
