@@ -4,19 +4,20 @@ sign nobody in; the SSO links of an inactive one go with it, its domains stay.""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hubgate.access import OrgRole, Principal
 from hubgate.audit import Actor
 from hubgate.db.models import AuditEvent, OrgDomain, SsoAuthentication, SsoConnection, SsoLink
 from hubgate.runtime import Runtime
-from hubgate.sso import activation, connections
+from hubgate.sso import activation, connections, domains
 from tests.conftest import World, sign_in
 from tests.integration.sso_world import count, person, sso_org
 from tests.integration.test_cli import Run, as_json, hubgate  # noqa: F401 - the fixture
@@ -200,3 +201,39 @@ def test_the_cli_renames_and_deletes(hubgate: Run, rt: Runtime, world: World) ->
     assert hubgate("sso", "connection", "delete", "0", ok=False).exit_code != 0
     with rt.db.transaction() as db:
         assert [c.id for c in connections.of_org(db, db.merge(acme.org))] == [acme.connection_id]
+
+
+def _warnings(admin: TestClient) -> list[str]:
+    page = admin.get("/acme/sso", headers=HTML)
+    assert page.status_code == 200
+    return [
+        html.unescape(w)
+        for w in re.findall(r'<p class="alert" role="alert">([^<]+)</p>', page.text)
+    ]
+
+
+def test_the_page_warns_what_a_signed_out_person_meets_with_several_active(
+    admin: TestClient, rt: Runtime, two: TwoIdps
+) -> None:
+    """Both connections trust the test IdP and acme.example has no connection;
+    labs.acme.example has its own. Each fix takes its warning away."""
+    found = _warnings(admin)
+    assert len(found) == 2
+    assert "'Acme Okta' and 'Labs <Entra>' all trust" in found[0]
+    assert found[1].startswith("No active connection serves acme.example: a signed-out person")
+    with rt.db.transaction() as db:
+        domains.assign_connection(
+            db, Actor.system(), Principal.operator(), db.merge(two.okta.org), "acme.example",
+            two.okta.connection_id,
+        )  # fmt: skip
+        db.execute(
+            update(SsoConnection)
+            .where(SsoConnection.id == two.labs.connection_id)
+            .values(name="ACME okta")
+        )
+    found = _warnings(admin)
+    assert len(found) == 2 and "named 'acme okta'" in found[1]
+    with rt.db.transaction() as db:
+        row = db.get_one(SsoConnection, two.labs.connection_id)
+        activation.deactivate(db, Actor.system(), Principal.operator(), row)
+    assert _warnings(admin) == []

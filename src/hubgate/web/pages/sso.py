@@ -27,6 +27,7 @@ from hubgate.provisioning import tokens as scim_tokens
 from hubgate.runtime import Runtime
 from hubgate.sso import (
     activation,
+    choice_warnings,
     connection_admin,
     connection_summary,
     connections,
@@ -66,6 +67,7 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
     return {
         "settings": policy.describe(db, org),
         "connections": [_connection(db, rt, c) for c in connections.of_org(db, org)],
+        "connection_warnings": choice_warnings.warnings(db, org.id),
         "domains": [domains.describe(d) for d in domains.list_for(db, org)],
         "role_lines": "\n".join(
             f"{r['attribute']}={r['value']}:{r['role']}" for r in rules["role_mappings"]
