@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from hubgate.access import OrgRole, Principal
 from hubgate.audit import Actor
-from hubgate.db.models import Ephemeral, SsoConnection
+from hubgate.db.models import AuditEvent, Ephemeral, SsoConnection
 from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
 from hubgate.sso import activation, connections, domains, invitations
@@ -153,6 +153,8 @@ def test_the_join_link_keeps_the_join_through_the_chosen_connection(
     answer = two.okta.sign_in(client, start=href, **person("new@acme.example"))
     assert answer["status"] == 200 and answer["next"] == "/acme"
     assert role_of(rt, two.okta.org, "new@acme.example") is OrgRole.WRITE
+    # admitted by the join link (not just in time): the join survived the choice
+    assert count(rt, AuditEvent, AuditEvent.action == "sso.join") == 1
 
 
 def test_an_invitation_link_offers_the_same_choice(
@@ -170,6 +172,11 @@ def test_an_invitation_link_offers_the_same_choice(
     assert href == f"/sso/invite/{key}?connection={two.labs.connection_id}"
     routed = client.get(f"/sso/invite/{key}?email=guest@labs.acme.example", follow_redirects=False)
     assert routed.status_code == 303 and _pending(rt) == 1
+    client.cookies.clear()
+    two.okta.set_mode("managed")
+    answer = two.labs.sign_in(client, start=href, **person("guest@labs.acme.example"))
+    assert answer["status"] == 200 and answer["next"] == "/acme"
+    assert role_of(rt, two.okta.org, "guest@labs.acme.example") is OrgRole.READ
 
 
 @pytest.mark.parametrize("which", ["other_org", "inactive", "draft", "unknown"])
