@@ -12,7 +12,7 @@ from hubgate.db.models import Org, SsoConnection
 from hubgate.operator import operator, operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import connection_certificates, connection_summary, connections
+from hubgate.sso import connection_admin, connection_certificates, connection_summary, connections
 from hubgate.sso.oidc.config import TokenAuth
 
 __all__ = ["sso"]
@@ -117,3 +117,35 @@ def connection_list(org_name: str) -> None:
         [[str(r[k]) for k in ("id", "kind", "state", "name")] + [_idp_of(r)] for r in rows],
         ["id", "kind", "state", "name", "idp"],
     ))  # fmt: skip
+
+
+_CONNECTION_ID = click.IntRange(1, 2**31 - 1)
+
+
+@connection.command("rename")
+@click.argument("connection_id", type=_CONNECTION_ID)
+@click.argument("name")
+@json_option
+def connection_rename(connection_id: int, name: str) -> None:
+    """Give a connection the display name people choose it by when the org has
+    several active connections (1 to 120 printable characters, unique in the org)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        row = connections.get(db, connection_id)
+        connection_admin.rename(db, operator(), operator_principal(), row, name)
+        data = _describe(rt, row)
+    emit(data, f"connection {connection_id}: named {data['name']}")
+
+
+@connection.command("delete")
+@click.argument("connection_id", type=_CONNECTION_ID)
+@json_option
+def connection_delete(connection_id: int) -> None:
+    """Delete a connection that is not active (deactivate an active one first); the
+    SSO links of the people who signed in through it go with it."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        row = connections.get(db, connection_id)
+        links = connection_admin.delete(db, operator(), operator_principal(), row)
+    data = {"id": connection_id, "links_removed": links}
+    emit(data, f"connection {connection_id}: deleted ({links} SSO links removed)")

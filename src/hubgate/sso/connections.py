@@ -214,7 +214,8 @@ class Through:
 class Endpoint:
     """A connection as a sign-in's endpoints read it (start, assertion consumer,
     redirect URI), in one Core query: loading the ORM row was a tenth of a SAML
-    sign-in's CPU."""
+    sign-in's CPU. ``name`` is what the page choosing among several active
+    connections shows."""
 
     id: int
     org_id: int
@@ -223,6 +224,7 @@ class Endpoint:
     settings: str
     sp_private_key: str
     sp_certificate: str
+    name: str = ""
 
 
 _T = SsoConnection.__table__

@@ -3,6 +3,8 @@ and the connection ``/sso/{org}/start`` uses."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,7 +15,7 @@ from hubgate.sso import connections
 from hubgate.sso.policy import Policy
 from hubgate.sso.states import ConnectionState
 
-__all__ = ["connection_for", "sso_for_email"]
+__all__ = ["Choice", "connection_for", "offered", "serving_address", "sso_for_email"]
 
 
 def sso_for_email(
@@ -60,29 +62,68 @@ def _serving(db: Session, domain: OrgDomain) -> SsoConnection | None:
     return active[0] if len(active) == 1 else None
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """Several active connections and nothing to pick one by: the person chooses,
+    by their email's domain or from ``options`` (by display name)."""
+
+    options: tuple[connections.Endpoint, ...]
+
+
 def connection_for(
     db: Session,
     org_id: int,
     found: list[connections.Endpoint],
     wanted: int | None,
     user_id: int | None = None,
-) -> connections.Endpoint:
+) -> connections.Endpoint | Choice:
     """Where ``/sso/{org}/start`` sends the browser, of the org's connections
     ``found`` (:func:`~hubgate.sso.connections.org_endpoints`): the connection asked
     for; else the active one serving the signed-in person's email domain, else the
-    org's one active connection; else its one connection under test (a test sign-in)."""
+    org's one active connection, else a :class:`Choice` of its active ones; else its
+    one connection under test (a test sign-in)."""
     if wanted is not None:
         found = [c for c in found if c.id == wanted]
     elif any(c.state == ConnectionState.ACTIVE for c in found):
         found = [c for c in found if c.state == ConnectionState.ACTIVE]
         serving = _serving_user(db, org_id, user_id)
         found = [c for c in found if c.id in serving] or found
+        if len(found) > 1:
+            return Choice(tuple(found))
     if len(found) != 1:
         raise BadRequest(
             "This organization has no single SSO connection to sign in with.",
             code="sso_not_configured",
         )
     return found[0]
+
+
+def offered(found: list[connections.Endpoint], wanted: int) -> connections.Endpoint:
+    """The connection a join or invitation link was asked to go through: one of the
+    org's active connections ``found``, never a draft, an inactive one or another
+    org's (those are refused, and nothing starts)."""
+    for candidate in found:
+        if candidate.id == wanted and candidate.state == ConnectionState.ACTIVE:
+            return candidate
+    raise BadRequest(
+        "That is not one of this organization's sign-in connections.",
+        code="connection_not_offered",
+    )
+
+
+def serving_address(db: Session, org_id: int, address: str) -> int | None:
+    """The connection assigned to the org's verified domain of ``address`` (the
+    choice page's email form); ``None`` for a malformed, foreign or unassigned one."""
+    try:
+        domain = split_email(address[:320])[1]
+    except BadRequest:
+        return None
+    return db.scalar(
+        select(OrgDomain.connection_id).where(
+            OrgDomain.org_id == org_id, OrgDomain.domain == domain,
+            OrgDomain.verified_at.is_not(None),
+        )
+    )  # fmt: skip
 
 
 def _serving_user(db: Session, org_id: int, user_id: int | None) -> set[int]:

@@ -14,7 +14,13 @@ from hubgate.db.models import SsoConnection
 from hubgate.errors import BadRequest
 from hubgate.principals import require
 from hubgate.runtime import Runtime
-from hubgate.sso import connection_certificates, connection_summary, connections
+from hubgate.sso import (
+    connection_admin,
+    connection_certificates,
+    connection_summary,
+    connections,
+)
+from hubgate.sso.connection_admin import MAX_NAME
 from hubgate.sso.oidc.config import TokenAuth
 from hubgate.sso.oidc.errors import SettingInvalid
 from hubgate.sso.oidc.settings import (
@@ -29,7 +35,7 @@ from hubgate.sso.states import ConnectionKind
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import RowId, Strict
-from hubgate.web.schemas.sso import ConnectionPublic
+from hubgate.web.schemas.sso import ConnectionDeleted, ConnectionPublic
 
 __all__ = ["router"]
 
@@ -43,7 +49,11 @@ class SamlConnectionCreate(Strict):
     allow_idp_initiated: bool = False
 
 
+ConnectionName = Annotated[str | None, Field(min_length=1, max_length=MAX_NAME)]
+
+
 class ConnectionUpdate(Strict):
+    name: ConnectionName = None
     want_assertions_signed: bool | None = None
     want_encrypted_assertions: bool | None = None
     sign_authn_requests: bool | None = None
@@ -84,6 +94,7 @@ class OidcConnectionCreate(Strict):
 class OidcConnectionUpdate(Strict):
     """Each value is checked strictly (hubgate.sso.oidc.settings); the secret is write-only."""
 
+    name: ConnectionName = None
     client_id: ClientId | None = None
     client_secret: ClientSecret | None = None
     token_auth: TokenAuth | None = None
@@ -175,17 +186,34 @@ def update_connection(
     org: str, connection_id: RowId, body: ConnectionUpdate | OidcConnectionUpdate,
     request: Request, rt: Rt, credential: CurrentCredential,
 ) -> ConnectionPublic:  # fmt: skip
-    """SAML flags, attribute names and certificates, or an OIDC connection's settings."""
+    """The display name; SAML flags, attribute names and certificates, or an OIDC
+    connection's settings."""
     changes = body.model_dump(exclude_none=True)
+    name = changes.pop("name", None)
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
         actor = actor_of(request, rt, credential)
-        if isinstance(body, OidcConnectionUpdate):
+        if name is not None:
+            connection_admin.rename(db, actor, principal, row, name)
+        if isinstance(body, OidcConnectionUpdate) and (changes or name is None):
             connections.update_oidc(db, rt, actor, principal, row, changes)
         elif changes:
             _update_saml(db, actor, principal, row, changes)
         return public(rt, row)
+
+
+@router.delete("/connections/{connection_id}", response_model=ConnectionDeleted)
+def delete_connection(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> ConnectionDeleted:
+    """Delete a connection that is not active (``connection_active`` otherwise); the
+    SSO links of the people who signed in through it go with it."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = connections.get(db, connection_id, org_id=found.id)
+        links = connection_admin.delete(db, actor_of(request, rt, credential), principal, row)
+    return ConnectionDeleted(id=connection_id, links_removed=links)
 
 
 def _update_saml(

@@ -18,7 +18,7 @@ from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
 from hubgate.accounts.emails import normalize_email
 from hubgate.audit import Actor
-from hubgate.db.models import Org
+from hubgate.db.models import Org, SsoConnection
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.orgs import queries
 from hubgate.principals import Credential
@@ -27,6 +27,8 @@ from hubgate.provisioning import tokens as scim_tokens
 from hubgate.runtime import Runtime
 from hubgate.sso import (
     activation,
+    choice_warnings,
+    connection_admin,
     connection_summary,
     connections,
     domains,
@@ -64,7 +66,8 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
     rules = mappings.describe(db, org.id)
     return {
         "settings": policy.describe(db, org),
-        "connections": [connection_summary.describe(rt, c) for c in connections.of_org(db, org)],
+        "connections": [_connection(db, rt, c) for c in connections.of_org(db, org)],
+        "connection_warnings": choice_warnings.warnings(db, org.id),
         "domains": [domains.describe(d) for d in domains.list_for(db, org)],
         "role_lines": "\n".join(
             f"{r['attribute']}={r['value']}:{r['role']}" for r in rules["role_mappings"]
@@ -82,6 +85,14 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
         "members": queries.members_of(db, org),
         "join_action": f"/{org.name}/sso/join-link",
     }
+
+
+def _connection(db: Session, rt: Runtime, row: SsoConnection) -> dict[str, Any]:
+    """A connection as the page shows it, with the SSO links its deletion would remove."""
+    shown = connection_summary.describe(rt, row)
+    if row.state != "active":
+        shown["links"] = connection_admin.links_of(db, row.id)
+    return shown
 
 
 @router.get("/{org}/sso")
@@ -169,6 +180,34 @@ def set_enforcement(
         policy.set_enforcement(db, rt, actor, principal, found, enforced == "on")
 
     return _act(request, rt, credential, org, "Enforcement changed.", action)
+
+
+# Registered before the route below, whose ``{state}`` would take these words too.
+@router.post("/{org}/sso/connections/{connection_id}/rename")
+def rename_connection(
+    org: str,
+    connection_id: RowId,
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
+    name: Annotated[str, Form(max_length=connection_admin.MAX_NAME)] = "",
+) -> Response:
+    def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
+        row = connections.get(db, connection_id, org_id=found.id)
+        connection_admin.rename(db, actor, principal, row, name)
+
+    return _act(request, rt, credential, org, "Connection renamed.", action)
+
+
+@router.post("/{org}/sso/connections/{connection_id}/delete")
+def delete_connection(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
+        row = connections.get(db, connection_id, org_id=found.id)
+        connection_admin.delete(db, actor, principal, row)
+
+    return _act(request, rt, credential, org, "Connection deleted.", action)
 
 
 @router.post("/{org}/sso/connections/{connection_id}/{state}")

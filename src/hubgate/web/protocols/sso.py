@@ -10,7 +10,7 @@ import dataclasses
 import secrets
 from collections.abc import Callable
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -51,6 +51,9 @@ def saml_metadata(connection_id: RowId, rt: Rt) -> Response:
     return Response(document, media_type="application/samlmetadata+xml")
 
 
+Address = Annotated[str, Query(max_length=320)]
+
+
 @router.get("/sso/{org}/start")
 def start(
     org: str,
@@ -59,29 +62,48 @@ def start(
     credential: CurrentCredential,
     next: str = "/",
     connection: OptionalRowId = None,
+    email: Address = "",
 ) -> Response:
-    """Send the browser to the org's identity provider."""
+    """Send the browser to the org's identity provider; with several active
+    connections and nothing to pick one by, a page asks which (:func:`_choice`)."""
+    next_path = safe_next(next)
 
     def found(db: Session) -> _Found:
         org_id, endpoints = connections.named_org_endpoints(db, org)
-        return org_id, endpoints, safe_next(next)
+        return org_id, org, endpoints, next_path
 
-    return _start(request, rt, credential, found, connection, joining=False)
+    asked = _Asked(connection, email, f"/sso/{org}/start", {"next": next_path}, only_active=False)
+    return _start(request, rt, credential, found, asked, joining=False)
 
 
 @router.get("/sso/join/{key}")
-def join(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+def join(
+    key: str,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+    connection: OptionalRowId = None,
+    email: Address = "",
+) -> Response:
     """The org's join link: SSO, then membership with the default role."""
 
     def found(db: Session) -> _Found:
         joined = invitations.join_org(db, key[:256], rt.now())
-        return joined.id, connections.org_endpoints(db, joined.id), f"/{joined.name}"
+        return joined.id, joined.name, connections.org_endpoints(db, joined.id), f"/{joined.name}"
 
-    return _start(request, rt, credential, found, None, joining=True)
+    asked = _Asked(connection, email, f"/sso/join/{quote(key[:256], safe='')}", {})
+    return _start(request, rt, credential, found, asked, joining=True)
 
 
 @router.get("/sso/invite/{key}")
-def invited(key: str, request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+def invited(
+    key: str,
+    request: Request,
+    rt: Rt,
+    credential: CurrentCredential,
+    connection: OptionalRowId = None,
+    email: Address = "",
+) -> Response:
     """An invitation's link: it starts the org's SSO and nothing more. The sign-in
     accepts the invitation only for the person whose verified address it names
     (:func:`hubgate.sso.login.admission`); anyone else is admitted or refused as
@@ -89,13 +111,32 @@ def invited(key: str, request: Request, rt: Rt, credential: CurrentCredential) -
 
     def found(db: Session) -> _Found:
         org = invitations.invitation_org(db, key[:256], rt.now())
-        return org.id, connections.org_endpoints(db, org.id), f"/{org.name}"
+        return org.id, org.name, connections.org_endpoints(db, org.id), f"/{org.name}"
 
-    return _start(request, rt, credential, found, None, joining=False)
+    asked = _Asked(connection, email, f"/sso/invite/{quote(key[:256], safe='')}", {})
+    return _start(request, rt, credential, found, asked, joining=False)
 
 
-_Found = tuple[int, list[connections.Endpoint], str]
-"""The org's id, its connections that are not inactive, and where to go after."""
+_Found = tuple[int, str, list[connections.Endpoint], str]
+"""The org's id and name, its connections that are not inactive, and where to go after."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Asked:
+    """What the visitor asked for: a connection by id, or the one serving an email's
+    domain; ``here`` and ``kept`` rebuild the address the choice page links back to
+    (so a join or an invitation still happens after the chosen IdP answers).
+    ``only_active``: the connection asked for must be one of the org's active ones
+    (join and invitation links; ``/sso/{org}/start`` also runs test sign-ins)."""
+
+    connection: int | None
+    email: str
+    here: str
+    kept: dict[str, str]
+    only_active: bool = True
+
+    def link(self, connection_id: int) -> str:
+        return f"{self.here}?{urlencode({'connection': connection_id, **self.kept})}"
 
 
 def _start(
@@ -103,17 +144,19 @@ def _start(
     rt: Runtime,
     credential: Credential,
     find: Callable[[Session], _Found],
-    wanted: int | None,
+    asked: _Asked,
     *,
     joining: bool,
 ) -> Response:
     """The org (and where to go after) that ``find`` names, its connection, and the
-    sign-in started there, in one transaction."""
+    sign-in started there, in one transaction; or the page choosing the connection."""
     browser_key = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
     user_id = credential.user_id if credential.is_user else None
     with rt.db.transaction() as db:
-        org_id, endpoints, next_path = find(db)
-        chosen = routing.connection_for(db, org_id, endpoints, wanted, user_id)
+        org_id, org_name, endpoints, next_path = find(db)
+        chosen = _chosen(db, org_id, endpoints, asked, user_id)
+        if isinstance(chosen, routing.Choice):
+            return _choice(request, rt, org_name, chosen, asked)
         begun = started.Started(user_id, credential.session_id, org_id if joining else None)
         if chosen.kind == ConnectionKind.OIDC:
             url = oidc_flow.start(db, rt, chosen, next_path, browser_key, begun)
@@ -123,6 +166,34 @@ def _start(
     response = RedirectResponse(url, status_code=303)
     set_browser_cookie(response, rt, browser_key)
     return response
+
+
+def _chosen(
+    db: Session, org_id: int, endpoints: list[connections.Endpoint], asked: _Asked,
+    user_id: int | None,
+) -> connections.Endpoint | routing.Choice:  # fmt: skip
+    """The connection asked for (only an active one, when ``asked.only_active``),
+    else routing's pick; a choice that the email's domain settles is settled."""
+    if asked.connection is not None and asked.only_active:
+        return routing.offered(endpoints, asked.connection)
+    chosen = routing.connection_for(db, org_id, endpoints, asked.connection, user_id)
+    if isinstance(chosen, routing.Choice) and asked.email:
+        serving = routing.serving_address(db, org_id, asked.email)
+        return next((c for c in chosen.options if c.id == serving), chosen)
+    return chosen
+
+
+def _choice(
+    request: Request, rt: Runtime, org_name: str, choice: routing.Choice, asked: _Asked
+) -> Response:
+    """A plain page (no script): an email form that routes by its domain, and the
+    org's active connections by display name, each a link that starts it."""
+    options = [{"name": c.name, "href": asked.link(c.id)} for c in choice.options]
+    context = {
+        "org_name": org_name, "options": options, "action": asked.here, "kept": asked.kept,
+        "email": asked.email, "unrouted": bool(asked.email),
+    }  # fmt: skip
+    return render(request, rt, "sso_choice.html", context)
 
 
 @router.post("/sso/saml/{connection_id}/acs")

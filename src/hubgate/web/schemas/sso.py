@@ -101,6 +101,13 @@ ConnectionPublic = Annotated[
 ]
 
 
+class ConnectionDeleted(BaseModel):
+    """A deleted connection and how many SSO links went with it."""
+
+    id: int
+    links_removed: int
+
+
 class SsoPolicyPublic(BaseModel):
     mode: SsoModeName
     enforced: bool
