@@ -72,13 +72,15 @@ GUIDE = IdpGuide(
             "(single tenant); Redirect URI: platform Web, the redirect URI below; Register.",
             "Certificates & secrets > Client secrets > New client secret: copy its Value.",
             "Token configuration: add the optional claim email (ID token) and a groups claim.",
-            "Authentication: add the post-logout redirect URI below (Front-channel logout "
-            "URL is not used by hubgate).",
+            "Authentication > Web: add the post-logout redirect URI below as a second "
+            "redirect URI (Entra takes post_logout_redirect_uri from that list); leave "
+            "Front-channel logout URL empty.",
         ),
         settings=(
             Setting("Redirect URI (Web)", SpValue.REDIRECT_URI),
             Setting(
-                "Authentication > Redirect URIs (post-logout)", SpValue.POST_LOGOUT_REDIRECT_URI
+                "Authentication > Web > Redirect URIs (a second one: post-logout)",
+                SpValue.POST_LOGOUT_REDIRECT_URI,
             ),
         ),
         attributes=(

@@ -27,7 +27,8 @@ GUIDE = IdpGuide(
             Setting("SP Issuer", SpValue.ENTITY_ID),
             Setting(
                 "Signature Certificate",
-                choose="hubgate's SP certificate: the signing certificate in the SP metadata",
+                choose="hubgate's SP certificate: the X509Certificate of the SP metadata, "
+                "saved as a .pem file between BEGIN and END CERTIFICATE lines",
             ),
         ),
         attributes=(

@@ -56,7 +56,7 @@ GUIDE = IdpGuide(
         ),
         settings=(
             Setting("Redirect URI's", SpValue.REDIRECT_URI),
-            Setting("Post Logout Redirect URI", SpValue.POST_LOGOUT_REDIRECT_URI),
+            Setting("Post Logout Redirect URI (when offered)", SpValue.POST_LOGOUT_REDIRECT_URI),
         ),
         attributes=(
             Attribute("email", "email", "scope email"),
