@@ -301,3 +301,36 @@ def test_google_has_no_oidc_guide(client: TestClient, rt: Runtime, acme: object)
     page = client.get(f"/setup/{key}", params={"idp": "google"}, headers=HTML).text
     assert "Add custom SAML app" in page and "use SAML" in page
     assert 'id="guide-google-oidc"' not in page
+
+
+@pytest.mark.parametrize(
+    ("idp", "entity_id", "slo"),
+    [
+        ("okta", "http://www.okta.com/exk9hubgate0test0x697", True),
+        ("entra", "https://sts.windows.net/7f3c1e2a-0b4d-4c5e-9a8b-0c0ffee00001/", True),
+        ("google", "https://accounts.google.com/o/saml2?idpid=C00hubgate", False),
+        ("onelogin", "https://app.onelogin.com/saml/metadata/0f9a1c2e-hubg-4ate-test-000000000001", True),
+        ("jumpcloud", "jumpcloud-hubgate", False),
+        ("keycloak", "https://kc.acme.example/realms/acme", True),
+        ("authentik", "authentik", True),
+    ],
+)  # fmt: skip
+def test_each_idps_metadata_makes_a_connection(
+    client: TestClient, rt: Runtime, acme: object, idp: str, entity_id: str, slo: bool
+) -> None:
+    """Uploaded as the file the IdP gives: stored with its entity id, and single
+    logout on exactly when the IdP names a SingleLogoutService."""
+    key = _link(rt, acme)
+    token = _csrf(client.get(f"/setup/{key}", headers=HTML).text)
+    created = client.post(
+        f"/setup/{key}/saml", headers=HTML, follow_redirects=False,
+        data={"csrf_token": token, "idp": idp},
+        files={"metadata_file": (f"{idp}.xml", (SAMPLES / f"{idp}.xml").read_bytes())},
+    )  # fmt: skip
+    assert created.status_code == 303, created.text
+    page = client.get(created.headers["location"], headers=HTML).text
+    assert ("Single logout is on" in page) is slo
+    assert f'id="guide-{idp}-saml"' in page
+    with rt.db.transaction() as db:
+        row = db.query(SsoConnection).one()
+        assert connections.stored_settings(row)["idp_entity_id"] == entity_id
