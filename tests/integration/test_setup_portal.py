@@ -9,6 +9,7 @@ import base64
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -227,3 +228,109 @@ def test_admins_issue_and_revoke_links_through_the_api(
         json={"email": "it@acme.example", "expires_in_seconds": 10**8},
     )
     assert too_long.status_code == 400
+
+
+SAMPLES = Path(__file__).parents[1] / "unit" / "idp_metadata"
+
+
+def test_the_portal_shows_the_chosen_idps_guide(
+    client: TestClient, rt: Runtime, acme: object
+) -> None:
+    """Entra chosen on the overview: its steps before the connection exists, then,
+    after its federation metadata is uploaded, its fields filled with this
+    connection's values (each copyable) and the attribute names hubgate reads."""
+    key = _link(rt, acme)
+    home = client.get(f"/setup/{key}", params={"idp": "entra"}, headers=HTML)
+    assert home.status_code == 200
+    assert "Enterprise applications" in home.text and "App registrations" in home.text
+    assert "shown once the connection exists" in home.text
+    assert '<input type="hidden" name="idp" value="entra">' in home.text
+    created = _post(
+        client, f"/setup/{key}?idp=entra", f"/setup/{key}/saml",
+        {"metadata_xml": (SAMPLES / "entra.xml").read_text(), "idp": "entra"},
+    )  # fmt: skip
+    assert created.status_code == 303
+    page_path = created.headers["location"]
+    assert page_path.endswith("?idp=entra")
+    page = client.get(page_path, headers=HTML).text
+    connection_id = int(urlsplit(page_path).path.rsplit("/", 1)[1])
+    acs, slo = (f"http://testserver/sso/saml/{connection_id}/{p}" for p in ("acs", "slo"))
+    assert re.search(
+        rf'data-copy-label="Reply URL \(Assertion Consumer Service URL\)">{acs}<', page
+    )
+    assert re.search(rf'data-copy-label="Logout Url \(Optional\)">{slo}<', page)
+    assert "Single logout is on" in page and "login.microsoftonline.com" in page
+    assert "App registrations" not in page  # the SAML guide only
+    assert "groups.link" in page  # the overage limit
+
+
+def test_a_guides_names_hubgate_does_not_read_are_flagged(
+    client: TestClient, rt: Runtime, acme: object
+) -> None:
+    key = _link(rt, acme)
+    created = _post(
+        client, f"/setup/{key}", f"/setup/{key}/saml",
+        {"metadata_xml": (SAMPLES / "authentik.xml").read_text(), "idp": "authentik"},
+    )  # fmt: skip
+    page = client.get(created.headers["location"], headers=HTML).text
+    rows = dict(re.findall(r"<td><code>([^<]+)</code></td><td>[^<]*</td><td>([^<]+)</td>", page))
+    assert rows == {
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": "reads it already",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name": "enter this name in step 2",
+        "http://schemas.xmlsoap.org/claims/Group": "enter this name in step 2",
+    }
+
+
+@pytest.mark.parametrize("idp", ["", "not-an-idp", "../okta"])
+def test_no_or_an_unknown_idp_shows_the_chooser_only(
+    client: TestClient, rt: Runtime, acme: object, idp: str
+) -> None:
+    key = _link(rt, acme)
+    page = client.get(f"/setup/{key}", params={"idp": idp}, headers=HTML)
+    assert page.status_code == 200 and 'name="idp"' in page.text
+    assert 'class="idp-guide"' not in page.text and 'type="hidden" name="idp"' not in page.text
+    created = _post(
+        client, f"/setup/{key}", f"/setup/{key}/saml",
+        {"metadata_xml": (SAMPLES / "google.xml").read_text(), "idp": idp},
+    )  # fmt: skip
+    assert "?" not in created.headers["location"]
+
+
+def test_google_has_no_oidc_guide(client: TestClient, rt: Runtime, acme: object) -> None:
+    key = _link(rt, acme)
+    page = client.get(f"/setup/{key}", params={"idp": "google"}, headers=HTML).text
+    assert "Add custom SAML app" in page and "use SAML" in page
+    assert 'id="guide-google-oidc"' not in page
+
+
+@pytest.mark.parametrize(
+    ("idp", "entity_id", "slo"),
+    [
+        ("okta", "http://www.okta.com/exk9hubgate0test0x697", True),
+        ("entra", "https://sts.windows.net/7f3c1e2a-0b4d-4c5e-9a8b-0c0ffee00001/", True),
+        ("google", "https://accounts.google.com/o/saml2?idpid=C00hubgate", False),
+        ("onelogin", "https://app.onelogin.com/saml/metadata/0f9a1c2e-hubg-4ate-test-000000000001", True),
+        ("jumpcloud", "jumpcloud-hubgate", False),
+        ("keycloak", "https://kc.acme.example/realms/acme", True),
+        ("authentik", "authentik", True),
+    ],
+)  # fmt: skip
+def test_each_idps_metadata_makes_a_connection(
+    client: TestClient, rt: Runtime, acme: object, idp: str, entity_id: str, slo: bool
+) -> None:
+    """Uploaded as the file the IdP gives: stored with its entity id, and single
+    logout on exactly when the IdP names a SingleLogoutService."""
+    key = _link(rt, acme)
+    token = _csrf(client.get(f"/setup/{key}", headers=HTML).text)
+    created = client.post(
+        f"/setup/{key}/saml", headers=HTML, follow_redirects=False,
+        data={"csrf_token": token, "idp": idp},
+        files={"metadata_file": (f"{idp}.xml", (SAMPLES / f"{idp}.xml").read_bytes())},
+    )  # fmt: skip
+    assert created.status_code == 303, created.text
+    page = client.get(created.headers["location"], headers=HTML).text
+    assert ("Single logout is on" in page) is slo
+    assert f'id="guide-{idp}-saml"' in page
+    with rt.db.transaction() as db:
+        row = db.query(SsoConnection).one()
+        assert connections.stored_settings(row)["idp_entity_id"] == entity_id

@@ -45,7 +45,7 @@ def parse_discovery(document: bytes, expected_issuer: str) -> ProviderMetadata:
     if not isinstance(data, dict):
         raise DiscoveryInvalid()
     if data.get("issuer") != expected_issuer:
-        raise IssuerMismatch("The discovery document names another issuer than configured.")
+        raise IssuerMismatch(_mismatch(data.get("issuer")))
     methods = data.get("code_challenge_methods_supported")
     if isinstance(methods, list) and "S256" not in methods:
         raise DiscoveryInvalid("The provider does not support PKCE with S256.")
@@ -62,6 +62,16 @@ def parse_discovery(document: bytes, expected_issuer: str) -> ProviderMetadata:
             data.get("backchannel_logout_session_supported") is True
         ),
     )
+
+
+def _mismatch(named: Any) -> str:
+    """Says which issuer the document names (when it is short, printable text), so
+    an admin who gave another form of it (Entra's tenant by domain, a missing final
+    slash) sees the one to give."""
+    message = "The discovery document names another issuer than configured"
+    if isinstance(named, str) and len(named) <= 256 and named.isprintable():
+        return f"{message}: {named}."
+    return f"{message}."
 
 
 def _url(data: dict[str, Any], name: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Form, Request, UploadFile
+from fastapi import Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from hubgate.db.models import SetupLink
 from hubgate.errors import BadRequest, HubgateError
 from hubgate.runtime import Runtime
-from hubgate.sso import activation, connection_summary, connections, mappings, policy, setup
+from hubgate.sso import (
+    activation,
+    connection_summary,
+    connections,
+    idp_guides,
+    mappings,
+    policy,
+    setup,
+)
 from hubgate.sso.oidc.config import TokenAuth
 from hubgate.web.context import Rt, client_address, trace_id
 from hubgate.web.pages.kit import page_router, render, see_other
@@ -29,6 +37,9 @@ router = page_router()
 _MAX_METADATA = 512 * 1024
 Text = Annotated[str, Form(max_length=2048)]
 Names = Annotated[str, Form(max_length=1024)]
+IdpChoice = Annotated[str, Query(max_length=32)]
+"""The IT admin's identity provider, by guide name (``okta``, ``entra``, ...)."""
+IdpField = Annotated[str, Form(max_length=32)]
 
 
 def _portal(db: Session, rt: Runtime, key: str) -> setup.Portal:
@@ -39,17 +50,30 @@ def _actor(request: Request, rt: Runtime, portal: setup.Portal) -> Any:
     return portal.actor(client_address(request, rt.settings.trusted_proxies), trace_id(request))
 
 
-def _overview(request: Request, rt: Runtime, key: str, status: int = 200, **extra: Any) -> Response:
+def _overview(
+    request: Request, rt: Runtime, key: str, status: int = 200, idp: str = "", **extra: Any
+) -> Response:
     with rt.db.transaction() as db:
         portal = _portal(db, rt, key)
         rows = [connection_summary.describe(rt, c) for c in connections.of_org(db, portal.org)]
-    context = {"portal": portal, "key": key, "connections": rows, **extra}
+    context = {"portal": portal, "key": key, "connections": rows, **_guide(idp), **extra}
     return render(request, rt, "setup.html", context, status)
 
 
+def _guide(idp: str) -> dict[str, Any]:
+    """The chosen IdP's guide (None when none or an unknown one is chosen)."""
+    return {"guide": idp_guides.find(idp), "guides": list(idp_guides.GUIDES.values())}
+
+
+def _after_create(key: str, connection_id: int, idp: str) -> Response:
+    guide = idp_guides.find(idp)
+    chosen = f"?idp={guide.slug}" if guide else ""
+    return see_other(f"/setup/{key}/connections/{connection_id}{chosen}")
+
+
 @router.get("/setup/{key}")
-def overview(key: str, request: Request, rt: Rt) -> Response:
-    return _overview(request, rt, key)
+def overview(key: str, request: Request, rt: Rt, idp: IdpChoice = "") -> Response:
+    return _overview(request, rt, key, idp=idp)
 
 
 @router.post("/setup/{key}/saml")
@@ -60,17 +84,18 @@ async def create_saml(
     metadata_xml: Annotated[str, Form(max_length=_MAX_METADATA)] = "",
     metadata_url: Text = "",
     metadata_file: UploadFile | None = None,
+    idp: IdpField = "",
 ) -> Response:
     """IdP metadata pasted, uploaded, or fetched from its URL. The upload is read
     on the event loop; the fetch and the transaction run in a worker thread."""
     uploaded = await metadata_file.read(_MAX_METADATA + 1) if metadata_file else b""
     return await run_in_threadpool(
-        _create_saml, request, rt, key, metadata_xml, metadata_url, uploaded
+        _create_saml, request, rt, key, metadata_xml, metadata_url, uploaded, idp
     )
 
 
 def _create_saml(
-    request: Request, rt: Runtime, key: str, pasted: str, url: str, uploaded: bytes
+    request: Request, rt: Runtime, key: str, pasted: str, url: str, uploaded: bytes, idp: str
 ) -> Response:
     try:
         metadata = _metadata(rt, pasted, url.strip(), uploaded)
@@ -82,8 +107,8 @@ def _create_saml(
     except setup.SetupLinkEnded:
         raise
     except HubgateError as exc:
-        return _overview(request, rt, key, exc.status, error=exc.message, tab="saml")
-    return see_other(f"/setup/{key}/connections/{row.id}")
+        return _overview(request, rt, key, exc.status, idp, error=exc.message, tab="saml")
+    return _after_create(key, row.id, idp)
 
 
 def _metadata(rt: Runtime, pasted: str, url: str, uploaded: bytes) -> bytes:
@@ -108,11 +133,14 @@ def create_oidc(
     client_id: Annotated[str, Form(max_length=256)] = "",
     client_secret: Annotated[str, Form(max_length=1024)] = "",
     token_auth: Annotated[str, Form(max_length=32)] = TokenAuth.CLIENT_SECRET_BASIC.value,
+    idp: IdpField = "",
 ) -> Response:
     try:
         auth = TokenAuth(token_auth)
     except ValueError:
-        return _overview(request, rt, key, 400, error="Choose a client authentication.", tab="oidc")
+        return _overview(
+            request, rt, key, 400, idp, error="Choose a client authentication.", tab="oidc"
+        )
     try:
         with rt.db.transaction() as db:
             _portal(db, rt, key)
@@ -127,12 +155,18 @@ def create_oidc(
     except setup.SetupLinkEnded:
         raise
     except HubgateError as exc:
-        return _overview(request, rt, key, exc.status, error=exc.message, tab="oidc")
-    return see_other(f"/setup/{key}/connections/{row.id}")
+        return _overview(request, rt, key, exc.status, idp, error=exc.message, tab="oidc")
+    return _after_create(key, row.id, idp)
 
 
 def _connection_page(
-    request: Request, rt: Runtime, key: str, connection_id: int, status: int = 200, **extra: Any
+    request: Request,
+    rt: Runtime,
+    key: str,
+    connection_id: int,
+    status: int = 200,
+    idp: str = "",
+    **extra: Any,
 ) -> Response:
     with rt.db.transaction() as db:
         portal = _portal(db, rt, key)
@@ -142,8 +176,11 @@ def _connection_page(
         if attempt and attempt["ok"]:
             groups = attempt["identity"].get("groups", [])
             would_get = mappings.preview(db, portal.org.id, groups, {})
+        described = connection_summary.describe(rt, row)
         context = {
-            "portal": portal, "key": key, "connection": connection_summary.describe(rt, row),
+            "portal": portal, "key": key, "connection": described,
+            "sp_values": _sp_values(described),
+            "read_by_default": idp_guides.read_by_default(row.kind), **_guide(idp),
             "attempt": attempt, "would_get": would_get,
             "default_role": policy.policy_of(db, portal.org.id).default_role.label,
             "test_url": f"/sso/{portal.org.name}/start?connection={row.id}"
@@ -153,9 +190,18 @@ def _connection_page(
     return render(request, rt, "setup_connection.html", context, status)
 
 
+def _sp_values(described: dict[str, Any]) -> dict[str, str]:
+    """The connection's values a guide fills in, by :class:`idp_guides.SpValue`."""
+    logout = described["logout"]
+    found = {**described, **logout, "slo_url": logout.get("sp_slo_url")}
+    return {v.value: str(found[v.value]) for v in idp_guides.SpValue if found.get(v.value)}
+
+
 @router.get("/setup/{key}/connections/{connection_id}")
-def connection_page(key: str, connection_id: RowId, request: Request, rt: Rt) -> Response:
-    return _connection_page(request, rt, key, connection_id)
+def connection_page(
+    key: str, connection_id: RowId, request: Request, rt: Rt, idp: IdpChoice = ""
+) -> Response:
+    return _connection_page(request, rt, key, connection_id, idp=idp)
 
 
 @router.post("/setup/{key}/connections/{connection_id}/attributes")
