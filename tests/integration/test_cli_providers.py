@@ -60,3 +60,22 @@ def test_bad_input_is_refused_and_stores_nothing(
     )  # fmt: skip
     assert wrong.exit_code == 1
     assert count(rt, PlatformProvider) == 0
+
+
+def test_github_and_an_enterprise_server(hubgate: Any, rt: Runtime) -> None:  # noqa: F811
+    def add(*extra: str) -> Any:
+        return hubgate(
+            "provider", "add", "--github", "--client-id", "Iv1.x", "--client-secret-stdin",
+            "--json", *extra, stdin=f"{SECRET}\n",
+        )  # fmt: skip
+
+    com = json.loads(add().stdout)
+    assert com["kind"] == "github" and com["name"] == "GitHub"
+    assert com["issuer"] == "https://github.com"
+    ghe = json.loads(add("--base-url", "https://ghe.example.com/", "--name", "Work").stdout)
+    assert ghe["issuer"] == "https://ghe.example.com" and ghe["name"] == "Work"
+    assert "setting_invalid" in add("--base-url", "https://ghe.example.com/x").output
+    both = hubgate("provider", "add", "--github", "--oidc-issuer", ISSUER, "--client-id", "x",
+                   "--client-secret-stdin", stdin="s\n")  # fmt: skip
+    assert both.exit_code != 0
+    assert count(rt, PlatformProvider) == 2

@@ -6,7 +6,7 @@ import click
 
 from hubgate.cli.base import emit, json_option, runtime, table
 from hubgate.operator import operator
-from hubgate.sso import connections
+from hubgate.sso import connections, github
 from hubgate.sso.platform import providers
 
 __all__ = ["provider"]
@@ -18,25 +18,48 @@ def provider() -> None:
 
 
 @provider.command("add")
-@click.option("--oidc-issuer", required=True, metavar="URL", help="The OpenID Provider's issuer.")
+@click.option("--oidc-issuer", metavar="URL", help="An OpenID Provider's issuer.")
+@click.option("--github", "use_github", is_flag=True, help="GitHub (OAuth app).")
+@click.option(
+    "--base-url", metavar="URL", help="GitHub Enterprise Server's URL (default github.com)."
+)
 @click.option("--client-id", required=True, help="The client id registered there.")
 @click.option("--client-secret-stdin", is_flag=True, help="Read the client secret from stdin.")
-@click.option("--name", required=True, help='Shown as "Continue with NAME".')
+@click.option("--name", help='Shown as "Continue with NAME" (GitHub: "GitHub").')
 @json_option
-def provider_add(oidc_issuer: str, client_id: str, client_secret_stdin: bool, name: str) -> None:
-    """Add an OpenID Provider by issuer (its discovery document is fetched); prints
-    its id and the redirect URI to register with it."""
+def provider_add(
+    oidc_issuer: str | None,
+    use_github: bool,
+    base_url: str | None,
+    client_id: str,
+    client_secret_stdin: bool,
+    name: str | None,
+) -> None:
+    """Add an OpenID Provider by issuer (its discovery document is fetched) or
+    GitHub; prints its id and the redirect URI (callback URL) to register there."""
+    if (oidc_issuer is None) == (not use_github):
+        raise click.UsageError("Give exactly one of --oidc-issuer and --github.")
+    if base_url is not None and not use_github:
+        raise click.UsageError("--base-url is for --github.")
+    if oidc_issuer is not None and not name:
+        raise click.UsageError("An OpenID Provider needs --name.")
     if not client_secret_stdin:
         raise click.UsageError("Give the client secret on stdin with --client-secret-stdin.")
     rt = runtime()
     secret = click.get_text_stream("stdin").readline().rstrip("\r\n")
-    providers.checked_name(name)  # a bad name is refused before any fetch
-    discovered = connections.discover(rt, oidc_issuer)  # before the transaction, never in it
+    shown = providers.checked_name(name or "GitHub")  # a bad name is refused before any fetch
+    discovered = connections.discover(rt, oidc_issuer) if oidc_issuer else None  # never in a tx
     with rt.db.transaction() as db:
-        row = providers.add_oidc(
-            db, rt, operator(), name=name, client_id=client_id, client_secret=secret,
-            provider=discovered,
-        )  # fmt: skip
+        if discovered is not None:
+            row = providers.add_oidc(
+                db, rt, operator(), name=shown, client_id=client_id, client_secret=secret,
+                provider=discovered,
+            )  # fmt: skip
+        else:
+            row = providers.add_github(
+                db, rt, operator(), name=shown, client_id=client_id, client_secret=secret,
+                base_url=base_url or github.GITHUB_COM,
+            )  # fmt: skip
         data = {**providers.describe(row), "redirect_uri": providers.redirect_uri(rt, row.id)}
     emit(data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
 

@@ -444,11 +444,11 @@ class SsoLink(Base):
 
 class PlatformProvider(Base):
     """A hub-wide sign-in provider for people's own accounts (an OpenID Provider
-    by issuer); ``settings`` holds its discovered endpoints and client, the
+    by issuer, or GitHub); ``settings`` holds its endpoints and client, the
     client secret sealed at rest (:mod:`hubgate.sealed`)."""
 
     __tablename__ = "platform_providers"
-    __table_args__ = (_one_of("kind", ("oidc",), "kind"),)
+    __table_args__ = (_one_of("kind", ("oidc", "github"), "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))

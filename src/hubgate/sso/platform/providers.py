@@ -1,6 +1,7 @@
-"""The operator's platform sign-in providers: an OpenID Provider by issuer, its
-discovery document fetched before the storing transaction, the client secret
-sealed at rest; listed on ``/login`` and ``/signup`` as "Continue with NAME"."""
+"""The operator's platform sign-in providers: an OpenID Provider by issuer (its
+discovery document fetched before the storing transaction) or GitHub (github.com
+or a GitHub Enterprise Server's base URL), the client secret sealed at rest;
+listed on ``/login`` and ``/signup`` as "Continue with NAME"."""
 
 from __future__ import annotations
 
@@ -17,17 +18,21 @@ from hubgate.audit import Actor
 from hubgate.db.models import PlatformProvider
 from hubgate.errors import BadRequest, NotFound
 from hubgate.runtime import Runtime
+from hubgate.sso import github
 from hubgate.sso.oidc import settings as oidc_settings
 from hubgate.sso.oidc.config import OidcConfig
 from hubgate.sso.oidc.discovery import ProviderMetadata
 
 __all__ = [
     "Button",
+    "GithubConfig",
     "ProviderUnknown",
+    "add_github",
     "add_oidc",
     "buttons",
     "describe",
     "get",
+    "github_config",
     "listed",
     "oidc_config",
     "redirect_uri",
@@ -74,22 +79,55 @@ def add_oidc(
     """A provider from its discovery document, which the caller fetched
     (:func:`hubgate.sso.connections.discover`) before this transaction."""
     name = checked_name(name)
+    provider_settings: dict[str, object] = {"provider": dataclasses.asdict(provider)}
+    row = _store(db, rt, "oidc", name, client_id, client_secret, provider_settings)
+    audit.record(
+        db, actor, "provider.created", target=f"provider:{row.id}",
+        data={"kind": "oidc", "name": name, "issuer": provider.issuer},
+    )  # fmt: skip
+    return row
+
+
+def add_github(
+    db: Session,
+    rt: Runtime,
+    actor: Actor,
+    *,
+    name: str,
+    client_id: str,
+    client_secret: str,
+    base_url: str = github.GITHUB_COM,
+) -> PlatformProvider:
+    """GitHub, or a GitHub Enterprise Server at ``base_url``: its endpoints are
+    GitHub's documented ones (no discovery)."""
+    name = checked_name(name)
+    base = github.checked_base_url(base_url)
+    row = _store(db, rt, "github", name, client_id, client_secret, {"base_url": base})
+    audit.record(
+        db, actor, "provider.created", target=f"provider:{row.id}",
+        data={"kind": "github", "name": name, "base_url": base},
+    )  # fmt: skip
+    return row
+
+
+def _store(
+    db: Session,
+    rt: Runtime,
+    kind: str,
+    name: str,
+    client_id: str,
+    client_secret: str,
+    settings: dict[str, object],
+) -> PlatformProvider:
     client_id = oidc_settings.checked_client_id(client_id)
     if not oidc_settings.checked_client_secret(client_secret):
         raise BadRequest("A platform provider needs a client secret.", code="setting_invalid")
     if len(listed(db)) >= MAX_PROVIDERS:
         raise BadRequest(f"At most {MAX_PROVIDERS} providers.", code="too_many_providers")
-    settings = {
-        "provider": dataclasses.asdict(provider), "client_id": client_id,
-        "client_secret": rt.sealer.seal(client_secret),
-    }  # fmt: skip
-    row = PlatformProvider(kind="oidc", name=name, settings=json.dumps(settings))
+    stored = {**settings, "client_id": client_id, "client_secret": rt.sealer.seal(client_secret)}
+    row = PlatformProvider(kind=kind, name=name, settings=json.dumps(stored))
     db.add(row)
     db.flush()
-    audit.record(
-        db, actor, "provider.created", target=f"provider:{row.id}",
-        data={"kind": "oidc", "name": name, "issuer": provider.issuer},
-    )  # fmt: skip
     return row
 
 
@@ -119,9 +157,10 @@ def remove(db: Session, actor: Actor, provider_id: int) -> None:
 def describe(row: PlatformProvider) -> dict[str, object]:
     """What the operator sees: never the client secret."""
     settings = json.loads(row.settings)
+    where = settings["base_url"] if row.kind == "github" else settings["provider"]["issuer"]
     return {
-        "id": row.id, "kind": row.kind, "name": row.name,
-        "issuer": settings["provider"]["issuer"], "client_id": settings["client_id"],
+        "id": row.id, "kind": row.kind, "name": row.name, "issuer": where,
+        "client_id": settings["client_id"],
     }  # fmt: skip
 
 
@@ -136,6 +175,26 @@ def oidc_config(rt: Runtime, row: PlatformProvider) -> OidcConfig:
     return OidcConfig(
         connection_id=row.id,
         provider=ProviderMetadata(**settings["provider"]),
+        client_id=settings["client_id"],
+        client_secret=rt.sealer.unseal(settings["client_secret"]),
+        redirect_uri=redirect_uri(rt, row.id),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GithubConfig:
+    provider_id: int
+    endpoints: github.Endpoints
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+def github_config(rt: Runtime, row: PlatformProvider) -> GithubConfig:
+    settings = json.loads(row.settings)
+    return GithubConfig(
+        provider_id=row.id,
+        endpoints=github.Endpoints.of(settings["base_url"]),
         client_id=settings["client_id"],
         client_secret=rt.sealer.unseal(settings["client_secret"]),
         redirect_uri=redirect_uri(rt, row.id),

@@ -29,13 +29,14 @@ from hubgate.audit import Actor
 from hubgate.db.models import PlatformLink, PlatformProvider, User
 from hubgate.errors import BadRequest, Conflict, Forbidden, HubgateError
 from hubgate.runtime import Runtime
-from hubgate.sso import enforcement
+from hubgate.sso import enforcement, github
 from hubgate.sso.flows import oidc as oidc_flow
 from hubgate.sso.identity import Identity
 from hubgate.sso.oidc import errors
 from hubgate.sso.oidc.config import OidcConfig
 from hubgate.sso.oidc.flow import authorization_url, pkce
-from hubgate.sso.platform import providers, rules
+from hubgate.sso.platform import github_flow, providers, rules
+from hubgate.sso.platform.providers import GithubConfig
 
 __all__ = ["Caller", "SignedIn", "callback", "start"]
 
@@ -71,7 +72,7 @@ class SignedIn:
 
 @dataclass(frozen=True, slots=True)
 class _Spent:
-    config: OidcConfig
+    config: OidcConfig | GithubConfig
     nonce: str
     verifier: str
     next: str
@@ -80,20 +81,37 @@ class _Spent:
 def start(rt: Runtime, provider_id: int, next_path: str, browser_key: str) -> str:
     """One entry, bound to the browser; the provider's authorization URL."""
     with rt.db.transaction() as db:
-        config = providers.oidc_config(rt, providers.get(db, provider_id))
+        config = _config(rt, providers.get(db, provider_id))
         state, nonce = store.new_key(), store.new_key()
         verifier, challenge = pkce()
         pending = {"provider_id": provider_id, "nonce": nonce, "verifier": verifier,
                    "next": next_path}  # fmt: skip
         store.put(db, PENDING, store.bound(state, browser_key), pending, STATE_TTL)
+    if isinstance(config, GithubConfig):
+        return github.authorization_url(
+            config.endpoints, config.client_id, config.redirect_uri, state, challenge
+        )
     return authorization_url(config, state, nonce, challenge)
+
+
+def _config(rt: Runtime, row: PlatformProvider) -> OidcConfig | GithubConfig:
+    if row.kind == "github":
+        return providers.github_config(rt, row)
+    return providers.oidc_config(rt, row)
+
+
+def _verify(rt: Runtime, spent: _Spent, params: Mapping[str, str]) -> Identity:
+    """The answer, by the provider's protocol, with no transaction open."""
+    if isinstance(spent.config, GithubConfig):
+        return github_flow.verify(rt, spent.config, params, spent.verifier)
+    return oidc_flow.verify(rt, spent.config, params, spent.verifier, spent.nonce)
 
 
 def callback(rt: Runtime, caller: Caller, provider_id: int, params: Mapping[str, str]) -> SignedIn:
     """The redirect URI: spend the state, verify the answer, then the account."""
     spent = _spend(rt, caller, provider_id, params)
     try:
-        identity = oidc_flow.verify(rt, spent.config, params, spent.verifier, spent.nonce)
+        identity = _verify(rt, spent, params)
     except HubgateError as exc:
         with rt.db.transaction() as db:
             _refused(db, caller.actor, provider_id, exc.code, None)
@@ -118,7 +136,7 @@ def _spend(rt: Runtime, caller: Caller, provider_id: int, params: Mapping[str, s
             _refused(db, caller.actor, provider_id, errors.StateInvalid.default_code, None)
             found = None
         else:
-            config = providers.oidc_config(rt, row)
+            config = _config(rt, row)
     if found is None:
         raise errors.StateInvalid()
     return _Spent(config, found["nonce"], found["verifier"], str(found["next"]))

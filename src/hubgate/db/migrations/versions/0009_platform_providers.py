@@ -1,6 +1,6 @@
 """platform sign-in providers for own accounts
 
-Hub-wide OpenID Providers that people sign in to their own accounts with, and
+Hub-wide OpenID Providers and GitHub that people sign in to their own accounts with, and
 the (provider, subject) -> account links they make.
 
 Revision ID: 0009
@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=60), nullable=False),
         sa.Column("settings", sa.Text(), nullable=False),
         sa.Column("created_at", hubgate.db.types.UtcDateTime(), nullable=False),
-        sa.CheckConstraint("kind IN ('oidc')", name=op.f("ck_platform_providers_kind")),
+        sa.CheckConstraint("kind IN ('oidc', 'github')", name=op.f("ck_platform_providers_kind")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_platform_providers")),
     )
     op.create_table(
