@@ -22,10 +22,10 @@ from hubgate.db.models import (
     User,
     WebSession,
 )
-from hubgate.runtime import Runtime
+from hubgate.runtime import Runtime, build_runtime
 from hubgate.sso import connections
 from hubgate.sso.platform import providers
-from tests.conftest import World, sign_in
+from tests.conftest import World, make_settings, sign_in
 from tests.integration.sso_world import count, sso_org
 from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET, Provider, install
 
@@ -216,3 +216,25 @@ def test_another_providers_state_is_refused(
 def test_an_unknown_provider_is_a_clean_404(client: TestClient) -> None:
     response = client.get("/sso/platform/999/start", headers={"accept": "application/json"})
     assert response.status_code == 404 and response.json()["error"] == "provider_unknown"
+
+
+def test_an_address_production_does_not_take_in_is_refused_and_audited(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, provider: Provider
+) -> None:
+    """Outside ``dev`` a special-use name (``.test``) is refused, by the address
+    rule every sign-up follows (the refusal comes after the state was spent)."""
+    settings = make_settings(database_url, env="production", secret_key="k" * 48)
+    production = build_runtime(settings)
+    discovered = connections.discover(production, ISSUER)
+    with production.db.transaction() as db:
+        provider_id = providers.add_oidc(
+            db, production, Actor.system(), name="Example ID", client_id=CLIENT,
+            client_secret=SECRET, provider=discovered,
+        ).id  # fmt: skip
+    provider.claims = {"email": "ada@corp.test", "email_verified": True}
+    client = TestClient(create_app(runtime=production))
+    refused = _sign_in(client, provider, provider_id)
+    assert refused["status"] == 400 and refused["error"] == "invalid_email", refused
+    assert count(production, User) == 0 and count(production, WebSession) == 0
+    assert _reasons(production) == [refused["error"]]
+    production.db.engine.dispose()

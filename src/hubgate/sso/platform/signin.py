@@ -108,17 +108,26 @@ def _verify(rt: Runtime, spent: _Spent, params: Mapping[str, str]) -> Identity:
 
 
 def callback(rt: Runtime, caller: Caller, provider_id: int, params: Mapping[str, str]) -> SignedIn:
-    """The redirect URI: spend the state, verify the answer, then the account."""
+    """The redirect URI: spend the state, verify the answer, then the account.
+    Every refusal after the state is spent is audited in a transaction of its own,
+    with the Identity that arrived, if any."""
     spent = _spend(rt, caller, provider_id, params)
+    identity: Identity | None = None
     try:
         identity = _verify(rt, spent, params)
+        return _signed_in(rt, caller, provider_id, identity, spent.next)
     except HubgateError as exc:
         with rt.db.transaction() as db:
-            _refused(db, caller.actor, provider_id, exc.code, None)
+            _refused(db, caller.actor, provider_id, exc.code, identity)
         raise
+
+
+def _signed_in(
+    rt: Runtime, caller: Caller, provider_id: int, identity: Identity, next_path: str
+) -> SignedIn:
     for _attempt in range(_RACE_RETRIES):
         try:
-            return _sign_in(rt, caller, provider_id, identity, spent.next)
+            return _sign_in(rt, caller, provider_id, identity, next_path)
         except IntegrityError:
             continue  # a concurrent first sign-in made the account or link: find it
     raise Conflict("Too many sign-ins at once; try again.", code="sso_busy")
@@ -145,21 +154,17 @@ def _spend(rt: Runtime, caller: Caller, provider_id: int, params: Mapping[str, s
 def _sign_in(
     rt: Runtime, caller: Caller, provider_id: int, identity: Identity, next_path: str
 ) -> SignedIn:
-    """The rules, then the account and a session in one transaction; a refusal
-    is asked before anything changes and leaves only its audit record."""
+    """The rules, then the account and a session in one transaction; a refusal is
+    raised before anything changes (and rolls back all the same)."""
     with rt.db.transaction() as db:
         decision = rules.decide(_facts(db, provider_id, identity))
         if isinstance(decision, rules.Refuse):
-            refusal: HubgateError | None = Forbidden(_MESSAGES[decision.code], code=decision.code)
-        else:
-            refusal = _enforced(db, decision)
-            if refusal is None:
-                user_id = _apply(db, rt, caller.actor, provider_id, identity, decision)
-                signed = _open_session(db, rt, caller, provider_id, user_id, next_path)
+            raise Forbidden(_MESSAGES[decision.code], code=decision.code)
+        refusal = _enforced(db, decision)
         if refusal is not None:
-            _refused(db, caller.actor, provider_id, refusal.code, identity)
-    if refusal is not None:
-        raise refusal
+            raise refusal
+        user_id = _apply(db, rt, caller.actor, provider_id, identity, decision)
+        signed = _open_session(db, rt, caller, provider_id, user_id, next_path)
     metrics.SIGN_INS.labels("provider", "success").inc()
     return signed
 
