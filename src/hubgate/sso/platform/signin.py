@@ -4,8 +4,10 @@
    browser; the provider's authorization URL.
 2. **Spend**: the callback's state, by its own browser, in a transaction of its
    own that commits even when it refuses (with the refusal's audit record).
-3. **Verify**: code exchange, id_token, keys, userinfo, by the OIDC relying
-   party (:func:`hubgate.sso.flows.oidc.verify`), with no transaction open.
+3. **Verify**, with no transaction open: code exchange, id_token, keys and
+   userinfo by the OIDC relying party (:func:`hubgate.sso.flows.oidc.verify`),
+   or GitHub's token, ``/user`` and ``/user/emails``
+   (:func:`hubgate.sso.platform.github_flow.verify`).
 4. **Decide** (:mod:`.rules`) and, unless an org in managed mode takes this
    person, open a plain session: own credentials, no SSO authentication.
    A refusal changes nothing but the audit log.
