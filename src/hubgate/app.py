@@ -22,7 +22,15 @@ from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import api, errors, ops, pages
 from hubgate.web.api import docs as api_docs
 from hubgate.web.middleware import BodyLimit, Observe
-from hubgate.web.protocols import forward_auth, oidc_logout, saml_logout, scim, sso, sso_keys
+from hubgate.web.protocols import (
+    forward_auth,
+    oidc_logout,
+    providers,
+    saml_logout,
+    scim,
+    sso,
+    sso_keys,
+)
 from hubgate.web.security_headers import SecurityHeaders
 from hubgate.worker import Worker
 
@@ -80,6 +88,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Then what IdPs and SCIM clients call in bulk: routes are matched in order,
     # and none of these paths (/sso/..., /scim/...) overlaps the API's /api/v1/...
     app.include_router(sso.router)
+    app.include_router(providers.router)
     app.include_router(oidc_logout.router)
     app.include_router(saml_logout.router)
     app.include_router(scim.router)

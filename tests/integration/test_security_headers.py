@@ -122,13 +122,14 @@ def test_every_get_route_sends_the_headers_and_secret_pages_no_referrer(
         "org": "acme", "key": _setup_key(rt, acme), "join_key": _join_key(rt, acme),
         "connection_id": str(acme.connection_id), "team": "research", "kinds": "models",
         "kind": "model", "name": "llama", "urn": "urn:ietf:params:scim:schemas:core:2.0:User",
-        "scim_id": "0",
+        "scim_id": "0", "provider_id": "1",
     }  # fmt: skip
     queries = {
         "/reset-password": f"token={_reset_token(rt, 'admin@acme.example')}",
         "/verify-email": "token=from-the-mail",
         "/sso/{org}/start": "next=/acme",
         "/sso/oidc/{connection_id}/callback": "code=a-code&state=a-state",
+        "/sso/platform/{provider_id}/callback": "code=a-code&state=a-state",
     }
     sign_in(client, "admin@acme.example")
     app = client.app

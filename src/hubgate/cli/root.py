@@ -28,6 +28,7 @@ from hubgate.cli.base import HubgateGroup, load, safe_url
 from hubgate.cli.devidp import dev_idp, loopback_host
 from hubgate.cli.domains import domain
 from hubgate.cli.manage import member, org, resource, team, user
+from hubgate.cli.providers import provider
 from hubgate.cli.records import audit_command, mail, token
 from hubgate.cli.scim import scim
 from hubgate.cli.sso_policy import sso  # the sso group, with its policy commands
@@ -188,6 +189,19 @@ def _fresh_file(path: Path) -> Path:
     return resolved
 
 
-for command in (user, org, member, team, resource, token, audit_command, mail, sso, domain, scim):
+for command in (
+    user,
+    org,
+    member,
+    team,
+    resource,
+    token,
+    audit_command,
+    mail,
+    sso,
+    domain,
+    scim,
+    provider,
+):
     main.add_command(command)
 main.add_command(dev_idp)

@@ -442,6 +442,37 @@ class SsoLink(Base):
     last_sign_in_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PlatformProvider(Base):
+    """A hub-wide sign-in provider for people's own accounts (an OpenID Provider
+    by issuer, or GitHub); ``settings`` holds its endpoints and client, the
+    client secret sealed at rest (:mod:`hubgate.sealed`)."""
+
+    __tablename__ = "platform_providers"
+    __table_args__ = (_one_of("kind", ("oidc", "github"), "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(60))
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlatformLink(Base):
+    """An own account's identity at a platform provider: (provider, subject) -> user."""
+
+    __tablename__ = "platform_links"
+    __table_args__ = (UniqueConstraint("provider_id", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("platform_providers.id", ondelete="CASCADE")
+    )
+    subject: Mapped[str] = mapped_column(String(1024))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SsoAuthentication(Base):
     """A session's SSO authentication for one org; fresh while younger than the
     org's session timeout and the IdP's own session expiry, if it gave one."""

@@ -98,11 +98,16 @@ def fetch(
 
 
 def post_form(
-    url: str, form: dict[str, str], *, allow_private: bool, auth: tuple[str, str] | None = None
+    url: str,
+    form: dict[str, str],
+    *,
+    allow_private: bool,
+    auth: tuple[str, str] | None = None,
+    accept: str = "*/*",
 ) -> bytes:
     """A bounded form POST (token endpoints); the body is returned whatever the status."""
     target = resolve(url, allow_private=allow_private)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
     body = urlencode(form).encode("ascii")
     return _send("POST", target, MAX_BYTES, headers=headers, body=body, auth=auth, errors=True)
 

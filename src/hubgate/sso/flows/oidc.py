@@ -21,6 +21,7 @@ from hubgate.sso import connections
 from hubgate.sso.fetch import fetch, post_form
 from hubgate.sso.flows.started import Started
 from hubgate.sso.flows.verified import Verified
+from hubgate.sso.identity import Identity
 from hubgate.sso.oidc import errors
 from hubgate.sso.oidc.config import OidcConfig
 from hubgate.sso.oidc.flow import (
@@ -33,7 +34,7 @@ from hubgate.sso.oidc.flow import (
 from hubgate.sso.oidc.id_token import Expected, protected_header, validate_id_token
 from hubgate.sso.oidc.jwks import JwksCache
 
-__all__ = ["Taken", "finish", "start", "take"]
+__all__ = ["Taken", "finish", "start", "take", "verify"]
 
 PENDING = "oidc_state"
 STATE_TTL = timedelta(minutes=10)
@@ -101,13 +102,21 @@ def take(
 def finish(rt: Runtime, taken: Taken, params: Mapping[str, str]) -> Verified:
     """The provider's answer, then the tokens, keys and userinfo: network calls, made
     with no transaction open."""
-    config = taken.config
-    _check_response(config, params)
-    tokens = _exchange(rt, config, params["code"], taken.verifier)
-    claims = _validate(rt, config, tokens, taken.nonce)
-    userinfo = _userinfo(rt, config, tokens) if needs_userinfo(config, claims) else None
-    identity = identity_from(config, claims, userinfo, tokens["id_token"])
+    identity = verify(rt, taken.config, params, taken.verifier, taken.nonce)
     return Verified(taken.connection, identity, taken.next)
+
+
+def verify(
+    rt: Runtime, config: OidcConfig, params: Mapping[str, str], verifier: str, nonce: str
+) -> Identity:
+    """The provider's answer to a spent state: checked, exchanged for tokens, the
+    id_token validated, userinfo read when claims are missing. Network calls, made
+    with no transaction open; shared by org connections and platform providers."""
+    _check_response(config, params)
+    tokens = _exchange(rt, config, params["code"], verifier)
+    claims = _validate(rt, config, tokens, nonce)
+    userinfo = _userinfo(rt, config, tokens) if needs_userinfo(config, claims) else None
+    return identity_from(config, claims, userinfo, tokens["id_token"])
 
 
 def _pending(

@@ -16,6 +16,7 @@ from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
 from hubgate.sso import routing
+from hubgate.sso.platform import providers
 from hubgate.web.api.accounts import end_session, password_sign_in
 from hubgate.web.context import CurrentCredential, CurrentUser, Rt, actor_of, client_address
 from hubgate.web.context import trace_id as trace_of
@@ -34,9 +35,18 @@ Password = Annotated[str, Form(max_length=256)]
 # -- sign-up and verification --------------------------------------------------
 
 
+def _signin_page(
+    request: Request, rt: Runtime, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    """The sign-in or sign-up page, with a "Continue with NAME" link per platform provider."""
+    with rt.db.transaction() as db:
+        buttons = providers.buttons(db)
+    return render(request, rt, template, {**context, "providers": buttons}, status)
+
+
 @router.get("/signup")
 def signup_form(request: Request, rt: Rt, credential: CurrentCredential) -> Response:
-    return render(request, rt, "signup.html", {})
+    return _signin_page(request, rt, "signup.html", {})
 
 
 @router.post("/signup")
@@ -57,7 +67,7 @@ def signup(
             users.sign_up(db, rt, actor, email, password, display_name or None)
     except FORM_ERRORS as exc:
         context = {"error": exc.message, "email": email, "display_name": display_name}
-        return render(request, rt, "signup.html", context, exc.status)
+        return _signin_page(request, rt, "signup.html", context, exc.status)
     return see_other("/signup/sent")
 
 
@@ -110,7 +120,7 @@ def login_form(
     request: Request, rt: Rt, credential: CurrentCredential, next: str = "/", reset: str = ""
 ) -> Response:
     context = {"next": safe_next(next), "reset_done": reset == "done"}
-    return render(request, rt, "login.html", context)
+    return _signin_page(request, rt, "login.html", context)
 
 
 @router.post("/login")
@@ -134,7 +144,7 @@ def login(
             "error": exc.message, "email": email, "next": target,
             "error_sso_url": exc.details.get("sso_url"),
         }  # fmt: skip
-        page = render(request, rt, "login.html", context, exc.status)
+        page = _signin_page(request, rt, "login.html", context, exc.status)
         if "retry_after" in exc.details:
             page.headers["Retry-After"] = str(exc.details["retry_after"])
         return page
@@ -157,7 +167,7 @@ def _email_first(
     context = {"email": email, "next": target, "step": "password"}
     if asked:
         context["notice"] = "No single sign-on is set up for that address: use your password."
-    return render(request, rt, "login.html", context)
+    return _signin_page(request, rt, "login.html", context)
 
 
 @router.post("/logout")
