@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from hubgate import __version__
 from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
 from hubgate.config import Settings, load_settings
+from hubgate.gate.asgi import Gate
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
@@ -42,10 +43,13 @@ log = logging.getLogger("hubgate")
 
 class _Hubgate(FastAPI):
     """FastAPI with :class:`SecurityHeaders` around the whole stack, outside the
-    framework's own error middleware, so a 500 carries the headers too."""
+    framework's own error middleware, so a 500 carries the headers too; inside it,
+    the :class:`~hubgate.gate.asgi.Gate` answers forward-auth ahead of the rest."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        gate = Gate(super().build_middleware_stack(), self.state.runtime)
+        self.state.gate = gate
+        return SecurityHeaders(gate)
 
 
 @asynccontextmanager
@@ -62,6 +66,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if app.state.worker:
         await to_thread.run_sync(app.state.worker.stop)
+    gate = getattr(app.state, "gate", None)
+    if gate is not None:
+        gate.close()
     runtime.db.engine.dispose()
 
 

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
 
     db_pool_size: Annotated[int | None, Field(ge=1, le=200)] = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    gate_cache_entries: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
     session_idle_seconds: Annotated[int, Field(ge=60)] = 2 * 3600
     session_absolute_seconds: Annotated[int, Field(ge=60)] = 14 * 24 * 3600
     email_token_seconds: Annotated[int, Field(ge=60)] = 24 * 3600

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
@@ -28,11 +30,12 @@ from hubgate.access import (
 )
 from hubgate.db.models import Membership, Org, OrgSso, Resource, Team, TeamMembership
 from hubgate.errors import Forbidden, HubgateError, NotFound, Unauthenticated
-from hubgate.freshness import NO_RULE, SsoRule, sso_state
+from hubgate.freshness import NO_RULE, SsoRule, sso_status
 
 __all__ = [
     "Credential",
     "OrgScope",
+    "ResourceAccess",
     "denial_error",
     "principal_for",
     "require",
@@ -57,6 +60,9 @@ class Credential:
     scopes: frozenset[Scope] = frozenset()
     team_id: int | None = None
     org_id: int | None = None
+    until: datetime | None = None
+    """When the credential stops working unless used again (a token's expiry, a
+    session's absolute or idle end); ``None``: no end of its own."""
 
     @property
     def is_user(self) -> bool:
@@ -75,7 +81,7 @@ def principal_for(db: Session, credential: Credential, org_id: int) -> Principal
     if not credential.is_user:
         return _non_member_principal(credential)
     role, team_roles, external, rule = _membership(db, org_id, credential.user_id)
-    return _member_principal(db, credential, org_id, role, team_roles, external, rule)
+    return _member_principal(db, credential, org_id, role, team_roles, external, rule)[0]
 
 
 def _non_member_principal(credential: Credential) -> Principal:
@@ -98,14 +104,16 @@ def _member_principal(
     team_roles: dict[int, TeamRole],
     external: bool,
     rule: SsoRule,
-) -> Principal:
-    sso = SsoState.NOT_REQUIRED
+) -> tuple[Principal, datetime | None]:
+    """The principal, and until when its SSO state holds (``None``: no bound)."""
+    sso, fresh_until = SsoState.NOT_REQUIRED, None
     if role is not None and rule.binds:
-        sso = sso_state(
+        status = sso_status(
             db, org_id, credential.kind, credential.user_id, credential.session_id,
             external=external, rule=rule,
         )  # fmt: skip
-    return Principal(
+        sso, fresh_until = status.state, status.fresh_until
+    principal = Principal(
         credential=credential.kind,
         user_id=credential.user_id,
         org_id=org_id if role is not None else None,
@@ -114,6 +122,7 @@ def _member_principal(
         scopes=credential.scopes,
         sso=sso,
     )
+    return principal, fresh_until
 
 
 def _membership(
@@ -156,6 +165,7 @@ def _membership(
 # caller's org role and role in the resource's own team (all decide() needs for it).
 _RESOURCE_ACCESS = (
     select(
+        Resource.id,
         Resource.org_id,
         Resource.kind,
         Resource.visibility,
@@ -193,9 +203,20 @@ _RESOURCE_ACCESS = (
 )
 
 
+class ResourceAccess(NamedTuple):
+    """A resource and who asks for it, as :func:`decide` needs them, with the
+    resource's id and until when the principal's SSO state holds (``None``: it
+    does not depend on time)."""
+
+    target: ResourceTarget
+    principal: Principal
+    resource_id: int
+    sso_until: datetime | None
+
+
 def resource_access(
     db: Session, credential: Credential, org: str, kind: ResourceKind, name: str
-) -> tuple[ResourceTarget, Principal] | None:
+) -> ResourceAccess | None:
     """The resource ``org/kind/name`` and the principal asking for it, in one query;
     ``None`` if there is no such resource."""
     user_id = credential.user_id if credential.is_user else None
@@ -208,12 +229,15 @@ def resource_access(
         team_id=row.team_id, creator_id=row.creator_id,
     )  # fmt: skip
     if not credential.is_user:
-        return target, _non_member_principal(credential)
+        return ResourceAccess(target, _non_member_principal(credential), row.id, None)
     role = OrgRole.parse(row.org_role) if row.org_role else None
     teams = {row.team_id: TeamRole.parse(row.team_role)} if row.team_role and role else {}
     external = bool(row.external_collaborator)
     rule = SsoRule(row.sso_mode, row.sso_optional, row.sso_timeout)
-    return target, _member_principal(db, credential, row.org_id, role, teams, external, rule)
+    principal, sso_until = _member_principal(
+        db, credential, row.org_id, role, teams, external, rule
+    )
+    return ResourceAccess(target, principal, row.id, sso_until)
 
 
 def require(principal: Principal, action: Action, target: Target) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hubgate.access import Action, ResourceKind
-from hubgate.web.protocols.forward_auth import Route, map_request
+from hubgate.gate.paths import Route, map_request
 
 
 @pytest.mark.parametrize(

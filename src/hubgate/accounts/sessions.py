@@ -62,6 +62,9 @@ class LiveSession:
     id: int
     user_id: int
     email: str
+    until: datetime
+    """When the session ends unless it is used again: its absolute expiry or its
+    idle timeout, whichever comes first."""
 
 
 # Built once: this runs on every request that carries a cookie.
@@ -84,9 +87,12 @@ def resolve(db: Session, cookie: str, lifetimes: Lifetimes, now: datetime) -> Li
     if row.expires_at <= now or row.last_seen_at + lifetimes.idle <= now:
         db.execute(delete(WebSession).where(WebSession.id == row.id))
         return None
-    if now - row.last_seen_at >= _TOUCH_EVERY:
+    seen = row.last_seen_at
+    if now - seen >= _TOUCH_EVERY:
         db.execute(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now))
-    return LiveSession(id=row.id, user_id=row.user_id, email=row.email or f"user:{row.user_id}")
+        seen = now
+    email = row.email or f"user:{row.user_id}"
+    return LiveSession(row.id, row.user_id, email, until=min(row.expires_at, seen + lifetimes.idle))
 
 
 def end(db: Session, cookie: str) -> None:

@@ -106,6 +106,7 @@ class LiveToken:
     org_id: int | None
     team_id: int | None
     scopes: frozenset[Scope]
+    expires_at: datetime | None = None
 
 
 # Built once: this runs on every request that carries a token.
@@ -136,7 +137,9 @@ def resolve(db: Session, secret: str, now: datetime) -> LiveToken:
     if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
         db.execute(update(Token).where(Token.id == row.id).values(last_used_at=now))
     scopes = frozenset(Scope(s) for s in row.scopes.split())
-    return LiveToken(row.id, row.user_id, row.email, row.org_id, row.team_id, scopes)
+    return LiveToken(
+        row.id, row.user_id, row.email, row.org_id, row.team_id, scopes, row.expires_at
+    )
 
 
 def revoke(db: Session, row: Token, now: datetime) -> bool:

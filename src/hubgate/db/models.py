@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -679,3 +680,13 @@ class ScimGroupTeam(Base):
         ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     team_role: Mapped[str] = mapped_column(String(16))
+
+
+class GateChange(Base):
+    """The change sequence (one row, ``id`` 1): triggers bump ``seq`` whenever a row
+    that can alter an access decision changes (:mod:`hubgate.db.change_triggers`)."""
+
+    __tablename__ = "gate_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)

@@ -9,11 +9,12 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hubgate.access import CredentialKind, Principal
-from hubgate.accounts import sessions, tokens
+from hubgate.access import Principal
+from hubgate.accounts import sessions
 from hubgate.audit import Actor, new_trace_id
 from hubgate.db.models import Org, User
 from hubgate.errors import Unauthenticated
+from hubgate.gate import credentials
 from hubgate.orgs import service
 from hubgate.principals import ANONYMOUS, Credential, principal_for
 from hubgate.runtime import Runtime
@@ -52,45 +53,11 @@ def client_address(request: Request, trusted_proxies: int) -> str | None:
         return peer
 
 
-def bearer_secret(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthenticated("Use 'Authorization: Bearer hg_...'.", code="token_invalid")
-    return value.strip()
-
-
 def resolve_credential(db: Session, rt: Runtime, request: Request) -> Credential:
     """The request's credential: a bearer token wins over the session cookie."""
-    secret = bearer_secret(request)
-    if secret is not None:
-        return _token_credential(db, rt, secret)
-    cookie = request.cookies.get(sessions.COOKIE)
-    if cookie:
-        session = sessions.resolve(db, cookie, rt.lifetimes, rt.now())
-        if session is not None:
-            return Credential(
-                kind=CredentialKind.SESSION, user_id=session.user_id, label=session.email,
-                subject=session.email, session_id=session.id,
-            )  # fmt: skip
-    return ANONYMOUS
-
-
-def _token_credential(db: Session, rt: Runtime, secret: str) -> Credential:
-    token = tokens.resolve(db, secret, rt.now())
-    if token.user_id is None:
-        return Credential(
-            kind=CredentialKind.TEAM_TOKEN, label=f"token:{token.id}", subject=f"token:{token.id}",
-            token_id=token.id, scopes=token.scopes, team_id=token.team_id, org_id=token.org_id,
-        )  # fmt: skip
-    email = token.email or f"user:{token.user_id}"
-    return Credential(
-        kind=CredentialKind.PERSONAL_TOKEN, user_id=token.user_id,
-        label=f"{email} (token:{token.id})", subject=email, token_id=token.id,
-        scopes=token.scopes,
-    )  # fmt: skip
+    return credentials.resolve(
+        db, rt, request.headers.get("authorization"), request.cookies.get(sessions.COOKIE)
+    )
 
 
 async def get_credential(request: Request, rt: Rt) -> Credential:

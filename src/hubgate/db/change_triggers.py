@@ -1,0 +1,168 @@
+"""The change sequence: one counter the database bumps, in the writing transaction,
+whenever a row that can alter an access decision changes.
+
+Forward-auth caches its answers per process (:mod:`hubgate.gate.cache`); an answer
+is kept only while the counter it was computed under is still the current one.
+Triggers, not application code, bump it, so no path that writes these tables (the
+API, the pages, SCIM, a sign-in, a logout, the CLI, a cascade) can forget to.
+
+On PostgreSQL the trigger also sends ``NOTIFY hubgate_gate, '<seq>'``, delivered
+at commit. On SQLite each instance reads the counter itself (one indexed read).
+
+:data:`WATCHED` is the inventory: a table, and the columns whose UPDATE matters
+(``None``: any column). Inserts count only where a new row can turn a refusal
+into an answer (a membership, a fresh SSO authentication); a new session or
+token cannot, since nobody could have presented its secret before. Columns that
+change on every use (``sessions.last_seen_at``, ``tokens.last_used_at``) are left
+out on purpose: bumping on them would empty every cache on each check.
+
+A migration that rebuilds a watched table on SQLite (``batch_alter_table``)
+drops its triggers: call :func:`install` for it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+__all__ = [
+    "CHANNEL",
+    "TABLE",
+    "WATCHED",
+    "Watch",
+    "create_function",
+    "drop_function",
+    "expected_names",
+    "install",
+    "installed",
+    "uninstall",
+]
+
+CHANNEL = "hubgate_gate"
+"""The PostgreSQL notification channel; the payload is the new sequence value."""
+TABLE = "gate_changes"
+_FUNCTION = "hubgate_gate_bump"
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Which writes to one table bump the sequence."""
+
+    table: str
+    inserts: bool = True
+    updates: tuple[str, ...] | None = None
+    """The columns whose UPDATE bumps; ``None``: any column."""
+
+
+WATCHED: tuple[Watch, ...] = (
+    Watch("orgs", updates=("name",)),
+    Watch("org_sso", updates=("mode", "optional", "session_timeout_seconds")),
+    Watch("memberships"),
+    Watch("teams"),
+    Watch("team_memberships"),
+    Watch("resources"),
+    Watch("emails", updates=("address", "is_primary", "user_id")),
+    Watch("sessions", inserts=False, updates=("expires_at", "user_id")),
+    Watch(
+        "tokens",
+        inserts=False,
+        updates=("revoked_at", "expires_at", "scopes", "user_id", "team_id", "org_id"),
+    ),
+    Watch("sso_authentications"),
+)
+
+
+def install(connection: Connection, watch: Watch) -> None:
+    """Create ``watch``'s triggers (replacing any of the same name)."""
+    uninstall(connection, watch.table)
+    if connection.dialect.name == "postgresql":
+        _install_postgresql(connection, watch)
+    else:
+        _install_sqlite(connection, watch)
+
+
+def uninstall(connection: Connection, table: str) -> None:
+    for name in _names(table):
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"'))
+        else:
+            connection.execute(text(f'DROP TRIGGER IF EXISTS "{name}"'))
+
+
+def installed(connection: Connection) -> set[str]:
+    """The names of the sequence's triggers in the database, for a test that
+    compares them with :data:`WATCHED`."""
+    if connection.dialect.name == "postgresql":
+        query = "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'gate_bump_%'"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'gate_bump_%'"
+    return {row[0] for row in connection.execute(text(query))}
+
+
+def expected_names(watch: Watch) -> set[str]:
+    """The triggers :func:`install` makes for ``watch``."""
+    insert, update, delete = _names(watch.table)
+    return {update, delete} | ({insert} if watch.inserts else set())
+
+
+def create_function(connection: Connection) -> None:
+    """PostgreSQL: the trigger function (bump, then notify with the new value)."""
+    connection.execute(
+        text(
+            f"""
+            CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            DECLARE next_seq bigint;
+            BEGIN
+                UPDATE {TABLE} SET seq = seq + 1 WHERE id = 1 RETURNING seq INTO next_seq;
+                PERFORM pg_notify('{CHANNEL}', coalesce(next_seq, 0)::text);
+                RETURN NULL;
+            END $$
+            """
+        )
+    )
+
+
+def drop_function(connection: Connection) -> None:
+    connection.execute(text(f"DROP FUNCTION IF EXISTS {_FUNCTION}()"))
+
+
+def _names(table: str) -> tuple[str, str, str]:
+    return (f"gate_bump_{table}_insert", f"gate_bump_{table}_update", f"gate_bump_{table}_delete")
+
+
+def _update_event(watch: Watch) -> str:
+    if watch.updates is None:
+        return "UPDATE"
+    return "UPDATE OF " + ", ".join(watch.updates)
+
+
+def _install_postgresql(connection: Connection, watch: Watch) -> None:
+    """Statement-level triggers: one bump per statement, however many rows."""
+    insert, update, delete = _names(watch.table)
+    events = [(update, _update_event(watch)), (delete, "DELETE")]
+    if watch.inserts:
+        events.append((insert, "INSERT"))
+    for name, event in events:
+        connection.execute(
+            text(
+                f'CREATE TRIGGER "{name}" AFTER {event} ON "{watch.table}" '
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()"
+            )
+        )
+
+
+def _install_sqlite(connection: Connection, watch: Watch) -> None:
+    """SQLite has row-level triggers only (a cascade fires them too)."""
+    insert, update, delete = _names(watch.table)
+    events = [(update, _update_event(watch)), (delete, "DELETE")]
+    if watch.inserts:
+        events.append((insert, "INSERT"))
+    for name, event in events:
+        connection.execute(
+            text(
+                f'CREATE TRIGGER "{name}" AFTER {event} ON "{watch.table}" '
+                f"BEGIN UPDATE {TABLE} SET seq = seq + 1 WHERE id = 1; END"
+            )
+        )

@@ -1,0 +1,137 @@
+"""``GET /auth/check`` served ahead of the framework.
+
+A proxy asks this before every request it forwards, so it is answered here, in
+front of the routing, dependency resolution and middleware that pages and the
+API need, from the per-process :class:`~hubgate.gate.cache.DecisionCache` when
+nothing has changed since the answer was computed, and from the database (on a
+worker thread) otherwise. Everything else goes on to the app unchanged.
+
+The proxy sends the original request's path (``X-Original-URI`` or
+``X-Forwarded-Uri``) and method (``X-Original-Method`` or
+``X-Forwarded-Method``), plus the caller's ``Authorization`` header or cookie;
+:mod:`hubgate.gate.paths` maps them to a resource and action.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+from anyio import to_thread
+from prometheus_client import Counter
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hubgate import metrics
+from hubgate.accounts.sessions import COOKIE
+from hubgate.gate import changes
+from hubgate.gate.answer import Answer, evaluate, refusal
+from hubgate.gate.cache import MAX_AGE, DecisionCache
+from hubgate.gate.paths import Route, map_request
+from hubgate.runtime import Runtime
+
+__all__ = ["PATH", "Gate", "GateRequest"]
+
+PATH = "/auth/check"
+_METHODS = frozenset({"GET", "HEAD"})
+_WANTED = frozenset(
+    {
+        b"x-original-uri",
+        b"x-forwarded-uri",
+        b"x-original-method",
+        b"x-forwarded-method",
+        b"authorization",
+        b"cookie",
+    }
+)
+_UNMAPPED = "route_unmapped"
+
+
+class GateRequest:
+    """The few headers of a check, decoded once."""
+
+    __slots__ = ("authorization", "cookie", "method", "uri")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        found: dict[bytes, bytes] = {}
+        for name, value in raw:
+            if name in _WANTED and name not in found:
+                found[name] = value
+        self.uri = _text(found.get(b"x-original-uri") or found.get(b"x-forwarded-uri"))
+        method = found.get(b"x-original-method") or found.get(b"x-forwarded-method")
+        self.method = _text(method) or "GET"
+        authorization = found.get(b"authorization")
+        self.authorization = None if authorization is None else _text(authorization)
+        cookie = found.get(b"cookie")
+        self.cookie = cookie_parser(_text(cookie)).get(COOKIE) if cookie else None
+
+    def credential_key(self) -> bytes:
+        """A digest of what names the caller (the token wins over the cookie, as in
+        :func:`hubgate.gate.credentials.resolve`); ``b""`` for an anonymous caller."""
+        if self.authorization is not None:
+            return b"a" + hashlib.blake2b(self.authorization.encode(), digest_size=20).digest()
+        if self.cookie:
+            return b"c" + hashlib.blake2b(self.cookie.encode(), digest_size=20).digest()
+        return b""
+
+
+def _text(value: bytes | None) -> str:
+    return "" if value is None else value.decode("latin-1")
+
+
+class Gate:
+    """ASGI middleware answering :data:`PATH` itself; the rest goes to ``app``."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.cache: DecisionCache[Answer] = DecisionCache(runtime.settings.gate_cache_entries)
+        self.sequence = changes.for_url(runtime.settings.database_url)
+        self._decisions: dict[str, Callable[[], None]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in _METHODS:
+            answer = await self.answer(GateRequest(scope["headers"]))
+            await send(
+                {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+    async def answer(self, request: GateRequest) -> Answer:
+        """May the caller make the original request? From the cache when nothing
+        has changed since it was computed."""
+        route = map_request(request.uri, request.method)
+        now = self.runtime.now()
+        if route is None:
+            answer = refusal(403, _UNMAPPED, now + MAX_AGE)
+        else:
+            answer = await self._decided(request, route, now)
+        self._counter(answer.reason)()
+        return answer
+
+    async def _decided(self, request: GateRequest, route: Route, now: datetime) -> Answer:
+        key = (request.credential_key(), route)
+        seq = None if self.sequence is None else await self.sequence.current()
+        answer = self.cache.get(key, seq, now)
+        if answer is None:
+            answer = await to_thread.run_sync(
+                evaluate, self.runtime, request.authorization, request.cookie, route
+            )
+            self.cache.put(key, answer, seq, answer.until)
+        return answer
+
+    def _counter(self, reason: str) -> Callable[[], None]:
+        """The metric child's ``inc`` for ``reason``, looked up once (reasons are a
+        closed set of codes)."""
+        found = self._decisions.get(reason)
+        if found is None:
+            child: Counter = metrics.DECISIONS.labels("forward_auth", reason)
+            found = self._decisions[reason] = child.inc
+        return found
+
+    def close(self) -> None:
+        if self.sequence is not None:
+            self.sequence.close()
