@@ -6,8 +6,13 @@ is kept only while the counter it was computed under is still the current one.
 Triggers, not application code, bump it, so no path that writes these tables (the
 API, the pages, SCIM, a sign-in, a logout, the CLI, a cascade) can forget to.
 
-On PostgreSQL the trigger also sends ``NOTIFY hubgate_gate, '<seq>'``, delivered
-at commit. On SQLite each instance reads the counter itself (one indexed read).
+Every instance reads the counter before it trusts its cache
+(:mod:`hubgate.gate.changes`). The counter is one row, not a sequence: its new
+value becomes visible exactly when the change does (at commit), which a
+``nextval`` (visible at once) or a ``NOTIFY`` (delivered after the commit, racing
+the client's next request to another instance) cannot promise. The price is that
+transactions writing these tables commit one at a time on PostgreSQL (the row
+lock), as every SQLite write already does.
 
 :data:`WATCHED` is the inventory: a table, and the columns whose UPDATE matters
 (``None``: any column). Inserts count only where a new row can turn a refusal
@@ -27,7 +32,6 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 __all__ = [
-    "CHANNEL",
     "TABLE",
     "WATCHED",
     "Watch",
@@ -39,8 +43,6 @@ __all__ = [
     "uninstall",
 ]
 
-CHANNEL = "hubgate_gate"
-"""The PostgreSQL notification channel; the payload is the new sequence value."""
 TABLE = "gate_changes"
 _FUNCTION = "hubgate_gate_bump"
 
@@ -107,16 +109,14 @@ def expected_names(watch: Watch) -> set[str]:
 
 
 def create_function(connection: Connection) -> None:
-    """PostgreSQL: the trigger function (bump, then notify with the new value)."""
+    """PostgreSQL: the trigger function."""
     connection.execute(
         text(
             f"""
             CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger
             LANGUAGE plpgsql AS $$
-            DECLARE next_seq bigint;
             BEGIN
-                UPDATE {TABLE} SET seq = seq + 1 WHERE id = 1 RETURNING seq INTO next_seq;
-                PERFORM pg_notify('{CHANNEL}', coalesce(next_seq, 0)::text);
+                UPDATE {TABLE} SET seq = seq + 1 WHERE id = 1;
                 RETURN NULL;
             END $$
             """

@@ -1,8 +1,7 @@
 """the change sequence forward-auth's decision cache is invalidated by
 
 One counter row, bumped by triggers in the writing transaction whenever a row that
-can alter an access decision changes (hubgate.db.change_triggers); on PostgreSQL
-the trigger also notifies the ``hubgate_gate`` channel at commit.
+can alter an access decision changes (hubgate.db.change_triggers).
 
 Revision ID: 0010
 Revises: 0009
