@@ -156,6 +156,7 @@ def _membership(
 # caller's org role and role in the resource's own team (all decide() needs for it).
 _RESOURCE_ACCESS = (
     select(
+        Resource.id,
         Resource.org_id,
         Resource.kind,
         Resource.visibility,
@@ -195,9 +196,10 @@ _RESOURCE_ACCESS = (
 
 def resource_access(
     db: Session, credential: Credential, org: str, kind: ResourceKind, name: str
-) -> tuple[ResourceTarget, Principal] | None:
-    """The resource ``org/kind/name`` and the principal asking for it, in one query;
-    ``None`` if there is no such resource."""
+) -> tuple[ResourceTarget, Principal, int] | None:
+    """The resource ``org/kind/name``, the principal asking for it and the
+    resource's id (what usage is counted against), in one query; ``None`` if
+    there is no such resource."""
     user_id = credential.user_id if credential.is_user else None
     params = {"org": org, "kind": kind.value, "name": name, "user_id": user_id}
     row = db.execute(_RESOURCE_ACCESS, params).first()
@@ -208,12 +210,13 @@ def resource_access(
         team_id=row.team_id, creator_id=row.creator_id,
     )  # fmt: skip
     if not credential.is_user:
-        return target, _non_member_principal(credential)
+        return target, _non_member_principal(credential), row.id
     role = OrgRole.parse(row.org_role) if row.org_role else None
     teams = {row.team_id: TeamRole.parse(row.team_role)} if row.team_role and role else {}
     external = bool(row.external_collaborator)
     rule = SsoRule(row.sso_mode, row.sso_optional, row.sso_timeout)
-    return target, _member_principal(db, credential, row.org_id, role, teams, external, rule)
+    principal = _member_principal(db, credential, row.org_id, role, teams, external, rule)
+    return target, principal, row.id
 
 
 def require(principal: Principal, action: Action, target: Target) -> None:

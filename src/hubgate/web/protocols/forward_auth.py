@@ -38,6 +38,7 @@ from fastapi.responses import Response
 from hubgate import metrics
 from hubgate.access import Action, CredentialKind, Deny, ResourceKind, decide
 from hubgate.errors import HubgateError
+from hubgate.gate.usage import UsageCounter
 from hubgate.principals import Credential, resource_access
 from hubgate.web.context import Rt, resolve_credential
 
@@ -116,12 +117,20 @@ def check(request: Request, rt: Rt) -> Response:
         found = resource_access(db, credential, route.org, route.kind, route.name)
         if found is None:
             return _refuse(401 if credential.kind is CredentialKind.ANONYMOUS else 403, "not_found")
-        target, principal = found
+        target, principal, resource_id = found
         decision = decide(principal, route.action, target)
     if isinstance(decision, Deny):
         return _refuse(_status(credential, decision), decision.reason)
     metrics.DECISIONS.labels("forward_auth", "allow").inc()
+    if credential.token_id is not None and route.action is Action.CALL:
+        _usage(request).count(credential.token_id, resource_id, rt.now())
     return Response(status_code=200, headers=_identity(credential, route))
+
+
+def _usage(request: Request) -> UsageCounter:
+    """This process's token usage counter (:mod:`hubgate.gate.usage`)."""
+    counter: UsageCounter = request.app.state.usage
+    return counter
 
 
 def _status(credential: Credential, denial: Deny) -> int:
