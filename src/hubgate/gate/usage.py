@@ -35,8 +35,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Executable, bindparam, or_, select, update
+from sqlalchemy import BigInteger, Date, Integer, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -135,6 +136,9 @@ class UsageCounter:
         with self._lock:
             live, self._live = self._live, Batch()
         kept, self._kept = self._kept, Batch()
+        if not kept:  # the usual case: no failed flush to catch up on
+            live.dropped += kept.dropped
+            return live
         kept.absorb(live, self.max_keys)
         return kept
 
@@ -151,8 +155,7 @@ def write(db: Session, batch: Batch) -> int:
         if key[0] in token_ids and key[1] in resource_ids
     ]
     if kept:
-        rows = [{"token_id": t, "resource_id": r, "day": d, "calls": n} for (t, r, d), n in kept]
-        core(db).execute(_upsert(db), rows)
+        _upsert(db, kept)
     uses = [{"token": t, "at": at} for t, at in sorted(batch.last_used.items()) if t in token_ids]
     if uses:
         core(db).execute(_TOUCH, uses)
@@ -170,15 +173,41 @@ def _existing(db: Session, column: InstrumentedAttribute[int], ids: Iterable[int
     return found
 
 
-def _upsert(db: Session) -> Executable:
+def _upsert(db: Session, kept: list[tuple[UsageKey, int]]) -> None:
     """``INSERT ... ON CONFLICT (key) DO UPDATE SET calls = calls + excluded.calls``."""
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(TokenUsage)
-    return statement.on_conflict_do_update(
-        index_elements=[TokenUsage.token_id, TokenUsage.resource_id, TokenUsage.day],
-        set_={"calls": TokenUsage.calls + statement.excluded.calls},
-    )
+    if db.get_bind().dialect.name == "postgresql":
+        columns = list(zip(*((t, r, d, calls) for (t, r, d), calls in kept), strict=True))
+        core(db).execute(_PG_UPSERT, dict(zip(_COLUMNS, columns, strict=True)))
+    else:
+        rows = [{"token_id": t, "resource_id": r, "day": d, "calls": n} for (t, r, d), n in kept]
+        core(db).execute(_SQLITE_UPSERT, rows)
 
+
+_COLUMNS = ("token_id", "resource_id", "day", "calls")
+_KEY = [TokenUsage.token_id, TokenUsage.resource_id, TokenUsage.day]
+
+# SQLite: one execution per row (executemany), in process, with no round trip.
+_sqlite_insert = sqlite.insert(TokenUsage)
+_SQLITE_UPSERT = _sqlite_insert.on_conflict_do_update(
+    index_elements=_KEY, set_={"calls": TokenUsage.calls + _sqlite_insert.excluded.calls}
+)
+
+# PostgreSQL: every row in one statement, as four arrays unnested into rows, in
+# one round trip: a quarter of executemany's time for 10,000 rows (bench/usage.py).
+_ROWS = (
+    func.unnest(
+        bindparam("token_id", type_=ARRAY(Integer)),
+        bindparam("resource_id", type_=ARRAY(Integer)),
+        bindparam("day", type_=ARRAY(Date)),
+        bindparam("calls", type_=ARRAY(BigInteger)),
+    )  # fmt: skip
+    .table_valued(*_COLUMNS)
+    .render_derived()
+)
+_pg_insert = postgresql.insert(TokenUsage).from_select(_COLUMNS, select(_ROWS))
+_PG_UPSERT = _pg_insert.on_conflict_do_update(
+    index_elements=_KEY, set_={"calls": TokenUsage.calls + _pg_insert.excluded.calls}
+)
 
 _TOKENS = Token.__table__
 # The later of the stored and the counted time; only ``last_used_at`` changes.
