@@ -266,3 +266,12 @@ def test_only_who_may_see_a_token_reads_its_usage(client: TestClient, acme: Acme
     assert client.get(team_usage).status_code == 401
     bearer = {"authorization": f"Bearer {acme.team}"}
     assert client.get(team_usage, headers=bearer).status_code in {403, 404}
+
+
+def test_shutdown_flushes_what_was_counted(acme: Acme, rt: Runtime) -> None:
+    with TestClient(create_app(runtime=rt)) as client:
+        assert _check(client, acme.team, "/acme/deployments/embed/generate") == 200
+        with rt.db.transaction() as db:
+            assert db.scalars(select(TokenUsage.calls)).all() == []
+    with rt.db.transaction() as db:
+        assert db.scalars(select(TokenUsage.calls)).all() == [1]

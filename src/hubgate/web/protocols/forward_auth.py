@@ -24,7 +24,8 @@ start with ``/``, a ``#`` (a request line never carries a fragment), dot segment
 and encoded separators. The answer is 200 with
 ``X-Hubgate-User`` and ``X-Hubgate-Org``, 401 (no or bad credential) or 403, each
 refusal with ``X-Hubgate-Reason``; proxies understand only these codes, so an
-unknown resource answers 403 ``not_found`` too.
+unknown resource answers 403 ``not_found`` too. Each allowed ``call`` by a token
+is counted in memory for its usage figures (:mod:`hubgate.gate.usage`).
 """
 
 from __future__ import annotations
