@@ -275,3 +275,30 @@ def test_shutdown_flushes_what_was_counted(acme: Acme, rt: Runtime) -> None:
             assert db.scalars(select(TokenUsage.calls)).all() == []
     with rt.db.transaction() as db:
         assert db.scalars(select(TokenUsage.calls)).all() == [1]
+
+
+def test_what_waits_through_failed_flushes_stays_bounded(
+    acme: Acme, rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    counter, now = UsageCounter(max_keys=2), rt.now()
+    down = create_database("sqlite:////nonexistent-dir/hubgate.db")
+    counter.count(acme.personal_id, acme.chat_id, now)
+    counter.count(acme.team_id, acme.embed_id, now)
+    assert counter.flush(down) == 0
+    counter.count(acme.personal_id, acme.embed_id, now)  # a third key, counted live
+    counter.count(acme.personal_id, acme.chat_id, now)  # a kept key: it still counts
+    dropped = metrics.REGISTRY.get_sample_value(
+        "hubgate_gate_token_calls_total", {"outcome": "dropped"}
+    )
+    assert counter.flush(down) == 0
+    assert (
+        metrics.REGISTRY.get_sample_value("hubgate_gate_token_calls_total", {"outcome": "dropped"})
+        == (dropped or 0) + 1
+    )
+    assert "1 calls not counted" in caplog.text
+    assert counter.flush(rt.db) == 3
+    with rt.db.transaction() as db:
+        rows = db.execute(select(TokenUsage.token_id, TokenUsage.resource_id, TokenUsage.calls))
+        assert sorted(rows) == sorted(
+            [(acme.personal_id, acme.chat_id, 2), (acme.team_id, acme.embed_id, 1)]
+        )
