@@ -137,7 +137,6 @@ class UsageCounter:
             live, self._live = self._live, Batch()
         kept, self._kept = self._kept, Batch()
         if not kept:  # the usual case: no failed flush to catch up on
-            live.dropped += kept.dropped
             return live
         kept.absorb(live, self.max_keys)
         return kept
