@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from anyio import to_thread
@@ -17,6 +18,7 @@ from hubgate import __version__
 from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
 from hubgate.config import Settings, load_settings
 from hubgate.gate.asgi import Gate
+from hubgate.gate.usage import UsageCounter
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
@@ -33,7 +35,7 @@ from hubgate.web.protocols import (
     sso_keys,
 )
 from hubgate.web.security_headers import SecurityHeaders
-from hubgate.worker import Worker
+from hubgate.worker import Job, Worker
 
 __all__ = ["create_app"]
 
@@ -47,7 +49,7 @@ class _Hubgate(FastAPI):
     the :class:`~hubgate.gate.asgi.Gate` answers forward-auth ahead of the rest."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        gate = Gate(super().build_middleware_stack(), self.state.runtime)
+        gate = Gate(super().build_middleware_stack(), self.state.runtime, self.state.usage)
         self.state.gate = gate
         return SecurityHeaders(gate)
 
@@ -56,20 +58,31 @@ class _Hubgate(FastAPI):
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run no more request threads than there are pooled connections, so threads
     never queue for a connection while holding a request; run the instance's
-    background jobs (the mail sender, ...) on a worker thread of their own."""
+    background jobs (the mail sender, ...) on a worker thread of their own, and
+    the token usage flusher on another, so a slow mail server never holds it
+    back; at shutdown, flush the usage counted since its last run."""
     runtime: Runtime = app.state.runtime
     to_thread.current_default_thread_limiter().total_tokens = runtime.settings.request_threads
     jobs = background_jobs(runtime)
     app.state.worker = Worker(jobs) if jobs else None
-    if app.state.worker:
-        app.state.worker.start()
+    flusher = _usage_flusher(runtime, app.state.usage)
+    for worker in (app.state.worker, flusher):
+        if worker:
+            worker.start()
     yield
-    if app.state.worker:
-        await to_thread.run_sync(app.state.worker.stop)
+    for worker in (app.state.worker, flusher):
+        if worker:
+            await to_thread.run_sync(worker.stop)
+    await to_thread.run_sync(app.state.usage.flush, runtime.db)
     gate = getattr(app.state, "gate", None)
     if gate is not None:
         gate.close()
     runtime.db.engine.dispose()
+
+
+def _usage_flusher(runtime: Runtime, usage: UsageCounter) -> Worker:
+    flush = partial(usage.flush, runtime.db)
+    return Worker([Job("token-usage", flush, every=runtime.settings.usage_flush_seconds)])
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -86,6 +99,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.usage = UsageCounter(max_keys=runtime.settings.usage_max_keys)
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
     # The role choices of every form: the names hubgate.access owns.
     app.state.templates.env.globals.update(org_roles=ORG_ROLE_NAMES, team_roles=TEAM_ROLE_NAMES)

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 __all__ = [
     "DECISIONS",
+    "GATE_TOKEN_CALLS",
     "MAIL_FAILURES",
     "MAIL_OUTBOX",
     "MAIL_SENT",
@@ -13,6 +14,8 @@ __all__ = [
     "REQUESTS",
     "REQUEST_SECONDS",
     "SIGN_INS",
+    "USAGE_FLUSHES",
+    "USAGE_PENDING_KEYS",
     "render",
 ]
 
@@ -51,6 +54,27 @@ MAIL_OUTBOX = Gauge(
     "hubgate_mail_outbox_rows", "Outbox rows by status (pending, failed), as of the last pass.",
     ["status"], registry=REGISTRY,
 )  # fmt: skip
+
+# Token usage (hubgate.gate.usage). No label names a token, deployment or org:
+# their number grows without bound, and so would the series Prometheus keeps;
+# per-token figures are in token_usage, on the token pages and the API. The
+# labels below take a handful of fixed values. Counted when a flush takes the
+# calls, so these lag the calls by up to HUBGATE_USAGE_FLUSH_SECONDS.
+GATE_TOKEN_CALLS = Counter(
+    "hubgate_gate_token_calls_total",
+    "Forward-auth calls by a token to a deployment, by outcome: written (to token_usage), "
+    "orphaned (token or deployment deleted before the flush) or dropped (too many keys pending).",
+    ["outcome"], registry=REGISTRY,
+)  # fmt: skip
+USAGE_FLUSHES = Counter(
+    "hubgate_token_usage_flushes_total", "Token usage flushes by outcome: ok or failed.",
+    ["outcome"], registry=REGISTRY,
+)  # fmt: skip
+USAGE_PENDING_KEYS = Gauge(
+    "hubgate_token_usage_pending_keys",
+    "(token, deployment, day) keys a failed flush kept for the next one (0 after a success).",
+    registry=REGISTRY,
+)
 
 
 def render() -> bytes:

@@ -122,7 +122,7 @@ def test_every_get_route_sends_the_headers_and_secret_pages_no_referrer(
         "org": "acme", "key": _setup_key(rt, acme), "join_key": _join_key(rt, acme),
         "connection_id": str(acme.connection_id), "team": "research", "kinds": "models",
         "kind": "model", "name": "llama", "urn": "urn:ietf:params:scim:schemas:core:2.0:User",
-        "scim_id": "0", "provider_id": "1",
+        "scim_id": "0", "provider_id": "1", "token_id": "1",
     }  # fmt: skip
     queries = {
         "/reset-password": f"token={_reset_token(rt, 'admin@acme.example')}",

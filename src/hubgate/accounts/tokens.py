@@ -35,6 +35,7 @@ __all__ = [
     "NewToken",
     "create_personal",
     "issue",
+    "personal_token",
     "resolve",
     "revoke",
     "revoke_personal",
@@ -175,10 +176,16 @@ def create_personal(
     return new
 
 
-def revoke_personal(db: Session, actor: Actor, user_id: int, token_id: int, now: datetime) -> None:
+def personal_token(db: Session, user_id: int, token_id: int) -> Token:
+    """A personal token of ``user_id``: nobody else may see it, or learn that it exists."""
     row = db.get(Token, token_id)
     if row is None or row.kind != "personal" or row.user_id != user_id:
         raise NotFound("No such token.")
+    return row
+
+
+def revoke_personal(db: Session, actor: Actor, user_id: int, token_id: int, now: datetime) -> None:
+    row = personal_token(db, user_id, token_id)
     if revoke(db, row, now):
         audit.record(
             db, actor, "token.revoked", target=f"token:{row.id}", data={"kind": "personal"}

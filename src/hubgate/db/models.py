@@ -7,7 +7,7 @@ token hash, one short-lived key per purpose) is a constraint here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -54,6 +54,7 @@ __all__ = [
     "TeamMembership",
     "Throttle",
     "Token",
+    "TokenUsage",
     "User",
     "WebSession",
 ]
@@ -290,6 +291,22 @@ class Token(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class TokenUsage(Base):
+    """Calls a token made to one deployment on one day (UTC), as counted by the
+    forward-auth gate in memory and added here in batches (:mod:`hubgate.gate.usage`)."""
+
+    __tablename__ = "token_usage"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEvent(Base):

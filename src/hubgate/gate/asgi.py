@@ -4,7 +4,9 @@ A proxy asks this before every request it forwards, so it is answered here, in
 front of the routing, dependency resolution and middleware that pages and the
 API need, from the per-process :class:`~hubgate.gate.cache.DecisionCache` when
 nothing has changed since the answer was computed, and from the database (on a
-worker thread) otherwise. Everything else goes on to the app unchanged.
+worker thread) otherwise. Everything else goes on to the app unchanged. Each
+allowed ``call`` by a token is counted in memory for its usage figures
+(:mod:`hubgate.gate.usage`), cached or not.
 
 The proxy sends the original request's path (``X-Original-URI`` or
 ``X-Forwarded-Uri``) and method (``X-Original-Method`` or
@@ -24,11 +26,13 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubgate import metrics
+from hubgate.access import Action
 from hubgate.accounts.sessions import COOKIE
 from hubgate.gate import changes
 from hubgate.gate.answer import Answer, evaluate, refusal
 from hubgate.gate.cache import MAX_AGE, DecisionCache
 from hubgate.gate.paths import Route, map_request
+from hubgate.gate.usage import UsageCounter
 from hubgate.runtime import Runtime
 
 __all__ = ["PATH", "Gate", "GateRequest"]
@@ -83,9 +87,10 @@ def _text(value: bytes | None) -> str:
 class Gate:
     """ASGI middleware answering :data:`PATH` itself; the rest goes to ``app``."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, usage: UsageCounter | None = None) -> None:
         self.app = app
         self.runtime = runtime
+        self.usage = usage
         self.cache: DecisionCache[Answer] = DecisionCache(runtime.settings.gate_cache_entries)
         self.sequence = changes.for_url(runtime.settings.database_url)
         self._decisions: dict[str, Callable[[], None]] = {}
@@ -109,6 +114,7 @@ class Gate:
             answer = refusal(403, _UNMAPPED, now + MAX_AGE)
         else:
             answer = await self._decided(request, route, now)
+            self._count_use(answer, route, now)
         self._counter(answer.reason)()
         return answer
 
@@ -122,6 +128,14 @@ class Gate:
             )
             self.cache.put(key, answer, seq, answer.until)
         return answer
+
+    def _count_use(self, answer: Answer, route: Route, now: datetime) -> None:
+        """An allowed inference call by a token counts towards its usage."""
+        token, resource = answer.token_id, answer.resource_id
+        if self.usage is None or token is None or resource is None:
+            return
+        if answer.allowed and route.action is Action.CALL:
+            self.usage.count(token, resource, now)
 
     def _counter(self, reason: str) -> Callable[[], None]:
         """The metric child's ``inc`` for ``reason``, looked up once (reasons are a

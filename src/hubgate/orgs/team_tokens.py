@@ -14,7 +14,7 @@ from hubgate.db.models import Org, Team, Token
 from hubgate.errors import NotFound
 from hubgate.principals import require
 
-__all__ = ["create", "revoke_team_token"]
+__all__ = ["create", "revoke_team_token", "team_token"]
 
 
 def create(
@@ -50,12 +50,18 @@ def revoke_team_token(
     token_id: int,
     now: datetime,
 ) -> None:
-    require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
-    row = db.get(Token, token_id)
-    if row is None or row.team_id != team.id:
-        raise NotFound("No such token.")
+    row = team_token(db, principal, org, team, token_id)
     if revoke(db, row, now):
         audit.record(
             db, actor, "token.revoked", org_id=org.id, target=f"token:{row.id}",
             data={"kind": "team", "team": team.name},
         )  # fmt: skip
+
+
+def team_token(db: Session, principal: Principal, org: Org, team: Team, token_id: int) -> Token:
+    """A token of ``team``, for whoever may manage the team (as its token list is)."""
+    require(principal, Action.ADMIN, TeamTarget(org.id, team.id))
+    row = db.get(Token, token_id)
+    if row is None or row.team_id != team.id:
+        raise NotFound("No such token.")
+    return row

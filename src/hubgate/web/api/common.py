@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import Enum
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +12,7 @@ from hubgate.accounts import tokens, users
 from hubgate.accounts.emails import normalize_email
 from hubgate.db.models import Token, User
 from hubgate.errors import NotFound, Unauthenticated
+from hubgate.gate.usage_report import TokenUsageReport
 from hubgate.principals import Credential
 from hubgate.web import csrf, schemas
 from hubgate.web.context import (
@@ -54,6 +56,21 @@ def token_public(row: Token, team: str | None = None) -> schemas.TokenPublic:
         id=row.id, kind=row.kind, name=row.name, hint=row.hint, scopes=row.scopes.split(),
         team=team, created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+    )  # fmt: skip
+
+
+def usage_public(report: TokenUsageReport, day: date) -> schemas.TokenUsagePublic:
+    return schemas.TokenUsagePublic(
+        token_id=report.token_id, day=day, last_used_at=report.last_used_at,
+        calls_today=report.today, calls_7_days=report.last_7_days,
+        calls_30_days=report.last_30_days,
+        deployments=[
+            schemas.DeploymentUsagePublic(
+                org=d.org, deployment=d.deployment, calls_today=d.today,
+                calls_7_days=d.last_7_days, calls_30_days=d.last_30_days,
+            )  # fmt: skip
+            for d in report.deployments
+        ],
     )  # fmt: skip
 
 

@@ -14,12 +14,14 @@ from hubgate.access import (
     TeamTarget,
 )
 from hubgate.db.models import Org
+from hubgate.gate.usage_report import usage_of
 from hubgate.orgs import queries, service, team_tokens
 from hubgate.principals import require
 from hubgate.web import schemas
 from hubgate.web.api.common import (
     api_router,
     token_public,
+    usage_public,
 )
 from hubgate.web.api.common import (
     created as _created,
@@ -148,6 +150,24 @@ def list_team_tokens(
         row = service.get_team(db, found, team)
         require(principal, Action.ADMIN, TeamTarget(found.id, row.id))
         return [token_public(t, row.name) for t in queries.team_tokens(db, row.id)]
+
+
+@router.get(
+    "/orgs/{org}/teams/{team}/tokens/{token_id}/usage",
+    response_model=schemas.TokenUsagePublic,
+    tags=["tokens"],
+)
+def team_token_usage(
+    org: str, team: str, token_id: RowId, rt: Rt, credential: CurrentCredential
+) -> schemas.TokenUsagePublic:
+    """Calls to deployments by a team token, for whoever may list the team's tokens."""
+    today = rt.now().date()
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = team_tokens.team_token(
+            db, principal, found, service.get_team(db, found, team), token_id
+        )
+        return usage_public(usage_of(db, [row], today)[row.id], today)
 
 
 @router.post(

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from hubgate.accounts import tokens
+from hubgate.gate.usage_report import usage_of
 from hubgate.orgs import queries
 from hubgate.web import schemas
 from hubgate.web.api.common import (
     api_router,
     token_public,
+    usage_public,
 )
 from hubgate.web.api.common import (
     created as _created,
@@ -52,6 +54,15 @@ def create_token(
                 db, actor, user.id, body.name, body.scopes, body.expires_in_days, rt.now()
             )
         )
+
+
+@router.get("/me/tokens/{token_id}/usage", response_model=schemas.TokenUsagePublic, tags=["tokens"])
+def token_usage(token_id: RowId, rt: Rt, user: CurrentUser) -> schemas.TokenUsagePublic:
+    """Calls to deployments by one of your tokens: today, in 7 and 30 days, per deployment."""
+    today = rt.now().date()
+    with rt.db.transaction() as db:
+        row = tokens.personal_token(db, user.id, token_id)
+        return usage_public(usage_of(db, [row], today)[row.id], today)
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204, tags=["tokens"])

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from hubgate import audit
 from hubgate.accounts import tokens, users
 from hubgate.errors import Forbidden, TooManyRequests, Unauthenticated
+from hubgate.gate.usage_report import usage_of
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
@@ -199,7 +200,11 @@ def _tokens_page(
     assert credential.user_id is not None
     with rt.db.transaction() as db:
         rows = queries.personal_tokens(db, credential.user_id)
-    context = {"tokens": rows, "scopes": sorted(s.value for s in tokens.PERSONAL_SCOPES), **extra}
+        usage = usage_of(db, rows, rt.now().date())
+    context = {
+        "tokens": rows, "usage": usage,
+        "scopes": sorted(s.value for s in tokens.PERSONAL_SCOPES), **extra,
+    }  # fmt: skip
     return render(request, rt, "tokens.html", context, status)
 
 

@@ -17,6 +17,7 @@ from hubgate.accounts import tokens, users
 from hubgate.accounts.emails import normalize_email
 from hubgate.db.models import Org, Team, User
 from hubgate.errors import BadRequest
+from hubgate.gate.usage_report import usage_of
 from hubgate.orgs import queries, service, team_tokens
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
@@ -251,6 +252,7 @@ def _team_page(
         if can_manage:
             context["org_members"] = queries.members_of(db, found)
             context["tokens"] = queries.team_tokens(db, row.id)
+            context["usage"] = usage_of(db, context["tokens"], rt.now().date())
     context |= {"scopes": sorted(s.value for s in tokens.TEAM_SCOPES), **extra}
     return render(request, rt, "team.html", context, status)
 

@@ -5,7 +5,7 @@ policy in :mod:`.sso`, domains in :mod:`.domains`, SCIM settings in :mod:`.scim`
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
@@ -255,6 +255,29 @@ class TokenPublic(BaseModel):
 
 class TokenCreated(TokenPublic):
     token: str = Field(description="The secret, shown this once.")
+
+
+class DeploymentUsagePublic(BaseModel):
+    """One deployment a token called, in UTC days up to and including ``day``."""
+
+    org: str
+    deployment: str
+    calls_today: int
+    calls_7_days: int
+    calls_30_days: int
+
+
+class TokenUsagePublic(BaseModel):
+    """A token's calls to deployments through forward-auth, as last flushed
+    (every ``HUBGATE_USAGE_FLUSH_SECONDS``, so up to that far behind)."""
+
+    token_id: int
+    day: date = Field(description="Today (UTC): the last day of each window.")
+    last_used_at: datetime | None
+    calls_today: int
+    calls_7_days: int
+    calls_30_days: int
+    deployments: list[DeploymentUsagePublic] = Field(description="The busiest first.")
 
 
 class AuditEventPublic(BaseModel):
