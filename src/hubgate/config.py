@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     unverified_account_days: Annotated[int, Field(ge=1, le=365)] = 7
     password_reset_seconds: Annotated[int, Field(ge=300, le=86400)] = 3600
 
+    # Signed identity for upstreams (hubgate.gate.assertion): off unless asked for.
+    upstream_assertion: bool = False
+    upstream_assertion_seconds: Annotated[int, Field(ge=5, le=60)] = 60
+    signing_key_rotation_days: Annotated[int, Field(ge=1, le=365)] = 30
+
     @model_validator(mode="after")
     def _secret_is_real(self) -> Self:
         if self.env is Environment.DEV:
