@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from hubgate import __version__
 from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
 from hubgate.config import Settings, load_settings
+from hubgate.gate.assertion import Minter
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
@@ -24,6 +25,7 @@ from hubgate.web.api import docs as api_docs
 from hubgate.web.middleware import BodyLimit, Observe
 from hubgate.web.protocols import (
     forward_auth,
+    jwks,
     oidc_logout,
     providers,
     saml_logout,
@@ -65,6 +67,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime.db.engine.dispose()
 
 
+def _minter(runtime: Runtime) -> Minter | None:
+    """The signer of forward-auth's upstream assertions, when they are switched on."""
+    settings = runtime.settings
+    if not settings.upstream_assertion:
+        return None
+    return Minter(
+        runtime.db, runtime.sealer, issuer=settings.base_url.rstrip("/"),
+        lifetime=settings.upstream_assertion_seconds,
+    )  # fmt: skip
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """The hubgate ASGI app. ``runtime`` lets tests share one database."""
     runtime = runtime or build_runtime(settings or load_settings())
@@ -79,6 +92,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.minter = _minter(runtime)
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
     # The role choices of every form: the names hubgate.access owns.
     app.state.templates.env.globals.update(org_roles=ORG_ROLE_NAMES, team_roles=TEAM_ROLE_NAMES)
@@ -93,6 +107,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(saml_logout.router)
     app.include_router(scim.router)
     app.include_router(sso_keys.router)
+    app.include_router(jwks.router)
     for router in api.ROUTERS:
         app.include_router(router)
     api_docs.install(app)

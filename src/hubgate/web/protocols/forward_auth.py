@@ -38,6 +38,7 @@ from fastapi.responses import Response
 from hubgate import metrics
 from hubgate.access import Action, CredentialKind, Deny, ResourceKind, decide
 from hubgate.errors import HubgateError
+from hubgate.gate.assertion import assertion_headers
 from hubgate.principals import Credential, resource_access
 from hubgate.web.context import Rt, resolve_credential
 
@@ -121,7 +122,9 @@ def check(request: Request, rt: Rt) -> Response:
     if isinstance(decision, Deny):
         return _refuse(_status(credential, decision), decision.reason)
     metrics.DECISIONS.labels("forward_auth", "allow").inc()
-    return Response(status_code=200, headers=_identity(credential, route))
+    identity = _identity(credential, route)
+    identity |= assertion_headers(request.app.state.minter, credential, route)
+    return Response(status_code=200, headers=identity)
 
 
 def _status(credential: Credential, denial: Deny) -> int:
