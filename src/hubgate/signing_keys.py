@@ -160,12 +160,17 @@ def prune(database: Database, now: datetime) -> int:
 def _insert(db: Session, sealer: Sealer, now: datetime, *, activated_at: datetime) -> SigningKey:
     key = ECKey.generate_key(_CURVE, auto_kid=True)
     public = {**key.as_dict(private=False), "alg": ALGORITHM, "use": "sig"}
-    generation = (db.scalar(select(func.max(SigningKey.generation))) or 0) + 1
     row = SigningKey(
-        kid=key.kid, generation=generation, algorithm=ALGORITHM,
+        kid=key.kid, generation=_next_generation(db), algorithm=ALGORITHM,
         private_key_sealed=sealer.seal(key.as_pem(private=True).decode()),
         public_jwk=json.dumps(public, sort_keys=True), created_at=now, activated_at=activated_at,
     )  # fmt: skip
     db.add(row)
     db.flush()
     return row
+
+
+def _next_generation(db: Session) -> int:
+    """One more than the newest key's; two instances reading it at once get the
+    same number, and the unique constraint lets only the first insert it."""
+    return (db.scalar(select(func.max(SigningKey.generation))) or 0) + 1

@@ -1,0 +1,60 @@
+"""``hubgate keys list|rotate``: the keys that sign forward-auth's upstream
+assertions (``HUBGATE_UPSTREAM_ASSERTION``; :mod:`hubgate.signing_keys`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy.exc import IntegrityError
+
+from hubgate import signing_keys
+from hubgate.cli.base import emit, json_option, runtime, table
+from hubgate.db.models import SigningKey
+from hubgate.errors import Conflict
+
+__all__ = ["keys"]
+
+
+@click.group()
+def keys() -> None:
+    """hubgate's signing keys, published at /.well-known/jwks.json."""
+
+
+def _describe(row: SigningKey) -> dict[str, Any]:
+    return {
+        "kid": row.kid, "algorithm": row.algorithm, "created_at": row.created_at,
+        "activated_at": row.activated_at, "retired_at": row.retired_at,
+    }  # fmt: skip
+
+
+@keys.command("list")
+@json_option
+def keys_list() -> None:
+    """Every stored key and when it signs (retired keys leave once their assertions
+    have expired)."""
+    rt = runtime()
+    with rt.db.transaction() as db:
+        rows = [_describe(row) for row in signing_keys.all_keys(db)]
+    emit(rows, lambda: table(
+        [[r["kid"], r["algorithm"], str(r["activated_at"]), str(r["retired_at"] or "")]
+         for r in rows],
+        ["kid", "alg", "signs from", "retired at"],
+    ))  # fmt: skip
+
+
+@keys.command("rotate")
+@json_option
+def keys_rotate() -> None:
+    """Make a new key: published now, it signs from ten minutes on (so verifiers
+    caching the key set have it first), when the current key retires."""
+    rt = runtime()
+    try:
+        with rt.db.transaction() as db:
+            data = _describe(signing_keys.rotate(db, rt.sealer, rt.now()))
+    except IntegrityError as exc:
+        raise Conflict(
+            "Another instance made a key at the same moment; see 'hubgate keys list'.",
+            code="rotation_raced",
+        ) from exc
+    emit(data, lambda: f"new key {data['kid']} signs from {data['activated_at']}")
