@@ -115,6 +115,10 @@ class AssertionVerifier:
         self._keys: dict[str, ECKey] = {}
         self._fetched_at = self._tried_at = float("-inf")
 
+    def close(self) -> None:
+        """Close the HTTP client the key set is fetched with (at shutdown)."""
+        self._client.close()
+
     def __call__(self, connection: HTTPConnection) -> UpstreamIdentity:
         """The FastAPI dependency: the caller's identity, or 401/503 with the reason."""
         found = connection.scope.get("state", {}).get(_STATE)
