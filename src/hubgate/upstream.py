@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ MAX_JWKS_BYTES = 64 * 1024
 MAX_KEYS = 16
 MAX_LIFETIME = 60
 _STATE = "hubgate_identity"
+_SEEN = 1024
 _STRINGS = ("org", "act", "res", "cred", "jti")
 _REQUIRED: dict[str, ClaimsOption] = {name: {"essential": True} for name in _STRINGS}
 
@@ -114,6 +116,7 @@ class AssertionVerifier:
         self._lock = threading.Lock()
         self._keys: dict[str, ECKey] = {}
         self._fetched_at = self._tried_at = float("-inf")
+        self._seen: OrderedDict[str, UpstreamIdentity] = OrderedDict()
 
     def close(self) -> None:
         """Close the HTTP client the key set is fetched with (at shutdown)."""
@@ -138,9 +141,34 @@ class AssertionVerifier:
         return self.verify(values[0])
 
     def verify(self, token: str) -> UpstreamIdentity:
-        """Run every check on ``token``; raises :class:`AssertionInvalid`."""
+        """The identity in ``token``; raises :class:`AssertionInvalid`.
+
+        hubgate hands the same assertion to a caller's calls for half its life,
+        so a token verified before is taken from a bounded cache while it has not
+        expired (the same bytes pass the same checks), saving the ECDSA
+        verification that is most of the cost (``bench/assertion.py``)."""
         if len(token) > MAX_TOKEN_CHARS:
             raise AssertionInvalid("token_too_large", "The assertion is too large.")
+        known = self._known(token)
+        if known is not None:
+            return known
+        identity = self._verified(token)
+        with self._lock:
+            self._seen[token] = identity
+            while len(self._seen) > _SEEN:
+                self._seen.popitem(last=False)
+        return identity
+
+    def _known(self, token: str) -> UpstreamIdentity | None:
+        with self._lock:
+            identity = self._seen.get(token)
+            if identity is None or identity.expires_at <= self._clock() - self.leeway:
+                return None
+            self._seen.move_to_end(token)
+            return identity
+
+    def _verified(self, token: str) -> UpstreamIdentity:
+        """Every check, in order."""
         key = self._key(_checked_header(token))
         try:
             claims = jwt.decode(token, key, algorithms=[ALGORITHM]).claims

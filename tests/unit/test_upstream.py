@@ -247,3 +247,13 @@ def test_fastapi_dependency(verifier: AssertionVerifier) -> None:
     assert good.json() == {"sub": "member@acme.test", "act": "call"}
     assert missing.status_code == 401
     assert missing.json()["detail"].startswith("assertion_missing")
+
+
+def test_a_token_verified_before_still_expires(server: KeyServer) -> None:
+    """The cache of verified tokens saves the signature check, not the clock's."""
+    now = [float(NOW)]
+    verifier = _verifier(server, clock=lambda: now[0])
+    token = _mint()
+    assert verifier.verify(token) == verifier.verify(token)
+    now[0] += 60 + verifier.leeway
+    assert _reason(verifier, token) == "expired"
