@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -161,6 +162,17 @@ def _published(rt: Runtime, at: datetime) -> list[str]:
         return [k["kid"] for k in signing_keys.published_jwks(db, at)["keys"]]
 
 
+def _verifier_at(rt: Runtime, moment: datetime) -> AssertionVerifier:
+    """A model server's verifier at ``moment``, holding the key set published then."""
+    with rt.db.transaction() as db:
+        body = json.dumps(signing_keys.published_jwks(db, moment)).encode()
+    transport = httpx.MockTransport(lambda _request: httpx.Response(200, content=body))
+    return AssertionVerifier(
+        "http://testserver", CHAT, client=httpx.Client(transport=transport),
+        clock=moment.timestamp,
+    )  # fmt: skip
+
+
 SUBJECT = Subject(MEMBER, "session", "acme", "call", CHAT)
 
 
@@ -176,23 +188,25 @@ def test_the_first_key_is_made_lazily_and_once(on: Runtime) -> None:
 def test_rotation_publishes_before_signing_and_keeps_the_old_key_until_its_tokens_expire(
     on: Runtime,
 ) -> None:
-    at = [T0.timestamp()]
-    minter = _minter(on, at)
-    old = _kid(minter.mint(SUBJECT))
+    def minted_at(moment: datetime) -> str:
+        return _minter(on, [moment.timestamp()]).mint(SUBJECT)
+
+    def kid_minted_at(moment: datetime) -> str:
+        """The key a newly started instance signs with at ``moment``."""
+        return _kid(minted_at(moment))
+
+    old = kid_minted_at(T0)
     with on.db.transaction() as db:
         new = signing_keys.rotate(db, on.sealer, T0).kid
 
-    assert _published(on, T0) == [old, new]  # published at once ...
-    minter.forget()
-    assert _kid(minter.mint(SUBJECT)) == old  # ... but the old key signs on
     switch = T0 + signing_keys.PUBLISH_AHEAD
-    at[0] = switch.timestamp() - 1
-    minter.forget()
-    last_old = minter.mint(SUBJECT)
-    at[0] = switch.timestamp()
-    minter.forget()
-    assert _kid(last_old) == old and _kid(minter.mint(SUBJECT)) == new
+    assert _published(on, T0) == [old, new]  # published at once ...
+    assert kid_minted_at(T0) == old  # ... while the old key signs on
+    assert kid_minted_at(switch - timedelta(seconds=1)) == old
+    assert kid_minted_at(switch) == new
 
+    last_old, later = minted_at(switch - timedelta(seconds=1)), switch + timedelta(seconds=50)
+    assert _verifier_at(on, later).verify(last_old).subject == MEMBER  # old key still verifies
     keep = switch + signing_keys.KEEP_AFTER_RETIRE
     assert _published(on, keep - timedelta(seconds=1)) == [old, new]
     assert _published(on, keep) == [new]

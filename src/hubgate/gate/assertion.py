@@ -114,13 +114,6 @@ class Minter:
                 self._minted.popitem(last=False)
         return token
 
-    def forget(self) -> None:
-        """Drop the opened keys and minted assertions (after ``hubgate keys rotate``
-        in this process, and in tests)."""
-        with self._lock:
-            self._keys, self._loaded_at = [], float("-inf")
-            self._minted.clear()
-
     def _sign(self, subject: Subject, now: float) -> str:
         key = self._signer(now)
         header = {"alg": ALGORITHM, "kid": key.kid, "typ": TYPE}
