@@ -35,6 +35,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hubgate.audit import Actor, record
 from hubgate.db.engine import Database
 from hubgate.db.models import SigningKey
 from hubgate.sealed import Sealer
@@ -115,22 +116,30 @@ def ensure_signer(database: Database, sealer: Sealer, now: datetime) -> None:
     try:
         with database.transaction() as db:
             if not any(key.signs_at(now) for key in load_signers(db, sealer, now)):
-                _insert(db, sealer, now, activated_at=now)
+                row = _insert(db, sealer, now, activated_at=now)
+                _audit(db, Actor.system("signing-keys"), "signing_key.created", row)
     except IntegrityError:
         return  # another instance made the key; the caller reads it next
 
 
-def rotate(db: Session, sealer: Sealer, now: datetime) -> SigningKey:
+def rotate(
+    db: Session, sealer: Sealer, actor: Actor, now: datetime, *, at_once: bool = False
+) -> SigningKey:
     """A new key, published now and signing from ``now + PUBLISH_AHEAD``; the keys
-    that sign until then retire at that instant. Raises ``IntegrityError`` when
-    another instance rotated at the same moment."""
-    activates = now + PUBLISH_AHEAD
+    that sign until then retire at that instant. ``at_once`` is for a leaked key:
+    the new key signs now and the others leave the key set now (verifiers drop
+    them when their cached copy expires). Raises ``IntegrityError`` when another
+    instance rotated at the same moment."""
+    activates = now if at_once else now + PUBLISH_AHEAD
+    retires = now - KEEP_AFTER_RETIRE if at_once else activates
     db.execute(
         update(SigningKey)
-        .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > activates))
-        .values(retired_at=activates)
+        .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > retires))
+        .values(retired_at=retires)
     )
-    return _insert(db, sealer, now, activated_at=activates)
+    row = _insert(db, sealer, now, activated_at=activates)
+    _audit(db, actor, "signing_key.rotated", row, at_once=at_once)
+    return row
 
 
 def rotate_if_due(database: Database, sealer: Sealer, now: datetime, every: timedelta) -> bool:
@@ -141,7 +150,7 @@ def rotate_if_due(database: Database, sealer: Sealer, now: datetime, every: time
             newest = db.scalar(select(func.max(SigningKey.activated_at)))
             if newest is None or newest > now - every:
                 return False
-            rotate(db, sealer, now)
+            rotate(db, sealer, Actor.system("schedule"), now)
             return True
     except IntegrityError:
         return False
@@ -174,3 +183,8 @@ def _next_generation(db: Session) -> int:
     """One more than the newest key's; two instances reading it at once get the
     same number, and the unique constraint lets only the first insert it."""
     return (db.scalar(select(func.max(SigningKey.generation))) or 0) + 1
+
+
+def _audit(db: Session, actor: Actor, action: str, row: SigningKey, **data: object) -> None:
+    details = {"activated_at": row.activated_at.isoformat(), **data}
+    record(db, actor, action, target=f"signing_key/{row.kid}", data=details)

@@ -20,7 +20,7 @@ from hubgate.accounts import tokens
 from hubgate.app import create_app
 from hubgate.audit import Actor
 from hubgate.cli.root import main
-from hubgate.db.models import SigningKey
+from hubgate.db.models import AuditEvent, SigningKey
 from hubgate.gate.assertion import HEADER, Minter, Subject
 from hubgate.orgs import resources
 from hubgate.principals import Credential, principal_for
@@ -197,7 +197,7 @@ def test_rotation_publishes_before_signing_and_keeps_the_old_key_until_its_token
 
     old = kid_minted_at(T0)
     with on.db.transaction() as db:
-        new = signing_keys.rotate(db, on.sealer, T0).kid
+        new = signing_keys.rotate(db, on.sealer, Actor.system(), T0).kid
 
     switch = T0 + signing_keys.PUBLISH_AHEAD
     assert _published(on, T0) == [old, new]  # published at once ...
@@ -256,3 +256,9 @@ def test_cli_rotates_and_lists(database_url: str, on: Runtime) -> None:
     keys = json.loads(listed.stdout)
     assert [k["kid"] for k in keys][-1] == new["kid"]
     assert keys[0]["retired_at"] == new["activated_at"]
+    leaked = json.loads(runner.invoke(main, ["keys", "rotate", "--now", "--json"]).stdout)
+    with on.db.transaction() as db:
+        published = [k["kid"] for k in signing_keys.published_jwks(db, on.now())["keys"]]
+        events = [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert published == [leaked["kid"]]  # the new key alone, signing at once
+    assert events == ["signing_key.created", "signing_key.rotated", "signing_key.rotated"]

@@ -12,6 +12,7 @@ from hubgate import signing_keys
 from hubgate.cli.base import emit, json_option, runtime, table
 from hubgate.db.models import SigningKey
 from hubgate.errors import Conflict
+from hubgate.operator import operator
 
 __all__ = ["keys"]
 
@@ -44,14 +45,20 @@ def keys_list() -> None:
 
 
 @keys.command("rotate")
+@click.option(
+    "--now", "at_once", is_flag=True,
+    help="For a leaked key: the new key signs at once and the old ones leave the key set "
+    "now (verifiers drop them when their cached copy expires, within 5 minutes).",
+)  # fmt: skip
 @json_option
-def keys_rotate() -> None:
+def keys_rotate(at_once: bool) -> None:
     """Make a new key: published now, it signs from ten minutes on (so verifiers
     caching the key set have it first), when the current key retires."""
     rt = runtime()
     try:
         with rt.db.transaction() as db:
-            data = _describe(signing_keys.rotate(db, rt.sealer, rt.now()))
+            row = signing_keys.rotate(db, rt.sealer, operator(), rt.now(), at_once=at_once)
+            data = _describe(row)
     except IntegrityError as exc:
         raise Conflict(
             "Another instance made a key at the same moment; see 'hubgate keys list'.",
