@@ -109,11 +109,14 @@ class AssertionVerifier:
     ) -> None:
         self.issuer = hubgate_url.rstrip("/")
         self.audiences = [audience] if isinstance(audience, str) else list(audience)
+        if not self.audiences:
+            raise ValueError("name the resources this server serves, e.g. acme/deployment/chat")
         self.jwks_url = jwks_url or f"{self.issuer}/.well-known/jwks.json"
         self.leeway, self._clock = leeway, clock
         self._cache_seconds, self._refetch_seconds = cache_seconds, refetch_seconds
         self._client = client or httpx.Client(timeout=5.0, follow_redirects=False)
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()
         self._keys: dict[str, ECKey] = {}
         self._fetched_at = self._tried_at = float("-inf")
         self._seen: OrderedDict[str, UpstreamIdentity] = OrderedDict()
@@ -203,28 +206,46 @@ class AssertionVerifier:
             raise AssertionInvalid("lifetime_too_long", "The assertion lives too long.")
 
     def _key(self, kid: str) -> ECKey:
-        """The public key named ``kid``, fetching the key set when stale or when the
-        ``kid`` is unknown (at most once per ``refetch_seconds``)."""
+        """The public key named ``kid``, from the key set fetched when the copy is
+        stale or lacks ``kid``. One thread fetches while the others wait for its
+        keys; the lock that guards the caches is never held across the network."""
+        if self._fetch_due(kid):
+            with self._fetching:
+                if self._fetch_due(kid):
+                    self._refresh()
         with self._lock:
-            now = self._clock()
-            stale = now - self._fetched_at > self._cache_seconds
-            unknown = kid not in self._keys and now - self._tried_at >= self._refetch_seconds
-            if stale or unknown:
-                self._refresh(now)
-            key = self._keys.get(kid)
+            key, held = self._keys.get(kid), self._fetched_at > float("-inf")
+        if key is None and not held:
+            raise _unavailable("none fetched yet")
         if key is None:
             raise AssertionInvalid("key_unknown", "The assertion names no published key.")
         return key
 
-    def _refresh(self, now: float) -> None:
-        """Fetch the key set; on failure keep the keys held (hubgate may be
-        restarting), and with none held fail closed with 503."""
-        self._tried_at = now
+    def _fetch_due(self, kid: str) -> bool:
+        """Stale (``cache_seconds``) or without ``kid``, and the last try is at least
+        ``refetch_seconds`` old: neither forged ``kid``s nor a hubgate that is down
+        make the verifier fetch more often."""
+        now = self._clock()
+        with self._lock:
+            if now - self._tried_at < self._refetch_seconds:
+                return False
+            return kid not in self._keys or now - self._fetched_at > self._cache_seconds
+
+    def _refresh(self) -> None:
+        """Fetch the key set; on failure keep the set held (hubgate may be
+        restarting), and with none ever fetched fail closed with 503."""
+        now = self._clock()
+        with self._lock:
+            self._tried_at = now
         try:
-            self._keys, self._fetched_at = self._fetch(), now
+            keys = self._fetch()
         except AssertionInvalid:
-            if not self._keys:
-                raise
+            with self._lock:
+                if self._fetched_at == float("-inf"):
+                    raise
+            return
+        with self._lock:
+            self._keys, self._fetched_at = keys, now
 
     def _fetch(self) -> dict[str, ECKey]:
         try:

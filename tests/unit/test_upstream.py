@@ -257,3 +257,24 @@ def test_a_token_verified_before_still_expires(server: KeyServer) -> None:
     assert verifier.verify(token) == verifier.verify(token)
     now[0] += 60 + verifier.leeway
     assert _reason(verifier, token) == "expired"
+
+
+def test_a_hubgate_that_is_down_is_asked_at_most_once_per_window() -> None:
+    """No keys held and none to be had: 503, without a fetch per request."""
+    failures = [0]
+
+    def down(request: httpx.Request) -> httpx.Response:
+        failures[0] += 1
+        raise httpx.ConnectError("refused", request=request)
+
+    verifier = AssertionVerifier(
+        HUBGATE, RESOURCE, client=httpx.Client(transport=httpx.MockTransport(down)),
+        clock=lambda: NOW,
+    )  # fmt: skip
+    statuses = []
+    for attempt in range(3):
+        with pytest.raises(AssertionInvalid) as refused:
+            verifier.verify(_mint(jti=f"j{attempt}"))
+        statuses.append((refused.value.reason, refused.value.status))
+    assert statuses == [("jwks_unavailable", 503)] * 3
+    assert failures == [1]

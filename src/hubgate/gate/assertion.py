@@ -93,6 +93,7 @@ class Minter:
         self._database, self._sealer = database, sealer
         self._issuer, self._lifetime, self._clock = issuer, lifetime, clock
         self._lock = threading.Lock()
+        self._reloading = threading.Lock()
         self._keys: list[LoadedKey] = []
         self._loaded_at = float("-inf")
         self._minted: OrderedDict[Subject, tuple[str, float]] = OrderedDict()
@@ -131,12 +132,16 @@ class Minter:
 
     def _signer(self, now: float) -> LoadedKey:
         """The key that signs at ``now``, reading the store again when the copy is
-        older than :data:`RELOAD_SECONDS` or holds no signer for ``now``."""
+        older than :data:`RELOAD_SECONDS` or holds no signer for ``now``; one thread
+        reads it while the others wait for its copy."""
         moment = _utc(now)
         key = self._current(moment, fresh_after=now - RELOAD_SECONDS)
         if key is None:
-            self._reload(now)
-            key = self._current(moment, fresh_after=float("-inf"))
+            with self._reloading:
+                key = self._current(moment, fresh_after=now - RELOAD_SECONDS)
+                if key is None:
+                    self._reload(now)
+                    key = self._current(moment, fresh_after=float("-inf"))
         if key is None:
             raise RuntimeError("no signing key after creating one")  # the store broke its word
         return key
