@@ -225,6 +225,9 @@ def test_the_worker_job_runs_when_the_setting_is_on(on: Runtime, rt: Runtime) ->
     assert "signing-keys" in [job.name for job in jobs.background_jobs(on)]
     assert "signing-keys" not in [job.name for job in jobs.background_jobs(rt)]
     assert jobs.turn_signing_keys(on) is False  # no key yet: nothing to rotate
+    signing_keys.ensure_signer(on.db, on.sealer, on.now() - timedelta(days=30))
+    assert jobs.turn_signing_keys(on) is True
+    assert jobs.turn_signing_keys(on) is False
 
 
 def test_an_instance_that_loses_the_race_uses_the_winners_key(
