@@ -55,7 +55,7 @@ _TABLES = (
     "setup_links, scim_group_teams, scim_group_members, scim_user_emails, scim_groups, "
     "scim_users, scim_tokens, "
     "role_mappings, team_mappings, org_domains, org_sso, sessions, token_usage, tokens, resources, "
-    "sso_connections, platform_links, platform_providers, "
+    "sso_connections, platform_links, platform_providers, signing_keys, "
     "team_memberships, teams, memberships, emails, users, orgs"
 )
 

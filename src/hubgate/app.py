@@ -18,6 +18,7 @@ from hubgate import __version__
 from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
 from hubgate.config import Settings, load_settings
 from hubgate.gate.asgi import Gate
+from hubgate.gate.assertion import Minter
 from hubgate.gate.usage import UsageCounter
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
@@ -27,6 +28,7 @@ from hubgate.web.api import docs as api_docs
 from hubgate.web.middleware import BodyLimit, Observe
 from hubgate.web.protocols import (
     forward_auth,
+    jwks,
     oidc_logout,
     providers,
     saml_logout,
@@ -49,7 +51,10 @@ class _Hubgate(FastAPI):
     the :class:`~hubgate.gate.asgi.Gate` answers forward-auth ahead of the rest."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        gate = Gate(super().build_middleware_stack(), self.state.runtime, self.state.usage)
+        gate = Gate(
+            super().build_middleware_stack(), self.state.runtime, self.state.usage,
+            self.state.minter,
+        )  # fmt: skip
         self.state.gate = gate
         return SecurityHeaders(gate)
 
@@ -85,6 +90,17 @@ def _usage_flusher(runtime: Runtime, usage: UsageCounter) -> Worker:
     return Worker([Job("token-usage", flush, every=runtime.settings.usage_flush_seconds)])
 
 
+def _minter(runtime: Runtime) -> Minter | None:
+    """The signer of forward-auth's upstream assertions, when they are switched on."""
+    settings = runtime.settings
+    if not settings.upstream_assertion:
+        return None
+    return Minter(
+        runtime.db, runtime.sealer, issuer=settings.base_url.rstrip("/"),
+        lifetime=settings.upstream_assertion_seconds,
+    )  # fmt: skip
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """The hubgate ASGI app. ``runtime`` lets tests share one database."""
     runtime = runtime or build_runtime(settings or load_settings())
@@ -100,6 +116,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     app.state.usage = UsageCounter(max_keys=runtime.settings.usage_max_keys)
+    app.state.minter = _minter(runtime)
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
     # The role choices of every form: the names hubgate.access owns.
     app.state.templates.env.globals.update(org_roles=ORG_ROLE_NAMES, team_roles=TEAM_ROLE_NAMES)
@@ -114,6 +131,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(saml_logout.router)
     app.include_router(scim.router)
     app.include_router(sso_keys.router)
+    app.include_router(jwks.router)
     for router in api.ROUTERS:
         app.include_router(router)
     api_docs.install(app)

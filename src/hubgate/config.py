@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     usage_flush_seconds: Annotated[float, Field(ge=1, le=3600)] = 10.0
     usage_max_keys: Annotated[int, Field(ge=1000, le=10_000_000)] = 100_000
 
+    # Signed identity for upstreams (hubgate.gate.assertion): off unless asked for.
+    upstream_assertion: bool = False
+    upstream_assertion_seconds: Annotated[int, Field(ge=5, le=60)] = 60
+    signing_key_rotation_days: Annotated[int, Field(ge=1, le=365)] = 30
+
     @model_validator(mode="after")
     def _secret_is_real(self) -> Self:
         if self.env is Environment.DEV:

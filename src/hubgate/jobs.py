@@ -6,25 +6,38 @@ transactions of its own, and how often to run it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
+from hubgate import signing_keys
 from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.mail.sender import build_sender
 from hubgate.runtime import Runtime
 from hubgate.worker import Job
 
-__all__ = ["MAIL_POLL_SECONDS", "PURGE_SECONDS", "background_jobs", "purge_unverified"]
+__all__ = [
+    "KEYS_SECONDS",
+    "MAIL_POLL_SECONDS",
+    "PURGE_SECONDS",
+    "background_jobs",
+    "purge_unverified",
+    "turn_signing_keys",
+]
 
 MAIL_POLL_SECONDS = 5.0
 MAIL_BATCHES_PER_PASS = 10
 PURGE_SECONDS = 3600.0
+KEYS_SECONDS = 300.0
 
 
 def background_jobs(rt: Runtime) -> list[Job]:
-    """The jobs of an instance of ``rt``: the expiry of unverified accounts, and the
-    mail sender when ``HUBGATE_SMTP_URL`` is set."""
+    """The jobs of an instance of ``rt``: the expiry of unverified accounts, the
+    mail sender when ``HUBGATE_SMTP_URL`` is set, and the rotation of signing keys
+    when ``HUBGATE_UPSTREAM_ASSERTION`` is on."""
     jobs = [Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS)]
+    if rt.settings.upstream_assertion:
+        jobs.append(Job("signing-keys", partial(turn_signing_keys, rt), every=KEYS_SECONDS))
     sender = build_sender(rt)
     if sender is not None:
         send = partial(sender.send_due, max_batches=MAIL_BATCHES_PER_PASS)
@@ -38,3 +51,13 @@ def purge_unverified(rt: Runtime) -> int:
     with rt.db.transaction() as db:
         days = rt.settings.unverified_account_days
         return users.purge_unverified(db, Actor.system("expiry"), rt.now(), days)
+
+
+def turn_signing_keys(rt: Runtime) -> bool:
+    """Rotate the signing key once it has signed ``HUBGATE_SIGNING_KEY_ROTATION_DAYS``
+    and delete retired keys whose assertions have all expired; True if it rotated.
+    Every instance runs this, and the key store lets one alone make each key."""
+    every = timedelta(days=rt.settings.signing_key_rotation_days)
+    rotated = signing_keys.rotate_if_due(rt.db, rt.sealer, rt.now(), every)
+    signing_keys.prune(rt.db, rt.now())
+    return rotated

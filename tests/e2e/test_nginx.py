@@ -33,6 +33,7 @@ SPOOFED = {
     "X-Hubgate-Credential": "session",
     "X-Hubgate-Action": "admin",
     "X-Hubgate-Reason": "spoofed",
+    "X-Hubgate-Assertion": "spoofed.assertion.jwt",
     "X_Hubgate_User": "admin@acme.test",  # WSGI servers read it as X-Hubgate-User
 }
 

@@ -9,7 +9,7 @@ print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
     hubgate user create|reset-link|purge-unverified | org create|list
     hubgate member list|add|set-role|unpin|remove
     hubgate team create|add-member | resource create | token create|revoke
-    hubgate audit | mail outbox|send
+    hubgate audit | mail outbox|send | keys list|rotate
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from hubgate import demo as demo_data
 from hubgate.cli.base import HubgateGroup, load, safe_url
 from hubgate.cli.devidp import dev_idp, loopback_host
 from hubgate.cli.domains import domain
+from hubgate.cli.keys import keys
 from hubgate.cli.manage import member, org, resource, team, user
 from hubgate.cli.providers import provider
 from hubgate.cli.records import audit_command, mail, token
@@ -202,6 +203,7 @@ for command in (
     domain,
     scim,
     provider,
+    keys,
 ):
     main.add_command(command)
 main.add_command(dev_idp)

@@ -44,6 +44,7 @@ __all__ = [
     "ScimUser",
     "ScimUserEmail",
     "SetupLink",
+    "SigningKey",
     "OutboxMail",
     "Resource",
     "SsoAuthentication",
@@ -489,6 +490,26 @@ class PlatformLink(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigningKey(Base):
+    """One of hubgate's own signing keys (:mod:`hubgate.signing_keys`): the private
+    key sealed at rest (:mod:`hubgate.sealed`), the public half as a JWK.
+
+    It signs from ``activated_at`` until ``retired_at``; ``generation`` counts the
+    keys ever made, and its uniqueness lets one instance alone make the next."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    generation: Mapped[int] = mapped_column(Integer, unique=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_key_sealed: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
 
 
 class SsoAuthentication(Base):

@@ -17,12 +17,13 @@ from datetime import datetime
 from hubgate.access import CredentialKind, Deny, decide
 from hubgate.errors import HubgateError
 from hubgate.gate import credentials
+from hubgate.gate.assertion import Subject
 from hubgate.gate.cache import MAX_AGE
 from hubgate.gate.paths import Route
 from hubgate.principals import Credential, resource_access
 from hubgate.runtime import Runtime
 
-__all__ = ["ALLOW", "Answer", "evaluate", "refusal"]
+__all__ = ["ALLOW", "Answer", "Headers", "evaluate", "refusal"]
 
 ALLOW = "allow"
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -38,6 +39,8 @@ class Answer:
     """When this answer stops holding even if nothing changes."""
     token_id: int | None = None
     resource_id: int | None = None
+    subject: Subject | None = None
+    """What an allowed answer's signed assertion for the upstream says."""
 
     @property
     def allowed(self) -> bool:
@@ -65,9 +68,13 @@ def evaluate(rt: Runtime, authorization: str | None, cookie: str | None, route: 
     decision = decide(found.principal, route.action, found.target)
     if isinstance(decision, Deny):
         return refusal(_status(credential, decision), decision.reason, until)
+    who = "" if credential.kind is CredentialKind.ANONYMOUS else credential.subject
+    resource = f"{route.org}/{route.kind.value}/{route.name}"
+    subject = Subject(who, credential.kind.value, route.org, route.action.value, resource)
     return Answer(
-        200, ALLOW, _identity(credential, route), until, credential.token_id, found.resource_id
-    )
+        200, ALLOW, _identity(credential, route), until, credential.token_id, found.resource_id,
+        subject,
+    )  # fmt: skip
 
 
 def _status(credential: Credential, denial: Deny) -> int:

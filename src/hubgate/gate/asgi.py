@@ -29,7 +29,8 @@ from hubgate import metrics
 from hubgate.access import Action
 from hubgate.accounts.sessions import COOKIE
 from hubgate.gate import changes
-from hubgate.gate.answer import Answer, evaluate, refusal
+from hubgate.gate.answer import Answer, Headers, evaluate, refusal
+from hubgate.gate.assertion import HEADER, Minter
 from hubgate.gate.cache import MAX_AGE, DecisionCache
 from hubgate.gate.paths import Route, map_request
 from hubgate.gate.usage import UsageCounter
@@ -50,6 +51,7 @@ _WANTED = frozenset(
     }
 )
 _UNMAPPED = "route_unmapped"
+_ASSERTION = HEADER.lower().encode()
 
 
 class GateRequest:
@@ -87,10 +89,17 @@ def _text(value: bytes | None) -> str:
 class Gate:
     """ASGI middleware answering :data:`PATH` itself; the rest goes to ``app``."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime, usage: UsageCounter | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        runtime: Runtime,
+        usage: UsageCounter | None = None,
+        minter: Minter | None = None,
+    ) -> None:
         self.app = app
         self.runtime = runtime
         self.usage = usage
+        self.minter = minter
         self.cache: DecisionCache[Answer] = DecisionCache(runtime.settings.gate_cache_entries)
         self.sequence = changes.for_url(runtime.settings.database_url)
         self._decisions: dict[str, Callable[[], None]] = {}
@@ -98,9 +107,8 @@ class Gate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in _METHODS:
             answer = await self.answer(GateRequest(scope["headers"]))
-            await send(
-                {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
-            )
+            headers = answer.headers + self.assertion(answer)
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
         await self.app(scope, receive, send)
@@ -128,6 +136,13 @@ class Gate:
             )
             self.cache.put(key, answer, seq, answer.until)
         return answer
+
+    def assertion(self, answer: Answer) -> Headers:
+        """``X-Hubgate-Assertion`` for an allowed answer, when assertions are on: the
+        minter reuses one per caller and resource for half its life."""
+        if self.minter is None or answer.subject is None:
+            return ()
+        return ((_ASSERTION, self.minter.mint(answer.subject).encode()),)
 
     def _count_use(self, answer: Answer, route: Route, now: datetime) -> None:
         """An allowed inference call by a token counts towards its usage."""
