@@ -40,6 +40,7 @@ test: setup system-deps
 bench: setup
 	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/access.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/security_headers.py
 	$(BIN)/python bench/saml.py
 	cd bench && ../$(BIN)/python saml_acs.py
