@@ -10,7 +10,7 @@ IDP_PORT ?= 8001
 
 help:
 	@echo "make setup        create $(VENV) and install hubgate with its pinned dev tools"
-	@echo "make system-deps  install what the end-to-end tests drive: nginx, SimpleSAMLphp (Debian), oidc-provider (npm ci)"
+	@echo "make system-deps  install what the end-to-end tests drive: nginx, Caddy, SimpleSAMLphp (Debian), oidc-provider (npm ci)"
 	@echo "make check        ruff, mypy and the import-linter contracts (.importlinter)"
 	@echo "make test         the whole suite on SQLite, then on PostgreSQL if HUBGATE_TEST_DATABASE_URL is set"
 	@echo "make bench        print the benchmark figures (bench/*.py)"
@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/assertion.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/security_headers.py
 	$(BIN)/python bench/saml.py
 	cd bench && ../$(BIN)/python saml_acs.py

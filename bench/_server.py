@@ -42,7 +42,17 @@ from hubgate.db.models import Org, Team, User
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.runtime import Runtime, build_runtime
 
-__all__ = ["PASSWORD", "SeedSize", "Seeded", "free_port", "scratch_database", "seed", "serve"]
+__all__ = [
+    "PASSWORD",
+    "SeedSize",
+    "Seeded",
+    "Server",
+    "free_port",
+    "running",
+    "scratch_database",
+    "seed",
+    "serve",
+]
 
 PASSWORD = "bench horse battery staple"
 _SYSTEM = Actor.system("bench")
@@ -273,9 +283,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A running hubgate: where it answers, and the uvicorn master's process id
+    (its children are the workers)."""
+
+    base_url: str
+    pid: int
+
+
 @contextmanager
 def serve(database_url: str, *, workers: int = 2) -> Iterator[str]:
-    """Run ``uvicorn --factory hubgate.app:create_app`` on loopback; yields its base URL.
+    """Run ``uvicorn --factory hubgate.app:create_app`` on loopback; yields its base URL."""
+    with running(database_url, workers=workers) as server:
+        yield server.base_url
+
+
+@contextmanager
+def running(database_url: str, *, workers: int = 2) -> Iterator[Server]:
+    """As :func:`serve`, for benchmarks that also watch the processes.
 
     The server runs in its own process group, which is terminated (and killed if
     it lingers) however the block exits.
@@ -294,7 +320,7 @@ def serve(database_url: str, *, workers: int = 2) -> Iterator[str]:
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_ready(process, base_url, log)
-            yield base_url
+            yield Server(base_url, process.pid)
         finally:
             _stop(process)
 

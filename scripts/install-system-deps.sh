@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages hubgate's end-to-end tests drive: nginx (forward-auth
-# in front of a model server), dnsmasq-base (a DNS server for domain verification,
+# Installs the Debian packages hubgate's end-to-end tests drive: nginx and caddy
+# (forward-auth in front of a model server), dnsmasq-base (a DNS server for domain verification,
 # without the system service) and SimpleSAMLphp with the PHP extensions it needs (a
 # real SAML 2.0 IdP that tests/e2e/idp.py runs under `php -S`) and chromium (the
 # browser tests/browser/ drives through Playwright: Playwright cannot download its
@@ -8,7 +8,7 @@
 # it says so and the tests that need these programs are skipped with a reason.
 set -euo pipefail
 
-packages=(nginx-light dnsmasq-base simplesamlphp php-cli php-xml php-curl php-mbstring php-intl chromium)
+packages=(nginx-light caddy dnsmasq-base simplesamlphp php-cli php-xml php-curl php-mbstring php-intl chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -22,10 +22,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packages may start a system nginx on port 80, and simplesamlphp may pull in
+# The packages may start a system nginx or caddy on port 80, and simplesamlphp may pull in
 # apache2 or php-fpm; the tests run their own servers, so stop whatever started.
 if command -v service >/dev/null; then
-  for service in nginx apache2 $(cd /etc/init.d 2>/dev/null && ls -d php*-fpm 2>/dev/null); do
+  for service in nginx caddy apache2 $(cd /etc/init.d 2>/dev/null && ls -d php*-fpm 2>/dev/null); do
     service "$service" stop >/dev/null 2>&1 || true
   done
 fi

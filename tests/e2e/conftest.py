@@ -4,11 +4,12 @@
   migrated (the ``database_url`` fixture, so SQLite or PostgreSQL);
 - :func:`echo_upstream`: a stand-in model server that answers every request with
   what it received, as JSON, and remembers it;
-- :func:`running_nginx`: Debian's nginx running ``deploy/nginx/hubgate.conf``.
+- :func:`running_nginx`: Debian's nginx running ``deploy/nginx/hubgate.conf``;
+- :func:`running_caddy`: Debian's Caddy running ``deploy/caddy/Caddyfile``.
 
 They are plain context managers so other suites and benchmarks can use them
-outside pytest; the fixtures below wrap them. Without an nginx binary the nginx
-fixtures skip; CI installs ``nginx-light``.
+outside pytest; the fixtures below wrap them. Without an nginx or a caddy binary
+their fixtures skip; CI installs ``nginx-light`` and ``caddy``.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ import pytest
 __all__ = [
     "EchoUpstream",
     "UpstreamRequest",
+    "caddy_binary",
     "echo_upstream",
     "free_port",
     "nginx_binary",
+    "render_caddyfile",
     "render_nginx_conf",
+    "running_caddy",
     "running_nginx",
     "running_server",
 ]
@@ -47,9 +51,11 @@ __all__ = [
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "deploy" / "nginx" / "hubgate.conf"
+CADDYFILE = REPO / "deploy" / "caddy" / "Caddyfile"
 HUBGATE_PLACEHOLDER = "hubgate:8000"
 UPSTREAM_PLACEHOLDER = "model-server:9000"
 LISTEN_PLACEHOLDER = "listen 80;"
+SITE_PLACEHOLDER = "models.example.com {"
 STARTUP_SECONDS = 60.0  # a ceiling, not a wait: a busy machine starts servers slowly
 STOP_SECONDS = 10.0
 
@@ -242,9 +248,9 @@ def nginx_binary() -> str | None:
     return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
 
 
-def _substitute(text: str, placeholder: str, value: str) -> str:
+def _substitute(text: str, placeholder: str, value: str, source: Path = NGINX_CONF) -> str:
     if placeholder not in text:
-        raise AssertionError(f"{NGINX_CONF} no longer contains {placeholder!r}")
+        raise AssertionError(f"{source} no longer contains {placeholder!r}")
     return text.replace(placeholder, value)
 
 
@@ -316,6 +322,57 @@ def running_nginx(binary: str, *, hubgate_url: str, upstream: str) -> Iterator[s
                 print(f"--- nginx log (tail):\n{_tail(log, 20)}")
 
 
+# -- Caddy -----------------------------------------------------------------------
+
+
+def caddy_binary() -> str | None:
+    """caddy on PATH (Debian's package installs /usr/bin/caddy)."""
+    return shutil.which("caddy")
+
+
+def render_caddyfile(*, listen_port: int, hubgate: str, upstream: str) -> str:
+    """``deploy/caddy/Caddyfile`` with test addresses: plain HTTP on loopback, no
+    admin endpoint (it would take port 2019) and no certificate management."""
+    site = CADDYFILE.read_text()
+    site = _substitute(site, HUBGATE_PLACEHOLDER, hubgate, CADDYFILE)
+    site = _substitute(site, UPSTREAM_PLACEHOLDER, upstream, CADDYFILE)
+    site = _substitute(site, SITE_PLACEHOLDER, f"http://{HOST}:{listen_port} {{", CADDYFILE)
+    return f"{{\n\tadmin off\n\tauto_https off\n}}\n\n{site}"
+
+
+def _caddy_env(home: Path) -> dict[str, str]:
+    """Caddy keeps its state (certificates, autosaved config) under these; a
+    temporary home keeps the test away from the user's."""
+    folders = {name: str(home) for name in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME")}
+    return dict(os.environ) | folders
+
+
+@contextmanager
+def running_caddy(binary: str, *, hubgate_url: str, upstream: str) -> Iterator[str]:
+    """Caddy in the foreground with the rendered Caddyfile; yields its base URL."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="hubgate-caddy-") as folder:
+        home = Path(folder)
+        config = home / "Caddyfile"
+        hubgate = hubgate_url.removeprefix("http://")
+        config.write_text(render_caddyfile(listen_port=port, hubgate=hubgate, upstream=upstream))
+        env = _caddy_env(home)
+        arguments = ["--config", str(config), "--adapter", "caddyfile"]
+        checked = subprocess.run(
+            [binary, "validate", *arguments], capture_output=True, text=True, env=env,
+            check=False,
+        )  # fmt: skip
+        if checked.returncode != 0:
+            raise RuntimeError(f"caddy refused the Caddyfile:\n{checked.stderr}")
+        log = home / "caddy.log"
+        with _process([binary, "run", *arguments], log, env=env, cwd=folder) as process:
+            _wait_until(lambda: _listening(port), process, "caddy", log)
+            try:
+                yield f"http://{HOST}:{port}"
+            finally:
+                print(f"--- caddy log (tail):\n{_tail(log, 20)}")
+
+
 # -- fixtures --------------------------------------------------------------------
 
 
@@ -345,4 +402,20 @@ def model_server() -> Iterator[EchoUpstream]:
 def nginx_url(nginx: str, hubgate_url: str, model_server: EchoUpstream) -> Iterator[str]:
     """nginx running deploy/nginx/hubgate.conf in front of ``model_server``."""
     with running_nginx(nginx, hubgate_url=hubgate_url, upstream=model_server.address) as url:
+        yield url
+
+
+@pytest.fixture
+def caddy() -> str:
+    """The caddy binary, or skip the test."""
+    binary = caddy_binary()
+    if binary is None:
+        pytest.skip("caddy is not installed (CI installs Debian's caddy)")
+    return binary
+
+
+@pytest.fixture
+def caddy_url(caddy: str, hubgate_url: str, model_server: EchoUpstream) -> Iterator[str]:
+    """Caddy running deploy/caddy/Caddyfile in front of ``model_server``."""
+    with running_caddy(caddy, hubgate_url=hubgate_url, upstream=model_server.address) as url:
         yield url
