@@ -85,3 +85,25 @@ def test_session_cookie_and_idle_expiry(
     later = rt.now() + timedelta(seconds=rt.settings.session_idle_seconds + 1)
     monkeypatch.setattr(Runtime, "now", staticmethod(lambda: later))
     assert _check(client, "/acme/deployments/chat/predict", "POST") == (401, "sign_in_required")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-original-uri": "/acme/models/closed", "x-forwarded-uri": "/acme/models/open"},
+        {"x-original-uri": "/acme/models/open", "x-original-method": "GET",
+         "x-forwarded-method": "DELETE"},
+    ],
+)  # fmt: skip
+def test_two_differing_names_of_the_original_request_are_refused(
+    client: TestClient, seeded: dict[str, str], headers: dict[str, str]
+) -> None:
+    """A proxy that passes the client's X-Original-* on (Caddy, Traefik) while
+    sending its own X-Forwarded-*: hubgate cannot tell which one is the client's."""
+    answer = client.get("/auth/check", headers=headers)
+    assert (answer.status_code, answer.headers.get("x-hubgate-reason")) == (
+        403,
+        "route_ambiguous",
+    )
+    agreeing = {"x-original-uri": "/acme/models/open", "x-forwarded-uri": "/acme/models/open"}
+    assert client.get("/auth/check", headers=agreeing).status_code == 200

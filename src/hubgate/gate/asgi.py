@@ -51,22 +51,26 @@ _WANTED = frozenset(
     }
 )
 _UNMAPPED = "route_unmapped"
+_AMBIGUOUS = "route_ambiguous"
+_DIFFER = b"differ"
 _ASSERTION = HEADER.lower().encode()
 
 
 class GateRequest:
     """The few headers of a check, decoded once."""
 
-    __slots__ = ("authorization", "cookie", "method", "uri")
+    __slots__ = ("ambiguous", "authorization", "cookie", "method", "uri")
 
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         found: dict[bytes, bytes] = {}
         for name, value in raw:
             if name in _WANTED and name not in found:
                 found[name] = value
-        self.uri = _text(found.get(b"x-original-uri") or found.get(b"x-forwarded-uri"))
-        method = found.get(b"x-original-method") or found.get(b"x-forwarded-method")
-        self.method = _text(method) or "GET"
+        uri = _agreed(found, b"x-original-uri", b"x-forwarded-uri")
+        method = _agreed(found, b"x-original-method", b"x-forwarded-method")
+        self.ambiguous = uri is _DIFFER or method is _DIFFER
+        self.uri = "" if self.ambiguous else _text(uri)
+        self.method = "GET" if self.ambiguous else _text(method) or "GET"
         authorization = found.get(b"authorization")
         self.authorization = None if authorization is None else _text(authorization)
         cookie = found.get(b"cookie")
@@ -80,6 +84,15 @@ class GateRequest:
         if self.cookie:
             return b"c" + hashlib.blake2b(self.cookie.encode(), digest_size=20).digest()
         return b""
+
+
+def _agreed(found: dict[bytes, bytes], nginx: bytes, others: bytes) -> bytes | None:
+    """nginx's header or Traefik's and Caddy's; :data:`_DIFFER` when both came and
+    differ (one of them is the client's, and hubgate cannot tell which)."""
+    first, second = found.get(nginx), found.get(others)
+    if first is not None and second is not None and first != second:
+        return _DIFFER
+    return first if first is not None else second
 
 
 def _text(value: bytes | None) -> str:
@@ -118,7 +131,9 @@ class Gate:
         has changed since it was computed."""
         route = map_request(request.uri, request.method)
         now = self.runtime.now()
-        if route is None:
+        if request.ambiguous:
+            answer = refusal(403, _AMBIGUOUS, now + MAX_AGE)
+        elif route is None:
             answer = refusal(403, _UNMAPPED, now + MAX_AGE)
         else:
             answer = await self._decided(request, route, now)
