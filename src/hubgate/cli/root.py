@@ -77,7 +77,7 @@ def serve(
     load()  # refuse to start with a bad configuration, before uvicorn forks
     uvicorn.run(
         "hubgate.app:create_app", factory=True, host=host, port=port, workers=workers,
-        proxy_headers=False, log_level="info", http=BoundedHttpTools,
+        proxy_headers=False, log_level="info", http=BoundedHttpTools, loop="uvloop",
         h11_max_incomplete_event_size=max_header_bytes,
         timeout_worker_healthcheck=timeout_worker_healthcheck,
     )  # fmt: skip
