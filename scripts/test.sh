@@ -23,7 +23,10 @@ if [ -n "${HUBGATE_TEST_DATABASE_URL:-}" ]; then
   else
     # Each process empties a database of its own before each test (tests/conftest.py
     # gives xdist worker gwN the database <name>_gwN), the end-to-end and browser
-    # modules too.
+    # modules too. Only the tests that use a database run again: the rest (parsers,
+    # protocol checks, the pure access rules) did not touch SQLite on the first pass
+    # and would not touch PostgreSQL on this one.
+    export HUBGATE_TEST_DATABASE_ONLY=1
     "${pytest[@]}" -n 2 --ignore=tests/e2e --ignore=tests/browser tests
     "${pytest[@]}" -n 2 --dist loadfile tests/e2e tests/browser
   fi

@@ -62,6 +62,18 @@ _TABLES = (
 
 _GUARDED_SUITES = {"unit", "integration", "security"}
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``HUBGATE_TEST_DATABASE_ONLY=1`` (scripts/test.sh's second pass, on PostgreSQL)
+    keeps only the tests that use a database (every database fixture starts from
+    ``migrated_template``): the others already ran on the first pass and would run
+    exactly the same way again."""
+    if os.environ.get("HUBGATE_TEST_DATABASE_ONLY") != "1":
+        return
+    kept = [item for item in items if "migrated_template" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 
 @pytest.fixture(autouse=True)
 def no_network_in_transactions(request: pytest.FixtureRequest) -> Iterator[None]:
