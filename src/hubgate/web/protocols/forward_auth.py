@@ -29,7 +29,6 @@ unknown resource answers 403 ``not_found`` too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
@@ -38,6 +37,9 @@ from fastapi.responses import Response
 from hubgate import metrics
 from hubgate.access import Action, CredentialKind, Deny, ResourceKind, decide
 from hubgate.errors import HubgateError
+from hubgate.gate import route_table
+from hubgate.gate.routes import Route
+from hubgate.gate.routes import plain_segment as _plain
 from hubgate.principals import Credential, resource_access
 from hubgate.web.context import Rt, resolve_credential
 
@@ -47,14 +49,6 @@ router = APIRouter(tags=["forward-auth"])
 _CALL_SUFFIXES = frozenset({"predict", "invoke", "generate", "v1"})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_URI = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    org: str
-    kind: ResourceKind
-    name: str
-    action: Action
 
 
 def map_request(uri: str, method: str) -> Route | None:
@@ -70,18 +64,6 @@ def map_request(uri: str, method: str) -> Route | None:
     if kind is None:
         return None
     return Route(org, kind, name, _action(kind, method.upper(), rest))
-
-
-def _plain(segment: str) -> bool:
-    """A path segment every upstream reads the same way.
-
-    Dot segments (also ``..;`` and encoded forms), encoded slashes or
-    backslashes and double encoding would let the upstream normalize the path
-    into another resource than the one checked, so they fail closed.
-    """
-    if segment.split(";", maxsplit=1)[0] in {".", ".."}:
-        return False
-    return not any(c in segment for c in "/\\%") and segment.isprintable()
 
 
 def _action(kind: ResourceKind, method: str, rest: list[str]) -> Action:
@@ -105,7 +87,8 @@ def check(request: Request, rt: Rt) -> Response:
     headers = request.headers
     uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri") or ""
     method = headers.get("x-original-method") or headers.get("x-forwarded-method") or "GET"
-    route = map_request(uri, method)
+    host = headers.get("x-original-host") or headers.get("x-forwarded-host")
+    route = route_table.current(rt).match(host, uri) or map_request(uri, method)
     if route is None:
         return _refuse(403, "route_unmapped")
     with rt.db.transaction() as db:
