@@ -16,13 +16,13 @@ import httpx
 import pytest
 
 from hubgate.access import CredentialKind, OrgRole, Principal, ResourceKind, Visibility
-from hubgate.accounts import sessions, tokens
+from hubgate.accounts import sessions
 from hubgate.audit import Actor
 from hubgate.db.models import Org, User
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.runtime import Runtime
 from tests.conftest import PASSWORD, World
-from tests.e2e.conftest import EchoUpstream
+from tests.e2e.conftest import EchoUpstream, bearer, personal_token, refusal
 
 pytestmark = pytest.mark.e2e
 
@@ -55,15 +55,6 @@ def _admin_principal(org: Org, admin: User) -> Principal:
     )
 
 
-def _personal(rt: Runtime, user: User, scope: str, *, revoked: bool = False) -> str:
-    actor = Actor(label="e2e", user_id=user.id)
-    with rt.db.transaction() as db:
-        new = tokens.create_personal(db, actor, user.id, f"{scope}-token", [scope], None, rt.now())
-        if revoked:
-            tokens.revoke_personal(db, actor, user.id, new.row.id, rt.now())
-    return new.secret
-
-
 def _seed_org(rt: Runtime, org: Org, admin: User) -> tuple[str, int]:
     """Team ``research``, its private deployment, a private and a public model;
     returns the research team's inference token and its id."""
@@ -93,10 +84,10 @@ def creds(world: World) -> Secrets:
     world.member(acme, member, OrgRole.WRITE)
     research, research_id = _seed_org(world.rt, acme, admin)
     return Secrets(
-        member_read=_personal(world.rt, member, "read"),
-        member_write=_personal(world.rt, member, "write"),
-        revoked=_personal(world.rt, member, "read", revoked=True),
-        outsider=_personal(world.rt, outsider, "read"),
+        member_read=personal_token(world.rt, member, "read"),
+        member_write=personal_token(world.rt, member, "write"),
+        revoked=personal_token(world.rt, member, "read", revoked=True),
+        outsider=personal_token(world.rt, outsider, "read"),
         research=research,
         research_subject=f"token:{research_id}",
     )
@@ -107,10 +98,6 @@ def proxy(creds: Secrets, nginx_url: str) -> Iterator[httpx.Client]:
     """A client of nginx (seeded first, so the servers start on a ready database)."""
     with httpx.Client(base_url=nginx_url, timeout=10.0) as client:
         yield client
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def session_cookie(hubgate_url: str, email: str) -> str:
@@ -229,10 +216,6 @@ def test_refusals_carry_hubgate_reason_and_never_reach_the_model_server(
 
     assert answers == REFUSALS
     assert model_server.requests == []
-
-
-def refusal(response: httpx.Response) -> tuple[int, str | None]:
-    return response.status_code, response.headers.get("x-hubgate-reason")
 
 
 # -- the proxy itself ----------------------------------------------------------
