@@ -313,3 +313,20 @@ def test_the_cli_refuses_bad_bindings_with_a_reason(
 
     assert result.exit_code == 1 and f"error: {code}:" in result.output
     assert _routes(rt) == []
+
+
+# -- the deployment's page -------------------------------------------------------
+
+
+def test_the_deployment_page_shows_its_routes(login: Login, acme: World) -> None:
+    writer = login("writer@acme.test")
+    unbound = writer.get("/acme/deployments/llama").text
+    writer.post(ROUTES, json={"host": "llm.acme.example", "path_prefix": "/v1/"})
+    writer.post(ROUTES, json={"path_prefix": PREFIX})
+
+    page = login("reader@acme.test").get("/acme/deployments/llama").text
+
+    assert "Not bound to a host or path prefix." in unbound
+    assert "llm.acme.example" in page and "<code>/v1/</code>" in page
+    assert f"<code>{PREFIX}</code>" in page and "any host" in page
+    assert "Routes" not in login("reader@acme.test").get("/acme/models/bert").text

@@ -1,5 +1,7 @@
 """``/api/v1/orgs/{org}/resources/deployments/{name}/routes``: the hosts and path
-prefixes a deployment is reached at behind the gate (see hubgate.gate.routes)."""
+prefixes a deployment is reached at behind the gate (see hubgate.gate.routes).
+
+The route docstrings are the API documentation (OpenAPI descriptions)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ def route_public(org: Org, deployment: Resource, row: DeploymentRoute) -> Deploy
 def list_routes(
     org: str, name: str, rt: Rt, credential: CurrentCredential
 ) -> list[DeploymentRoutePublic]:
+    """The hosts and path prefixes that lead to the deployment, oldest first;
+    for whoever may read it."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         deployment = resources.get(db, found, ResourceKind.DEPLOYMENT, name)
@@ -46,7 +50,25 @@ def bind_route(
     rt: Rt,
     credential: CurrentCredential,
 ) -> DeploymentRoutePublic:
-    """Bind a host and/or a path prefix; needs ``deploy`` on the deployment."""
+    """Bind a host and/or a path prefix to the deployment; needs ``deploy`` on it.
+
+    Forward-auth (``GET /auth/check``) then maps every request on that host
+    (``X-Original-Host`` or ``X-Forwarded-Host``) and/or under that prefix to a
+    ``call`` of the deployment, so an OpenAI-compatible server is gated at its own
+    ``/v1/...`` paths. The longest prefix wins, host-specific bindings before
+    host-less ones.
+
+    - ``host``: a DNS name without port (``llm.acme.example``), stored lowercased;
+      it must be a verified domain of the org or a name under one
+      (``403 host_not_verified``);
+    - ``path_prefix``: starts and ends with ``/``, plain segments only (no ``.``
+      or ``..``, no %-encoding, no backslash); without a host it must start with
+      ``/{org}/`` (``403 prefix_outside_org``).
+
+    ``400 invalid_host``, ``invalid_path_prefix`` or ``route_empty`` for a bad
+    value, ``409 route_taken`` when the pair already leads to a deployment,
+    ``409 too_many_routes`` past 16 per deployment. Audited
+    ``deployment.route_bound``."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         deployment = resources.get(db, found, ResourceKind.DEPLOYMENT, name)
@@ -61,6 +83,7 @@ def bind_route(
 def unbind_route(
     org: str, name: str, route_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
+    """Remove one route; needs ``deploy``. Audited ``deployment.route_unbound``."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         deployment = resources.get(db, found, ResourceKind.DEPLOYMENT, name)

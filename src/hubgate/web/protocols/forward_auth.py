@@ -17,6 +17,10 @@ other methods on ``/{org}/deployments/{name}/...``    ``deploy``
 other methods on ``/{org}/{kind}s/{name}/...``        ``write``
 ====================================================  ==========================
 
+Deployments bound to a host (``X-Original-Host`` or ``X-Forwarded-Host``) or
+a path prefix are matched first, every request there a ``call``
+(:mod:`hubgate.gate.routes`).
+
 ``{kind}s`` is ``models``, ``datasets``, ``spaces`` or ``deployments``. Any other
 path is refused with ``route_unmapped`` (fail closed), and so is anything an
 upstream could read as another path than the one checked: a URI that does not
