@@ -89,13 +89,13 @@ def _events(rt: Runtime, action: str) -> list[AuditEvent]:
 # -- the JSON API --------------------------------------------------------------
 
 
-def test_a_writer_binds_a_prefix_and_a_host_and_it_is_audited(
+def test_a_writer_binds_a_prefix_an_admin_a_host_and_it_is_audited(
     login: Login, acme: World, rt: Runtime
 ) -> None:
-    writer = login("writer@acme.test")
-
-    by_prefix = writer.post(ROUTES, json={"path_prefix": PREFIX})
-    by_host = writer.post(ROUTES, json={"host": "LLM.Acme.Example.", "path_prefix": "/v1/"})
+    by_prefix = login("writer@acme.test").post(ROUTES, json={"path_prefix": PREFIX})
+    by_host = login("admin@acme.test").post(
+        ROUTES, json={"host": "LLM.Acme.Example.", "path_prefix": "/v1/"}
+    )
 
     assert by_prefix.status_code == 201, by_prefix.text
     assert by_host.status_code == 201, by_host.text
@@ -105,7 +105,9 @@ def test_a_writer_binds_a_prefix_and_a_host_and_it_is_audited(
         ("acme", "llama", "llm.acme.example", "/v1/"),
     ]
     events = _events(rt, "deployment.route_bound")
-    assert [(e.actor, e.target) for e in events] == [("writer@acme.test", "deployment/llama")] * 2
+    assert [(e.actor, e.target) for e in events] == [
+        ("writer@acme.test", "deployment/llama"), ("admin@acme.test", "deployment/llama"),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -113,13 +115,22 @@ def test_a_writer_binds_a_prefix_and_a_host_and_it_is_audited(
     [
         ("reader@acme.test", {"path_prefix": PREFIX}, 403, "insufficient_role"),
         ("admin@rival.test", {"path_prefix": PREFIX}, 404, "not_found"),
-        ("writer@acme.test", {"host": "llm.rival.example"}, 403, "host_not_verified"),
-        ("writer@acme.test", {"host": "acme.example.evil.example"}, 403, "host_not_verified"),
-        ("writer@acme.test", {"host": "notacme.example"}, 403, "host_not_verified"),
+        ("writer@acme.test", {"host": "llm.acme.example"}, 403, "insufficient_role"),
+        ("writer@acme.test", {"host": "llm.acme.example", "path_prefix": "/v1/chat/"}, 403,
+         "insufficient_role"),
+        ("admin@acme.test", {"host": "llm.rival.example"}, 403, "host_not_verified"),
+        ("admin@acme.test", {"host": "acme.example.evil.example"}, 403, "host_not_verified"),
+        ("admin@acme.test", {"host": "notacme.example"}, 403, "host_not_verified"),
         ("writer@acme.test", {"path_prefix": "/rival/deployments/llama/"}, 403,
-         "prefix_outside_org"),
-        ("writer@acme.test", {"path_prefix": "/v1/"}, 403, "prefix_outside_org"),
-        ("writer@acme.test", {"path_prefix": "/acmex/"}, 403, "prefix_outside_org"),
+         "prefix_outside_deployment"),
+        ("writer@acme.test", {"path_prefix": "/acme/deployments/mistral/"}, 403,
+         "prefix_outside_deployment"),
+        ("writer@acme.test", {"path_prefix": "/acme/deployments/llamax/"}, 403,
+         "prefix_outside_deployment"),
+        ("writer@acme.test", {"path_prefix": "/acme/models/bert/"}, 403,
+         "prefix_outside_deployment"),
+        ("writer@acme.test", {"path_prefix": "/acme/"}, 403, "prefix_outside_deployment"),
+        ("writer@acme.test", {"path_prefix": "/v1/"}, 403, "prefix_outside_deployment"),
         ("writer@acme.test", {}, 400, "route_empty"),
         ("writer@acme.test", {"host": None, "path_prefix": None}, 400, "route_empty"),
         ("writer@acme.test", {"host": "llm.acme.example:8443"}, 400, "invalid_host"),
@@ -159,24 +170,29 @@ def test_a_host_and_prefix_lead_to_one_deployment_only(
 ) -> None:
     admin = login("admin@acme.test")
     mistral = ROUTES.replace("llama", "mistral")
-    assert admin.post(ROUTES, json={"path_prefix": "/acme/llm/"}).status_code == 201
+    assert admin.post(ROUTES, json={"path_prefix": PREFIX}).status_code == 201
     assert admin.post(ROUTES, json={"host": "llm.acme.example"}).status_code == 201
+    assert admin.post(ROUTES, json={"host": "llm.acme.example", "path_prefix": "/v1/"})
 
     answers = [
-        admin.post(mistral, json=body)
-        for body in ({"path_prefix": "/acme/llm/"}, {"host": "llm.acme.example"})
+        admin.post(url, json=body)
+        for url, body in (
+            (ROUTES, {"path_prefix": PREFIX}),
+            (mistral, {"host": "llm.acme.example"}),
+            (mistral, {"host": "LLM.acme.example.", "path_prefix": "/v1/"}),
+        )
     ]
 
-    assert [(a.status_code, a.json()["error"]) for a in answers] == [(409, "route_taken")] * 2
-    assert admin.post(mistral, json={"host": "llm.acme.example", "path_prefix": "/acme/llm/"})
-    assert len(_routes(rt)) == 3
+    assert [(a.status_code, a.json()["error"]) for a in answers] == [(409, "route_taken")] * 3
+    assert admin.post(mistral, json={"host": "llm.acme.example", "path_prefix": "/v2/"})
+    assert len(_routes(rt)) == 4
 
 
 def test_a_deployment_has_a_bounded_number_of_routes(login: Login, acme: World) -> None:
     admin = login("admin@acme.test")
     for n in range(MAX_ROUTES):
-        assert admin.post(ROUTES, json={"path_prefix": f"/acme/r{n}/"}).status_code == 201
-    refused = admin.post(ROUTES, json={"path_prefix": "/acme/one-more/"})
+        assert admin.post(ROUTES, json={"path_prefix": f"{PREFIX}r{n}/"}).status_code == 201
+    refused = admin.post(ROUTES, json={"path_prefix": f"{PREFIX}one-more/"})
     assert (refused.status_code, refused.json()["error"]) == (409, "too_many_routes")
 
 
@@ -229,7 +245,7 @@ def test_forward_auth_answers_for_bound_hosts_and_prefixes(
     login: Login, acme: World, rt: Runtime, client: TestClient
 ) -> None:
     admin = login("admin@acme.test")
-    admin.post(ROUTES, json={"path_prefix": "/acme/llm/"})
+    admin.post(ROUTES, json={"path_prefix": PREFIX})
     admin.post(ROUTES, json={"host": "llm.acme.example"})
     member = _token(rt, _user_id(rt, "writer@acme.test"), "write")
     read_only = _token(rt, _user_id(rt, "writer@acme.test"), "read")
@@ -237,15 +253,17 @@ def test_forward_auth_answers_for_bound_hosts_and_prefixes(
     original = {"x-original-host": "llm.acme.example"}
 
     assert [
-        _check(client, "/acme/llm/v1/chat/completions", member),
+        _check(client, f"{PREFIX}v1/chat/completions", member),
+        _check(client, f"{PREFIX}tokenize", member),  # unbound, a POST there is "deploy"
         _check(client, "/v1/models", member | original),
         _check(client, "/v1/models", member | {"x-forwarded-host": "LLM.acme.example:443"}),
         _check(client, "/v1/models", member | {"x-original-host": "llm.rival.example"}),
-        _check(client, "/acme/llm/../x/v1", member),
-        _check(client, "/acme/llm/v1", {}),
-        _check(client, "/acme/llm/v1", read_only),
-        _check(client, "/acme/llm/v1", outsider),
+        _check(client, f"{PREFIX}../x/v1", member),
+        _check(client, f"{PREFIX}health", {}),
+        _check(client, f"{PREFIX}health", read_only),
+        _check(client, f"{PREFIX}health", outsider),
     ] == [
+        (200, "call"),
         (200, "call"),
         (200, "call"),
         (200, "call"),
@@ -321,7 +339,7 @@ def test_the_cli_refuses_bad_bindings_with_a_reason(
 def test_the_deployment_page_shows_its_routes(login: Login, acme: World) -> None:
     writer = login("writer@acme.test")
     unbound = writer.get("/acme/deployments/llama").text
-    writer.post(ROUTES, json={"host": "llm.acme.example", "path_prefix": "/v1/"})
+    login("admin@acme.test").post(ROUTES, json={"host": "llm.acme.example", "path_prefix": "/v1/"})
     writer.post(ROUTES, json={"path_prefix": PREFIX})
 
     page = login("reader@acme.test").get("/acme/deployments/llama").text

@@ -1,15 +1,24 @@
 """Binding deployments to hosts and path prefixes: the service the API and the
 CLI call, one transaction each (the caller's); every change audited.
 
-Who may bind: whoever may ``deploy`` the deployment. What they may bind is
-limited so that no org can route another org's traffic to its own deployment,
-since a binding is matched before the ``/{org}/...`` path rules:
+Who may bind: whoever may ``deploy`` the deployment. A binding is matched
+before the ``/{org}/{kind}s/{name}`` path rules, so what may be bound is limited
+so that it never captures requests meant for something else:
 
-- a host must be one of the org's verified email domains or a name under one
-  (``llm.acme.example`` under ``acme.example``): hosts are a global namespace,
-  and a verified domain is the proof an org already gives that a name is its own;
-- a prefix without a host must lie in the org's own path namespace
-  (``/acme/...``), which forward-auth already attributes to that org;
+- a prefix without a host must lie in the deployment's own path namespace
+  (``/acme/deployments/llama/...``), which forward-auth already attributes to
+  it: there a binding only makes every request a call. A prefix such as
+  ``/acme/models/secret/`` would turn reads of a team-restricted model into
+  calls of the binder's deployment;
+- a host needs an org admin besides: the server block that answers for it may
+  route to any of the org's deployments (``/v1/chat/`` on ``llm.acme.example``
+  bound to one deployment would win over the host bound alone to another), and
+  org admins may already call every deployment of the org. It must be one of the
+  org's verified email domains or a name under one (``llm.acme.example`` under
+  ``acme.example``): hosts are a global namespace, and a verified domain is the
+  proof an org already gives that a name is its own. A server block that serves
+  by path sends no host (deploy/nginx/hubgate.conf), so no host binding decides
+  for it;
 - the operator vouches for both, as it does for domains.
 """
 
@@ -20,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hubgate import audit
-from hubgate.access import Action, Principal
+from hubgate.access import Action, OrgTarget, Principal
 from hubgate.audit import Actor
 from hubgate.db.models import DeploymentRoute, Org, OrgDomain, Resource
 from hubgate.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -62,21 +71,33 @@ def bind(
     if host is None and path_prefix is None:
         raise BadRequest("Give a host, a path prefix or both.", code="route_empty")
     if not principal.is_operator:
-        _check_owned(db, org, host, path_prefix)
+        _check_owned(db, principal, org, deployment, host, path_prefix)
     _check_room(db, deployment)
     return _insert(db, actor, org, deployment, host, path_prefix)
 
 
-def _check_owned(db: Session, org: Org, host: str | None, path_prefix: str | None) -> None:
-    if host is not None and not _under_verified_domain(db, org, host):
+def _check_owned(
+    db: Session,
+    principal: Principal,
+    org: Org,
+    deployment: Resource,
+    host: str | None,
+    path_prefix: str | None,
+) -> None:
+    """What a member may bind (the module docstring says why)."""
+    if host is not None:
+        require(principal, Action.ADMIN, OrgTarget(org.id))
+        if not _under_verified_domain(db, org, host):
+            raise Forbidden(
+                "The host must be a verified domain of this organization or a name under one.",
+                code="host_not_verified",
+            )
+        return
+    own = f"/{org.name}/deployments/{deployment.name}/"
+    if path_prefix is not None and not path_prefix.startswith(own):
         raise Forbidden(
-            "The host must be a verified domain of this organization or a name under one.",
-            code="host_not_verified",
-        )
-    if host is None and path_prefix is not None and not path_prefix.startswith(f"/{org.name}/"):
-        raise Forbidden(
-            f"A path prefix without a host must start with /{org.name}/.",
-            code="prefix_outside_org",
+            f"A path prefix without a host must start with {own}.",
+            code="prefix_outside_deployment",
         )
 
 

@@ -155,6 +155,10 @@ def check_prefix(value: str) -> str:
     return value
 
 
+_Entry = tuple[tuple[str, ...], Route]
+"""A binding as matched: its prefix's segments and the route it leads to."""
+
+
 class RouteTable:
     """Every binding, ordered once for matching; immutable, so one process may
     keep it between requests and swap it whole when bindings change."""
@@ -163,24 +167,30 @@ class RouteTable:
 
     def __init__(self, bindings: Iterable[Binding]) -> None:
         ordered = sorted(bindings, key=lambda b: len(b.segments), reverse=True)
-        by_host: dict[str, list[Binding]] = {}
+        by_host: dict[str, list[_Entry]] = {}
         for binding in ordered:
             if binding.host is not None:
-                by_host.setdefault(binding.host, []).append(binding)
-        self._by_host = {host: tuple(found) for host, found in by_host.items()}
-        self._hostless = tuple(b for b in ordered if b.host is None)
+                by_host.setdefault(binding.host, []).append(_entry(binding))
+        self._by_host = {host: tuple(entries) for host, entries in by_host.items()}
+        self._hostless = tuple(_entry(b) for b in ordered if b.host is None)
 
     def __len__(self) -> int:
         return len(self._hostless) + sum(map(len, self._by_host.values()))
 
     def match(self, host: str | None, uri: str) -> Route | None:
-        """The bound deployment the request at ``host`` + ``uri`` goes to, if any."""
+        """The bound deployment the request at ``host`` + ``uri`` goes to, if any.
+
+        No method: whatever it is, a request to a bound deployment is a call."""
         segments = _path_segments(uri)
         if segments is None:
             return None
         normalized = forwarded_host(host)
         candidates = self._by_host.get(normalized, ()) if normalized else ()
-        for binding in (*candidates, *self._hostless):
-            if segments[: len(binding.segments)] == binding.segments:
-                return Route(binding.org, ResourceKind.DEPLOYMENT, binding.name, Action.CALL)
+        for prefix, route in (*candidates, *self._hostless):
+            if segments[: len(prefix)] == prefix:
+                return route
         return None
+
+
+def _entry(binding: Binding) -> _Entry:
+    return binding.segments, Route(binding.org, ResourceKind.DEPLOYMENT, binding.name, Action.CALL)

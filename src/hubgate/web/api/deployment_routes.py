@@ -59,11 +59,11 @@ def bind_route(
     host-less ones.
 
     - ``host``: a DNS name without port (``llm.acme.example``), stored lowercased;
-      it must be a verified domain of the org or a name under one
-      (``403 host_not_verified``);
+      binding one needs an org admin too, and it must be a verified domain of
+      the org or a name under one (``403 host_not_verified``);
     - ``path_prefix``: starts and ends with ``/``, plain segments only (no ``.``
       or ``..``, no %-encoding, no backslash); without a host it must start with
-      ``/{org}/`` (``403 prefix_outside_org``).
+      ``/{org}/deployments/{name}/`` (``403 prefix_outside_deployment``).
 
     ``400 invalid_host``, ``invalid_path_prefix`` or ``route_empty`` for a bad
     value, ``409 route_taken`` when the pair already leads to a deployment,
