@@ -25,7 +25,14 @@ from hubgate.gate import bindings
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.runtime import Runtime
 from tests.conftest import World
-from tests.e2e.conftest import VLLM_SITE, bearer, personal_token, refusal, running_nginx
+from tests.e2e.conftest import (
+    VLLM_SITE,
+    bearer,
+    personal_token,
+    refusal,
+    running_nginx,
+    running_server,
+)
 from tests.e2e.openai_upstream import FIRST, MODEL, REST, OpenAIUpstream, openai_upstream
 
 pytestmark = pytest.mark.e2e
@@ -86,6 +93,13 @@ def callers(world: World) -> Callers:
         revoked=personal_token(world.rt, member, "write", revoked=True),
         outsider=personal_token(world.rt, world.user("outsider@other.test"), "write"),
     )
+
+
+@pytest.fixture
+def hubgate_url(database_url: str) -> Iterator[str]:
+    """hubgate reading the routed host from nginx's X-Original-Host."""
+    with running_server(database_url, {"HUBGATE_HOST_HEADER": "x-original-host"}) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,12 +14,13 @@ from hubgate.access import OrgRole, Principal, ResourceKind, Visibility
 from hubgate.accounts import tokens, users
 from hubgate.app import create_app
 from hubgate.audit import Actor
+from hubgate.config import Settings
 from hubgate.db.models import AuditEvent, DeploymentRoute, Org
 from hubgate.gate.bindings import MAX_ROUTES
 from hubgate.orgs import resources
-from hubgate.runtime import Runtime
+from hubgate.runtime import Runtime, build_runtime
 from hubgate.sso import domains
-from tests.conftest import PASSWORD, World, sign_in
+from tests.conftest import PASSWORD, World, make_settings, sign_in
 from tests.integration.test_cli_domains import Hubgate
 
 ROUTES = "/api/v1/orgs/acme/resources/deployments/llama/routes"
@@ -41,6 +42,12 @@ def _verify_domain(rt: Runtime, org: Org, domain: str) -> None:
         found = db.merge(org)
         domains.add(db, rt, Actor.system(), Principal.operator(), found, domain)
         domains.verify_by_operator(db, rt, Actor.system(), found, domain)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The host of a request comes from ``X-Original-Host``, as nginx sends it."""
+    return make_settings(database_url, host_header="x-original-host")
 
 
 @pytest.fixture
@@ -256,7 +263,8 @@ def test_forward_auth_answers_for_bound_hosts_and_prefixes(
         _check(client, f"{PREFIX}v1/chat/completions", member),
         _check(client, f"{PREFIX}tokenize", member),  # unbound, a POST there is "deploy"
         _check(client, "/v1/models", member | original),
-        _check(client, "/v1/models", member | {"x-forwarded-host": "LLM.acme.example:443"}),
+        _check(client, "/v1/models", member | {"x-original-host": "LLM.acme.example:443"}),
+        _check(client, "/v1/models", member | {"x-forwarded-host": "llm.acme.example"}),
         _check(client, "/v1/models", member | {"x-original-host": "llm.rival.example"}),
         _check(client, f"{PREFIX}../x/v1", member),
         _check(client, f"{PREFIX}health", {}),
@@ -269,10 +277,31 @@ def test_forward_auth_answers_for_bound_hosts_and_prefixes(
         (200, "call"),
         (403, "route_unmapped"),
         (403, "route_unmapped"),
+        (403, "route_unmapped"),
         (401, "sign_in_required"),
         (403, "scope_insufficient"),
         (403, "not_member"),
     ]
+
+
+def test_without_a_host_header_setting_host_bindings_are_ignored(
+    login: Login, acme: World, rt: Runtime, database_url: str
+) -> None:
+    """A client may send X-Original-Host and X-Forwarded-Host itself; unless the
+    operator names the one its proxy sets, no host binding decides."""
+    login("admin@acme.test").post(ROUTES, json={"host": "llm.acme.example"})
+    member = _token(rt, _user_id(rt, "writer@acme.test"), "write")
+    unset = build_runtime(make_settings(database_url))
+    try:
+        with TestClient(create_app(runtime=unset)) as client:
+            answers = [
+                _check(client, "/v1/models", member | {name: "llm.acme.example"})
+                for name in ("x-original-host", "x-forwarded-host")
+            ]
+    finally:
+        unset.db.engine.dispose()
+
+    assert answers == [(403, "route_unmapped")] * 2
 
 
 def _user_id(rt: Runtime, email: str) -> int:

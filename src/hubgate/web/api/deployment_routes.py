@@ -52,8 +52,8 @@ def bind_route(
 ) -> DeploymentRoutePublic:
     """Bind a host and/or a path prefix to the deployment; needs ``deploy`` on it.
 
-    Forward-auth (``GET /auth/check``) then maps every request on that host
-    (``X-Original-Host`` or ``X-Forwarded-Host``) and/or under that prefix to a
+    Forward-auth (``GET /auth/check``) then maps every request on that host (read
+    from the header ``HUBGATE_HOST_HEADER`` names) and/or under that prefix to a
     ``call`` of the deployment, so an OpenAI-compatible server is gated at its own
     ``/v1/...`` paths. The longest prefix wins, host-specific bindings before
     host-less ones.

@@ -17,9 +17,9 @@ other methods on ``/{org}/deployments/{name}/...``    ``deploy``
 other methods on ``/{org}/{kind}s/{name}/...``        ``write``
 ====================================================  ==========================
 
-Deployments bound to a host (``X-Original-Host`` or ``X-Forwarded-Host``) or
-a path prefix are matched first, every request there a ``call``
-(:mod:`hubgate.gate.routes`).
+Deployments bound to a host (read from the header ``HUBGATE_HOST_HEADER``
+names, ``X-Original-Host`` or ``X-Forwarded-Host``) or a path prefix are
+matched first, every request there a ``call`` (:mod:`hubgate.gate.routes`).
 
 ``{kind}s`` is ``models``, ``datasets``, ``spaces`` or ``deployments``. Any other
 path is refused with ``route_unmapped`` (fail closed), and so is anything an
@@ -91,7 +91,7 @@ def check(request: Request, rt: Rt) -> Response:
     headers = request.headers
     uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri") or ""
     method = headers.get("x-original-method") or headers.get("x-forwarded-method") or "GET"
-    host = headers.get("x-original-host") or headers.get("x-forwarded-host")
+    host = headers.get(rt.settings.host_header) if rt.settings.host_header else None
     route = route_table.current(rt).match(host, uri) or map_request(uri, method)
     if route is None:
         return _refuse(403, "route_unmapped")
