@@ -4,7 +4,11 @@ another path or another host than the one checked must match nothing."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hubgate.access import Action, ResourceKind
 from hubgate.errors import BadRequest
@@ -160,3 +164,52 @@ def test_prefixes_with_anything_but_plain_segments_are_refused(value: str) -> No
     with pytest.raises(BadRequest) as refused:
         check_prefix(value)
     assert refused.value.code == "invalid_path_prefix"
+
+
+# -- properties ----------------------------------------------------------------
+
+PROPERTY = settings(max_examples=400, database=None, deadline=None)
+BY_NAME = {
+    "llama": Binding("acme", "llama", None, "/acme/deployments/llama/"),
+    "llama-big": Binding("acme", "llama-big", None, "/acme/deployments/llama/big/"),
+}
+PROPERTY_TABLE = RouteTable(BY_NAME.values())
+# Segments near the bound ones, and the ways of writing a separator or a dot.
+segments = st.one_of(
+    st.sampled_from(
+        ["acme", "deployments", "llama", "big", "v1", "llamaX", "", ".", "..", "%2e", "%2E%2e",
+         ".%2e", "..;", "%2F", "%5C", "\\", "%252e", "ll%61ma", "#", "?x", "%00"]
+    ),
+    st.text(alphabet="abc.%/\\;#?2eEF", max_size=6),
+)  # fmt: skip
+
+
+@PROPERTY
+@given(st.lists(segments, max_size=7))
+def test_a_match_covers_whole_plain_segments_of_its_prefix(parts: list[str]) -> None:
+    """Whatever the path, a match means its decoded segments start with the
+    bound prefix's, and hold nothing an upstream could normalize away."""
+    uri = "/" + "/".join(parts)
+    route = PROPERTY_TABLE.match(None, uri)
+    if route is None:
+        return
+    decoded = [unquote(p) for p in uri.split("?", maxsplit=1)[0][1:].split("/")]
+    prefix = BY_NAME[route.name].segments
+    assert tuple(decoded[: len(prefix)]) == prefix
+    assert "#" not in uri
+    assert not any(p.split(";")[0] in {".", ".."} or "/" in p or "%" in p for p in decoded)
+    assert "" not in decoded[:-1]
+
+
+@PROPERTY
+@given(
+    st.sampled_from(["llm.acme.example", "LLM.ACME.EXAMPLE", "Llm.Acme.Example."]),
+    st.one_of(st.none(), st.integers(0, 65535)),
+    st.lists(st.sampled_from(["v1", "models", "chat", "..", "%2F"]), max_size=4),
+)
+def test_the_host_matches_whatever_its_case_trailing_dot_or_port(
+    host: str, port: int | None, parts: list[str]
+) -> None:
+    uri = "/" + "/".join(parts)
+    spelled = host if port is None else f"{host}:{port}"
+    assert TABLE.match(spelled, uri) == TABLE.match("llm.acme.example", uri)
