@@ -86,6 +86,8 @@ def test_bound_requests_are_calls_of_their_deployment(
         ("llm.acme.example/v1", "/v1/models"),
         ("llm.acme.example\x00", "/v1/models"),
         ("llm.acme.example" + "x" * 300, "/v1/models"),
+        ("llm.acme.exampl\u212a", "/v1/models"),  # the Kelvin sign lowercases to "k"
+        ("llm.acme.example:80:80", "/v1/models"),
         # path confusion: what the upstream would normalize into another path
         (None, "/acme/deployments/llama/../llamaX/v1"),
         (None, "/acme/deployments/llamaX/../llama/v1"),
@@ -136,6 +138,7 @@ def test_hosts_are_stored_lowercased_without_the_trailing_dot(value: str, stored
         "", "localhost", "llm.acme.example:8443", "https://llm.acme.example", "*.acme.example",
         "llm..acme.example", "-llm.acme.example", "llm-.acme.example", "llm_x.acme.example",
         "llm.acme.example/", "llm acme.example", "llm.acme.example..", "xn--ñ.example",
+        "llm.acme.exampl\u212a",
         "a" * 64 + ".example", ".".join(["abcdefghi"] * 26),
     ],
 )  # fmt: skip

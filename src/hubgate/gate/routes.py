@@ -51,7 +51,7 @@ MAX_URI = 4096
 MAX_HOST = 253
 MAX_PREFIX = 256
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_PORT = re.compile(r":[0-9]{1,5}")
+_PORT = re.compile(r":[0-9]{1,5}\Z")
 _PCHAR = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 """A path segment's characters without percent-encoding (RFC 3986 section 3.3)."""
 
@@ -108,17 +108,16 @@ def _path_segments(uri: str) -> tuple[str, ...] | None:
 
 def forwarded_host(value: str | None) -> str | None:
     """The host a proxy says it routed by, as bindings store it, or ``None``."""
-    if not value or len(value) > MAX_HOST + 7:
+    if not value or len(value) > MAX_HOST + 7 or not value.isascii():
         return None
-    host = value.lower()
-    port = _PORT.search(host)
-    if port is not None and port.end() == len(host):
-        host = host[: port.start()]
-    host = host.removesuffix(".")
+    host = _PORT.sub("", value.lower()).removesuffix(".")
     return host if _is_dns_name(host) else None
 
 
 def _is_dns_name(host: str) -> bool:
+    """Letters, digits and inner hyphens in labels of 1 to 63, two labels or more.
+    Callers check ASCII first: ``str.lower`` folds some non-ASCII letters (the
+    Kelvin sign) into ASCII ones."""
     labels = host.split(".")
     return len(host) <= MAX_HOST and len(labels) >= 2 and all(map(_LABEL.fullmatch, labels))
 
@@ -128,7 +127,7 @@ def check_host(value: str) -> str:
     without a trailing dot. No port: a proxy routes by name, and the port of
     the forwarded host is ignored when matching."""
     host = value.lower().removesuffix(".")
-    if not _is_dns_name(host):
+    if not value.isascii() or not _is_dns_name(host):
         raise BadRequest(
             "The host must be a DNS name such as llm.acme.example (no port, no scheme).",
             code="invalid_host",
