@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
 from hubgate.access import ResourceKind
 from hubgate.cli.base import emit, json_option, runtime, table
@@ -36,6 +37,11 @@ def _json(org: Org, found: Resource, row: DeploymentRoute) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _deployment(db: Session, org_name: str, name: str) -> tuple[Org, Resource]:
+    found = service.get_org(db, org_name)
+    return found, resources.get(db, found, ResourceKind.DEPLOYMENT, name)
+
+
 def _line(data: dict[str, Any]) -> list[str]:
     return [str(data["id"]), data["host"] or "(any host)", data["path_prefix"] or "(any path)"]
 
@@ -47,8 +53,7 @@ def _line(data: dict[str, Any]) -> list[str]:
 def deployment_routes(org_name: str, name: str) -> None:
     """List the routes of deployment NAME."""
     with runtime().db.transaction() as db:
-        found = service.get_org(db, org_name)
-        target = resources.get(db, found, ResourceKind.DEPLOYMENT, name)
+        found, target = _deployment(db, org_name, name)
         rows = bindings.routes_of(db, operator_principal(), target)
         data = [_json(found, target, row) for row in rows]
     emit(data, lambda: table([_line(d) for d in data], ["ID", "HOST", "PATH PREFIX"]))
@@ -66,11 +71,11 @@ def deployment_routes(org_name: str, name: str) -> None:
 def deployment_bind(org_name: str, name: str, host: str | None, path_prefix: str | None) -> None:
     """Route HOST and/or PREFIX to deployment NAME: every request there is a call of it."""
     with runtime().db.transaction() as db:
-        found = service.get_org(db, org_name)
-        target = resources.get(db, found, ResourceKind.DEPLOYMENT, name)
+        found, target = _deployment(db, org_name, name)
         row = bindings.bind(db, operator(), operator_principal(), found, target, host, path_prefix)
         data = _json(found, target, row)
-    emit(data, f"bound {_line(data)[1]} {_line(data)[2]} to {found.name}/{name} (id {row.id})")
+    _, where, under = _line(data)
+    emit(data, f"bound {where}, {under} to {found.name}/{name} (id {row.id})")
 
 
 @deployment.command("unbind")
@@ -81,7 +86,6 @@ def deployment_bind(org_name: str, name: str, host: str | None, path_prefix: str
 def deployment_unbind(org_name: str, name: str, route_id: int) -> None:
     """Remove route ID of deployment NAME."""
     with runtime().db.transaction() as db:
-        found = service.get_org(db, org_name)
-        target = resources.get(db, found, ResourceKind.DEPLOYMENT, name)
+        found, target = _deployment(db, org_name, name)
         bindings.unbind(db, operator(), operator_principal(), found, target, route_id)
     emit({"id": route_id, "removed": True}, f"removed route {route_id} of {org_name}/{name}")
