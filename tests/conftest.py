@@ -62,6 +62,7 @@ _TABLES = (
 
 _GUARDED_SUITES = {"unit", "integration", "security"}
 
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``HUBGATE_TEST_DATABASE_ONLY=1`` (scripts/test.sh's second pass, on PostgreSQL)
     keeps only the tests that use a database (every database fixture starts from
@@ -72,7 +73,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept = [item for item in items if "migrated_template" in getattr(item, "fixturenames", ())]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
     items[:] = kept
-
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Environment", "Settings", "SmtpServer", "load_settings"]
+__all__ = ["Environment", "HostHeader", "Settings", "SmtpServer", "load_settings"]
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
 _MIN_SECRET_LENGTH = 32
@@ -26,6 +26,14 @@ DEV_SECRET = "hubgate-development-secret-not-for-production-use"
 class Environment(StrEnum):
     DEV = "dev"
     PRODUCTION = "production"
+
+
+class HostHeader(StrEnum):
+    """Where the proxy puts the host it routed by: nginx's ``X-Original-Host``
+    (deploy/nginx/vllm.conf) or Traefik's and Caddy's ``X-Forwarded-Host``."""
+
+    X_ORIGINAL_HOST = "x-original-host"
+    X_FORWARDED_HOST = "x-forwarded-host"
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ class Settings(BaseSettings):
     password_time_cost: Annotated[int, Field(ge=1)] = 3
 
     trusted_proxies: Annotated[int, Field(ge=0)] = 0
+    host_header: HostHeader | None = None
+    """The header forward-auth reads the routed host from (deployments bound to a
+    host); unset: host bindings are ignored, since a client may send either."""
     json_logs: bool = False
     smtp_url: str | None = None
     mail_from: str = "hubgate <noreply@localhost>"
@@ -87,6 +98,12 @@ class Settings(BaseSettings):
     upstream_assertion: bool = False
     upstream_assertion_seconds: Annotated[int, Field(ge=5, le=60)] = 60
     signing_key_rotation_days: Annotated[int, Field(ge=1, le=365)] = 30
+
+    @field_validator("host_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: object) -> object:
+        """Header names are case-insensitive; an empty value means unset."""
+        return (value.lower() or None) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _secret_is_real(self) -> Self:

@@ -34,18 +34,31 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hubgate.accounts import tokens
+from hubgate.audit import Actor
+from hubgate.db.models import User
+from hubgate.runtime import Runtime
+
 __all__ = [
+    "HUBGATE_SITE",
+    "VLLM_SITE",
     "EchoUpstream",
+    "Site",
     "UpstreamRequest",
+    "bearer",
     "caddy_binary",
     "echo_upstream",
     "free_port",
     "nginx_binary",
+    "personal_token",
+    "read_request",
+    "refusal",
     "render_caddyfile",
     "render_nginx_conf",
     "running_caddy",
     "running_nginx",
     "running_server",
+    "serving",
 ]
 
 HOST = "127.0.0.1"
@@ -189,17 +202,22 @@ class EchoUpstream:
     requests: list[UpstreamRequest] = field(default_factory=list)
 
 
+def read_request(handler: BaseHTTPRequestHandler) -> tuple[UpstreamRequest, bytes]:
+    """The request ``handler`` is answering, as recorded, and its body."""
+    length = int(handler.headers.get("content-length") or 0)
+    body = handler.rfile.read(length) if length else b""
+    headers: dict[str, list[str]] = {}
+    for name, value in handler.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    return UpstreamRequest(handler.command, handler.path, headers, len(body)), body
+
+
 def _echo_handler(seen: list[UpstreamRequest]) -> type[BaseHTTPRequestHandler]:
     class Echo(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # nginx keeps upstream connections alive
 
         def _echo(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers: dict[str, list[str]] = {}
-            for name, value in self.headers.items():
-                headers.setdefault(name.lower(), []).append(value)
-            request = UpstreamRequest(self.command, self.path, headers, len(body))
+            request, _body = read_request(self)
             seen.append(request)
             payload = json.dumps(asdict(request)).encode()
             self.send_response(200)
@@ -218,23 +236,29 @@ def _echo_handler(seen: list[UpstreamRequest]) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def echo_upstream() -> Iterator[EchoUpstream]:
-    """An HTTP server in a thread that echoes method, path and headers as JSON."""
-    upstream = EchoUpstream(address="")
-    server = ThreadingHTTPServer((HOST, 0), _echo_handler(upstream.requests))
+def serving(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[str]:
+    """``handler`` served by a thread on a free loopback port; yields ``host:port``."""
+    server = ThreadingHTTPServer((HOST, 0), handler)
     server.daemon_threads = True
-    upstream.address = f"{HOST}:{server.server_address[1]}"
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="echo-upstream",
-        daemon=True,
-    )  # fmt: skip
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+    )
     thread.start()
     try:
-        yield upstream
+        yield f"{HOST}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(STOP_SECONDS)
+
+
+@contextmanager
+def echo_upstream() -> Iterator[EchoUpstream]:
+    """An HTTP server in a thread that echoes method, path and headers as JSON."""
+    upstream = EchoUpstream(address="")
+    with serving(_echo_handler(upstream.requests), "echo-upstream") as address:
+        upstream.address = address
+        yield upstream
 
 
 # -- nginx -----------------------------------------------------------------------
@@ -248,18 +272,33 @@ def nginx_binary() -> str | None:
     return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
 
 
+@dataclass(frozen=True)
+class Site:
+    """A site config of ``deploy/nginx/`` and the address of its model server in it."""
+
+    path: Path
+    upstream_placeholder: str
+
+
+HUBGATE_SITE = Site(NGINX_CONF, UPSTREAM_PLACEHOLDER)
+VLLM_SITE = Site(REPO / "deploy" / "nginx" / "vllm.conf", "vllm:8001")
+
+
 def _substitute(text: str, placeholder: str, value: str, source: Path = NGINX_CONF) -> str:
     if placeholder not in text:
         raise AssertionError(f"{source} no longer contains {placeholder!r}")
     return text.replace(placeholder, value)
 
 
-def render_nginx_conf(prefix: Path, *, listen_port: int, hubgate: str, upstream: str) -> str:
-    """``deploy/nginx/hubgate.conf`` with test addresses, wrapped in a whole nginx.conf
-    whose pid, logs and temporary files all live under ``prefix``."""
-    site = NGINX_CONF.read_text()
+def render_nginx_conf(
+    prefix: Path, *, listen_port: int, hubgate: str, upstream: str, site_conf: Site = HUBGATE_SITE
+) -> str:
+    """A site of ``deploy/nginx/`` (hubgate.conf unless told) with test addresses,
+    wrapped in a whole nginx.conf whose pid, logs and temporary files all live
+    under ``prefix``."""
+    site = site_conf.path.read_text()
     site = _substitute(site, HUBGATE_PLACEHOLDER, hubgate)
-    site = _substitute(site, UPSTREAM_PLACEHOLDER, upstream)
+    site = _substitute(site, site_conf.upstream_placeholder, upstream)
     site = _substitute(site, LISTEN_PLACEHOLDER, f"listen {HOST}:{listen_port};")
     # As root, workers would switch to `nobody`, who cannot enter pytest's folders.
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
@@ -297,7 +336,9 @@ def _listening(port: int) -> bool:
 
 
 @contextmanager
-def running_nginx(binary: str, *, hubgate_url: str, upstream: str) -> Iterator[str]:
+def running_nginx(
+    binary: str, *, hubgate_url: str, upstream: str, site: Site = HUBGATE_SITE
+) -> Iterator[str]:
     """nginx in the foreground with the rendered config; yields its base URL."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="hubgate-nginx-") as folder:
@@ -307,7 +348,9 @@ def running_nginx(binary: str, *, hubgate_url: str, upstream: str) -> Iterator[s
         conf = prefix / "nginx.conf"
         hubgate = hubgate_url.removeprefix("http://")
         conf.write_text(
-            render_nginx_conf(prefix, listen_port=port, hubgate=hubgate, upstream=upstream)
+            render_nginx_conf(
+                prefix, listen_port=port, hubgate=hubgate, upstream=upstream, site_conf=site
+            )
         )
         command = [binary, "-p", f"{prefix}/", "-c", str(conf)]
         checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
@@ -371,6 +414,28 @@ def running_caddy(binary: str, *, hubgate_url: str, upstream: str) -> Iterator[s
                 yield f"http://{HOST}:{port}"
             finally:
                 print(f"--- caddy log (tail):\n{_tail(log, 20)}")
+
+
+# -- callers -------------------------------------------------------------------
+
+
+def personal_token(rt: Runtime, user: User, scope: str, *, revoked: bool = False) -> str:
+    """A personal token of ``user`` with one scope, as its holder would keep it."""
+    actor = Actor(label="e2e", user_id=user.id)
+    with rt.db.transaction() as db:
+        new = tokens.create_personal(db, actor, user.id, f"{scope}-token", [scope], None, rt.now())
+        if revoked:
+            tokens.revoke_personal(db, actor, user.id, new.row.id, rt.now())
+    return new.secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def refusal(response: httpx.Response) -> tuple[int, str | None]:
+    """A proxy's refusal as hubgate worded it: the status and ``X-Hubgate-Reason``."""
+    return response.status_code, response.headers.get("x-hubgate-reason")
 
 
 # -- fixtures --------------------------------------------------------------------

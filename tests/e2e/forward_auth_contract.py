@@ -20,13 +20,13 @@ import httpx
 import pytest
 
 from hubgate.access import CredentialKind, OrgRole, Principal, ResourceKind, Visibility
-from hubgate.accounts import sessions, tokens
+from hubgate.accounts import sessions
 from hubgate.audit import Actor
 from hubgate.db.models import Org, User
 from hubgate.orgs import resources, service, team_tokens
 from hubgate.runtime import Runtime
 from tests.conftest import PASSWORD, World
-from tests.e2e.conftest import EchoUpstream
+from tests.e2e.conftest import EchoUpstream, bearer, personal_token, refusal
 
 __all__ = [
     "CONFUSING_PATHS",
@@ -82,15 +82,6 @@ def _admin_principal(org: Org, admin: User) -> Principal:
     )
 
 
-def _personal(rt: Runtime, user: User, scope: str, *, revoked: bool = False) -> str:
-    actor = Actor(label="e2e", user_id=user.id)
-    with rt.db.transaction() as db:
-        new = tokens.create_personal(db, actor, user.id, f"{scope}-token", [scope], None, rt.now())
-        if revoked:
-            tokens.revoke_personal(db, actor, user.id, new.row.id, rt.now())
-    return new.secret
-
-
 def _seed_org(rt: Runtime, org: Org, admin: User) -> tuple[str, int]:
     """Team ``research``, its private deployment, a private and a public model;
     returns the research team's inference token and its id."""
@@ -110,10 +101,6 @@ def _seed_org(rt: Runtime, org: Org, admin: User) -> tuple[str, int]:
     return new.secret, new.row.id
 
 
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
 def session_cookie(hubgate_url: str, email: str) -> str:
     """Sign in at hubgate itself; the ``Cookie`` header a browser would then send."""
     response = httpx.post(
@@ -127,10 +114,6 @@ def hubgate_headers(upstream: EchoUpstream) -> dict[str, list[str]]:
     """The X-Hubgate-* headers (any spelling) the model server saw on the last request."""
     headers = upstream.requests[-1].headers
     return {k: v for k, v in headers.items() if k.replace("_", "-").startswith("x-hubgate-")}
-
-
-def refusal(response: httpx.Response) -> tuple[int, str | None]:
-    return response.status_code, response.headers.get("x-hubgate-reason")
 
 
 def raw_get(proxy_url: str, path: str) -> tuple[int, str | None]:
@@ -176,10 +159,10 @@ class ForwardAuthContract:
         world.member(acme, member, OrgRole.WRITE)
         research, research_id = _seed_org(world.rt, acme, admin)
         return Secrets(
-            member_read=_personal(world.rt, member, "read"),
-            member_write=_personal(world.rt, member, "write"),
-            revoked=_personal(world.rt, member, "read", revoked=True),
-            outsider=_personal(world.rt, outsider, "read"),
+            member_read=personal_token(world.rt, member, "read"),
+            member_write=personal_token(world.rt, member, "write"),
+            revoked=personal_token(world.rt, member, "read", revoked=True),
+            outsider=personal_token(world.rt, outsider, "read"),
             research=research,
             research_subject=f"token:{research_id}",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from hubgate.config import Settings
+from hubgate.config import HostHeader, Settings
 
 
 @pytest.mark.parametrize("secret", ["", "changeme", "secret", "short-but-not-placeholder"])
@@ -75,3 +75,24 @@ def test_smtp_urls_name_the_server_tls_and_credentials() -> None:
     assert "p@ss" not in repr(tls) and str(tls) == "smtps://[::1]:2465"
     assert server("smtps://mail.example.com").port == 465  # type: ignore[attr-defined]
     assert Settings(env="dev", smtp_url="", _env_file=None).smtp_server is None  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("X-Original-Host", HostHeader.X_ORIGINAL_HOST),
+        ("x-forwarded-host", HostHeader.X_FORWARDED_HOST),
+        ("", None),
+    ],
+)
+def test_the_host_header_is_one_of_two_names_or_unset(
+    value: str, expected: HostHeader | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBGATE_HOST_HEADER", value)
+    assert Settings(env="dev", _env_file=None).host_header is expected  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["host", "x-real-host", "authorization"])
+def test_other_host_headers_are_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="host_header"):
+        Settings(env="dev", host_header=value, _env_file=None)  # type: ignore[call-arg]

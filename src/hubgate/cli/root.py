@@ -9,6 +9,7 @@ print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
     hubgate user create|reset-link|purge-unverified | org create|list
     hubgate member list|add|set-role|unpin|remove
     hubgate team create|add-member | resource create | token create|revoke
+    hubgate deployment routes|bind|unbind
     hubgate audit | mail outbox|send | keys list|rotate
 """
 
@@ -25,6 +26,7 @@ import uvicorn
 from hubgate import __version__
 from hubgate import demo as demo_data
 from hubgate.cli.base import HubgateGroup, load, safe_url
+from hubgate.cli.deployments import deployment
 from hubgate.cli.devidp import dev_idp, loopback_host
 from hubgate.cli.domains import domain
 from hubgate.cli.keys import keys
@@ -196,6 +198,7 @@ for command in (
     member,
     team,
     resource,
+    deployment,
     token,
     audit_command,
     mail,

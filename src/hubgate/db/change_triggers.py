@@ -21,8 +21,9 @@ token cannot, since nobody could have presented its secret before. Columns that
 change on every use (``sessions.last_seen_at``, ``tokens.last_used_at``) are left
 out on purpose: bumping on them would empty every cache on each check.
 
-A migration that rebuilds a watched table on SQLite (``batch_alter_table``)
-drops its triggers: call :func:`install` for it again.
+The migration that creates a watched table installs its triggers; one that
+rebuilds a watched table on SQLite (``batch_alter_table`` with a change SQLite
+cannot ALTER) drops them and must call :func:`install` again.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "install",
     "installed",
     "uninstall",
+    "watch_of",
 ]
 
 TABLE = "gate_changes"
@@ -72,7 +74,13 @@ WATCHED: tuple[Watch, ...] = (
         updates=("revoked_at", "expires_at", "scopes", "user_id", "team_id", "org_id"),
     ),
     Watch("sso_authentications"),
+    Watch("deployment_routes"),
 )
+
+
+def watch_of(table: str) -> Watch:
+    """The entry of :data:`WATCHED` for ``table`` (for the migration that makes it)."""
+    return next(watch for watch in WATCHED if watch.table == table)
 
 
 def install(connection: Connection, watch: Watch) -> None:

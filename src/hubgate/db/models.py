@@ -29,6 +29,7 @@ from hubgate.db.types import UtcDateTime, utcnow
 __all__ = [
     "AuditEvent",
     "Base",
+    "DeploymentRoute",
     "Email",
     "Ephemeral",
     "Invitation",
@@ -257,6 +258,42 @@ class Resource(Base):
     )
     creator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentRoute(Base):
+    """A deployment reached at a host and/or under a path prefix (hubgate.gate.routes).
+
+    One (host, prefix) pair leads to one deployment across all orgs. NULLs never
+    collide in a unique constraint, so the pairs with a missing part have a
+    partial unique index each."""
+
+    __tablename__ = "deployment_routes"
+    __table_args__ = (
+        CheckConstraint("host IS NOT NULL OR path_prefix IS NOT NULL", name="host_or_prefix"),
+        UniqueConstraint("host", "path_prefix"),
+        Index(
+            "uq_deployment_routes_host_only",
+            "host",
+            unique=True,
+            sqlite_where=text("path_prefix IS NULL"),
+            postgresql_where=text("path_prefix IS NULL"),
+        ),
+        Index(
+            "uq_deployment_routes_prefix_only",
+            "path_prefix",
+            unique=True,
+            sqlite_where=text("host IS NULL"),
+            postgresql_where=text("host IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    host: Mapped[str | None] = mapped_column(String(253))
+    path_prefix: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -10,8 +10,11 @@ allowed ``call`` by a token is counted in memory for its usage figures
 
 The proxy sends the original request's path (``X-Original-URI`` or
 ``X-Forwarded-Uri``) and method (``X-Original-Method`` or
-``X-Forwarded-Method``), plus the caller's ``Authorization`` header or cookie;
-:mod:`hubgate.gate.paths` maps them to a resource and action.
+``X-Forwarded-Method``), the host it routed by (in the header
+``HUBGATE_HOST_HEADER`` names), plus the caller's ``Authorization`` header or
+cookie. A deployment bound to that host and/or a path prefix
+(:mod:`hubgate.gate.routes`) takes the request first; otherwise
+:mod:`hubgate.gate.paths` maps the path to a resource and action.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hubgate import metrics
 from hubgate.access import Action
 from hubgate.accounts.sessions import COOKIE
-from hubgate.gate import changes
+from hubgate.gate import changes, route_table
 from hubgate.gate.answer import Answer, Headers, evaluate, refusal
 from hubgate.gate.assertion import HEADER, Minter
 from hubgate.gate.cache import MAX_AGE, DecisionCache
 from hubgate.gate.paths import Route, map_request
+from hubgate.gate.routes import RouteTable
 from hubgate.gate.usage import UsageCounter
 from hubgate.runtime import Runtime
 
@@ -57,15 +61,17 @@ _ASSERTION = HEADER.lower().encode()
 
 
 class GateRequest:
-    """The few headers of a check, decoded once."""
+    """The few headers of a check, decoded once; ``host_header`` names the header
+    the proxy puts the routed host in (``HUBGATE_HOST_HEADER``), if any."""
 
-    __slots__ = ("ambiguous", "authorization", "cookie", "method", "uri")
+    __slots__ = ("ambiguous", "authorization", "cookie", "host", "method", "uri")
 
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, raw: list[tuple[bytes, bytes]], host_header: bytes | None = None) -> None:
         found: dict[bytes, bytes] = {}
         for name, value in raw:
-            if name in _WANTED and name not in found:
+            if (name in _WANTED or name == host_header) and name not in found:
                 found[name] = value
+        self.host = _text(found.get(host_header)) if host_header else None
         uri = _agreed(found, b"x-original-uri", b"x-forwarded-uri")
         method = _agreed(found, b"x-original-method", b"x-forwarded-method")
         self.ambiguous = uri is _DIFFER or method is _DIFFER
@@ -113,13 +119,16 @@ class Gate:
         self.runtime = runtime
         self.usage = usage
         self.minter = minter
+        host_header = runtime.settings.host_header
+        self.host_header = host_header.encode() if host_header else None
+        self._routes: tuple[int | None, RouteTable] = (None, RouteTable(()))
         self.cache: DecisionCache[Answer] = DecisionCache(runtime.settings.gate_cache_entries)
         self.sequence = changes.for_url(runtime.settings.database_url)
         self._decisions: dict[str, Callable[[], None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in _METHODS:
-            answer = await self.answer(GateRequest(scope["headers"]))
+            answer = await self.answer(GateRequest(scope["headers"], self.host_header))
             headers = answer.headers + self.assertion(answer)
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
@@ -129,21 +138,36 @@ class Gate:
     async def answer(self, request: GateRequest) -> Answer:
         """May the caller make the original request? From the cache when nothing
         has changed since it was computed."""
-        route = map_request(request.uri, request.method)
         now = self.runtime.now()
         if request.ambiguous:
             answer = refusal(403, _AMBIGUOUS, now + MAX_AGE)
-        elif route is None:
-            answer = refusal(403, _UNMAPPED, now + MAX_AGE)
         else:
-            answer = await self._decided(request, route, now)
-            self._count_use(answer, route, now)
+            seq = None if self.sequence is None else await self.sequence.current()
+            routes = await self._route_table(seq)
+            route = routes.match(request.host, request.uri) or map_request(
+                request.uri, request.method
+            )
+            if route is None:
+                answer = refusal(403, _UNMAPPED, now + MAX_AGE)
+            else:
+                answer = await self._decided(request, route, now, seq)
+                self._count_use(answer, route, now)
         self._counter(answer.reason)()
         return answer
 
-    async def _decided(self, request: GateRequest, route: Route, now: datetime) -> Answer:
+    async def _route_table(self, seq: int | None) -> RouteTable:
+        """The deployments bound to hosts and prefixes as of ``seq`` (read again
+        whenever the sequence moved, or every time while it is unknown)."""
+        known, table = self._routes
+        if seq is None or seq != known:
+            table = await to_thread.run_sync(route_table.current, self.runtime)
+            self._routes = (seq, table)
+        return table
+
+    async def _decided(
+        self, request: GateRequest, route: Route, now: datetime, seq: int | None
+    ) -> Answer:
         key = (request.credential_key(), route)
-        seq = None if self.sequence is None else await self.sequence.current()
         answer = self.cache.get(key, seq, now)
         if answer is None:
             answer = await to_thread.run_sync(

@@ -12,6 +12,7 @@ from hubgate import freshness
 from hubgate.access import Action, Principal, ResourceKind, ResourceTarget, Visibility, decide
 from hubgate.db.models import Org, Resource
 from hubgate.errors import Forbidden, NotFound
+from hubgate.gate import bindings
 from hubgate.orgs import queries, resources, service
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
@@ -201,6 +202,8 @@ def resource_page(
         context["sso_banner"] = _banner(request, db, found, principal, credential)
         teams = queries.team_names(db, found.id)
         context |= {"resource": row, "kind": kind, "teams": teams, **_abilities(principal, target)}
+        if kind is ResourceKind.DEPLOYMENT:
+            context["routes"] = bindings.routes_of(db, principal, row)
     context["team"] = teams.get(row.team_id) if row.team_id else None
     return render(request, rt, "resource.html", context)
 

@@ -27,7 +27,7 @@ router = APIRouter(tags=["forward-auth"])
 async def check(request: Request) -> Response:
     """Answer the proxy: may this credential make the original request?"""
     gate: Gate = request.app.state.gate
-    answer = await gate.answer(GateRequest(request.scope["headers"]))
+    answer = await gate.answer(GateRequest(request.scope["headers"], gate.host_header))
     raw = answer.headers + gate.assertion(answer)
     headers = {name.decode(): value.decode("latin-1") for name, value in raw}
     return Response(status_code=answer.status, headers=headers)

@@ -20,6 +20,12 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+# The tables watched from this revision on (later ones install their own).
+_TABLES = (
+    "orgs", "org_sso", "memberships", "teams", "team_memberships", "resources", "emails",
+    "sessions", "tokens", "sso_authentications",
+)  # fmt: skip
+
 
 def upgrade() -> None:
     op.create_table(
@@ -32,14 +38,14 @@ def upgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
         change_triggers.create_function(connection)
-    for watch in change_triggers.WATCHED:
-        change_triggers.install(connection, watch)
+    for table in _TABLES:
+        change_triggers.install(connection, change_triggers.watch_of(table))
 
 
 def downgrade() -> None:
     connection = op.get_bind()
-    for watch in change_triggers.WATCHED:
-        change_triggers.uninstall(connection, watch.table)
+    for table in _TABLES:
+        change_triggers.uninstall(connection, table)
     if connection.dialect.name == "postgresql":
         change_triggers.drop_function(connection)
     op.drop_table("gate_changes")
