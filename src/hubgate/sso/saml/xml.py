@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -16,6 +16,7 @@ __all__ = [
     "ALLOWED_SIGNATURES",
     "ALLOWED_TRANSFORMS",
     "NS",
+    "Path",
     "decode",
     "parse",
     "parse_instant",
@@ -68,6 +69,33 @@ _PARSER = etree.XMLParser(
 def q(prefix: str, name: str) -> str:
     """The Clark name ``{namespace}name``."""
     return f"{{{NS[prefix]}}}{name}"
+
+
+class Path:
+    """A path such as ``saml:Subject/saml:NameID``, compiled once. It finds what
+    ``findall`` would, in document order, but libxml2 walks it in C, where
+    ``findall`` runs ElementPath in Python and builds a tag matcher at every step;
+    a path ending in ``/@Name`` reads those attribute values without building an
+    element object for each."""
+
+    __slots__ = ("_compiled", "expression")
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self._compiled = etree.XPath(expression, namespaces=NS, smart_strings=False)
+
+    def all(self, node: etree._Element) -> list[etree._Element]:
+        """Every element the path reaches from ``node``."""
+        return cast("list[etree._Element]", self._compiled(node))
+
+    def first(self, node: etree._Element) -> etree._Element | None:
+        """The first of :meth:`all` (what ``find`` finds), or ``None``."""
+        found = self.all(node)
+        return found[0] if found else None
+
+    def values(self, node: etree._Element) -> list[str]:
+        """Every attribute value an ``/@Name`` path reaches; absent ones are skipped."""
+        return cast("list[str]", self._compiled(node))
 
 
 def decode(encoded: str | bytes, limit: int) -> bytes:
