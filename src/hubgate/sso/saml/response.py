@@ -342,16 +342,18 @@ def _named_values(assertion: etree._Element) -> list[tuple[str, list[str]]]:
     """(Name, value texts) of each Attribute. One path finds the Attributes and their
     values in document order, so every value comes right after its own Attribute."""
     named: list[tuple[str, list[str]]] = []
+    values: list[str] = []
     for node in _ATTRIBUTES_AND_VALUES.all(assertion):
         if node.tag == _ATTRIBUTE:
-            named.append((node.get("Name") or "", []))
+            values = []
+            named.append((node.get("Name") or "", values))
             if len(named) > _MAX_ATTRIBUTES:
                 raise MalformedResponse("The Assertion carries too many attributes.")
             continue
         value = _text(node)
         if len(value) > _MAX_VALUE_LENGTH:
             raise MalformedResponse("An attribute value is too long.")
-        named[-1][1].append(value)
+        values.append(value)
     return named
 
 

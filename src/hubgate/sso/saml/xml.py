@@ -91,7 +91,7 @@ class Path:
 
     def first(self, node: etree._Element) -> etree._Element | None:
         """The first of :meth:`all` (what ``find`` finds), or ``None``."""
-        found = self.all(node)
+        found = cast("list[etree._Element]", self._compiled(node))
         return found[0] if found else None
 
     def values(self, node: etree._Element) -> list[str]:
