@@ -301,7 +301,6 @@ _XMLSEC_VERIFY = "<method 'verify' of 'xmlsec.SignatureContext' objects>"
 _STAGES = (
     ("xml.py", "decode", 0),
     ("xml.py", "parse", 0),
-    ("xml.py", "_depth", 1),
     ("response.py", "_verify_structure_and_signatures", 0),
     ("response.py", "_verify_unique_ids", 1),
     ("response.py", "_verify_signatures_placed", 1),
@@ -318,6 +317,7 @@ _STAGES = (
     ("response.py", "_verify_not_replayed", 0),
     ("response.py", "_identity", 0),
     ("response.py", "_attributes", 1),
+    ("response.py", "_named_values", 2),
 )
 _StatsTable = dict[tuple[str, int, str], tuple[int, int, float, float, object]]
 
