@@ -75,7 +75,7 @@ _ATTRIBUTES_AND_VALUES = Path(
 # Every ID attribute and whether any xml:id exists, each in one pass in C (walking
 # the tree from Python builds a proxy object per element).
 _IDS = Path("//@ID")
-_ANY_XML_ID = etree.XPath("boolean(//@xml:id)")
+_ANY_XML_ID = etree.XPath("boolean(//@xml:id)", regexp=False)
 
 
 @dataclass(frozen=True, slots=True)
