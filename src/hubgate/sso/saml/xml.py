@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -84,20 +85,24 @@ class Path:
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        self._compiled = etree.XPath(expression, namespaces=NS, smart_strings=False, regexp=False)
+        # Typed once here: a path of elements or of attributes gives a list.
+        self._compiled: Callable[[etree._Element], list[Any]] = cast(
+            "Callable[[etree._Element], list[Any]]",
+            etree.XPath(expression, namespaces=NS, smart_strings=False, regexp=False),
+        )
 
     def all(self, node: etree._Element) -> list[etree._Element]:
         """Every element the path reaches from ``node``."""
-        return cast("list[etree._Element]", self._compiled(node))
+        return self._compiled(node)
 
     def first(self, node: etree._Element) -> etree._Element | None:
         """The first of :meth:`all` (what ``find`` finds), or ``None``."""
-        found = cast("list[etree._Element]", self._compiled(node))
+        found = self._compiled(node)
         return found[0] if found else None
 
     def values(self, node: etree._Element) -> list[str]:
         """Every attribute value an ``/@Name`` path reaches; absent ones are skipped."""
-        return cast("list[str]", self._compiled(node))
+        return self._compiled(node)
 
 
 def decode(encoded: str | bytes, limit: int) -> bytes:
