@@ -40,10 +40,11 @@ import _saml_fixture as fx
 from hubgate.sso.saml.config import SamlConfig
 from hubgate.sso.saml.response import ResponseContext, verify_response
 
-RATIO_TARGET = 6.0
+RATIO_TARGET = 10.0
 RATE_TARGET = 1_500
 HUBGATE = "hubgate verify_response (full pipeline)"
 ONELOGIN = "python3-saml is_valid (strict)"
+FLOOR = "lxml parse + xmlsec verify (floor)"
 
 _DS = "http://www.w3.org/2000/09/xmldsig#"
 _POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -206,7 +207,7 @@ def candidates(world: World) -> list[Candidate]:
             "python3-saml is_valid + nameid/attributes", onelogin_verifier(world, extract=True)
         ),
         Candidate("signxml XMLVerifier.verify (signature)", signxml_verifier(world)),
-        Candidate("lxml parse + xmlsec verify (floor)", floor_verifier(world)),
+        Candidate(FLOOR, floor_verifier(world)),
     ]
 
 
@@ -300,7 +301,6 @@ _XMLSEC_VERIFY = "<method 'verify' of 'xmlsec.SignatureContext' objects>"
 _STAGES = (
     ("xml.py", "decode", 0),
     ("xml.py", "parse", 0),
-    ("xml.py", "_depth", 1),
     ("response.py", "_verify_structure_and_signatures", 0),
     ("response.py", "_verify_unique_ids", 1),
     ("response.py", "_verify_signatures_placed", 1),
@@ -317,6 +317,7 @@ _STAGES = (
     ("response.py", "_verify_not_replayed", 0),
     ("response.py", "_identity", 0),
     ("response.py", "_attributes", 1),
+    ("response.py", "_named_values", 2),
 )
 _StatsTable = dict[tuple[str, int, str], tuple[int, int, float, float, object]]
 
@@ -380,14 +381,22 @@ def print_rates(rates: dict[str, Rate], plan: Plan) -> None:
 
 
 def print_targets(rates: dict[str, Rate]) -> None:
-    hubgate, onelogin = rates[HUBGATE], rates[ONELOGIN]
+    """The ratios to python3-saml, hubgate's and the floor's, all from this run: the
+    host's speed drifts, so only figures measured side by side compare."""
+    hubgate, onelogin, floor = rates[HUBGATE], rates[ONELOGIN], rates[FLOOR]
     ratio = hubgate.per_second / onelogin.per_second
     cpu_ratio = hubgate.cpu_per_second / onelogin.cpu_per_second
     print(f"\n{'figure':<44} {'measured':>12}  {'target':<12} met")
     _row("hubgate / python3-saml", f"{ratio:.2f}x", f">= {RATIO_TARGET:g}x", ratio >= RATIO_TARGET)
     _row("  the same by CPU time", f"{cpu_ratio:.2f}x", f">= {RATIO_TARGET:g}x",
          cpu_ratio >= RATIO_TARGET)  # fmt: skip
-    print(f"{'  6x python3-saml here, per s':<44} {onelogin.per_second * RATIO_TARGET:>12,.0f}")
+    print(f"{'  floor / python3-saml (the ceiling)':<44} "
+          f"{floor.per_second / onelogin.per_second:>11.2f}x")  # fmt: skip
+    print(f"{'    the same by CPU time':<44} "
+          f"{floor.cpu_per_second / onelogin.cpu_per_second:>11.2f}x")  # fmt: skip
+    print(f"{'  hubgate / floor':<44} {hubgate.per_second / floor.per_second:>11.2f}x")
+    print(f"{f'  {RATIO_TARGET:g}x python3-saml here, per s':<44} "
+          f"{onelogin.per_second * RATIO_TARGET:>12,.0f}")  # fmt: skip
     _row("hubgate verified responses/s", f"{hubgate.per_second:,.0f}", f">= {RATE_TARGET:,}",
          hubgate.per_second >= RATE_TARGET)  # fmt: skip
 

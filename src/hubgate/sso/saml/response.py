@@ -7,7 +7,6 @@ from the element a verified signature covers.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -36,7 +35,7 @@ from hubgate.sso.saml.errors import (
     UnsolicitedResponse,
 )
 from hubgate.sso.saml.signature import enveloped_signature, verify_enveloped
-from hubgate.sso.saml.xml import decode, parse, parse_instant, q
+from hubgate.sso.saml.xml import Path, decode, parse, parse_instant, q
 
 __all__ = ["ReplayCache", "ResponseContext", "verify_response"]
 
@@ -49,6 +48,34 @@ _MAX_VALUE_LENGTH = 1024
 _MAX_NAME_LENGTH = 256  # a NameID's Format and qualifiers, a SessionIndex
 _MAX_LIFETIME = timedelta(days=1)
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
+
+# Names and paths built once rather than on every call (see xml.Path).
+_RESPONSE = q("samlp", "Response")
+_ASSERTION = q("saml", "Assertion")
+_ENCRYPTED_ASSERTION = q("saml", "EncryptedAssertion")
+_SIGNATURE = q("ds", "Signature")
+_STATUS_CODE = Path("samlp:Status/samlp:StatusCode")
+_ISSUER = Path("saml:Issuer")
+_NAME_ID = Path("saml:Subject/saml:NameID")
+_CONFIRMATION_DATA = "saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
+_BEARER_DATA = Path(
+    f"saml:Subject/saml:SubjectConfirmation[@Method='{BEARER}']/saml:SubjectConfirmationData"
+)
+_ANSWERS = Path(f"{_CONFIRMATION_DATA}/@InResponseTo")
+_LIFETIME_ENDS = Path(f"{_CONFIRMATION_DATA}/@NotOnOrAfter | saml:Conditions/@NotOnOrAfter")
+_CONDITIONS = Path("saml:Conditions")
+_AUDIENCE_RESTRICTIONS = Path("saml:AudienceRestriction")
+_AUDIENCES = Path("saml:Audience")
+_AUTHN_STATEMENT = Path("saml:AuthnStatement")
+_ATTRIBUTE = q("saml", "Attribute")
+_ATTRIBUTES_AND_VALUES = Path(
+    "saml:AttributeStatement/saml:Attribute"
+    " | saml:AttributeStatement/saml:Attribute/saml:AttributeValue"
+)
+# Every ID attribute and whether any xml:id exists, each in one pass in C (walking
+# the tree from Python builds a proxy object per element).
+_IDS = Path("//@ID")
+_ANY_XML_ID = etree.XPath("boolean(//@xml:id)", regexp=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +119,7 @@ def verify_response(
 def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -> _Verified:
     """One Response, one Assertion (after decryption), unique IDs, every signature
     enveloped in the Response or the Assertion and verified."""
-    if root.tag != q("samlp", "Response") or len(list(root.iter(q("samlp", "Response")))) != 1:
+    if root.tag != _RESPONSE or len(list(root.iter(_RESPONSE))) != 1:
         raise UnexpectedStructure()
     _verify_status(root)
     _verify_unique_ids(root)
@@ -113,24 +140,23 @@ def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -
 
 def _verify_unique_ids(root: etree._Element) -> None:
     """IDs are unique, and ``xml:id`` (a second ID namespace) is not used at all."""
-    if any(node.get(XML_ID) is not None for node in root.iter()):
+    if _ANY_XML_ID(root):
         raise SignatureReference("xml:id attributes are not accepted (ID confusion).")
-    ids = Counter(node.get("ID") for node in root.iter() if node.get("ID") is not None)
-    if any(count > 1 for count in ids.values()):
+    ids = _IDS.values(root)
+    if len(set(ids)) != len(ids):
         raise SignatureReference("Two elements share one ID (signature wrapping).")
 
 
 def _verify_signatures_placed(root: etree._Element) -> None:
-    allowed_parents = {q("samlp", "Response"), q("saml", "Assertion")}
-    for signature in root.iter(q("ds", "Signature")):
+    for signature in root.iter(_SIGNATURE):
         parent = signature.getparent()
-        if parent is None or parent.tag not in allowed_parents:
+        if parent is None or parent.tag not in (_RESPONSE, _ASSERTION):
             raise SignatureReference("A signature sits outside the Response and the Assertion.")
 
 
 def _the_assertion(root: etree._Element, config: SamlConfig) -> etree._Element:
-    plain = list(root.iter(q("saml", "Assertion")))
-    encrypted = list(root.iter(q("saml", "EncryptedAssertion")))
+    plain = list(root.iter(_ASSERTION))
+    encrypted = list(root.iter(_ENCRYPTED_ASSERTION))
     if len(plain) + len(encrypted) != 1:
         raise UnexpectedStructure()
     found = (plain or encrypted)[0]
@@ -144,11 +170,11 @@ def _the_assertion(root: etree._Element, config: SamlConfig) -> etree._Element:
 def _decrypted(
     assertion: etree._Element, root: etree._Element, config: SamlConfig
 ) -> etree._Element:
-    if assertion.tag != q("saml", "EncryptedAssertion"):
+    if assertion.tag != _ENCRYPTED_ASSERTION:
         return assertion
     decrypted = decrypt_assertion(assertion, config.sp_private_key)
     _verify_unique_ids(root)
-    if len(list(root.iter(q("saml", "Assertion")))) != 1:
+    if len(list(root.iter(_ASSERTION))) != 1:
         raise UnexpectedStructure()
     _verify_signatures_placed(root)
     return decrypted
@@ -162,17 +188,17 @@ def _verify_signed_as_required(verified: _Verified, config: SamlConfig) -> None:
 
 
 def _verify_status(response: etree._Element) -> None:
-    code = response.find(f"{q('samlp', 'Status')}/{q('samlp', 'StatusCode')}")
+    code = _STATUS_CODE.first(response)
     if code is None or code.get("Value") != SUCCESS:
         value = code.get("Value", "") if code is not None else "none"
         raise StatusNotSuccess(f"The identity provider answered with status {value[:120]}.")
 
 
 def _verify_issuer(verified: _Verified, config: SamlConfig) -> None:
-    issuer = _text(verified.assertion.find(q("saml", "Issuer")))
+    issuer = _text(_ISSUER.first(verified.assertion))
     if issuer != config.idp_entity_id:
         raise IssuerMismatch()
-    outer = verified.response.find(q("saml", "Issuer"))
+    outer = _ISSUER.first(verified.response)
     if outer is not None and _text(outer) != config.idp_entity_id:
         raise IssuerMismatch()
 
@@ -189,14 +215,9 @@ def _verify_destination(verified: _Verified, config: SamlConfig) -> None:
 def _verify_in_response_to(
     verified: _Verified, config: SamlConfig, context: ResponseContext
 ) -> None:
-    answered = {
-        value
-        for value in (
-            verified.response.get("InResponseTo"),
-            *(d.get("InResponseTo") for d in _confirmation_data(verified.assertion)),
-        )
-        if value is not None
-    }
+    answered = set(_ANSWERS.values(verified.assertion))
+    if (outer := verified.response.get("InResponseTo")) is not None:
+        answered.add(outer)
     if context.request_id is None:
         if not config.allow_idp_initiated:
             raise UnsolicitedResponse()
@@ -209,40 +230,28 @@ def _verify_in_response_to(
         raise InResponseToMismatch()
 
 
-def _confirmation_data(assertion: etree._Element) -> list[etree._Element]:
-    path = f"{q('saml', 'Subject')}/{q('saml', 'SubjectConfirmation')}"
-    return [
-        data
-        for confirmation in assertion.findall(path)
-        for data in confirmation.findall(q("saml", "SubjectConfirmationData"))
-    ]
-
-
 def _verify_subject_confirmation(
     assertion: etree._Element, config: SamlConfig, context: ResponseContext
 ) -> None:
-    """Profiles §4.1.4.2: a bearer confirmation for this ACS, still valid."""
-    path = f"{q('saml', 'Subject')}/{q('saml', 'SubjectConfirmation')}"
-    for confirmation in assertion.findall(path):
-        if confirmation.get("Method") != BEARER:
-            continue
-        for data in confirmation.findall(q("saml", "SubjectConfirmationData")):
-            if data.get("Recipient") != config.acs_url:
-                raise RecipientMismatch()
-            until = parse_instant(data.get("NotOnOrAfter"))
-            if until is None or until <= context.now - config.clock_skew:
-                raise SubjectConfirmationInvalid("The bearer confirmation has expired.")
-            since = parse_instant(data.get("NotBefore"))
-            if since is not None and since > context.now + config.clock_skew:
-                raise SubjectConfirmationInvalid("The bearer confirmation is not valid yet.")
-            return
-    raise SubjectConfirmationInvalid()
+    """Profiles §4.1.4.2: a bearer confirmation for this ACS, still valid; the first
+    SubjectConfirmationData of a bearer SubjectConfirmation is the one that counts."""
+    data = _BEARER_DATA.first(assertion)
+    if data is None:
+        raise SubjectConfirmationInvalid()
+    if data.get("Recipient") != config.acs_url:
+        raise RecipientMismatch()
+    until = parse_instant(data.get("NotOnOrAfter"))
+    if until is None or until <= context.now - config.clock_skew:
+        raise SubjectConfirmationInvalid("The bearer confirmation has expired.")
+    since = parse_instant(data.get("NotBefore"))
+    if since is not None and since > context.now + config.clock_skew:
+        raise SubjectConfirmationInvalid("The bearer confirmation is not valid yet.")
 
 
 def _verify_conditions(
     assertion: etree._Element, config: SamlConfig, context: ResponseContext
 ) -> None:
-    conditions = assertion.findall(q("saml", "Conditions"))
+    conditions = _CONDITIONS.all(assertion)
     if len(conditions) != 1:
         raise UnexpectedStructure("The Assertion must carry exactly one Conditions element.")
     since = parse_instant(conditions[0].get("NotBefore"))
@@ -251,11 +260,11 @@ def _verify_conditions(
     until = parse_instant(conditions[0].get("NotOnOrAfter"))
     if until is not None and until <= context.now - config.clock_skew:
         raise AssertionExpired()
-    restrictions = conditions[0].findall(q("saml", "AudienceRestriction"))
+    restrictions = _AUDIENCE_RESTRICTIONS.all(conditions[0])
     if not restrictions:
         raise AudienceMismatch("The Assertion names no Audience.")
     for restriction in restrictions:
-        audiences = {_text(a) for a in restriction.findall(q("saml", "Audience"))}
+        audiences = {_text(a) for a in _AUDIENCES.all(restriction)}
         if config.sp_entity_id not in audiences:
             raise AudienceMismatch()
 
@@ -266,9 +275,7 @@ def _verify_not_replayed(
     assertion_id = assertion.get("ID")
     if not assertion_id or len(assertion_id) > 256:
         raise UnexpectedStructure("The Assertion has no usable ID.")
-    instants = [parse_instant(d.get("NotOnOrAfter")) for d in _confirmation_data(assertion)] + [
-        parse_instant(c.get("NotOnOrAfter")) for c in assertion.findall(q("saml", "Conditions"))
-    ]
+    instants = [parse_instant(value) for value in _LIFETIME_ENDS.values(assertion)]
     latest = max((i for i in instants if i is not None), default=context.now)
     if latest > context.now + _MAX_LIFETIME:
         raise SubjectConfirmationInvalid("The assertion claims to stay valid for more than a day.")
@@ -278,7 +285,7 @@ def _verify_not_replayed(
 
 
 def _identity(assertion: etree._Element, config: SamlConfig) -> Identity:
-    name_id = assertion.find(f"{q('saml', 'Subject')}/{q('saml', 'NameID')}")
+    name_id = _NAME_ID.first(assertion)
     subject = _text(name_id)
     if name_id is None or not subject or len(subject) > _MAX_VALUE_LENGTH:
         raise MalformedResponse("The Assertion names no subject (NameID).")
@@ -286,7 +293,7 @@ def _identity(assertion: etree._Element, config: SamlConfig) -> Identity:
     email = _first(attributes, config.email_attributes)
     if email is None and name_id.get("Format") == EMAIL_FORMAT:
         email = subject
-    statement = assertion.find(q("saml", "AuthnStatement"))
+    statement = _AUTHN_STATEMENT.first(assertion)
     return Identity(
         connection_id=config.connection_id,
         subject=subject,
@@ -321,18 +328,33 @@ def _idp_session(
 
 
 def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
-    path = f"{q('saml', 'AttributeStatement')}/{q('saml', 'Attribute')}"
+    """Each Attribute's non-empty values by Name, a Name given twice merged."""
     found: dict[str, tuple[str, ...]] = {}
-    nodes = assertion.findall(path)
-    if len(nodes) > _MAX_ATTRIBUTES:
-        raise MalformedResponse("The Assertion carries too many attributes.")
-    for node in nodes:
-        values = [_text(v) for v in node.findall(q("saml", "AttributeValue"))]
-        if len(values) > _MAX_VALUES or any(len(v) > _MAX_VALUE_LENGTH for v in values):
-            raise MalformedResponse("An attribute carries too many or too long values.")
-        name = node.get("Name") or ""
-        found[name] = found.get(name, ()) + tuple(v for v in values if v)
+    for name, values in _named_values(assertion):
+        if len(values) > _MAX_VALUES:
+            raise MalformedResponse("An attribute carries too many values.")
+        kept = tuple(filter(None, values))
+        found[name] = found[name] + kept if name in found else kept
     return found
+
+
+def _named_values(assertion: etree._Element) -> list[tuple[str, list[str]]]:
+    """(Name, value texts) of each Attribute. One path finds the Attributes and their
+    values in document order, so every value comes right after its own Attribute."""
+    named: list[tuple[str, list[str]]] = []
+    values: list[str] = []
+    for node in _ATTRIBUTES_AND_VALUES.all(assertion):
+        if node.tag == _ATTRIBUTE:
+            values = []
+            named.append((node.get("Name") or "", values))
+            if len(named) > _MAX_ATTRIBUTES:
+                raise MalformedResponse("The Assertion carries too many attributes.")
+            continue
+        value = _text(node)
+        if len(value) > _MAX_VALUE_LENGTH:
+            raise MalformedResponse("An attribute value is too long.")
+        values.append(value)
+    return named
 
 
 def _first(attributes: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> str | None:

@@ -27,15 +27,24 @@ from hubgate.sso.saml.xml import (
     ALLOWED_SIGNATURES,
     ALLOWED_TRANSFORMS,
     EXC_C14N,
-    q,
+    Path,
 )
 
 __all__ = ["enveloped_signature", "verify_enveloped"]
 
+# Paths compiled once rather than on every call (see xml.Path).
+_SIGNATURES = Path("ds:Signature")
+_SIGNED_INFO = Path("ds:SignedInfo")
+_CANONICALIZATION_METHOD = Path("ds:CanonicalizationMethod")
+_SIGNATURE_METHOD = Path("ds:SignatureMethod")
+_REFERENCES = Path("ds:Reference")
+_TRANSFORMS = Path("ds:Transforms/ds:Transform")
+_DIGEST_METHOD = Path("ds:DigestMethod")
+
 
 def enveloped_signature(element: etree._Element) -> etree._Element | None:
     """The element's own ds:Signature (a direct child), if any."""
-    found = element.findall(q("ds", "Signature"))
+    found = _SIGNATURES.all(element)
     if len(found) > 1:
         raise SignatureReference("An element carries more than one signature.")
     return found[0] if found else None
@@ -73,13 +82,13 @@ def _key(certificate_pem: str) -> xmlsec.Key:
 
 
 def _check_shape(element: etree._Element, signature: etree._Element) -> None:
-    signed_info = _only(signature, q("ds", "SignedInfo"))
-    method = _algorithm(_only(signed_info, q("ds", "CanonicalizationMethod")))
+    signed_info = _only(signature, _SIGNED_INFO)
+    method = _algorithm(_only(signed_info, _CANONICALIZATION_METHOD))
     if method != EXC_C14N:
         raise ForbiddenTransform("SignedInfo must use exclusive c14n without comments.")
-    if _algorithm(_only(signed_info, q("ds", "SignatureMethod"))) not in ALLOWED_SIGNATURES:
+    if _algorithm(_only(signed_info, _SIGNATURE_METHOD)) not in ALLOWED_SIGNATURES:
         raise SignatureAlgorithm()
-    references = signed_info.findall(q("ds", "Reference"))
+    references = _REFERENCES.all(signed_info)
     if len(references) != 1:
         raise SignatureReference("The signature must carry exactly one Reference.")
     _check_reference(element, references[0])
@@ -89,18 +98,18 @@ def _check_reference(element: etree._Element, reference: etree._Element) -> None
     element_id = element.get("ID")
     if not element_id or reference.get("URI") != f"#{element_id}":
         raise SignatureReference()
-    transforms = reference.findall(f"{q('ds', 'Transforms')}/{q('ds', 'Transform')}")
+    transforms = _TRANSFORMS.all(reference)
     if len(transforms) > 2 or any(_algorithm(t) not in ALLOWED_TRANSFORMS for t in transforms):
         raise ForbiddenTransform()
-    if _algorithm(_only(reference, q("ds", "DigestMethod"))) not in ALLOWED_DIGESTS:
+    if _algorithm(_only(reference, _DIGEST_METHOD)) not in ALLOWED_DIGESTS:
         raise SignatureAlgorithm()
 
 
-def _only(parent: etree._Element, tag: str) -> etree._Element:
-    found = parent.findall(tag)
+def _only(parent: etree._Element, path: Path) -> etree._Element:
+    found = path.all(parent)
     if len(found) != 1:
         raise SignatureReference(
-            f"The signature must carry exactly one {tag.rsplit('}', maxsplit=1)[-1]}."
+            f"The signature must carry exactly one {path.expression.rsplit(':', maxsplit=1)[-1]}."
         )
     return found[0]
 
