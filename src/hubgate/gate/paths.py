@@ -21,6 +21,7 @@ and encoded separators.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -42,7 +43,24 @@ class Route:
 
 
 def map_request(uri: str, method: str) -> Route | None:
-    """The resource and action an original request touches, or ``None`` if unmapped."""
+    """The resource and action an original request touches, or ``None`` if unmapped.
+
+    Inference traffic asks about the same few paths again and again, so short
+    ones are remembered (the mapping is a pure function of its two strings)."""
+    if len(uri) <= _REMEMBERED_URI:
+        return _remembered(uri, method)
+    return _map(uri, method)
+
+
+_REMEMBERED_URI = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered(uri: str, method: str) -> Route | None:
+    return _map(uri, method)
+
+
+def _map(uri: str, method: str) -> Route | None:
     if not uri.startswith("/") or len(uri) > MAX_URI or "#" in uri:
         return None
     path = uri.split("?", maxsplit=1)[0]

@@ -155,6 +155,8 @@ class RouteTable:
         """The bound deployment the request at ``host`` + ``uri`` goes to, if any.
 
         No method: whatever it is, a request to a bound deployment is a call."""
+        if not self._hostless and not self._by_host:
+            return None
         segments = _path_segments(uri)
         if segments is None:
             return None
