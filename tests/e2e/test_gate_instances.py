@@ -119,7 +119,7 @@ def api(base: str, method: str, path: str, secret: str, body: Any = None) -> htt
 
 
 def test_changes_on_one_instance_bite_on_the_other_at_once(
-    people: People, instances: tuple[str, str]
+    people: People, instances: tuple[str, str], rt: Runtime
 ) -> None:
     a, b = instances
 
@@ -159,11 +159,11 @@ def test_changes_on_one_instance_bite_on_the_other_at_once(
         assert phone.post("/api/v1/logout").status_code == 204
     assert check(b, MODEL, **on_phone) == (401, "sign_in_required")
 
+    # A member deactivated by the IdP's SCIM client.
+    scim_deactivation_bites(a, b, people, rt)
 
-def test_scim_deactivation_on_one_instance_bites_on_the_other(
-    people: People, instances: tuple[str, str], rt: Runtime
-) -> None:
-    a, b = instances
+
+def scim_deactivation_bites(a: str, b: str, people: People, rt: Runtime) -> None:
     scim = {"Authorization": f"Bearer {people.scim_token}", "Content-Type": "application/scim+json"}
     user = {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
