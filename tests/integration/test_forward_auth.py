@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,10 +12,11 @@ from fastapi.testclient import TestClient
 from hubgate.access import CredentialKind, OrgRole, ResourceKind, Visibility
 from hubgate.accounts import tokens
 from hubgate.audit import Actor
+from hubgate.gate.asgi import Gate, GateRequest
 from hubgate.orgs import resources, service
 from hubgate.principals import Credential, principal_for
-from hubgate.runtime import Runtime
-from tests.conftest import World, sign_in
+from hubgate.runtime import Runtime, build_runtime
+from tests.conftest import World, make_settings, sign_in
 
 
 def _check(
@@ -107,3 +110,18 @@ def test_two_differing_names_of_the_original_request_are_refused(
     )
     agreeing = {"x-original-uri": "/acme/models/open", "x-forwarded-uri": "/acme/models/open"}
     assert client.get("/auth/check", headers=agreeing).status_code == 200
+
+
+def test_a_database_that_cannot_answer_gives_503_not_500(tmp_path: Path) -> None:
+    """The gate runs ahead of the framework's error handlers: it says so itself,
+    and the proxy fails closed on a 503."""
+    missing = tmp_path / "gone" / "hubgate.db"
+    runtime = build_runtime(make_settings(f"sqlite:///{missing}"))
+    gate = Gate(app=None, runtime=runtime)  # type: ignore[arg-type]
+    raw = [(b"x-original-uri", b"/acme/models/open"), (b"authorization", b"Bearer hg_x")]
+    try:
+        answer = asyncio.run(gate.answer(GateRequest(raw)))
+    finally:
+        gate.close()
+        runtime.db.engine.dispose()
+    assert (answer.status, answer.reason) == (503, "database_unavailable")

@@ -20,11 +20,13 @@ cookie. A deployment bound to that host and/or a path prefix
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from anyio import to_thread
 from prometheus_client import Counter
+from sqlalchemy.exc import OperationalError
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,6 +45,7 @@ from hubgate.runtime import Runtime
 __all__ = ["PATH", "Gate", "GateRequest"]
 
 PATH = "/auth/check"
+log = logging.getLogger("hubgate.gate")
 _METHODS = frozenset({"GET", "HEAD"})
 _WANTED = frozenset(
     {
@@ -56,6 +59,7 @@ _WANTED = frozenset(
 )
 _UNMAPPED = "route_unmapped"
 _AMBIGUOUS = "route_ambiguous"
+_UNAVAILABLE = "database_unavailable"
 _DIFFER = b"differ"
 _ASSERTION = HEADER.lower().encode()
 
@@ -137,22 +141,27 @@ class Gate:
 
     async def answer(self, request: GateRequest) -> Answer:
         """May the caller make the original request? From the cache when nothing
-        has changed since it was computed."""
+        has changed since it was computed; 503 while the database cannot say."""
         now = self.runtime.now()
         if request.ambiguous:
             answer = refusal(403, _AMBIGUOUS, now + MAX_AGE)
         else:
-            seq = None if self.sequence is None else await self.sequence.current()
-            routes = await self._route_table(seq)
-            route = routes.match(request.host, request.uri) or map_request(
-                request.uri, request.method
-            )
-            if route is None:
-                answer = refusal(403, _UNMAPPED, now + MAX_AGE)
-            else:
-                answer = await self._decided(request, route, now, seq)
-                self._count_use(answer, route, now)
+            try:
+                answer = await self._mapped(request, now)
+            except OperationalError as exc:
+                log.warning("forward-auth: database unavailable: %s", exc)
+                answer = refusal(503, _UNAVAILABLE, now)
         self._counter(answer.reason)()
+        return answer
+
+    async def _mapped(self, request: GateRequest, now: datetime) -> Answer:
+        seq = None if self.sequence is None else await self.sequence.current()
+        routes = await self._route_table(seq)
+        route = routes.match(request.host, request.uri) or map_request(request.uri, request.method)
+        if route is None:
+            return refusal(403, _UNMAPPED, now + MAX_AGE)
+        answer = await self._decided(request, route, now, seq)
+        self._count_use(answer, route, now)
         return answer
 
     async def _route_table(self, seq: int | None) -> RouteTable:
