@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -92,16 +93,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime.db.engine.dispose()
 
 
+@functools.cache
 def _freeze_start_up() -> None:
-    """Once per process: later apps of the same process (tests) stay collectable."""
-    global _FROZEN
-    if not _FROZEN:
-        _FROZEN = True
-        gc.collect()
-        gc.freeze()
-
-
-_FROZEN = False
+    """Once per process (cached): later apps of the same process (tests) stay
+    collectable."""
+    gc.collect()
+    gc.freeze()
 
 
 def _usage_flusher(runtime: Runtime, usage: UsageCounter) -> Worker:
