@@ -308,6 +308,7 @@ def _exchange(
             response = connection.getresponse()
             ok = errors or 200 <= response.status < 300 or (not_modified and response.status == 304)
             if not ok:
+                response.close()  # its socket goes with the connection, not with the GC
                 raise BadRequest(
                     f"Could not reach {target.url}: it answered {response.status}.",
                     code="fetch_failed",
