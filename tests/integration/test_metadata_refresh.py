@@ -17,13 +17,14 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import select, update
 
+from hubgate.access import OrgRole
 from hubgate.audit import Actor
 from hubgate.db.models import AuditEvent, SamlMetadataSource
 from hubgate.errors import BadRequest, Conflict
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, metadata_refresh
 from hubgate.sso.fetch import Fetched
-from hubgate.sso.saml.keys import certificate_fingerprint
+from hubgate.sso.saml.keys import certificate_fingerprint, new_key_pair
 from tests.conftest import World, sign_in
 from tests.integration.sso_world import SsoOrg, person, sso_org
 from tests.integration.test_cli import Run, hubgate  # noqa: F401 - the fixture
@@ -283,3 +284,35 @@ def test_the_cli_refreshes_and_refuses_a_connection_without_a_url(
         db.query(SamlMetadataSource).delete()
     refused = hubgate("sso", "connection", "refresh", str(acme.connection_id), ok=False)
     assert refused.exit_code != 0 and "not made from a metadata URL" in refused.output
+
+
+def test_only_the_orgs_admins_refresh_or_decide(
+    rt: Runtime, client: TestClient, world: World, acme: SsoOrg, server: FakeMetadataServer
+) -> None:
+    world.member(acme.org, world.user("wendy@acme.example"), OrgRole.WRITE)
+    sign_in(client, "wendy@acme.example")
+    base = f"/api/v1/orgs/acme/sso/connections/{acme.connection_id}/metadata"
+    for path in (base, f"{base}/refresh", f"{base}/approve"):
+        answer = client.get(path) if path == base else client.post(path)
+        assert answer.status_code == 403, (path, answer.text)
+    assert server.asked == []
+    token = re.search(
+        r'name="csrf_token" value="([0-9a-f]{64})"', client.get("/", headers=HTML).text
+    )
+    assert token is not None  # a real token: the refusal is of the member, not the form
+    refused = client.post(
+        f"/acme/sso/connections/{acme.connection_id}/metadata/refresh",
+        data={"csrf_token": token.group(1)}, headers=HTML,
+    )  # fmt: skip
+    assert refused.status_code == 403 and server.asked == []
+
+
+def test_metadata_that_keeps_rotating_without_a_sign_in_keeps_a_bounded_list(
+    rt: Runtime, acme: SsoOrg, server: FakeMetadataServer
+) -> None:
+    for index in range(metadata_refresh.MAX_RETIRING + 3):
+        server.document = metadata(new_key_pair(f"idp {index}", rt.now())[1])
+        assert refresh(rt, acme, server).result == "changed"
+    trusted = settings(rt, acme)
+    assert len(trusted["idp_certificates"]) == metadata_refresh.MAX_RETIRING + 1
+    assert len(trusted["idp_certificates_retiring"]) == metadata_refresh.MAX_RETIRING

@@ -54,6 +54,9 @@ LEASE = timedelta(minutes=5)
 RETRY = timedelta(hours=1)
 """How soon a failed refresh is tried again (sooner than the schedule)."""
 DUE_PER_PASS = 20
+MAX_RETIRING = 8
+"""Certificates kept after the metadata dropped them, newest first: metadata that
+rotates without a sign-in in between cannot grow a connection without bound."""
 
 Fetcher = Callable[[str, str | None, str | None], Fetched | None]
 """(url, ETag, Last-Modified) -> the document, or ``None`` when not modified."""
@@ -244,12 +247,13 @@ def _merge(source: SamlMetadataSource, connection: SsoConnection, idp: IdpMetada
     current: list[str] = settings["idp_certificates"]
     listed = list(idp.certificates)
     added = [c for c in listed if c not in current]
-    retiring = [c for c in current if c not in listed]
+    retiring = [c for c in current if c not in listed][-MAX_RETIRING:]
+    kept = [c for c in current if c in listed or c in retiring]
     was_retiring = settings.get(RETIRING, [])
     newly_retiring = [c for c in retiring if c not in was_retiring]
-    certificates_changed = bool(added) or retiring != was_retiring
+    certificates_changed = bool(added) or retiring != was_retiring or kept != current
     if certificates_changed:
-        settings["idp_certificates"] = [*current, *added]
+        settings["idp_certificates"] = [*kept, *added]
         settings[RETIRING] = retiring
         connection.settings = json.dumps(settings)
     pending = _propose(source, settings, idp)
