@@ -32,7 +32,7 @@ from hubgate import audit
 from hubgate.access import Action, OrgTarget
 from hubgate.audit import Actor
 from hubgate.db.models import SamlMetadataSource, SsoConnection
-from hubgate.errors import Conflict, HubgateError
+from hubgate.errors import Conflict, HubgateError, NotFound
 from hubgate.principals import OrgScope, require
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
@@ -116,13 +116,13 @@ def refresh(
 
 def refresh_due(rt: Runtime, *, fetcher: Fetcher | None = None) -> int:
     """Refresh the connections whose time has come (the background job); how many
-    it refreshed. One another instance holds is skipped."""
+    it tried. One another instance holds, or one deleted meanwhile, is skipped."""
     actor = Actor.system("metadata-refresh")
     done = 0
     for connection_id in _due(rt):
         try:
             refresh(rt, actor, connection_id, fetcher=fetcher)
-        except Conflict:
+        except (Conflict, NotFound):
             continue
         done += 1
     return done
@@ -169,6 +169,8 @@ def _take_lease(rt: Runtime, connection_id: int, scope: OrgScope | None) -> _Lea
 
 
 def _check_access(db: Session, connection_id: int, scope: OrgScope | None) -> None:
+    """An admin's refresh reaches only their org's connections (others are 404);
+    without ``scope`` the operator or the schedule asks."""
     if scope is None:
         connections.get(db, connection_id)
         return
