@@ -223,7 +223,9 @@ def test_a_failed_refresh_is_audited_and_after_days_the_page_says_so(
     assert settings(rt, acme) == before
     sign_in(client, "admin@acme.example")
     banner = "could not be refreshed since"
-    assert banner not in client.get("/acme/sso", headers=HTML).text
+    page = client.get("/acme/sso", headers=HTML).text
+    assert banner not in page
+    assert f"Metadata from <code>{URL}</code>" in page and "<strong>failed</strong>" in page
     with rt.db.transaction() as db:  # three days of failures
         db.execute(update(SamlMetadataSource).values(failing_since=rt.now() - timedelta(days=3)))
     page = client.get("/acme/sso", headers=HTML).text
