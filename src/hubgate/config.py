@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     mail_from: str = "hubgate <noreply@localhost>"
     unverified_account_days: Annotated[int, Field(ge=1, le=365)] = 7
     password_reset_seconds: Annotated[int, Field(ge=300, le=86400)] = 3600
+    metadata_refresh_hours: Annotated[int, Field(ge=1, le=720)] = 24
+    metadata_refresh_failing_days: Annotated[int, Field(ge=1, le=90)] = 3
     usage_flush_seconds: Annotated[float, Field(ge=1, le=3600)] = 10.0
     usage_max_keys: Annotated[int, Field(ge=1000, le=10_000_000)] = 100_000
 

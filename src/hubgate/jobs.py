@@ -14,11 +14,13 @@ from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.mail.sender import build_sender
 from hubgate.runtime import Runtime
+from hubgate.sso import metadata_refresh
 from hubgate.worker import Job
 
 __all__ = [
     "KEYS_SECONDS",
     "MAIL_POLL_SECONDS",
+    "METADATA_SECONDS",
     "PURGE_SECONDS",
     "background_jobs",
     "purge_unverified",
@@ -29,13 +31,19 @@ MAIL_POLL_SECONDS = 5.0
 MAIL_BATCHES_PER_PASS = 10
 PURGE_SECONDS = 3600.0
 KEYS_SECONDS = 300.0
+METADATA_SECONDS = 300.0
+"""How often an instance looks for connections whose metadata is due (each is
+due every ``HUBGATE_METADATA_REFRESH_HOURS``)."""
 
 
 def background_jobs(rt: Runtime) -> list[Job]:
     """The jobs of an instance of ``rt``: the expiry of unverified accounts, the
     mail sender when ``HUBGATE_SMTP_URL`` is set, and the rotation of signing keys
-    when ``HUBGATE_UPSTREAM_ASSERTION`` is on."""
-    jobs = [Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS)]
+    when ``HUBGATE_UPSTREAM_ASSERTION`` is on, and the refresh of SAML metadata."""
+    jobs = [
+        Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS),
+        Job("metadata-refresh", partial(metadata_refresh.refresh_due, rt), every=METADATA_SECONDS),
+    ]
     if rt.settings.upstream_assertion:
         jobs.append(Job("signing-keys", partial(turn_signing_keys, rt), every=KEYS_SECONDS))
     sender = build_sender(rt)

@@ -5,6 +5,7 @@
   made from ``tests/e2e/simplesamlphp/`` and fresh signing key pairs, and
   yields an :class:`IdpInfo`; :meth:`IdpInfo.register_sp`,
   :meth:`IdpInfo.register_sp_metadata`, :meth:`IdpInfo.use_signing_cert`,
+  :meth:`IdpInfo.announce_signing_cert`,
   :meth:`IdpInfo.set_user` and :meth:`IdpInfo.remove_user` change the running
   IdP (PHP reads its configuration on every request, so no restart is needed);
 - :class:`Browser` follows redirects by hand with one cookie jar, reads HTML
@@ -250,6 +251,18 @@ class IdpInfo:
             raise IndexError(f"the IdP has {len(self.certificates_pem)} key pairs")
         self.signing_cert_index = index
         self._state["idp"] = _signing(self.entity_id, index)
+        self._write()
+
+    def announce_signing_cert(self, index: int) -> None:
+        """Publish key pair ``index``'s certificate in the metadata beside the one it
+        signs with (SimpleSAMLphp's ``new_certificate``): the first step of a
+        rollover; :meth:`use_signing_cert` then switches and drops the announcement."""
+        if not 0 <= index < len(self.certificates_pem):
+            raise IndexError(f"the IdP has {len(self.certificates_pem)} key pairs")
+        self._state["idp"] = {
+            **_signing(self.entity_id, self.signing_cert_index),
+            "new_certificate": f"idp-{index}.crt",
+        }
         self._write()
 
     def metadata_xml(self) -> str:

@@ -162,9 +162,9 @@ def test_a_saml_connection_is_made_off_the_event_loop(
     worker there."""
     create, seen = connections.create_saml, []
 
-    def spy(*args: Any) -> Any:
+    def spy(*args: Any, **options: Any) -> Any:
         seen.append(on_event_loop())
-        return create(*args)
+        return create(*args, **options)
 
     monkeypatch.setattr(connections, "create_saml", spy)
     key = _link(rt, acme)

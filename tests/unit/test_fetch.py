@@ -172,6 +172,50 @@ def test_a_document_over_the_limit_is_refused(
     assert refused.value.code == "fetch_too_large"
 
 
+def test_a_conditional_read_sends_the_validators_and_a_304_is_not_modified(
+    network: FakeNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", Rebinding([PUBLIC], [PUBLIC]))
+    network.response = b"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+    modified = "Sun, 06 Dec 2026 10:00:00 GMT"
+    found = fetch.fetch_if_changed(
+        "https://idp.example/md", allow_private=False, etag='"v1"', last_modified=modified
+    )
+    sent = network.sent
+    assert found is None
+    assert b'If-None-Match: "v1"\r\n' in sent
+    assert f"If-Modified-Since: {modified}\r\n".encode() in sent
+
+
+@pytest.mark.parametrize(
+    ("etag", "kept"),
+    [('"v2"', '"v2"'), ('"v2"\x7f', None), ('"' + "x" * 300 + '"', None)],
+    ids=["kept", "control-character", "too-long"],
+)
+def test_a_changed_document_comes_with_its_validators_unless_they_are_unsafe(
+    network: FakeNetwork, monkeypatch: pytest.MonkeyPatch, etag: str, kept: str | None
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", Rebinding([PUBLIC], [PUBLIC]))
+    network.response = (
+        f"HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    ).encode("latin-1")
+    found = fetch.fetch_if_changed(
+        "https://idp.example/md", allow_private=False, etag=None, last_modified=None
+    )
+    assert found == fetch.Fetched(b"{}", kept, None)
+    assert b"If-None-Match" not in network.sent
+
+
+def test_a_304_to_an_unconditional_fetch_is_a_failure(
+    network: FakeNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", Rebinding([PUBLIC], [PUBLIC]))
+    network.response = b"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+    with pytest.raises(BadRequest) as refused:
+        fetch.fetch("https://idp.example/", allow_private=False)
+    assert refused.value.code == "fetch_failed"
+
+
 @pytest.mark.parametrize(
     "url", ["ftp://idp.example/", "idp.example", "https:///path", "file:///etc/passwd"]
 )

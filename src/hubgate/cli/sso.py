@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,13 @@ from hubgate.db.models import Org, SsoConnection
 from hubgate.operator import operator, operator_principal
 from hubgate.orgs import service
 from hubgate.runtime import Runtime
-from hubgate.sso import connection_admin, connection_certificates, connection_summary, connections
+from hubgate.sso import (
+    connection_admin,
+    connection_certificates,
+    connection_summary,
+    connections,
+    metadata_refresh,
+)
 from hubgate.sso.oidc.config import TokenAuth
 
 __all__ = ["sso"]
@@ -77,10 +84,15 @@ def connection_add(
         else:
             row = connections.create_saml(
                 db, rt, operator(), principal, org, metadata,
-                allow_idp_initiated=allow_idp_initiated,
+                allow_idp_initiated=allow_idp_initiated, metadata_url=_url(saml_metadata),
             )  # fmt: skip
         data = _describe(rt, row)
     emit(data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+def _url(source: str | None) -> str | None:
+    """The metadata's URL when it came from one (a file is not read again)."""
+    return source if source and source.startswith(("http://", "https://")) else None
 
 
 @connection.command("add-cert")
@@ -135,6 +147,22 @@ def connection_rename(connection_id: int, name: str) -> None:
         connection_admin.rename(db, operator(), operator_principal(), row, name)
         data = _describe(rt, row)
     emit(data, f"connection {connection_id}: named {data['name']}")
+
+
+@connection.command("refresh")
+@click.argument("connection_id", type=_CONNECTION_ID)
+@json_option
+def connection_refresh(connection_id: int) -> None:
+    """Read a SAML connection's metadata URL again now: new signing certificates
+    are added, removed ones retire after their replacement signs a sign-in, and a
+    new entity ID or SSO URL waits for an admin's approval."""
+    rt = runtime()
+    done = metadata_refresh.refresh(rt, operator(), connection_id)
+    data = {"id": connection_id, **dataclasses.asdict(done)}
+    emit(data, f"connection {connection_id}: metadata {done.result}"
+         + (f" ({done.reason})" if done.reason else ""))  # fmt: skip
+    if done.result == "failed":
+        raise SystemExit(1)
 
 
 @connection.command("delete")

@@ -426,6 +426,35 @@ class SsoConnection(Base):
     verified_at: Mapped[datetime | None]
 
 
+class SamlMetadataSource(Base):
+    """Where a SAML connection's IdP metadata is re-read from, and how that went
+    (:mod:`hubgate.sso.metadata_refresh`).
+
+    ``etag`` and ``last_modified`` make the next read conditional; ``lease_until``
+    lets one instance alone refresh the connection (taken by a conditional UPDATE,
+    never held across the network call); ``pending_*`` is an entity id or SSO URL
+    change that waits for an admin.
+    """
+
+    __tablename__ = "saml_metadata_sources"
+    __table_args__ = (_one_of("last_result", ("unchanged", "changed", "failed"), "last_result"),)
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("sso_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(256))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    next_due_at: Mapped[datetime] = mapped_column(index=True)
+    last_attempt_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    failing_since: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    pending_entity_id: Mapped[str | None] = mapped_column(Text)
+    pending_sso_url: Mapped[str | None] = mapped_column(Text)
+
+
 class OrgSso(Base):
     """An org's SSO policy (DESIGN.md §1 "SSO mode", "Policy"); no row means SSO off.
 

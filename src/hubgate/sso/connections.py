@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hubgate import audit
 from hubgate.access import Action, OrgTarget, Principal
 from hubgate.audit import Actor
-from hubgate.db.models import Org, SsoConnection
+from hubgate.db.models import Org, SamlMetadataSource, SsoConnection
 from hubgate.errors import BadRequest, NotFound
 from hubgate.names import is_slug
 from hubgate.principals import OrgScope, require
@@ -35,7 +35,7 @@ from hubgate.sso.oidc.discovery import ProviderMetadata, discovery_url, parse_di
 from hubgate.sso.oidc.errors import OidcError, SettingInvalid
 from hubgate.sso.saml.config import IdpSingleLogout, SamlConfig
 from hubgate.sso.saml.errors import SamlError
-from hubgate.sso.saml.keys import new_key_pair
+from hubgate.sso.saml.keys import certificate_fingerprint, new_key_pair
 from hubgate.sso.saml.metadata import SingleLogoutService, parse_idp_metadata
 from hubgate.sso.states import ConnectionKind, ConnectionState
 
@@ -125,7 +125,11 @@ def create_saml(
     metadata: bytes,
     *,
     allow_idp_initiated: bool = False,
+    metadata_url: str | None = None,
 ) -> SsoConnection:
+    """A SAML connection from the IdP's metadata; given ``metadata_url`` (where the
+    caller fetched it), it is read again on a schedule
+    (:mod:`hubgate.sso.metadata_refresh`)."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
     try:
         idp = parse_idp_metadata(metadata)
@@ -145,6 +149,11 @@ def create_saml(
     )  # fmt: skip
     db.add(connection)
     db.flush()
+    if metadata_url is not None:
+        db.add(SamlMetadataSource(
+            connection_id=connection.id, url=metadata_url,
+            next_due_at=rt.now() + timedelta(hours=rt.settings.metadata_refresh_hours),
+        ))  # fmt: skip
     audit.record(
         db, actor, "sso.connection_created", org_id=org.id, target=f"connection:{connection.id}",
         data={"kind": "saml", "idp": idp.entity_id},
@@ -396,7 +405,11 @@ def identity_verified(
             .values(state=ConnectionState.VERIFIED.value, verified_at=rt.now())
         )
     groups = list(identity.groups)
-    summary = {"subject": identity.subject, "email": identity.email, "groups": groups}
+    summary: dict[str, object] = {
+        "subject": identity.subject, "email": identity.email, "groups": groups
+    }  # fmt: skip
+    if identity.signing_certificate is not None:
+        summary["certificate"] = certificate_fingerprint(identity.signing_certificate)
     audit.record(
         db, actor, "sso.identity_verified", org_id=connection.org_id,
         target=f"connection:{connection.id}", data=summary,

@@ -44,7 +44,7 @@ import httpx
 
 from hubgate.errors import BadRequest
 
-__all__ = ["Target", "fetch", "post_form", "resolve"]
+__all__ = ["Fetched", "Target", "fetch", "fetch_if_changed", "post_form", "resolve"]
 
 MAX_BYTES = 1024 * 1024
 TIMEOUT = 5.0
@@ -95,6 +95,32 @@ def fetch(
 ) -> bytes:
     target = resolve(url, allow_private=allow_private)
     return _send("GET", target, limit, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A document and the validators its server gave for the next conditional read."""
+
+    body: bytes
+    etag: str | None
+    last_modified: str | None
+
+
+def fetch_if_changed(
+    url: str, *, allow_private: bool, etag: str | None, last_modified: str | None
+) -> Fetched | None:
+    """A GET with ``If-None-Match`` / ``If-Modified-Since`` (RFC 9110 §13.1.2,
+    §13.1.3); ``None`` when the server answers 304 Not Modified (§15.4.5)."""
+    target = resolve(url, allow_private=allow_private)
+    headers = {"If-None-Match": etag} if etag else {}
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    status, validators, body = _exchange(
+        "GET", target, MAX_BYTES, headers=headers, not_modified=True
+    )
+    if status == 304:
+        return None
+    return Fetched(body, *validators)
 
 
 def post_form(
@@ -260,20 +286,48 @@ def _send(
 ) -> bytes:
     """The request on a pinned connection; the answer's body, bounded. A non-2xx
     answer fails unless ``errors`` (a token endpoint's errors are JSON to read)."""
+    return _exchange(method, target, limit, errors=errors, headers=headers, body=body, auth=auth)[2]
+
+
+def _exchange(
+    method: str,
+    target: Target,
+    limit: int,
+    *,
+    errors: bool = False,
+    not_modified: bool = False,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    auth: tuple[str, str] | None = None,
+) -> tuple[int, tuple[str | None, str | None], bytes]:
+    """:func:`_send`, also answering the status and the ETag and Last-Modified
+    validators; with ``not_modified`` a 304 is an answer, not a failure."""
     try:
         with _connection(target) as connection:
             connection.request(method, target.path, body, _request_headers(headers, auth))
             response = connection.getresponse()
-            if not (errors or 200 <= response.status < 300):
+            ok = errors or 200 <= response.status < 300 or (not_modified and response.status == 304)
+            if not ok:
+                response.close()  # its socket goes with the connection, not with the GC
                 raise BadRequest(
                     f"Could not reach {target.url}: it answered {response.status}.",
                     code="fetch_failed",
                 )
             body = _read_bounded(response, limit)
             connection.reusable = response.isclosed() and not response.will_close
-            return body
+            validators = (_validator(response, "ETag"), _validator(response, "Last-Modified"))
+            return response.status, validators, body
     except (OSError, http.client.HTTPException) as exc:
         raise BadRequest(f"Could not reach {target.url}: {exc}", code="fetch_failed") from exc
+
+
+def _validator(response: http.client.HTTPResponse, name: str) -> str | None:
+    """A validator header as given, unless it is too long or not printable ASCII to
+    send back (a hostile server's value must not become a header injection)."""
+    value = response.getheader(name)
+    if value is None or len(value) > 200 or not (value.isascii() and value.isprintable()):
+        return None
+    return value
 
 
 def _request_headers(

@@ -45,6 +45,9 @@ class Identity:
     authenticated_at: datetime | None = None
     session_expires_at: datetime | None = None
     idp_session: IdpSession | None = None
+    signing_certificate: str | None = None
+    """SAML: the configured IdP certificate that verified the response, so a
+    certificate rollover knows when the new one is in use."""
 
 
 @dataclass(frozen=True, slots=True)

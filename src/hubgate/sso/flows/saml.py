@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hubgate import store
+from hubgate.audit import Actor
 from hubgate.runtime import Runtime
-from hubgate.sso import connections
+from hubgate.sso import certificate_rollover, connections
 from hubgate.sso.flows.verified import Verified
 from hubgate.sso.saml.errors import InResponseToMismatch
 from hubgate.sso.saml.request import new_request_id, redirect_url
@@ -65,6 +66,8 @@ def finish(
     context = ResponseContext(now=rt.now(), request_id=pending["request_id"] if pending else None)
     config = connections.saml_config(rt, connection)
     identity = verify_response(saml_response, config, context, store.ReplayStore(db, SEEN))
+    rollover = Actor.system("certificate-rollover")
+    certificate_rollover.signed_by(db, rollover, connection, identity.signing_certificate)
     next_path = pending["next"] if pending else "/"
     return Verified(connections.Through.of(connection), identity, next_path)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -9,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["certificate_expiry", "new_key_pair"]
+__all__ = ["certificate_expiry", "certificate_fingerprint", "new_key_pair"]
 
 
 def new_key_pair(common_name: str, now: datetime, years: int = 10) -> tuple[str, str]:
@@ -40,3 +43,14 @@ def certificate_expiry(pem: str) -> datetime | None:
         return x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc
     except ValueError:
         return None
+
+
+def certificate_fingerprint(pem: str) -> str:
+    """The SHA-256 fingerprint of a certificate's DER, as IdP consoles show it
+    (hex, colon-separated); what the audit log names a certificate by."""
+    body = "".join(line for line in pem.strip().splitlines() if "-----" not in line)
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        der = body.encode()
+    return hashlib.sha256(der).digest().hex(":").upper()

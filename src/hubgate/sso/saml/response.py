@@ -97,6 +97,8 @@ class _Verified:
     assertion: etree._Element
     response_signed: bool = False
     assertion_signed: bool = False
+    certificate: str | None = None
+    """The configured IdP certificate that verified a signature."""
 
 
 def verify_response(
@@ -113,7 +115,7 @@ def verify_response(
     _verify_in_response_to(verified, config, context)
     _verify_conditions(verified.assertion, config, context)
     _verify_subject_confirmation(verified.assertion, config, context)
-    return _identity(verified.assertion, config)
+    return _identity(verified.assertion, config, verified.certificate)
 
 
 def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -> _Verified:
@@ -127,12 +129,14 @@ def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -
     verified = _Verified(response=root, assertion=_the_assertion(root, config))
     response_signature = enveloped_signature(root)
     if response_signature is not None:
-        verify_enveloped(root, response_signature, config.idp_certificates)
+        verified.certificate = verify_enveloped(root, response_signature, config.idp_certificates)
         verified.response_signed = True
     verified.assertion = _decrypted(verified.assertion, root, config)
     assertion_signature = enveloped_signature(verified.assertion)
     if assertion_signature is not None:
-        verify_enveloped(verified.assertion, assertion_signature, config.idp_certificates)
+        verified.certificate = verify_enveloped(
+            verified.assertion, assertion_signature, config.idp_certificates
+        )
         verified.assertion_signed = True
     _verify_signed_as_required(verified, config)
     return verified
@@ -284,7 +288,7 @@ def _verify_not_replayed(
         raise AssertionReplayed()
 
 
-def _identity(assertion: etree._Element, config: SamlConfig) -> Identity:
+def _identity(assertion: etree._Element, config: SamlConfig, certificate: str | None) -> Identity:
     name_id = _NAME_ID.first(assertion)
     subject = _text(name_id)
     if name_id is None or not subject or len(subject) > _MAX_VALUE_LENGTH:
@@ -309,6 +313,7 @@ def _identity(assertion: etree._Element, config: SamlConfig) -> Identity:
             parse_instant(statement.get("SessionNotOnOrAfter")) if statement is not None else None
         ),
         idp_session=_idp_session(name_id, subject, statement),
+        signing_certificate=certificate,
     )
 
 

@@ -52,8 +52,9 @@ def enveloped_signature(element: etree._Element) -> etree._Element | None:
 
 def verify_enveloped(
     element: etree._Element, signature: etree._Element, certificates: tuple[str, ...]
-) -> None:
-    """Verify ``signature`` over ``element`` with one of ``certificates``."""
+) -> str:
+    """Verify ``signature`` over ``element`` with one of ``certificates``; the one
+    that verified it (a rollover retires the old one once the new one has)."""
     _check_shape(element, signature)
     for certificate in certificates:
         context = xmlsec.SignatureContext()
@@ -63,7 +64,7 @@ def verify_enveloped(
             context.verify(signature)
         except xmlsec.Error:
             continue
-        return
+        return certificate
     raise SignatureInvalid()
 
 

@@ -163,6 +163,7 @@ def _create_saml(
         row = connections.create_saml(
             db, rt, actor_of(request, rt, credential), principal, found, metadata,
             allow_idp_initiated=body.allow_idp_initiated,
+            metadata_url=None if body.metadata_url is None else str(body.metadata_url),
         )  # fmt: skip
         return public(rt, row)
 

@@ -102,8 +102,9 @@ def _create_saml(
         with rt.db.transaction() as db:
             portal = _portal(db, rt, key)
             row = connections.create_saml(
-                db, rt, _actor(request, rt, portal), portal.principal, portal.org, metadata
-            )
+                db, rt, _actor(request, rt, portal), portal.principal, portal.org, metadata,
+                metadata_url=url.strip() or None,
+            )  # fmt: skip
     except setup.SetupLinkEnded:
         raise
     except HubgateError as exc:

@@ -35,6 +35,8 @@ from hubgate.sso import (
     invitations,
     mappings,
     members,
+    metadata_changes,
+    metadata_refresh,
     policy,
     setup,
 )
@@ -90,6 +92,7 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
 def _connection(db: Session, rt: Runtime, row: SsoConnection) -> dict[str, Any]:
     """A connection as the page shows it, with the SSO links its deletion would remove."""
     shown = connection_summary.describe(rt, row)
+    shown["metadata"] = metadata_changes.status(db, rt, row)
     if row.state != "active":
         shown["links"] = connection_admin.links_of(db, row.id)
     return shown
@@ -208,6 +211,32 @@ def delete_connection(
         connection_admin.delete(db, actor, principal, row)
 
     return _act(request, rt, credential, org, "Connection deleted.", action)
+
+
+@router.post("/{org}/sso/connections/{connection_id}/metadata/refresh")
+def refresh_metadata(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    def run(actor: Actor, scope: domains.OrgScope) -> None:  # the fetch between transactions
+        done = metadata_refresh.refresh(rt, actor, connection_id, scope=scope)
+        if done.result == "failed":
+            raise BadRequest(f"The metadata could not be refreshed ({done.reason}).")
+
+    return _attempt(request, rt, credential, org, "Metadata refreshed.", run)
+
+
+@router.post("/{org}/sso/connections/{connection_id}/metadata/{verdict}")
+def decide_metadata_change(
+    org: str, connection_id: RowId, verdict: str, request: Request, rt: Rt, credential: SignedIn
+) -> Response:
+    def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
+        row = connections.get(db, connection_id, org_id=found.id)
+        if verdict not in ("approve", "reject"):
+            raise BadRequest("No such metadata action.")
+        decide = metadata_changes.approve if verdict == "approve" else metadata_changes.reject
+        decide(db, actor, principal, row)
+
+    return _act(request, rt, credential, org, f"Metadata change: {verdict} done.", action)
 
 
 @router.post("/{org}/sso/connections/{connection_id}/{state}")

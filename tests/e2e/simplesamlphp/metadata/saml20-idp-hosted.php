@@ -3,7 +3,8 @@
 /*
  * The IdP itself. Its entity id is the conventional metadata URL; the key pair
  * it signs with is the one hubgate-e2e.json names (tests/e2e/idp.py switches
- * it for the certificate rotation test).
+ * it for the certificate rotation test), and a next certificate, when named, is
+ * published beside it before the IdP signs with it (a rollover).
  */
 
 $e2e = json_decode(file_get_contents(dirname(__DIR__) . '/hubgate-e2e.json'), true, 32, JSON_THROW_ON_ERROR);
@@ -25,3 +26,6 @@ $metadata[$e2e['idp']['entity_id']] = [
     'NameIDFormat' => 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
     'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',
 ];
+if (isset($e2e['idp']['new_certificate'])) {
+    $metadata[$e2e['idp']['entity_id']]['new_certificate'] = $e2e['idp']['new_certificate'];
+}

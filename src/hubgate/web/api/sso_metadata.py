@@ -1,0 +1,117 @@
+"""A SAML connection's metadata refresh in the JSON API (org admins): its status,
+a refresh now, and the verdict on an entity id or SSO URL change it found."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import Request
+from pydantic import BaseModel
+
+from hubgate.access import Action, OrgTarget
+from hubgate.errors import NotFound
+from hubgate.principals import require
+from hubgate.sso import connections, metadata_changes, metadata_refresh
+from hubgate.web.api.common import api_router
+from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
+from hubgate.web.schemas import RowId
+
+__all__ = ["router"]
+
+router = api_router("/orgs/{org}/sso/connections/{connection_id}/metadata", ["sso"])
+
+
+class Change(BaseModel):
+    old: str
+    new: str
+
+
+class PendingChangePublic(BaseModel):
+    entity_id: Change
+    sso_url: Change
+
+
+class MetadataStatusPublic(BaseModel):
+    url: str
+    last_attempt_at: datetime | None
+    last_result: str | None
+    last_error: str | None
+    next_due_at: datetime
+    failing_since: datetime | None
+    failing_long: bool
+    pending: PendingChangePublic | None
+
+
+class RefreshedPublic(BaseModel):
+    """What a refresh did; certificates by SHA-256 fingerprint."""
+
+    result: str
+    added: list[str]
+    retiring: list[str]
+    pending: bool
+    reason: str | None
+
+
+def _public(found: metadata_changes.RefreshStatus | None) -> MetadataStatusPublic:
+    if found is None:
+        raise NotFound("This connection was not made from a metadata URL.")
+    pending = found.pending
+    return MetadataStatusPublic(
+        url=found.url, last_attempt_at=found.last_attempt_at, last_result=found.last_result,
+        last_error=found.last_error, next_due_at=found.next_due_at,
+        failing_since=found.failing_since, failing_long=found.failing_long,
+        pending=None if pending is None else PendingChangePublic(
+            entity_id=Change(old=pending.entity_id[0], new=pending.entity_id[1]),
+            sso_url=Change(old=pending.sso_url[0], new=pending.sso_url[1]),
+        ),
+    )  # fmt: skip
+
+
+@router.get("", response_model=MetadataStatusPublic)
+def metadata_status(
+    org: str, connection_id: RowId, rt: Rt, credential: CurrentCredential
+) -> MetadataStatusPublic:
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        require(principal, Action.ADMIN, OrgTarget(found.id))
+        row = connections.get(db, connection_id, org_id=found.id)
+        return _public(metadata_changes.status(db, rt, row))
+
+
+@router.post("/refresh", response_model=RefreshedPublic)
+def refresh_metadata(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> RefreshedPublic:
+    """Read the metadata now (conditionally); a failure is answered and audited."""
+    done = metadata_refresh.refresh(
+        rt, actor_of(request, rt, credential), connection_id,
+        scope=lambda db: org_scope(db, credential, org),
+    )  # fmt: skip
+    return RefreshedPublic(
+        result=done.result, added=list(done.added), retiring=list(done.retiring),
+        pending=done.pending, reason=done.reason,
+    )  # fmt: skip
+
+
+@router.post("/approve", response_model=MetadataStatusPublic)
+def approve_change(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> MetadataStatusPublic:
+    """Apply the entity id and SSO URL the last refresh found."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = connections.get(db, connection_id, org_id=found.id)
+        metadata_changes.approve(db, actor_of(request, rt, credential), principal, row)
+        return _public(metadata_changes.status(db, rt, row))
+
+
+@router.post("/reject", response_model=MetadataStatusPublic)
+def reject_change(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> MetadataStatusPublic:
+    """Keep the connection's entity id and SSO URL; drop the change."""
+    with rt.db.transaction() as db:
+        found, principal = org_scope(db, credential, org)
+        row = connections.get(db, connection_id, org_id=found.id)
+        metadata_changes.reject(db, actor_of(request, rt, credential), principal, row)
+        return _public(metadata_changes.status(db, rt, row))
