@@ -16,6 +16,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from hubgate.errors import HubgateError
+
 __all__ = [
     "DECISIONS",
     "GATE_TOKEN_CALLS",
@@ -29,6 +31,9 @@ __all__ = [
     "SIGN_INS",
     "USAGE_FLUSHES",
     "USAGE_PENDING_KEYS",
+    "SIGN_IN_REFUSALS",
+    "bounded_reason",
+    "count_refusal",
     "forget_this_process",
     "render",
 ]
@@ -52,6 +57,13 @@ REQUEST_SECONDS = Histogram(
 SIGN_INS = Counter(
     "hubgate_sign_ins_total", "Sign-ins by method and outcome.", ["method", "outcome"],
     registry=REGISTRY,
+)  # fmt: skip
+# Labels a closed set bounds: reason codes (bounded_reason) and the id of an SSO
+# connection ("" for a password or platform sign-in), as many as the connections.
+SIGN_IN_REFUSALS = Counter(
+    "hubgate_sign_in_refusals_total",
+    "Refused sign-ins by method, SSO connection id and reason code (unknown codes: other).",
+    ["method", "connection", "reason"], registry=REGISTRY,
 )  # fmt: skip
 DECISIONS = Counter(
     "hubgate_access_decisions_total", "Access decisions by where and result or reason.",
@@ -93,6 +105,36 @@ USAGE_PENDING_KEYS = Gauge(
     "(token, deployment, day) keys a failed flush kept for the next one (0 after a success).",
     registry=REGISTRY, multiprocess_mode="livesum",
 )  # fmt: skip
+
+
+# Codes given where a refusal is raised rather than by its class.
+_RAISED_CODES = frozenset({
+    "invalid_credentials", "sso_busy", "sso_enforced", "sso_not_configured",
+    "sso_connection_not_active", "connection_not_offered", "member_deactivated",
+    "account_unknown", "unknown_email", "too_many", "session_required",
+})  # fmt: skip
+
+
+def _codes(root: type[HubgateError]) -> set[str]:
+    found = {root.default_code}
+    for sub in root.__subclasses__():
+        found |= _codes(sub)
+    return found
+
+
+def bounded_reason(code: str) -> str:
+    """``code`` if hubgate can raise it (an error class's code, or one of
+    :data:`_RAISED_CODES`), else ``other``: a label value must come from a closed
+    set, or Prometheus keeps a series per stray value."""
+    return code if code in _RAISED_CODES or code in _codes(HubgateError) else "other"
+
+
+def count_refusal(method: str, code: str, connection_id: int | None = None) -> None:
+    """A refused sign-in, in both counters, by its bounded reason."""
+    reason = bounded_reason(code)
+    SIGN_INS.labels(method, reason).inc()
+    connection = "" if connection_id is None else str(connection_id)
+    SIGN_IN_REFUSALS.labels(method, connection, reason).inc()
 
 
 def render() -> bytes:

@@ -17,6 +17,7 @@ from hubgate.web.api import (
     resources,
     scim,
     sso_connections,
+    sso_health,
     sso_policy,
     teams,
     tokens,
@@ -36,6 +37,7 @@ ROUTERS = (
     audit.router,
     sso_connections.router,
     sso_policy.router,
+    sso_health.router,
     domains.router,
     scim.router,
 )
