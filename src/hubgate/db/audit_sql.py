@@ -3,7 +3,8 @@ or day an event falls in, and the SSO connection a sign-in event names.
 
 Each renders as constant SQL (no bound parameters), so the very same text can
 sit in SELECT and GROUP BY: PostgreSQL binds parameters server-side and would
-otherwise see two different expressions."""
+otherwise see two different expressions. No ``%`` either: psycopg would take it
+for a placeholder."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def _truncated_pg(element: _Truncated, compiler: Any, **kw: Any) -> str:
 
 def _connection_case(json_text: str) -> str:
     return (
-        f"CASE WHEN {_TABLE}.action = '{SIGN_IN_REFUSED}' AND {_TABLE}.target LIKE '{_PREFIX}%'"
+        f"CASE WHEN {_TABLE}.action = '{SIGN_IN_REFUSED}'"
+        f" AND substr({_TABLE}.target, 1, {len(_PREFIX)}) = '{_PREFIX}'"
         f" THEN substr({_TABLE}.target, {len(_PREFIX) + 1})"
         f" WHEN {_TABLE}.action = '{SIGNED_IN}' THEN {json_text} END"
     )
