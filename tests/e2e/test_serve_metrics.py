@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import HOST, _hubgate_env
+from tests.e2e.conftest import HOST, _healthy, _hubgate_env, _process, _wait_until, free_port
 from tests.e2e.test_serve import HUBGATE, serving
 
 pytestmark = [pytest.mark.e2e]
@@ -78,3 +79,26 @@ def test_every_scrape_adds_up_every_worker(base_url: str) -> None:
         refused = (("method", "password"), ("outcome", "invalid_credentials"))
         assert samples[(sign_ins, refused)] == REFUSALS
         assert _forward_auth_total(samples) == CHECKS
+        bounded = (("connection", ""), ("method", "password"), ("reason", "invalid_credentials"))
+        assert samples[("hubgate_sign_in_refusals_total", bounded)] == REFUSALS
+
+
+def test_a_named_directory_is_emptied_at_start_and_workers_retire_their_gauges(
+    database: str, tmp_path: Path
+) -> None:
+    """HUBGATE_METRICS_DIR: a stale (here unreadable) file of an earlier run is gone
+    before the workers start; a worker stopped cleanly leaves no live gauge file."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_1.db").write_bytes(b"not a metrics file")
+    port = free_port()
+    env = _hubgate_env(database, f"http://{HOST}:{port}", {"HUBGATE_METRICS_DIR": str(folder)})
+    command = [HUBGATE, "serve", "--host", HOST, "--port", str(port), "--workers", "2"]
+    log = tmp_path / "hubgate.log"
+    with _process(command, log, env=env, cwd=str(tmp_path)) as process:
+        _wait_until(lambda: _healthy(f"http://{HOST}:{port}"), process, "hubgate", log)
+        assert "hubgate_http_requests_total" in httpx.get(f"http://{HOST}:{port}/metrics").text
+        assert not (folder / "counter_1.db").exists()
+        assert list(folder.glob("gauge_livesum_*.db"))
+    assert list(folder.glob("counter_*.db")), "what the workers counted stays"
+    assert not list(folder.glob("gauge_livesum_*.db"))
