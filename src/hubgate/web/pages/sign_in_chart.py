@@ -17,6 +17,7 @@ from hubgate.sso import health
 __all__ = ["HEIGHT", "WIDTH", "Chart", "Segment", "chart"]
 
 WIDTH, HEIGHT = 600, 120
+_Box = tuple[float, float, float, float]  # x, y, width, height
 _LABEL = {"hour": "per hour, last 48 hours", "day": "per day, last 30 days"}
 
 
@@ -45,7 +46,22 @@ class Chart:
 def chart(
     org: str, span: health.Window, counts: list[health.Count], names: dict[int, str]
 ) -> Chart:
-    """``counts`` as stacked bars, scaled so the busiest bucket fills the height."""
+    """``counts`` (sorted by bucket) as stacked bars."""
+    segments = [
+        Segment(x, y, w, h, f"bar-{c.outcome}", audit_link(org, span, c), _title(span, c, names))
+        for c, (x, y, w, h) in zip(counts, _boxes(span, counts), strict=True)
+    ]
+    return Chart(
+        span.period, _LABEL[span.period], segments,
+        sum(c.count for c in counts if c.outcome == "success"),
+        sum(c.count for c in counts if c.outcome == "refused"),
+        span.since, span.starts[-1],
+    )  # fmt: skip
+
+
+def _boxes(span: health.Window, counts: list[health.Count]) -> list[_Box]:
+    """(x, y, width, height) of each count's segment: stacked in its bucket's slot,
+    scaled so the busiest bucket fills the height."""
     slot = WIDTH / len(span.starts)
     index = {start: i for i, start in enumerate(span.starts)}
     totals: dict[datetime, int] = {}
@@ -53,28 +69,14 @@ def chart(
         totals[c.start] = totals.get(c.start, 0) + c.count
     scale = HEIGHT / max(totals.values(), default=1)
     stacked: dict[datetime, float] = {}
-    segments = []
+    boxes = []
     for c in counts:
-        height = c.count * scale
-        below = stacked.get(c.start, 0.0)
+        height, below = c.count * scale, stacked.get(c.start, 0.0)
         stacked[c.start] = below + height
-        segments.append(
-            Segment(
-                round(index[c.start] * slot + slot * 0.15, 2),
-                round(HEIGHT - below - height, 2),
-                round(slot * 0.7, 2),
-                round(height, 2),
-                f"bar-{c.outcome}",
-                audit_link(org, span, c),
-                _title(span, c, names),
-            )  # fmt: skip
-        )
-    return Chart(
-        span.period, _LABEL[span.period], segments,
-        sum(c.count for c in counts if c.outcome == "success"),
-        sum(c.count for c in counts if c.outcome == "refused"),
-        span.since, span.starts[-1],
-    )  # fmt: skip
+        x = index[c.start] * slot + slot * 0.15
+        top = HEIGHT - below - height
+        boxes.append((round(x, 2), round(top, 2), round(slot * 0.7, 2), round(height, 2)))
+    return boxes
 
 
 def audit_link(org: str, span: health.Window, count: health.Count) -> str:
