@@ -95,23 +95,35 @@ def serve(
 def _metrics_files(named: Path | None, workers: int) -> Iterator[None]:
     """With several workers, an empty directory in PROMETHEUS_MULTIPROC_DIR before
     uvicorn spawns them, so /metrics adds every worker up (hubgate.metrics): the
-    operator's ``named`` one, emptied, else a private one removed at the end.
+    operator's ``named`` one, emptied, else a private one removed at the end. The
+    variable is put back as it was when the server stops.
 
     One worker serves in this very process, whose prometheus_client has already
     chosen in-memory values, so it gets no directory."""
     if workers == 1:
         yield
         return
-    if named is not None:
-        named.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for stale in named.glob("*.db"):
-            stale.unlink()
-        os.environ[MULTIPROC_DIR] = str(named)
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="hubgate-metrics-") as private:
-        os.environ[MULTIPROC_DIR] = private
-        yield
+    before = os.environ.get(MULTIPROC_DIR)
+    try:
+        if named is not None:
+            _emptied(named)
+            os.environ[MULTIPROC_DIR] = str(named)
+            yield
+            return
+        with tempfile.TemporaryDirectory(prefix="hubgate-metrics-") as private:
+            os.environ[MULTIPROC_DIR] = private
+            yield
+    finally:
+        os.environ.pop(MULTIPROC_DIR, None)
+        if before is not None:
+            os.environ[MULTIPROC_DIR] = before
+
+
+def _emptied(folder: Path) -> None:
+    """``folder``, made private if new, without the metric files of an earlier run."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
 
 
 @main.group()
