@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from hubgate.db.audit_sql import connection_of
 from hubgate.db.models import AuditEvent
 from hubgate.db.types import utcnow
 
@@ -49,6 +50,9 @@ class AuditFilter:
     until: datetime | None = None
     before_id: int | None = None
     trace_id: str | None = None
+    reason: str | None = None
+    connection_id: int | None = None
+    """Sign-in events (``sso.login``, ``sso.login_refused``) through this connection."""
     limit: int = 50
 
 
@@ -101,6 +105,10 @@ def query(db: Session, where: AuditFilter) -> list[AuditEvent]:
         statement = statement.where(AuditEvent.id < where.before_id)
     if where.trace_id:
         statement = statement.where(AuditEvent.trace_id == where.trace_id)
+    if where.reason:
+        statement = statement.where(AuditEvent.reason == where.reason)
+    if where.connection_id is not None:
+        statement = statement.where(connection_of() == str(where.connection_id))
     return list(db.scalars(statement))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import unquote, urlsplit
 
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     metadata_refresh_failing_days: Annotated[int, Field(ge=1, le=90)] = 3
     usage_flush_seconds: Annotated[float, Field(ge=1, le=3600)] = 10.0
     usage_max_keys: Annotated[int, Field(ge=1000, le=10_000_000)] = 100_000
+    metrics_dir: Path | None = None
+    """Where ``hubgate serve --workers N`` (N > 1) keeps each worker's metric files;
+    cleared at every start. Unset: a private temporary directory for the run."""
 
     # Signed identity for upstreams (hubgate.gate.assertion): off unless asked for.
     upstream_assertion: bool = False

@@ -444,8 +444,15 @@ def test_serve_refuses_production_without_a_secret(
 
 def test_serve_runs_the_app_factory(hubgate: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[tuple[object, dict[str, Any]]] = []
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    folders: list[str | None] = []
+
+    def run(app: object, **kw: Any) -> None:
+        served.append((app, kw))
+        folders.append(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+    monkeypatch.setattr(cli.uvicorn, "run", run)
     hubgate("serve", "--port", "9000", "--workers", "2")
+    assert folders[0] and "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # set for the run only
     app, options = served[0]
     assert app == "hubgate.app:create_app"
     assert options["factory"] is True and options["workers"] == 2 and options["port"] == 9000
@@ -455,6 +462,7 @@ def test_serve_runs_the_app_factory(hubgate: Run, monkeypatch: pytest.MonkeyPatc
     hubgate("serve", "--timeout-worker-healthcheck", "90", "--max-header-bytes", "8192")
     assert served[1][1]["timeout_worker_healthcheck"] == 90
     assert served[1][1]["h11_max_incomplete_event_size"] == 8192
+    assert folders[1] is None  # one worker: metrics in memory
 
 
 def _commands(

@@ -15,9 +15,13 @@ print JSON; errors print ``error: <code>: <message>`` and exit with code 1.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -36,6 +40,7 @@ from hubgate.cli.records import audit_command, mail, token
 from hubgate.cli.scim import scim
 from hubgate.cli.sso_policy import sso  # the sso group, with its policy commands
 from hubgate.db.migrate import upgrade
+from hubgate.metrics import MULTIPROC_DIR
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.web.server import MAX_HEAD_BYTES, BoundedHttpTools
 
@@ -76,13 +81,49 @@ def serve(
     host: str, port: int, workers: int, timeout_worker_healthcheck: int, max_header_bytes: int
 ) -> None:
     """Serve hubgate over HTTP with uvicorn (put a TLS proxy in front)."""
-    load()  # refuse to start with a bad configuration, before uvicorn forks
-    uvicorn.run(
-        "hubgate.app:create_app", factory=True, host=host, port=port, workers=workers,
-        proxy_headers=False, log_level="info", http=BoundedHttpTools, loop="uvloop",
-        h11_max_incomplete_event_size=max_header_bytes,
-        timeout_worker_healthcheck=timeout_worker_healthcheck,
-    )  # fmt: skip
+    settings = load()  # refuse to start with a bad configuration, before uvicorn forks
+    with _metrics_files(settings.metrics_dir, workers):
+        uvicorn.run(
+            "hubgate.app:create_app", factory=True, host=host, port=port, workers=workers,
+            proxy_headers=False, log_level="info", http=BoundedHttpTools, loop="uvloop",
+            h11_max_incomplete_event_size=max_header_bytes,
+            timeout_worker_healthcheck=timeout_worker_healthcheck,
+        )  # fmt: skip
+
+
+@contextmanager
+def _metrics_files(named: Path | None, workers: int) -> Iterator[None]:
+    """With several workers, an empty directory in PROMETHEUS_MULTIPROC_DIR before
+    uvicorn spawns them, so /metrics adds every worker up (hubgate.metrics): the
+    operator's ``named`` one, emptied, else a private one removed at the end. The
+    variable is put back as it was when the server stops.
+
+    One worker serves in this very process, whose prometheus_client has already
+    chosen in-memory values, so it gets no directory."""
+    if workers == 1:
+        yield
+        return
+    before = os.environ.get(MULTIPROC_DIR)
+    try:
+        if named is not None:
+            _emptied(named)
+            os.environ[MULTIPROC_DIR] = str(named)
+            yield
+            return
+        with tempfile.TemporaryDirectory(prefix="hubgate-metrics-") as private:
+            os.environ[MULTIPROC_DIR] = private
+            yield
+    finally:
+        os.environ.pop(MULTIPROC_DIR, None)
+        if before is not None:
+            os.environ[MULTIPROC_DIR] = before
+
+
+def _emptied(folder: Path) -> None:
+    """``folder``, made private if new, without the metric files of an earlier run."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
 
 
 @main.group()

@@ -153,10 +153,11 @@ def policy(rt: Runtime, actor: Actor, verified: Verified, browser: Browser) -> S
 def _refused(
     db: Session, actor: Actor, connection_id: int, exc: HubgateError, identity: Identity | None
 ) -> None:
-    """The refusal, audited under the connection's org, with whom it refused."""
-    metrics.SIGN_INS.labels("sso", exc.code).inc()
-    data = {"email": identity.email, "subject": identity.subject} if identity else None
+    """The refusal, audited under the connection's org, with whom it refused; the
+    metric names the connection only when it exists (a label from a closed set)."""
     connection = db.get(SsoConnection, connection_id)
+    metrics.count_refusal("sso", exc.code, connection.id if connection else None)
+    data = {"email": identity.email, "subject": identity.subject} if identity else None
     audit.record(
         db, actor, "sso.login_refused", org_id=connection.org_id if connection else None,
         target=f"connection:{connection_id}", reason=exc.code, data=data,

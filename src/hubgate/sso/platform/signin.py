@@ -265,7 +265,7 @@ def _open_session(
 def _refused(
     db: Session, actor: Actor, provider_id: int, code: str, identity: Identity | None
 ) -> None:
-    metrics.SIGN_INS.labels("provider", code).inc()
+    metrics.count_refusal("provider", code)
     data: dict[str, Any] = {"provider": provider_id}
     if identity is not None:
         data.update(email=identity.email, subject=identity.subject)

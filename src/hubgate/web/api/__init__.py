@@ -17,6 +17,7 @@ from hubgate.web.api import (
     resources,
     scim,
     sso_connections,
+    sso_health,
     sso_metadata,
     sso_policy,
     teams,
@@ -38,6 +39,7 @@ ROUTERS = (
     sso_connections.router,
     sso_metadata.router,
     sso_policy.router,
+    sso_health.router,
     domains.router,
     scim.router,
 )

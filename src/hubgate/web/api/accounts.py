@@ -91,7 +91,7 @@ def password_sign_in(
             db, rt, actor, email, password, guard=enforcement.password_refusal
         )
         if isinstance(outcome, users.SignInRefused):
-            metrics.SIGN_INS.labels("password", outcome.error.code).inc()
+            metrics.count_refusal("password", outcome.error.code)
         else:
             old = request.cookies.get(sessions.COOKIE)
             if old:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
 from fastapi.responses import Response
+from pydantic import AfterValidator, BeforeValidator, Field
 from sqlalchemy.orm import Session
 
 from hubgate import audit
@@ -41,6 +43,30 @@ __all__ = ["router"]
 
 router = page_router()
 AUDIT_PAGE = 50
+
+
+def _as_utc(at: datetime | None) -> datetime | None:
+    """UTC, as the audit log keeps times: a time without an offset is taken as UTC."""
+    if at is None or at.tzinfo is None:
+        return None if at is None else at.replace(tzinfo=UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 has no UTC time
+        raise ValueError("out of range") from exc
+
+
+def _blank_is_none(value: object) -> object:
+    """The filter form sends its empty fields as ``name=``: no filter. Longer text
+    than any time or id is refused before it is parsed."""
+    if isinstance(value, str) and len(value) > 40:
+        raise ValueError("too long")
+    return None if value == "" else value
+
+
+Blank = BeforeValidator(_blank_is_none)
+ConnectionId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+# A period bound of the audit page; a bad one is refused with 422.
+AuditTime = Annotated[datetime | None, Blank, AfterValidator(_as_utc)]
 # What the Members tab says after a change (``?done=KEY``): fixed sentences, so a
 # crafted link cannot put words of its own on the page.
 DONE = {
@@ -357,19 +383,28 @@ def audit_page(
     actor: Annotated[str, Query(max_length=320)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     trace: Annotated[str, Query(max_length=32)] = "",
+    reason: Annotated[str, Query(max_length=64)] = "",
+    connection: Annotated[ConnectionId | None, Blank, Query()] = None,
+    since: Annotated[AuditTime, Query()] = None,
+    until: Annotated[AuditTime, Query()] = None,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Response:
+    """The org's audit log, newest first; the sign-in health chart links here with
+    ``reason``, ``connection`` and a ``since``/``until`` period."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         require(principal, Action.ADMIN, OrgTarget(found.id))
         where = audit.AuditFilter(
             org_id=found.id, actor=actor or None, action=action or None,
-            trace_id=trace.strip() or None, before_id=before_id, limit=AUDIT_PAGE,
+            trace_id=trace.strip() or None, reason=reason or None, connection_id=connection,
+            since=since, until=until, before_id=before_id, limit=AUDIT_PAGE,
         )  # fmt: skip
         events = audit.query(db, where)
         context = org_context(found, principal, "audit")
     older = events[-1].id if len(events) == AUDIT_PAGE else None
     context |= {
         "events": events, "actor": actor, "action": action, "trace": trace, "older": older,
+        "reason": reason, "connection": connection or "",
+        "since": since.isoformat() if since else "", "until": until.isoformat() if until else "",
     }  # fmt: skip
     return render(request, rt, "audit.html", context)

@@ -32,6 +32,7 @@ from hubgate.sso import (
     connection_summary,
     connections,
     domains,
+    health,
     invitations,
     mappings,
     members,
@@ -41,6 +42,7 @@ from hubgate.sso import (
     setup,
 )
 from hubgate.web.context import Rt, actor_of
+from hubgate.web.pages import sign_in_chart
 from hubgate.web.pages.kit import SignedIn, org_context, org_scope, page_router, render, see_other
 from hubgate.web.schemas import RowId
 
@@ -86,7 +88,21 @@ def _facts(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
         "scim_base": rt.url(f"/scim/v2/{org.name}"),
         "members": queries.members_of(db, org),
         "join_action": f"/{org.name}/sso/join-link",
+        "health": _health(db, rt, org),
     }
+
+
+def _health(db: Session, rt: Runtime, org: Org) -> dict[str, Any]:
+    """Sign-in health: a chart per hour and per day, each connection's last sign-in
+    and each SCIM token's last request."""
+    shown = health.connections(db, org.id)
+    names = {c.id: c.name for c in shown}
+    periods: tuple[health.Period, ...] = ("hour", "day")
+    charts = []
+    for period in periods:
+        span = health.window(period, rt.now())
+        charts.append(sign_in_chart.chart(org.name, span, health.counts(db, org.id, span), names))
+    return {"charts": charts, "connections": shown, "scim_tokens": health.scim_tokens(db, org.id)}
 
 
 def _connection(db: Session, rt: Runtime, row: SsoConnection) -> dict[str, Any]:
