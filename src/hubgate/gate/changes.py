@@ -126,6 +126,10 @@ class PostgresSequence:
     def close(self) -> None:
         self._forget()
 
+    def __del__(self) -> None:
+        """An app dropped without its shutdown (a test's client) still closes it."""
+        self._forget()
+
 
 def for_url(url: str) -> ChangeSequence | None:
     """The reader for hubgate's database URL; ``None`` for an in-memory SQLite
