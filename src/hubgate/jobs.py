@@ -12,14 +12,16 @@ from functools import partial
 from hubgate import signing_keys
 from hubgate.accounts import users
 from hubgate.audit import Actor
-from hubgate.mail.sender import build_sender
+from hubgate.mail.sender import build_sender, instance_id
 from hubgate.runtime import Runtime
+from hubgate.streams.deliver import Streamer
 from hubgate.worker import Job
 
 __all__ = [
     "KEYS_SECONDS",
     "MAIL_POLL_SECONDS",
     "PURGE_SECONDS",
+    "STREAM_POLL_SECONDS",
     "background_jobs",
     "purge_unverified",
     "turn_signing_keys",
@@ -29,13 +31,16 @@ MAIL_POLL_SECONDS = 5.0
 MAIL_BATCHES_PER_PASS = 10
 PURGE_SECONDS = 3600.0
 KEYS_SECONDS = 300.0
+STREAM_POLL_SECONDS = 2.0
 
 
 def background_jobs(rt: Runtime) -> list[Job]:
     """The jobs of an instance of ``rt``: the expiry of unverified accounts, the
     mail sender when ``HUBGATE_SMTP_URL`` is set, and the rotation of signing keys
-    when ``HUBGATE_UPSTREAM_ASSERTION`` is on."""
+    when ``HUBGATE_UPSTREAM_ASSERTION`` is on, and the audit streams' delivery."""
     jobs = [Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS)]
+    streamer = Streamer(rt, instance_id())
+    jobs.append(Job("audit-streams", streamer.run, every=STREAM_POLL_SECONDS))
     if rt.settings.upstream_assertion:
         jobs.append(Job("signing-keys", partial(turn_signing_keys, rt), every=KEYS_SECONDS))
     sender = build_sender(rt)
