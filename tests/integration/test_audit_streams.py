@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hubgate import audit
 from hubgate.access import OrgRole, Principal
 from hubgate.audit import Actor
+from hubgate.cli.root import main
 from hubgate.config import Settings
 from hubgate.db.models import AuditEvent, Org
 from hubgate.db.types import utcnow
@@ -346,3 +348,27 @@ def test_syslog_events_arrive_as_rfc5424_with_structured_data(
     assert 'actor="ada@acme.test"' in data and 'target="quote \\" and \\] bracket"' in data
     assert message == 'ada@acme.test test.event quote " and ] bracket'
     assert any("|org.created|" in line for line in lines)
+
+
+def test_the_operator_streams_every_org_from_the_cli(
+    database_url: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"HUBGATE_ENV": "dev", "HUBGATE_DATABASE_URL": database_url, "HUBGATE_SECRET_KEY": None}
+    runner = CliRunner(env=env)
+    world.org("acme", world.user("admin@acme.test"))
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(main, ["audit-stream", *args, "--json"])
+        assert result.exit_code == 0, (result.output, result.exception)
+        return json.loads(result.stdout)
+
+    added = run("add", "webhook", "https://siem.example.com/hubgate")
+    assert added["secret"] and added["origin"] == "operator"
+    run("add", "--org", "acme", "syslog", "tls://logs.example.com:6514")
+    assert [s["url"] for s in run("list")] == ["https://siem.example.com/hubgate"]
+    assert [s["kind"] for s in run("list", "--org", "acme")] == ["syslog"]
+    refused = runner.invoke(main, ["audit-stream", "add", "webhook", "http://siem.example.com/"])
+    assert refused.exit_code != 0 and "https://" in refused.output + refused.stderr
+    assert runner.invoke(main, ["audit-stream", "remove", str(added["id"])]).exit_code == 0
+    assert run("list") == []

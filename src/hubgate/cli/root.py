@@ -35,6 +35,7 @@ from hubgate.cli.providers import provider
 from hubgate.cli.records import audit_command, mail, token
 from hubgate.cli.scim import scim
 from hubgate.cli.sso_policy import sso  # the sso group, with its policy commands
+from hubgate.cli.streams import audit_stream
 from hubgate.db.migrate import upgrade
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.web.server import MAX_HEAD_BYTES, BoundedHttpTools
@@ -201,6 +202,7 @@ for command in (
     deployment,
     token,
     audit_command,
+    audit_stream,
     mail,
     sso,
     domain,
