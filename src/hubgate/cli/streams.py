@@ -66,8 +66,10 @@ def _state(status: manage.StreamStatus) -> str:
 @audit_stream.command("remove")
 @_ORG
 @click.argument("stream_id", type=click.IntRange(min=1))
+@json_option
 def remove(org_name: str | None, stream_id: int) -> None:
     """Stop streaming to a stream; its queued events are dropped."""
     with runtime().db.transaction() as db:
         org = service.get_org(db, org_name) if org_name else None
         manage.remove_stream(db, operator(), operator_principal(), org, stream_id)
+    emit({"id": stream_id, "removed": True}, f"Removed audit stream {stream_id}.")
