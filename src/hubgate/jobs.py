@@ -32,6 +32,7 @@ MAIL_BATCHES_PER_PASS = 10
 PURGE_SECONDS = 3600.0
 KEYS_SECONDS = 300.0
 STREAM_POLL_SECONDS = 2.0
+STREAM_MAINTAIN_SECONDS = 60.0
 
 
 def background_jobs(rt: Runtime) -> list[Job]:
@@ -40,6 +41,7 @@ def background_jobs(rt: Runtime) -> list[Job]:
     when ``HUBGATE_UPSTREAM_ASSERTION`` is on, and the audit streams' delivery."""
     jobs = [Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS)]
     streamer = Streamer(rt, instance_id())
+    jobs.append(Job("audit-streams-setup", streamer.maintain, every=STREAM_MAINTAIN_SECONDS))
     jobs.append(Job("audit-streams", streamer.run, every=STREAM_POLL_SECONDS))
     if rt.settings.upstream_assertion:
         jobs.append(Job("signing-keys", partial(turn_signing_keys, rt), every=KEYS_SECONDS))

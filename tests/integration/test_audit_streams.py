@@ -199,7 +199,7 @@ def test_the_operator_webhook_from_settings_gets_every_org(
     receivers(receiver, port)
     try:
         streamer = Streamer(rt, "test", Clock())
-        streamer.run()  # the stream from the settings, from now on
+        streamer.maintain()  # the stream from the settings, from now on
         record(rt, None, "no org")
         record(rt, world.org("acme", world.user("admin@acme.test")).id, "acme")
         assert streamer.run() >= 3
@@ -334,7 +334,7 @@ def test_syslog_events_arrive_as_rfc5424_with_structured_data(
     rt = build_runtime(make_settings(database_url, audit_syslog_url=f"tcp://127.0.0.1:{port}"))
     try:
         streamer = Streamer(rt, "test", Clock())
-        streamer.run()
+        streamer.maintain()
         org = world.org("acme", world.user("admin@acme.test"))
         record(rt, org.id, 'quote " and ] bracket')
         assert streamer.run() >= 2

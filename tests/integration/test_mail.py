@@ -469,6 +469,10 @@ def test_without_a_server_no_mail_job_runs_and_mail_stays(runtime: Runtimes) -> 
     rt = runtime(None)
     app = create_app(runtime=rt)
     with TestClient(app):
-        assert [job.name for job in app.state.worker.jobs] == ["purge-unverified", "audit-streams"]
+        assert [job.name for job in app.state.worker.jobs] == [
+            "purge-unverified",
+            "audit-streams-setup",
+            "audit-streams",
+        ]
         mail_id = queue(rt)
     assert row(rt, mail_id).status == "pending"

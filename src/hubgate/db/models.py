@@ -383,6 +383,14 @@ class AuditStream(Base):
     __table_args__ = (
         _one_of("kind", STREAM_KINDS, "kind"),
         _one_of("origin", STREAM_ORIGINS, "origin"),
+        # One stream per setting, however many instances bring them in line at once.
+        Index(
+            "uq_audit_streams_setting",
+            "kind",
+            unique=True,
+            sqlite_where=text("origin = 'settings'"),
+            postgresql_where=text("origin = 'settings'"),
+        ),  # fmt: skip
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,6 +1,7 @@
-"""One pass of the ``audit-streams`` background job, never inside a database
-transaction: bring the operator's streams in line with the settings, trim the
-queues to their bound, then deliver each due stream's queue in order.
+"""The ``audit-streams`` background jobs, never inside a database transaction:
+every few seconds, deliver each due stream's queue in order; every minute (and
+at start), bring the operator's streams in line with the settings and trim the
+queues to their bound.
 
 Delivery is at least once: a crash, or an answer lost after the receiver took an
 event, sends it again later; receivers de-duplicate by the event's ``id``.
@@ -40,11 +41,15 @@ class Streamer:
     instance: str
     clock: Callable[[], datetime] = utcnow
 
-    def run(self) -> int:
-        """One pass; how many events were delivered."""
+    def maintain(self) -> int:
+        """The operator's streams as the settings say; queues trimmed to their
+        bound (a count of every queue, so not at each pass). How many were dropped."""
         with self.rt.db.transaction() as db:
             sync_operator_streams(db, self.rt.settings)
-            queue.trim(db, self.rt.settings.audit_stream_max_queued)
+            return queue.trim(db, self.rt.settings.audit_stream_max_queued)
+
+    def run(self) -> int:
+        """One delivery pass; how many events were delivered."""
         sent = 0
         for _ in range(MAX_STREAMS_PER_PASS):
             with self.rt.db.transaction() as db:

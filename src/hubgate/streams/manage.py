@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hubgate import audit
@@ -168,8 +169,17 @@ def sync_operator_streams(db: Session, settings: Settings) -> None:
             if row is not None:
                 db.execute(delete(AuditStream).where(AuditStream.id == row.id))
         elif row is None:
-            check_url(kind, url, allow_private=True)
-            db.add(AuditStream(org_id=None, kind=kind, url=url, origin="settings"))
+            _add_setting_stream(db, kind, check_url(kind, url, allow_private=True))
         elif row.url != url:
             row.url = check_url(kind, url, allow_private=True)
     db.flush()
+
+
+def _add_setting_stream(db: Session, kind: str, url: str) -> None:
+    """Added unless another instance has just added it (the unique index on the
+    settings' streams refuses a second)."""
+    try:
+        with db.begin_nested():
+            db.add(AuditStream(org_id=None, kind=kind, url=url, origin="settings"))
+    except IntegrityError:
+        return

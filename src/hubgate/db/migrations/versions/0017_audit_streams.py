@@ -50,6 +50,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_streams", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_streams_org_id"), ["org_id"], unique=False)
+        batch_op.create_index(
+            "uq_audit_streams_setting", ["kind"], unique=True,
+            sqlite_where=sa.text("origin = 'settings'"),
+            postgresql_where=sa.text("origin = 'settings'"),
+        )  # fmt: skip
     op.create_table(
         "audit_deliveries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -72,5 +77,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_deliveries_stream")
     op.drop_table("audit_deliveries")
     with op.batch_alter_table("audit_streams", schema=None) as batch_op:
+        batch_op.drop_index("uq_audit_streams_setting")
         batch_op.drop_index(batch_op.f("ix_audit_streams_org_id"))
     op.drop_table("audit_streams")
