@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -39,7 +40,7 @@ from hubgate.streams import manage, queue
 from hubgate.streams.deliver import Streamer
 from hubgate.streams.formats import SIGNATURE_HEADER, verify_signature
 from tests.conftest import World, make_settings, sign_in
-from tests.integration.smtp_server import free_port
+from tests.integration.smtp_server import Certificate, free_port, self_signed
 from tests.integration.sso_world import person, sso_org
 
 RSYSLOGD = shutil.which("rsyslogd") or shutil.which("rsyslogd", path="/usr/sbin")
@@ -372,3 +373,75 @@ def test_the_operator_streams_every_org_from_the_cli(
     assert refused.exit_code != 0 and "https://" in refused.output + refused.stderr
     assert runner.invoke(main, ["audit-stream", "remove", str(added["id"])]).exit_code == 0
     assert run("list") == []
+
+
+@dataclass
+class TlsSyslog:
+    """A syslog-over-TLS listener (RFC 5425 framing is RFC 6587's octet counting):
+    it takes connections, reads each to its end, and keeps the frames."""
+
+    cert: Certificate
+    port: int = field(default_factory=free_port)
+    frames: list[bytes] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def serve(self, connections: int) -> threading.Thread:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        thread = threading.Thread(target=self._accept, args=(listener, connections), daemon=True)
+        thread.start()
+        return thread
+
+    def _accept(self, listener: socket.socket, connections: int) -> None:
+        with listener:
+            for _ in range(connections):
+                raw, _address = listener.accept()
+                try:
+                    with self.cert.server_context().wrap_socket(raw, server_side=True) as tls:
+                        self.frames.extend(unframe(_read_all(tls)))
+                except (ssl.SSLError, OSError) as exc:
+                    self.refused.append(str(exc))
+
+
+def _read_all(sock: ssl.SSLSocket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def unframe(data: bytes) -> list[bytes]:
+    """RFC 6587 §3.4.1: ``MSG-LEN SP SYSLOG-MSG``, one after another."""
+    frames = []
+    while data:
+        length, _, rest = data.partition(b" ")
+        frames.append(rest[: int(length)])
+        data = rest[int(length) :]
+    return frames
+
+
+def test_syslog_over_tls_trusts_the_configured_ca_only(
+    database_url: str, world: World, tmp_path: Path
+) -> None:
+    server = TlsSyslog(self_signed(tmp_path))
+    url = f"tls://127.0.0.1:{server.port}"
+    untrusting = build_runtime(make_settings(database_url, audit_syslog_url=url))
+    trusting = build_runtime(
+        make_settings(
+            database_url, audit_syslog_url=url, audit_syslog_ca_file=str(server.cert.cert)
+        )
+    )
+    try:
+        clock = Clock()
+        Streamer(untrusting, "test", clock).maintain()
+        record(trusting, None, "over tls")
+        listening = server.serve(connections=2)
+        assert Streamer(untrusting, "test", clock).run() == 0
+        clock.advance()
+        assert Streamer(trusting, "test", clock).run() == 1
+        listening.join(10)
+    finally:
+        untrusting.db.engine.dispose()
+        trusting.db.engine.dispose()
+    assert len(server.refused) == 1
+    (message,) = server.frames
+    assert message.startswith(b"<109>1 ") and b'target="over tls"' in message
