@@ -445,3 +445,28 @@ def test_syslog_over_tls_trusts_the_configured_ca_only(
     assert len(server.refused) == 1
     (message,) = server.frames
     assert message.startswith(b"<109>1 ") and b'target="over tls"' in message
+
+
+@pytest.mark.parametrize(
+    ("kind", "url"),
+    [("webhook", "https://127.0.0.1:{port}/hook"), ("syslog", "tcp://localhost:{port}")],
+)
+def test_an_org_stream_to_a_private_address_is_refused_at_delivery(
+    database_url: str, world: World, kind: str, url: str
+) -> None:
+    """Without ``HUBGATE_ALLOW_PRIVATE_IDP_URLS`` an org's stream may name any host,
+    but every delivery checks the addresses it resolves to, and connects to none."""
+    rt = build_runtime(make_settings(database_url))
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        org = world.org("acme", world.user("admin@acme.test"))
+        add_stream(rt, org, kind, url.format(port=listener.getsockname()[1]))
+        assert Streamer(rt, "test", Clock()).run() == 0
+        (refused,) = statuses(rt, org)
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()
+        rt.db.engine.dispose()
+    assert refused.failing and refused.last_error and "private or loopback" in refused.last_error
