@@ -21,6 +21,7 @@ __all__ = [
     "KEYS_SECONDS",
     "MAIL_POLL_SECONDS",
     "PURGE_SECONDS",
+    "STREAM_MAINTAIN_SECONDS",
     "STREAM_POLL_SECONDS",
     "background_jobs",
     "purge_unverified",

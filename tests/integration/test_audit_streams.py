@@ -470,3 +470,24 @@ def test_an_org_stream_to_a_private_address_is_refused_at_delivery(
         listener.close()
         rt.db.engine.dispose()
     assert refused.failing and refused.last_error and "private or loopback" in refused.last_error
+
+
+def test_the_operator_streams_follow_the_settings(database_url: str) -> None:
+    """Set, changed, unset: one stream per setting, whichever instance syncs."""
+
+    def synced(**audit: str) -> list[tuple[str, str]]:
+        rt = build_runtime(make_settings(database_url, **audit))
+        try:
+            Streamer(rt, "test").maintain()
+            with rt.db.transaction() as db:
+                return [(s.kind, s.url) for s in manage.operator_streams(db)]
+        finally:
+            rt.db.engine.dispose()
+
+    assert synced(audit_syslog_url="tcp://logs.example.com:514") == [
+        ("syslog", "tcp://logs.example.com:514")
+    ]
+    assert synced(audit_syslog_url="tls://logs.example.com:6514") == [
+        ("syslog", "tls://logs.example.com:6514")
+    ]
+    assert synced() == []

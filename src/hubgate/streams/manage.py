@@ -63,13 +63,17 @@ class StreamStatus:
 def list_streams(db: Session, principal: Principal, org: Org) -> list[StreamStatus]:
     """The org's streams, for its admins."""
     require(principal, Action.ADMIN, OrgTarget(org.id))
-    rows = db.scalars(select(AuditStream).where(AuditStream.org_id == org.id).order_by("id"))
+    rows = db.scalars(
+        select(AuditStream).where(AuditStream.org_id == org.id).order_by(AuditStream.id)
+    )
     return _statuses(db, list(rows))
 
 
 def operator_streams(db: Session) -> list[StreamStatus]:
     """The operator's streams (every org's events), from settings and the CLI."""
-    rows = db.scalars(select(AuditStream).where(AuditStream.org_id.is_(None)).order_by("id"))
+    rows = db.scalars(
+        select(AuditStream).where(AuditStream.org_id.is_(None)).order_by(AuditStream.id)
+    )
     return _statuses(db, list(rows))
 
 
@@ -163,15 +167,16 @@ def sync_operator_streams(db: Session, settings: Settings) -> None:
         row.kind: row
         for row in db.scalars(select(AuditStream).where(AuditStream.origin == "settings"))
     }
+    loopback_http = settings.allow_private_idp_urls
     for kind, url in wanted.items():
         row = found.get(kind)
         if url is None:
             if row is not None:
                 db.execute(delete(AuditStream).where(AuditStream.id == row.id))
         elif row is None:
-            _add_setting_stream(db, kind, check_url(kind, url, allow_private=True))
+            _add_setting_stream(db, kind, check_url(kind, url, allow_private=loopback_http))
         elif row.url != url:
-            row.url = check_url(kind, url, allow_private=True)
+            row.url = check_url(kind, url, allow_private=loopback_http)
     db.flush()
 
 
