@@ -51,7 +51,7 @@ def _pg_url_for_this_process(url: str) -> str:
 PG_URL = _pg_url_for_this_process(os.environ.get("HUBGATE_TEST_DATABASE_URL", ""))
 PASSWORD = "correct horse battery staple"
 _TABLES = (
-    "audit_events, ephemeral, outbox, throttle, sso_authentications, sso_links, invitations, "
+    "audit_deliveries, audit_streams, audit_events, ephemeral, outbox, throttle, sso_authentications, sso_links, invitations, "
     "setup_links, scim_group_teams, scim_group_members, scim_user_emails, scim_groups, "
     "scim_users, scim_tokens, "
     "role_mappings, team_mappings, org_domains, org_sso, sessions, token_usage, tokens, resources, "

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     """Where ``hubgate serve --workers N`` (N > 1) keeps each worker's metric files;
     cleared at every start. Unset: a private temporary directory for the run."""
 
+    # Audit streaming (hubgate.streams): the operator's destinations for every event.
+    audit_webhook_url: str | None = None
+    audit_webhook_secret: str | None = None
+    audit_syslog_url: str | None = None
+    audit_syslog_ca_file: str | None = None
+    audit_stream_max_queued: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+
     # Signed identity for upstreams (hubgate.gate.assertion): off unless asked for.
     upstream_assertion: bool = False
     upstream_assertion_seconds: Annotated[int, Field(ge=5, le=60)] = 60
@@ -123,6 +130,15 @@ class Settings(BaseSettings):
             )
         if len(secret) < _MIN_SECRET_LENGTH:
             raise ValueError("Config 'HUBGATE_SECRET_KEY' must be at least 32 characters long.")
+        return self
+
+    @model_validator(mode="after")
+    def _audit_webhook_is_signed(self) -> Self:
+        if self.audit_webhook_url and len(self.audit_webhook_secret or "") < _MIN_SECRET_LENGTH:
+            raise ValueError(
+                "Config 'HUBGATE_AUDIT_WEBHOOK_SECRET' must be at least 32 characters when "
+                "HUBGATE_AUDIT_WEBHOOK_URL is set: receivers verify each event's signature."
+            )
         return self
 
     @field_validator("dns_resolver")

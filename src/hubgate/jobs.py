@@ -12,9 +12,10 @@ from functools import partial
 from hubgate import signing_keys
 from hubgate.accounts import users
 from hubgate.audit import Actor
-from hubgate.mail.sender import build_sender
+from hubgate.mail.sender import build_sender, instance_id
 from hubgate.runtime import Runtime
 from hubgate.sso import metadata_refresh
+from hubgate.streams.deliver import Streamer
 from hubgate.worker import Job
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "MAIL_POLL_SECONDS",
     "METADATA_SECONDS",
     "PURGE_SECONDS",
+    "STREAM_MAINTAIN_SECONDS",
+    "STREAM_POLL_SECONDS",
     "background_jobs",
     "purge_unverified",
     "turn_signing_keys",
@@ -34,16 +37,22 @@ KEYS_SECONDS = 300.0
 METADATA_SECONDS = 300.0
 """How often an instance looks for connections whose metadata is due (each is
 due every ``HUBGATE_METADATA_REFRESH_HOURS``)."""
+STREAM_POLL_SECONDS = 2.0
+STREAM_MAINTAIN_SECONDS = 60.0
 
 
 def background_jobs(rt: Runtime) -> list[Job]:
     """The jobs of an instance of ``rt``: the expiry of unverified accounts, the
     mail sender when ``HUBGATE_SMTP_URL`` is set, and the rotation of signing keys
-    when ``HUBGATE_UPSTREAM_ASSERTION`` is on, and the refresh of SAML metadata."""
+    when ``HUBGATE_UPSTREAM_ASSERTION`` is on, the refresh of SAML metadata and the
+    audit streams' delivery."""
     jobs = [
         Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS),
         Job("metadata-refresh", partial(metadata_refresh.refresh_due, rt), every=METADATA_SECONDS),
     ]
+    streamer = Streamer(rt, instance_id())
+    jobs.append(Job("audit-streams-setup", streamer.maintain, every=STREAM_MAINTAIN_SECONDS))
+    jobs.append(Job("audit-streams", streamer.run, every=STREAM_POLL_SECONDS))
     if rt.settings.upstream_assertion:
         jobs.append(Job("signing-keys", partial(turn_signing_keys, rt), every=KEYS_SECONDS))
     sender = build_sender(rt)

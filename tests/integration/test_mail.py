@@ -472,6 +472,8 @@ def test_without_a_server_no_mail_job_runs_and_mail_stays(runtime: Runtimes) -> 
         assert [job.name for job in app.state.worker.jobs] == [
             "purge-unverified",
             "metadata-refresh",
+            "audit-streams-setup",
+            "audit-streams",
         ]
         mail_id = queue(rt)
     assert row(rt, mail_id).status == "pending"

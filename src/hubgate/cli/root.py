@@ -39,6 +39,7 @@ from hubgate.cli.providers import provider
 from hubgate.cli.records import audit_command, mail, token
 from hubgate.cli.scim import scim
 from hubgate.cli.sso_policy import sso  # the sso group, with its policy commands
+from hubgate.cli.streams import audit_stream
 from hubgate.db.migrate import upgrade
 from hubgate.metrics import MULTIPROC_DIR
 from hubgate.runtime import Runtime, build_runtime
@@ -242,6 +243,7 @@ for command in (
     deployment,
     token,
     audit_command,
+    audit_stream,
     mail,
     sso,
     domain,

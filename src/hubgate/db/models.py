@@ -27,7 +27,9 @@ from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES
 from hubgate.db.types import UtcDateTime, utcnow
 
 __all__ = [
+    "AuditDelivery",
     "AuditEvent",
+    "AuditStream",
     "Base",
     "DeploymentRoute",
     "Email",
@@ -77,6 +79,8 @@ SSO_MODES = ("off", "basic", "managed")
 # that a mapping gave is taken back when the IdP stops asserting its value.
 GRANT_SOURCES = ("manual", "default", "invitation", "mapping", "scim")
 MAIL_STATES = ("pending", "sent", "failed")
+STREAM_KINDS = ("webhook", "syslog")
+STREAM_ORIGINS = ("settings", "operator", "admin")
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
@@ -371,6 +375,60 @@ class AuditEvent(Base):
     trace_id: Mapped[str] = mapped_column(String(32), index=True)
     client_address: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class AuditStream(Base):
+    """A destination the audit log is streamed to (:mod:`hubgate.streams`): a
+    webhook or a syslog server, for one org's events or (``org_id`` NULL, the
+    operator's) every event. Delivery state lives here: one claim at a time, in
+    order, the next attempt after a failure, and what failed since when."""
+
+    __tablename__ = "audit_streams"
+    __table_args__ = (
+        _one_of("kind", STREAM_KINDS, "kind"),
+        _one_of("origin", STREAM_ORIGINS, "origin"),
+        # One stream per setting, however many instances bring them in line at once.
+        Index(
+            "uq_audit_streams_setting",
+            "kind",
+            unique=True,
+            sqlite_where=text("origin = 'settings'"),
+            postgresql_where=text("origin = 'settings'"),
+        ),  # fmt: skip
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orgs.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str | None] = mapped_column(Text)
+    """The webhook's HMAC key, sealed (:mod:`hubgate.sealed`)."""
+    origin: Mapped[str] = mapped_column(String(16), default="admin")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed attempts in a row; zero once a delivery succeeds."""
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failing_since: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_delivered_at: Mapped[datetime | None]
+    dropped: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Events dropped, oldest first, while the queue was over its bound."""
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+
+
+class AuditDelivery(Base):
+    """One event waiting for one stream, written in the event's own transaction
+    (:func:`hubgate.audit.record`) and deleted once the destination took it."""
+
+    __tablename__ = "audit_deliveries"
+    __table_args__ = (Index("ix_audit_deliveries_stream", "stream_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stream_id: Mapped[int] = mapped_column(ForeignKey("audit_streams.id", ondelete="CASCADE"))
+    event_id: Mapped[int]
 
 
 class OutboxMail(Base):

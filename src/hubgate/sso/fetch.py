@@ -44,7 +44,16 @@ import httpx
 
 from hubgate.errors import BadRequest
 
-__all__ = ["Fetched", "Target", "fetch", "fetch_if_changed", "post_form", "resolve"]
+__all__ = [
+    "Fetched",
+    "Target",
+    "checked_addresses",
+    "fetch",
+    "fetch_if_changed",
+    "post",
+    "post_form",
+    "resolve",
+]
 
 MAX_BYTES = 1024 * 1024
 TIMEOUT = 5.0
@@ -88,6 +97,21 @@ def resolve(url: str, *, allow_private: bool) -> Target:
     if not allow_private:
         _refuse_private(host, addresses)
     return Target(url, host, addresses, parsed.scheme, port, path or "/")
+
+
+def checked_addresses(host: str, port: int, *, allow_private: bool) -> tuple[str, ...]:
+    """The addresses ``host`` resolves to, once, each checked as :func:`resolve`
+    checks a URL's (for peers that are not HTTP, such as a syslog server)."""
+    addresses = _addresses(host, port)
+    if not allow_private:
+        _refuse_private(host, addresses)
+    return addresses
+
+
+def post(target: Target, body: bytes, headers: dict[str, str], *, limit: int = MAX_BYTES) -> bytes:
+    """A bounded POST of ``body`` to an already checked ``target``; a non-2xx
+    answer fails with ``fetch_failed``."""
+    return _send("POST", target, limit, headers=headers, body=body)
 
 
 def fetch(

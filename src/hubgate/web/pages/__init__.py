@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hubgate.web.pages import account, admin, joining, orgs, recovery, security, setup, sso
+from hubgate.web.pages import (
+    account,
+    admin,
+    audit_streams,
+    joining,
+    orgs,
+    recovery,
+    security,
+    setup,
+    sso,
+)
 from hubgate.web.pages.kit import render
 
 __all__ = ["render", "router"]
@@ -22,6 +32,7 @@ router.include_router(recovery.router)
 router.include_router(security.router)
 router.include_router(setup.router)
 router.include_router(admin.router)
+router.include_router(audit_streams.router)
 router.include_router(joining.router)
 router.include_router(sso.router)
 router.include_router(orgs.router)

@@ -24,6 +24,7 @@ from hubgate.orgs import queries, service, team_tokens
 from hubgate.principals import Credential, require
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, invitations
+from hubgate.streams import manage
 from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages.kit import (
     FORM_ERRORS,
@@ -401,6 +402,7 @@ def audit_page(
         )  # fmt: skip
         events = audit.query(db, where)
         context = org_context(found, principal, "audit")
+        context["streams"] = manage.list_streams(db, principal, found)
     older = events[-1].id if len(events) == AUDIT_PAGE else None
     context |= {
         "events": events, "actor": actor, "action": action, "trace": trace, "older": older,
