@@ -77,7 +77,7 @@ def verify_response(
 ) -> Identity:
     """Verify everything about the response, then hand on the Identity it asserts."""
     root = parse(decode(encoded, config.max_response_bytes))
-    verified = _verify_structure_and_signatures(root, config)
+    verified = _verify_structure_and_signatures(root, config, context.now)
     # Right after the signatures, so a replay is named as one; the caller's
     # transaction rolls the record back if a later check refuses.
     _verify_not_replayed(verified.assertion, config, context, replay)
@@ -89,7 +89,9 @@ def verify_response(
     return _identity(verified.assertion, config)
 
 
-def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -> _Verified:
+def _verify_structure_and_signatures(
+    root: etree._Element, config: SamlConfig, now: datetime
+) -> _Verified:
     """One Response, one Assertion (after decryption), unique IDs, every signature
     enveloped in the Response or the Assertion and verified."""
     if root.tag != q("samlp", "Response") or len(list(root.iter(q("samlp", "Response")))) != 1:
@@ -100,12 +102,12 @@ def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -
     verified = _Verified(response=root, assertion=_the_assertion(root, config))
     response_signature = enveloped_signature(root)
     if response_signature is not None:
-        verify_enveloped(root, response_signature, config.idp_certificates)
+        verify_enveloped(root, response_signature, config.idp_certificates, now)
         verified.response_signed = True
     verified.assertion = _decrypted(verified.assertion, root, config)
     assertion_signature = enveloped_signature(verified.assertion)
     if assertion_signature is not None:
-        verify_enveloped(verified.assertion, assertion_signature, config.idp_certificates)
+        verify_enveloped(verified.assertion, assertion_signature, config.idp_certificates, now)
         verified.assertion_signed = True
     _verify_signed_as_required(verified, config)
     return verified
