@@ -14,28 +14,36 @@ from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.mail.sender import build_sender
 from hubgate.runtime import Runtime
+from hubgate.sso import certificate_notices
 from hubgate.worker import Job
 
 __all__ = [
+    "CERTIFICATES_SECONDS",
     "KEYS_SECONDS",
     "MAIL_POLL_SECONDS",
     "PURGE_SECONDS",
     "background_jobs",
     "purge_unverified",
     "turn_signing_keys",
+    "warn_certificates",
 ]
 
 MAIL_POLL_SECONDS = 5.0
 MAIL_BATCHES_PER_PASS = 10
 PURGE_SECONDS = 3600.0
 KEYS_SECONDS = 300.0
+CERTIFICATES_SECONDS = 3600.0
 
 
 def background_jobs(rt: Runtime) -> list[Job]:
     """The jobs of an instance of ``rt``: the expiry of unverified accounts, the
-    mail sender when ``HUBGATE_SMTP_URL`` is set, and the rotation of signing keys
-    when ``HUBGATE_UPSTREAM_ASSERTION`` is on."""
-    jobs = [Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS)]
+    warnings of expiring IdP certificates, the mail sender when
+    ``HUBGATE_SMTP_URL`` is set, and the rotation of signing keys when
+    ``HUBGATE_UPSTREAM_ASSERTION`` is on."""
+    jobs = [
+        Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS),
+        Job("certificates", partial(warn_certificates, rt), every=CERTIFICATES_SECONDS),
+    ]
     if rt.settings.upstream_assertion:
         jobs.append(Job("signing-keys", partial(turn_signing_keys, rt), every=KEYS_SECONDS))
     sender = build_sender(rt)
@@ -61,3 +69,10 @@ def turn_signing_keys(rt: Runtime) -> bool:
     rotated = signing_keys.rotate_if_due(rt.db, rt.sealer, rt.now(), every)
     signing_keys.prune(rt.db, rt.now())
     return rotated
+
+
+def warn_certificates(rt: Runtime) -> int:
+    """Mail the admins of each org whose active SAML connection's last IdP
+    certificate expires within 30 or 7 days, or has; once per certificate and
+    threshold across every instance (:mod:`hubgate.sso.certificate_notices`)."""
+    return certificate_notices.send_due(rt.db, rt.mailer, rt.settings.base_url, rt.now())

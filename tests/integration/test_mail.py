@@ -469,6 +469,6 @@ def test_without_a_server_no_mail_job_runs_and_mail_stays(runtime: Runtimes) -> 
     rt = runtime(None)
     app = create_app(runtime=rt)
     with TestClient(app):
-        assert [job.name for job in app.state.worker.jobs] == ["purge-unverified"]
+        assert [job.name for job in app.state.worker.jobs] == ["purge-unverified", "certificates"]
         mail_id = queue(rt)
     assert row(rt, mail_id).status == "pending"
