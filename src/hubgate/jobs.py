@@ -14,11 +14,12 @@ from hubgate.accounts import users
 from hubgate.audit import Actor
 from hubgate.mail.sender import build_sender, instance_id
 from hubgate.runtime import Runtime
-from hubgate.sso import metadata_refresh
+from hubgate.sso import certificate_notices, metadata_refresh
 from hubgate.streams.deliver import Streamer
 from hubgate.worker import Job
 
 __all__ = [
+    "CERTIFICATES_SECONDS",
     "KEYS_SECONDS",
     "MAIL_POLL_SECONDS",
     "METADATA_SECONDS",
@@ -28,12 +29,14 @@ __all__ = [
     "background_jobs",
     "purge_unverified",
     "turn_signing_keys",
+    "warn_certificates",
 ]
 
 MAIL_POLL_SECONDS = 5.0
 MAIL_BATCHES_PER_PASS = 10
 PURGE_SECONDS = 3600.0
 KEYS_SECONDS = 300.0
+CERTIFICATES_SECONDS = 3600.0
 METADATA_SECONDS = 300.0
 """How often an instance looks for connections whose metadata is due (each is
 due every ``HUBGATE_METADATA_REFRESH_HOURS``)."""
@@ -43,11 +46,12 @@ STREAM_MAINTAIN_SECONDS = 60.0
 
 def background_jobs(rt: Runtime) -> list[Job]:
     """The jobs of an instance of ``rt``: the expiry of unverified accounts, the
-    mail sender when ``HUBGATE_SMTP_URL`` is set, and the rotation of signing keys
-    when ``HUBGATE_UPSTREAM_ASSERTION`` is on, the refresh of SAML metadata and the
-    audit streams' delivery."""
+    warnings of expiring IdP certificates, the refresh of SAML metadata, the audit
+    streams' delivery, the mail sender when ``HUBGATE_SMTP_URL`` is set, and the
+    rotation of signing keys when ``HUBGATE_UPSTREAM_ASSERTION`` is on."""
     jobs = [
         Job("purge-unverified", partial(purge_unverified, rt), every=PURGE_SECONDS),
+        Job("certificates", partial(warn_certificates, rt), every=CERTIFICATES_SECONDS),
         Job("metadata-refresh", partial(metadata_refresh.refresh_due, rt), every=METADATA_SECONDS),
     ]
     streamer = Streamer(rt, instance_id())
@@ -78,3 +82,10 @@ def turn_signing_keys(rt: Runtime) -> bool:
     rotated = signing_keys.rotate_if_due(rt.db, rt.sealer, rt.now(), every)
     signing_keys.prune(rt.db, rt.now())
     return rotated
+
+
+def warn_certificates(rt: Runtime) -> int:
+    """Mail the admins of each org whose active SAML connection's last IdP
+    certificate expires within 30 or 7 days, or has; once per certificate and
+    threshold across every instance (:mod:`hubgate.sso.certificate_notices`)."""
+    return certificate_notices.send_due(rt.db, rt.mailer, rt.settings.base_url, rt.now())

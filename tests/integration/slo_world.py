@@ -235,7 +235,7 @@ def posted_to_idp(rt: Runtime, org: SsoOrg, page: Any) -> tuple[str, Any, dict[s
         pem = db.get_one(SsoConnection, org.connection_id).sp_certificate
     signature = enveloped_signature(root)
     assert signature is not None
-    verify_enveloped(root, signature, (pem,))  # raises if forged
+    verify_enveloped(root, signature, (pem,), datetime.now(UTC))  # raises if forged
     return action.group(1), root, fields
 
 

@@ -24,7 +24,7 @@ from hubgate.sso import activation, connections, domains, policy
 from tests.conftest import World
 from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET
 from tests.integration.test_saml_flow import IDP, idp_metadata
-from tests.security.saml_forge import Claims, SamlForge, session_keys
+from tests.security.saml_forge import Claims, Keys, SamlForge, session_keys
 
 
 @dataclass
@@ -50,14 +50,15 @@ class SsoOrg:
                 ResourceKind.MODEL, name, visibility, team,
             )  # fmt: skip
 
-    def answer(self, request_id: str | None, **claims: Any) -> str:
+    def answer(self, request_id: str | None, *, keys: Keys | None = None, **claims: Any) -> str:
+        """The test IdP's signed answer (signed with ``keys.idp``, default the session's)."""
         entity_id, acs = connections.sp_urls(self.rt, self.connection_id)
         base = Claims(
             issued=datetime.now(UTC), response_issuer=IDP, assertion_issuer=IDP,
             destination=acs, recipient=acs, audiences=(entity_id,), in_response_to=request_id,
             confirmation_in_response_to=request_id,
         )  # fmt: skip
-        forge = SamlForge(session_keys())
+        forge = SamlForge(keys or session_keys())
         return forge.response(forge.claims(**{**base.__dict__, **claims}))
 
     def sign_in(

@@ -9,6 +9,7 @@ afresh. The trigger inventory is checked against the live schema.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -225,7 +226,10 @@ def test_cached_answers_equal_fresh_ones_over_random_changes(
                 fresh.status, fresh.reason, fresh.headers,
             ), (which, uri, method)  # fmt: skip
 
+    # On a thread of its own: an event loop a previous test left set on this
+    # thread would make asyncio.run() refuse.
     try:
-        asyncio.run(run())
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            thread.submit(asyncio.run, run()).result()
     finally:
         gate.close()

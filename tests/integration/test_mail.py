@@ -471,6 +471,7 @@ def test_without_a_server_no_mail_job_runs_and_mail_stays(runtime: Runtimes) -> 
     with TestClient(app):
         assert [job.name for job in app.state.worker.jobs] == [
             "purge-unverified",
+            "certificates",
             "metadata-refresh",
             "audit-streams-setup",
             "audit-streams",

@@ -162,8 +162,11 @@ class Keys:
     sp: Credential  # the SP's encryption key (assertions are encrypted to it)
 
 
-def make_credential(common_name: str, *, curve: bool = False) -> Credential:
-    """An RSA-2048 (or ECDSA P-256) key with a self-signed certificate valid around NOW."""
+def make_credential(
+    common_name: str, *, curve: bool = False, not_after: datetime | None = None
+) -> Credential:
+    """An RSA-2048 (or ECDSA P-256) key with a self-signed certificate valid around NOW
+    (until ``not_after`` when given, for the certificate-expiry tests)."""
     key: Any = (
         ec.generate_private_key(ec.SECP256R1())
         if curve
@@ -177,7 +180,7 @@ def make_credential(common_name: str, *, curve: bool = False) -> Credential:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(NOW - timedelta(days=365))
-        .not_valid_after(NOW + timedelta(days=3650))
+        .not_valid_after(not_after or NOW + timedelta(days=3650))
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(

@@ -384,9 +384,9 @@ def test_the_post_binding_signs_the_message_enveloped(config: SamlConfig) -> Non
     root = parse(base64.b64decode(encode_post(message, config.sp_private_key)))
     signature = enveloped_signature(root)
     assert signature is not None and signature.getprevious() is root.find("saml:Issuer", NS)
-    verify_enveloped(root, signature, (config.sp_certificate,))
+    verify_enveloped(root, signature, (config.sp_certificate,), NOW)
     with pytest.raises(errors.SignatureInvalid):
-        verify_enveloped(root, signature, (session_keys().idp.cert_pem,))
+        verify_enveloped(root, signature, (session_keys().idp.cert_pem,), NOW)
 
 
 # -- the IdP's metadata ----------------------------------------------------------------

@@ -121,14 +121,25 @@ def _idp_of(described: dict[str, Any]) -> str:
 @click.option("--org", "org_name", required=True, metavar="NAME", help="The org.")
 @json_option
 def connection_list(org_name: str) -> None:
-    """The org's SSO connections with their state and SP values."""
+    """The org's SSO connections with their state, IdP and when the IdP's
+    certificate expires (``--json``: every certificate, hubgate's own too)."""
     rt = runtime()
     with rt.db.transaction() as db:
         rows = [_describe(rt, r) for r in connections.of_org(db, service.get_org(db, org_name))]
     emit(rows, lambda: table(
-        [[str(r[k]) for k in ("id", "kind", "state", "name")] + [_idp_of(r)] for r in rows],
-        ["id", "kind", "state", "name", "idp"],
+        [[str(r[k]) for k in ("id", "kind", "state", "name")] + [_idp_of(r), _expiry_of(r)]
+         for r in rows],
+        ["id", "kind", "state", "name", "idp", "idp certificate expires"],
     ))  # fmt: skip
+
+
+def _expiry_of(described: dict[str, Any]) -> str:
+    """When the IdP certificate that lasts longest expires: "2027-01-05 (in 30 days)"."""
+    idp = [c for c in described.get("certificates", []) if c["use"] == "idp_signing"]
+    if not idp:
+        return "-"
+    last = max(idp, key=lambda c: c["not_after"])
+    return f"{last['not_after']:%Y-%m-%d} ({last['expiry']})"
 
 
 _CONNECTION_ID = click.IntRange(1, 2**31 - 1)

@@ -51,6 +51,7 @@ __all__ = [
     "OutboxMail",
     "Resource",
     "SsoAuthentication",
+    "SsoCertificateNotice",
     "SsoConnection",
     "SsoLink",
     "Team",
@@ -515,6 +516,22 @@ class SamlMetadataSource(Base):
     lease_until: Mapped[datetime | None]
     pending_entity_id: Mapped[str | None] = mapped_column(Text)
     pending_sso_url: Mapped[str | None] = mapped_column(Text)
+
+
+class SsoCertificateNotice(Base):
+    """A certificate-expiry warning sent to an org's admins: one per connection,
+    certificate (SHA-256 fingerprint) and threshold, ever. The primary key is what
+    lets one instance alone send it (:mod:`hubgate.sso.certificate_expiry`)."""
+
+    __tablename__ = "sso_certificate_notices"
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("sso_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    threshold: Mapped[str] = mapped_column(String(16), primary_key=True)
+    not_after: Mapped[datetime]
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OrgSso(Base):

@@ -8,6 +8,7 @@ from typing import Any
 
 from hubgate.db.models import SsoConnection
 from hubgate.runtime import Runtime
+from hubgate.sso import certificate_expiry as expiry
 from hubgate.sso.connections import (
     EDITABLE,
     jwks_uri,
@@ -37,9 +38,17 @@ def describe(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:
         "sp_certificate_expires": certificate_expiry(connection.sp_certificate),
         "idp_entity_id": settings.get("idp_entity_id"), "idp_sso_url": settings.get("idp_sso_url"),
         "idp_certificates_expire": [certificate_expiry(pem) for pem in certificates],
+        "certificates": expiry.shown(connection, rt.now()),
+        "certificate_alarm": _alarm(rt, connection),
         "settings": {k: settings[k] for k in EDITABLE if k in settings},
         "logout": _saml_logout(rt, connection),
     }  # fmt: skip
+
+
+def _alarm(rt: Runtime, connection: SsoConnection) -> str | None:
+    """The threshold the last IdP certificate has reached (active connections only)."""
+    found = expiry.alarm_of(connection, rt.now())
+    return found.threshold if found is not None else None
 
 
 def _saml_logout(rt: Runtime, connection: SsoConnection) -> dict[str, Any]:

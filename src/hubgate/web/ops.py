@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from hubgate import metrics
+from hubgate.sso import certificate_expiry
 from hubgate.web.context import Rt
 
 __all__ = ["router"]
@@ -27,5 +28,7 @@ def healthz(rt: Rt) -> JSONResponse:
 
 
 @router.get("/metrics")
-def prometheus() -> Response:
-    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+def prometheus(rt: Rt) -> Response:
+    """The process's metrics, then the gauges read from the database at this scrape."""
+    body = metrics.render() + certificate_expiry.render(rt.db)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

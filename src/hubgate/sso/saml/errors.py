@@ -8,6 +8,7 @@ an administrator understands (the person sees a short page with a trace id).
     ├── UnexpectedStructure         saml_structure
     ├── SignatureMissing            saml_signature_missing
     ├── SignatureInvalid            saml_signature_invalid
+    ├── IdpCertificateExpired       idp_certificate_expired
     ├── SignatureAlgorithm          saml_signature_algorithm
     ├── SignatureReference          saml_signature_reference
     ├── ForbiddenTransform          saml_transform_forbidden
@@ -52,6 +53,7 @@ __all__ = [
     "EncryptionRequired",
     "ForbiddenTransform",
     "ForbiddenXml",
+    "IdpCertificateExpired",
     "InResponseToMismatch",
     "InflatedTooLarge",
     "IssueInstantInvalid",
@@ -119,6 +121,18 @@ class SignatureMissing(SamlError):
 class SignatureInvalid(SamlError):
     default_code = "saml_signature_invalid"
     default_message = "The SAML signature does not verify with the connection's IdP certificates."
+
+
+class IdpCertificateExpired(SamlError):
+    """The signature verifies, but only with an IdP certificate past its notAfter
+    (RFC 5280 §4.1.2.5): refused, and named apart from a forged signature because
+    it is what breaks a working integration most often."""
+
+    default_code = "idp_certificate_expired"
+    default_message = (
+        "The identity provider signed with a certificate that has expired. "
+        "An administrator must add the identity provider's new certificate."
+    )
 
 
 class SignatureAlgorithm(SamlError):

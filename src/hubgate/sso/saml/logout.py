@@ -192,7 +192,7 @@ def verify_logout_request(
     received: Received, config: SamlConfig, now: datetime, replay: ReplayCache
 ) -> VerifiedLogoutRequest:
     """Verify the IdP's LogoutRequest, then record its ID (core §3.7.1, profiles §4.4.4.1)."""
-    root = _verified_message(received, "SAMLRequest", "LogoutRequest", config)
+    root = _verified_message(received, "SAMLRequest", "LogoutRequest", config, now)
     _verify_common(root, config, now)
     _verify_not_expired(root, config, now)
     verified = VerifiedLogoutRequest(
@@ -211,7 +211,7 @@ def verify_logout_response(
 ) -> VerifiedLogoutResponse:
     """Verify the IdP's LogoutResponse to a LogoutRequest this browser sent, spend
     that request, then record the response's ID (core §3.7.2, profiles §4.4.4.2)."""
-    root = _verified_message(received, "SAMLResponse", "LogoutResponse", config)
+    root = _verified_message(received, "SAMLResponse", "LogoutResponse", config, now)
     _verify_common(root, config, now)
     status, second = _status(root)
     in_response_to = root.get("InResponseTo") or ""
@@ -225,7 +225,7 @@ def verify_logout_response(
 
 
 def _verified_message(
-    received: Received, parameter: str, kind: str, config: SamlConfig
+    received: Received, parameter: str, kind: str, config: SamlConfig, now: datetime
 ) -> etree._Element:
     """The one message of ``kind``, in its parameter, signed by the connection's IdP."""
     root = parse(received.document)
@@ -240,7 +240,7 @@ def _verified_message(
     signature = enveloped_signature(root)
     if signature is None:
         raise SignatureMissing("The SAML logout message carries no signature.")
-    verify_enveloped(root, signature, config.idp_certificates)
+    verify_enveloped(root, signature, config.idp_certificates, now)
     return root
 
 

@@ -106,7 +106,7 @@ def verify_response(
 ) -> Identity:
     """Verify everything about the response, then hand on the Identity it asserts."""
     root = parse(decode(encoded, config.max_response_bytes))
-    verified = _verify_structure_and_signatures(root, config)
+    verified = _verify_structure_and_signatures(root, config, context.now)
     # Right after the signatures, so a replay is named as one; the caller's
     # transaction rolls the record back if a later check refuses.
     _verify_not_replayed(verified.assertion, config, context, replay)
@@ -118,7 +118,9 @@ def verify_response(
     return _identity(verified.assertion, config, verified.certificate)
 
 
-def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -> _Verified:
+def _verify_structure_and_signatures(
+    root: etree._Element, config: SamlConfig, now: datetime
+) -> _Verified:
     """One Response, one Assertion (after decryption), unique IDs, every signature
     enveloped in the Response or the Assertion and verified."""
     if root.tag != _RESPONSE or len(list(root.iter(_RESPONSE))) != 1:
@@ -129,13 +131,15 @@ def _verify_structure_and_signatures(root: etree._Element, config: SamlConfig) -
     verified = _Verified(response=root, assertion=_the_assertion(root, config))
     response_signature = enveloped_signature(root)
     if response_signature is not None:
-        verified.certificate = verify_enveloped(root, response_signature, config.idp_certificates)
+        verified.certificate = verify_enveloped(
+            root, response_signature, config.idp_certificates, now
+        )
         verified.response_signed = True
     verified.assertion = _decrypted(verified.assertion, root, config)
     assertion_signature = enveloped_signature(verified.assertion)
     if assertion_signature is not None:
         verified.certificate = verify_enveloped(
-            verified.assertion, assertion_signature, config.idp_certificates
+            verified.assertion, assertion_signature, config.idp_certificates, now
         )
         verified.assertion_signed = True
     _verify_signed_as_required(verified, config)

@@ -9,6 +9,7 @@ configured certificates; a key in ``KeyInfo`` is never used.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 import xmlsec
@@ -18,6 +19,7 @@ from lxml import etree
 
 from hubgate.sso.saml.errors import (
     ForbiddenTransform,
+    IdpCertificateExpired,
     SignatureAlgorithm,
     SignatureInvalid,
     SignatureReference,
@@ -51,11 +53,33 @@ def enveloped_signature(element: etree._Element) -> etree._Element | None:
 
 
 def verify_enveloped(
-    element: etree._Element, signature: etree._Element, certificates: tuple[str, ...]
+    element: etree._Element,
+    signature: etree._Element,
+    certificates: tuple[str, ...],
+    now: datetime,
 ) -> str:
-    """Verify ``signature`` over ``element`` with one of ``certificates``; the one
-    that verified it (a rollover retires the old one once the new one has)."""
+    """Verify ``signature`` over ``element`` with one of ``certificates`` still
+    valid at ``now``; the one that verified it (a rollover retires the old one
+    once the new one has). A signature that verifies only with an expired
+    certificate is refused all the same, as :class:`IdpCertificateExpired`, and so
+    is any signature once every certificate has expired (the IdP then most likely
+    signs with a new certificate hubgate was never given): the admin reads "add
+    the new certificate" instead of "forged signature"."""
     _check_shape(element, signature)
+    current = tuple(pem for pem in certificates if not _expired(pem, now))
+    verified = _verifying(element, signature, current)
+    if verified is not None:
+        return verified
+    expired = tuple(pem for pem in certificates if pem not in current)
+    if expired and (not current or _verifying(element, signature, expired) is not None):
+        raise IdpCertificateExpired()
+    raise SignatureInvalid()
+
+
+def _verifying(
+    element: etree._Element, signature: etree._Element, certificates: tuple[str, ...]
+) -> str | None:
+    """The first of ``certificates`` whose key verifies ``signature``, if any."""
     for certificate in certificates:
         context = xmlsec.SignatureContext()
         context.key = _key(certificate)
@@ -65,7 +89,22 @@ def verify_enveloped(
         except xmlsec.Error:
             continue
         return certificate
-    raise SignatureInvalid()
+    return None
+
+
+def _expired(certificate_pem: str, now: datetime) -> bool:
+    """Past its notAfter (RFC 5280 §4.1.2.5); a certificate that cannot be read
+    fails in :func:`_key` instead."""
+    not_after = _not_after(certificate_pem)
+    return not_after is not None and not_after < now
+
+
+@lru_cache(maxsize=64)
+def _not_after(certificate_pem: str) -> datetime | None:
+    try:
+        return x509.load_pem_x509_certificate(certificate_pem.encode()).not_valid_after_utc
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=64)

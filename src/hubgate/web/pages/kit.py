@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session, object_session
 
 from hubgate.access import ORG_ROLE_NAMES, TEAM_ROLE_NAMES, Action, OrgTarget, Principal, decide
 from hubgate.db.models import Org, User
+from hubgate.db.types import utcnow
 from hubgate.errors import BadRequest, Conflict, NotFound, Unauthenticated
 from hubgate.orgs import queries
 from hubgate.principals import Credential
 from hubgate.runtime import Runtime
+from hubgate.sso.certificate_expiry import active_alarms
 from hubgate.web import csrf
 from hubgate.web.context import CurrentCredential, Rt, org_scope
 
@@ -154,18 +156,23 @@ SignedIn = Annotated[Credential, Depends(get_signed_in)]
 
 
 def org_context(org: Org, principal: Principal, tab: str) -> dict[str, Any]:
-    """The org header: which tabs this viewer may open, and for those who may read
+    """The org header: which tabs this viewer may open, for its admins a warning
+    while an IdP certificate expires soon, and for those who may read
     the org, a warning while it has no active admin (``org`` is read in the page's
     transaction, whose session answers that)."""
     target = OrgTarget(org.id)
     can_read = decide(principal, Action.READ, target).allowed
+    is_admin = decide(principal, Action.ADMIN, target).allowed
     db = object_session(org)
     return {
         "org": org,
         "tab": tab,
         "can_read_org": can_read,
-        "is_admin": decide(principal, Action.ADMIN, target).allowed,
+        "is_admin": is_admin,
         "admin_gap": queries.admin_gap(db, org.id) if can_read and db is not None else None,
+        "certificate_alarms": (
+            active_alarms(db, utcnow(), org.id) if is_admin and db is not None else []
+        ),
     }
 
 

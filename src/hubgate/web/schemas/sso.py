@@ -51,6 +51,22 @@ class OidcLogoutPublic(BaseModel):
     post_logout_redirect_uri: str
 
 
+class CertificatePublic(BaseModel):
+    """A certificate of a connection and its expiry: an IdP signing certificate
+    (any listed one verifies, so a new one can be added before the old expires)
+    or hubgate's own SP certificate."""
+
+    use: Literal["idp_signing", "sp"]
+    fingerprint_sha256: str = Field(description="SHA-256 of the DER certificate, hex.")
+    not_after: IsoInstant
+    days_left: int = Field(description="Whole days until not_after; negative once past.")
+    expiry: str = Field(description='For people: "in 12 days", "expired 3 days ago".')
+    expired: bool
+
+
+CertificateAlarm = Literal["30_days", "7_days", "expired"]
+
+
 class SamlConnectionPublic(BaseModel):
     """A SAML connection: what the IdP is told (SP values) and what it told us."""
 
@@ -65,6 +81,11 @@ class SamlConnectionPublic(BaseModel):
     idp_entity_id: str | None
     idp_sso_url: str | None
     idp_certificates_expire: list[IsoInstant | None]
+    certificates: list[CertificatePublic]
+    certificate_alarm: CertificateAlarm | None = Field(
+        description="Set while the connection is active and its last valid IdP signing "
+        "certificate expires within 30 or 7 days, or has expired."
+    )
     settings: SamlSettingsPublic
     logout: SamlLogoutPublic
 

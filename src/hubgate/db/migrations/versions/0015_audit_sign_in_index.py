@@ -6,7 +6,7 @@ the database reads every org's events of the window (index on ``at``) or every
 event of the org (``org_id, id``); with it, only the rows it counts.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
