@@ -69,7 +69,11 @@ def test_add_verify_list_remove(hubgate: Hubgate, rt: Runtime) -> None:
     assert hubgate.json("domain", "list", "--org", "acme") == []
     with rt.db.transaction() as db:
         actions = list(
-            db.scalars(select(AuditEvent.action).where(AuditEvent.actor == "operator:cli"))
+            db.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.actor == "operator:cli")
+                .order_by(AuditEvent.id)
+            )
         )
     assert [a for a in actions if a.startswith("domain.")] == [
         "domain.added", "domain.verified", "domain.removed"

@@ -206,14 +206,18 @@ def test_cached_answers_equal_fresh_ones_over_random_changes(
     gate = Gate(app=None, runtime=f.rt)  # type: ignore[arg-type]
     changes = _changes(f)
     check = st.tuples(st.sampled_from(range(len(f.headers))), st.sampled_from(REQUESTS))
+    steps: list[object] = []
+    for _ in range(data.draw(st.integers(10, 60), label="steps")):
+        change = data.draw(st.integers(0, 3), label="change?") == 0  # one step in four
+        steps.append(data.draw(changes) if change else data.draw(check))
     _restore(f)
 
     async def run() -> None:
-        for _ in range(data.draw(st.integers(10, 60), label="steps")):
-            if data.draw(st.integers(0, 3), label="change?") == 0:  # one step in four
-                _apply(f.rt, data.draw(changes))
+        for drawn in steps:
+            if not isinstance(drawn, tuple):
+                _apply(f.rt, drawn)
                 continue
-            which, (uri, method) = data.draw(check)
+            which, (uri, method) = drawn
             raw = [(b"x-original-uri", uri.encode()), (b"x-original-method", method.encode())]
             request = GateRequest([*raw, *f.headers[which].items()])
             cached = await gate.answer(request)
@@ -226,8 +230,9 @@ def test_cached_answers_equal_fresh_ones_over_random_changes(
                 fresh.status, fresh.reason, fresh.headers,
             ), (which, uri, method)  # fmt: skip
 
-    # On a thread of its own: an event loop a previous test left set on this
-    # thread would make asyncio.run() refuse.
+    # On a thread of its own (the steps are drawn first: Hypothesis draws on the
+    # test's thread only): an event loop a previous test left set on this thread
+    # would make asyncio.run() refuse.
     try:
         with ThreadPoolExecutor(max_workers=1) as thread:
             thread.submit(asyncio.run, run()).result()

@@ -48,7 +48,8 @@ def rows(rt: Runtime) -> list[tuple[int, str, str | None]]:
 
 def actions(rt: Runtime) -> list[str]:
     with rt.db.transaction() as db:
-        return list(db.scalars(select(AuditEvent.action).where(AuditEvent.action.like("domain.%"))))
+        query = select(AuditEvent.action).where(AuditEvent.action.like("domain.%"))
+        return list(db.scalars(query.order_by(AuditEvent.id)))
 
 
 def scope_of(org: Org, principal: Principal | None = None) -> domains.OrgScope:
