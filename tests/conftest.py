@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -50,6 +52,7 @@ def _pg_url_for_this_process(url: str) -> str:
 
 PG_URL = _pg_url_for_this_process(os.environ.get("HUBGATE_TEST_DATABASE_URL", ""))
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
 _TABLES = (
     "audit_deliveries, audit_streams, audit_events, ephemeral, outbox, throttle, sso_authentications, sso_links, invitations, "
     "setup_links, scim_group_teams, scim_group_members, scim_user_emails, scim_groups, "
@@ -186,6 +189,13 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
     token: str = response.json()["csrf_token"]
     client.headers["x-csrf-token"] = token
     return token
+
+
+def run_async(awaitable: Coroutine[Any, Any, T]) -> T:
+    """Run ``awaitable`` to completion on a thread of its own, so an event loop a
+    previous test left set on the calling thread cannot make ``asyncio.run`` refuse."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, awaitable).result()
 
 
 def on_event_loop() -> bool:

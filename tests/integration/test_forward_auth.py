@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from hubgate.gate.asgi import Gate, GateRequest
 from hubgate.orgs import resources, service
 from hubgate.principals import Credential, principal_for
 from hubgate.runtime import Runtime, build_runtime
-from tests.conftest import World, make_settings, sign_in
+from tests.conftest import World, make_settings, run_async, sign_in
 
 
 def _check(
@@ -112,6 +111,29 @@ def test_two_differing_names_of_the_original_request_are_refused(
     assert client.get("/auth/check", headers=agreeing).status_code == 200
 
 
+def test_a_header_sent_twice_with_two_values_names_nothing(
+    rt: Runtime, seeded: dict[str, str]
+) -> None:
+    """A proxy that adds its X-Original-URI after the client's own: hubgate does not
+    pick one; two Authorization headers are no bearer token either. (An HTTP client
+    joins repeated headers, so the gate is asked directly, as uvicorn hands it a
+    request: one entry per header line.)"""
+    gate = Gate(app=None, runtime=rt)  # type: ignore[arg-type]
+    uri, closed = b"x-original-uri", b"/acme/models/closed"
+    bearer = f"Bearer {seeded['read']}".encode()
+    cases = {
+        "route_ambiguous": [(uri, b"/acme/models/open"), (uri, closed)],
+        "token_invalid": [(uri, closed), (b"authorization", bearer),
+                          (b"authorization", b"Bearer hg_someone_else")],
+        "allow": [(uri, closed), (uri, closed), (b"authorization", bearer)],
+    }  # fmt: skip
+    try:
+        for reason, raw in cases.items():
+            assert run_async(gate.answer(GateRequest(raw))).reason == reason
+    finally:
+        gate.close()
+
+
 def test_a_database_that_cannot_answer_gives_503_not_500(tmp_path: Path) -> None:
     """The gate runs ahead of the framework's error handlers: it says so itself,
     and the proxy fails closed on a 503."""
@@ -120,7 +142,7 @@ def test_a_database_that_cannot_answer_gives_503_not_500(tmp_path: Path) -> None
     gate = Gate(app=None, runtime=runtime)  # type: ignore[arg-type]
     raw = [(b"x-original-uri", b"/acme/models/open"), (b"authorization", b"Bearer hg_x")]
     try:
-        answer = asyncio.run(gate.answer(GateRequest(raw)))
+        answer = run_async(gate.answer(GateRequest(raw)))
     finally:
         gate.close()
         runtime.db.engine.dispose()

@@ -8,8 +8,6 @@ afresh. The trigger inventory is checked against the live schema.
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,7 +35,7 @@ from hubgate.gate.paths import map_request
 from hubgate.operator import operator_principal
 from hubgate.orgs import resources, service
 from hubgate.runtime import Runtime
-from tests.conftest import World
+from tests.conftest import World, run_async
 
 
 def test_every_watched_table_has_its_triggers(rt: Runtime) -> None:
@@ -230,11 +228,8 @@ def test_cached_answers_equal_fresh_ones_over_random_changes(
                 fresh.status, fresh.reason, fresh.headers,
             ), (which, uri, method)  # fmt: skip
 
-    # On a thread of its own (the steps are drawn first: Hypothesis draws on the
-    # test's thread only): an event loop a previous test left set on this thread
-    # would make asyncio.run() refuse.
+    # The steps are drawn first: Hypothesis draws on the test's thread only.
     try:
-        with ThreadPoolExecutor(max_workers=1) as thread:
-            thread.submit(asyncio.run, run()).result()
+        run_async(run())
     finally:
         gate.close()

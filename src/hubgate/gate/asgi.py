@@ -73,15 +73,19 @@ class GateRequest:
     def __init__(self, raw: list[tuple[bytes, bytes]], host_header: bytes | None = None) -> None:
         found: dict[bytes, bytes] = {}
         for name, value in raw:
-            if (name in _WANTED or name == host_header) and name not in found:
-                found[name] = value
-        self.host = _text(found.get(host_header)) if host_header else None
+            if name not in _WANTED and name != host_header:
+                continue
+            first = found.setdefault(name, value)
+            if first is not _DIFFER and first != value and name != b"cookie":
+                found[name] = _DIFFER  # the same header twice: one value is the client's
+        host = found.get(host_header) if host_header else None
+        self.host = None if host is None or host is _DIFFER else _text(host)
         uri = _agreed(found, b"x-original-uri", b"x-forwarded-uri")
         method = _agreed(found, b"x-original-method", b"x-forwarded-method")
-        self.ambiguous = uri is _DIFFER or method is _DIFFER
+        self.ambiguous = _DIFFER in (uri, method, host)
         self.uri = "" if self.ambiguous else _text(uri)
         self.method = "GET" if self.ambiguous else _text(method) or "GET"
-        authorization = found.get(b"authorization")
+        authorization = found.get(b"authorization")  # _DIFFER is no Bearer: token_invalid
         self.authorization = None if authorization is None else _text(authorization)
         cookie = found.get(b"cookie")
         self.cookie = cookie_parser(_text(cookie)).get(COOKIE) if cookie else None
