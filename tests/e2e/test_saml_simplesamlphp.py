@@ -100,9 +100,12 @@ class Saml:
 
     def verified_identities(self) -> list[dict[str, object]]:
         """The data of the org's ``sso.identity_verified`` audit events, oldest first:
-        subject, email and groups of each verified sign-in."""
+        subject, email and groups of each verified sign-in (each also names the
+        certificate that verified it, which every one here shares)."""
         events = self.cli_json("audit", "--org", ORG, "--action", "sso.identity_verified")
         assert isinstance(events, list), events
+        certificates = {event["data"].pop("certificate") for event in events}
+        assert len(certificates) == 1, certificates
         return [event["data"] for event in reversed(events)]
 
     def browser(self) -> Browser:
