@@ -86,10 +86,8 @@ def watch_of(table: str) -> Watch:
 def install(connection: Connection, watch: Watch) -> None:
     """Create ``watch``'s triggers (replacing any of the same name)."""
     uninstall(connection, watch.table)
-    if connection.dialect.name == "postgresql":
-        _install_postgresql(connection, watch)
-    else:
-        _install_sqlite(connection, watch)
+    postgresql = connection.dialect.name == "postgresql"
+    _create(connection, watch, _POSTGRESQL_BODY if postgresql else _SQLITE_BODY)
 
 
 def uninstall(connection: Connection, table: str) -> None:
@@ -112,8 +110,7 @@ def installed(connection: Connection) -> set[str]:
 
 def expected_names(watch: Watch) -> set[str]:
     """The triggers :func:`install` makes for ``watch``."""
-    insert, update, delete = _names(watch.table)
-    return {update, delete} | ({insert} if watch.inserts else set())
+    return {name for name, _ in _events(watch)}
 
 
 def create_function(connection: Connection) -> None:
@@ -146,31 +143,21 @@ def _update_event(watch: Watch) -> str:
     return "UPDATE OF " + ", ".join(watch.updates)
 
 
-def _install_postgresql(connection: Connection, watch: Watch) -> None:
-    """Statement-level triggers: one bump per statement, however many rows."""
+def _events(watch: Watch) -> list[tuple[str, str]]:
+    """(trigger name, event) for each write of ``watch`` that bumps the sequence."""
     insert, update, delete = _names(watch.table)
     events = [(update, _update_event(watch)), (delete, "DELETE")]
     if watch.inserts:
         events.append((insert, "INSERT"))
-    for name, event in events:
-        connection.execute(
-            text(
-                f'CREATE TRIGGER "{name}" AFTER {event} ON "{watch.table}" '
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()"
-            )
-        )
+    return events
 
 
-def _install_sqlite(connection: Connection, watch: Watch) -> None:
-    """SQLite has row-level triggers only (a cascade fires them too)."""
-    insert, update, delete = _names(watch.table)
-    events = [(update, _update_event(watch)), (delete, "DELETE")]
-    if watch.inserts:
-        events.append((insert, "INSERT"))
-    for name, event in events:
-        connection.execute(
-            text(
-                f'CREATE TRIGGER "{name}" AFTER {event} ON "{watch.table}" '
-                f"BEGIN UPDATE {TABLE} SET seq = seq + 1 WHERE id = 1; END"
-            )
-        )
+# PostgreSQL: statement-level triggers, one bump per statement however many rows.
+# SQLite has row-level triggers only (a cascade fires them too).
+_POSTGRESQL_BODY = f"FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()"
+_SQLITE_BODY = f"BEGIN UPDATE {TABLE} SET seq = seq + 1 WHERE id = 1; END"
+
+
+def _create(connection: Connection, watch: Watch, body: str) -> None:
+    for name, event in _events(watch):
+        connection.execute(text(f'CREATE TRIGGER "{name}" AFTER {event} ON "{watch.table}" {body}'))
