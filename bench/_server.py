@@ -8,8 +8,9 @@ Typical use::
         with serve(database_url, workers=2) as base_url:
             ...
 
-SQLite runs on a temporary file; PostgreSQL gets ``schema public`` dropped and
-recreated, so only point ``url`` at a throwaway database.
+SQLite runs on a temporary file; PostgreSQL gets its database created if the server
+lacks it, then ``schema public`` dropped and recreated, so only point ``url`` at a
+throwaway database.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, Principal, ResourceKind, TeamRole, Visibility
@@ -83,12 +84,32 @@ def scratch_database(url: str | None) -> Iterator[str]:
 
 
 def _reset_schema(url: str) -> None:
+    _create_missing_database(url)
     database = create_database(url)
     try:
         with database.engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     finally:
         database.engine.dispose()
+
+
+def _create_missing_database(url: str) -> None:
+    """Create the database ``url`` names if the server does not have it yet."""
+    target = make_url(url)
+    name = target.database
+    if not name:
+        raise ValueError("The PostgreSQL URL must name a database.")
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            known = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if known is None:
+                quoted = connection.dialect.identifier_preparer.quote(name)
+                connection.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
 
 
 # -- seed -------------------------------------------------------------------
