@@ -31,6 +31,7 @@ from hubgate.db.models import (
 )
 from hubgate.gate.answer import evaluate
 from hubgate.gate.asgi import Gate, GateRequest
+from hubgate.gate.changes import for_url
 from hubgate.gate.paths import map_request
 from hubgate.operator import operator_principal
 from hubgate.orgs import resources, service
@@ -47,7 +48,7 @@ def test_every_watched_table_has_its_triggers(rt: Runtime) -> None:
 
 def _seq(rt: Runtime) -> int:
     with rt.db.engine.connect() as connection:
-        return int(connection.execute(text("SELECT seq FROM gate_changes")).scalar_one())
+        return int(connection.execute(text(change_triggers.READ)).scalar_one())
 
 
 def test_a_use_of_a_session_or_token_moves_nothing_a_revocation_does(
@@ -70,6 +71,46 @@ def test_a_use_of_a_session_or_token_moves_nothing_a_revocation_does(
     with rt.db.transaction() as db:
         sessions.end_by_id(db, session_id)
     assert _seq(rt) > moved
+
+
+def test_a_missing_shard_row_makes_the_sequence_unknown(rt: Runtime) -> None:
+    """A bump to a missing row would be lost, so the reader must fail closed."""
+    sequence = for_url(rt.settings.database_url)
+    assert sequence is not None
+    try:
+        assert run_async(sequence.current()) == _seq(rt)
+        with rt.db.transaction() as db:
+            db.execute(text(f"DELETE FROM {change_triggers.TABLE} WHERE id = 7"))
+        assert run_async(sequence.current()) is None
+    finally:
+        sequence.close()
+        with rt.db.transaction() as db:
+            db.execute(text(f"INSERT INTO {change_triggers.TABLE} (id, seq) VALUES (7, 0)"))
+
+
+def test_concurrent_writers_do_not_wait_on_one_counter_row(rt: Runtime) -> None:
+    """PostgreSQL: two open transactions that both bump the sequence both commit
+    (each locks the shard its transaction id picks), and the sum counts both."""
+    if rt.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time anyway")
+    bump = text("UPDATE orgs SET name = name WHERE id = -1")  # no row; the trigger fires
+    shard = text(f"SELECT txid_current() % {change_triggers.SHARDS}")
+    before = _seq(rt)
+    with rt.db.engine.connect() as first, rt.db.engine.connect() as second:
+        first.begin()
+        taken = first.execute(shard).scalar_one()
+        first.execute(bump)
+        for _ in range(3):  # another test's transactions may take the ids between
+            second.begin()
+            if second.execute(shard).scalar_one() != taken:
+                break
+            second.rollback()
+        second.execute(text("SET LOCAL lock_timeout = '5s'"))
+        second.execute(bump)  # would wait for ``first`` on a single counter row
+        second.commit()
+        assert _seq(rt) == before + 1
+        first.commit()
+    assert _seq(rt) == before + 2
 
 
 @dataclass

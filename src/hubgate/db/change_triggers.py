@@ -7,12 +7,17 @@ Triggers, not application code, bump it, so no path that writes these tables (th
 API, the pages, SCIM, a sign-in, a logout, the CLI, a cascade) can forget to.
 
 Every instance reads the counter before it trusts its cache
-(:mod:`hubgate.gate.changes`). The counter is one row, not a sequence: its new
-value becomes visible exactly when the change does (at commit), which a
+(:mod:`hubgate.gate.changes`). The counter is the sum of :data:`SHARDS` rows, not a
+sequence: a bump becomes visible exactly when the change does (at commit), which a
 ``nextval`` (visible at once) or a ``NOTIFY`` (delivered after the commit, racing
-the client's next request to another instance) cannot promise. The price is that
-transactions writing these tables commit one at a time on PostgreSQL (the row
-lock), as every SQLite write already does.
+the client's next request to another instance) cannot promise. Every bump adds one
+and none subtracts, so the sum moves whenever anything committed.
+
+The rows are shards because a bump holds its row's lock until commit. On
+PostgreSQL a transaction bumps the row its transaction id picks, so concurrent
+writers (sign-ins opening sessions, say) rarely wait for each other, and one
+transaction only ever locks one row (no lock-order deadlock). SQLite writes one
+at a time anyway and bumps row 1 only.
 
 :data:`WATCHED` is the inventory: a table, and the columns whose UPDATE matters
 (``None``: any column). Inserts count only where a new row can turn a refusal
@@ -33,6 +38,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 __all__ = [
+    "READ",
+    "SHARDS",
     "TABLE",
     "WATCHED",
     "Watch",
@@ -46,6 +53,15 @@ __all__ = [
 ]
 
 TABLE = "gate_changes"
+SHARDS = 64
+"""Rows ``id`` 0 to ``SHARDS - 1``; the sequence is their sum."""
+
+READ = (
+    f"SELECT CASE WHEN count(*) = {SHARDS} THEN sum(seq) END "
+    f"FROM {TABLE} WHERE id >= 0 AND id < {SHARDS}"
+)
+"""The sequence, or NULL when a shard row is missing (a bump to it would be lost,
+so the reader must not trust its cache)."""
 _FUNCTION = "hubgate_gate_bump"
 
 
@@ -114,14 +130,14 @@ def expected_names(watch: Watch) -> set[str]:
 
 
 def create_function(connection: Connection) -> None:
-    """PostgreSQL: the trigger function."""
+    """PostgreSQL: the trigger function (replacing the one of the same name)."""
     connection.execute(
         text(
             f"""
             CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger
             LANGUAGE plpgsql AS $$
             BEGIN
-                UPDATE {TABLE} SET seq = seq + 1 WHERE id = 1;
+                UPDATE {TABLE} SET seq = seq + 1 WHERE id = txid_current() % {SHARDS};
                 RETURN NULL;
             END $$
             """

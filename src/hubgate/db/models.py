@@ -866,8 +866,9 @@ class ScimGroupTeam(Base):
 
 
 class GateChange(Base):
-    """The change sequence (one row, ``id`` 1): triggers bump ``seq`` whenever a row
-    that can alter an access decision changes (:mod:`hubgate.db.change_triggers`)."""
+    """One shard of the change sequence (``id`` 0 to 63; the sequence is the sum of
+    ``seq``): triggers bump a shard whenever a row that can alter an access decision
+    changes (:mod:`hubgate.db.change_triggers`)."""
 
     __tablename__ = "gate_changes"
 

@@ -5,13 +5,13 @@ alter it has committed, on this instance or any other.
 The read must begin after the request arrived: a change that committed before
 the proxy asked is then always seen.
 
-- SQLite: one read of the counter row on a connection of the gate's own (a few
+- SQLite: one read of the counter rows on a connection of the gate's own (a few
   microseconds, no lock: WAL readers never wait for the writer).
 - PostgreSQL: a round trip per read, so concurrent checks share one: a check waits
   for the next read to *start* after it arrived, and every check that arrived
   meanwhile takes the same answer. Under load one read serves many checks.
 
-``None`` means "unknown" (the row is missing, the database did not answer): the
+``None`` means "unknown" (a row is missing, the database did not answer): the
 caller must not trust its cache then (fail closed).
 """
 
@@ -25,11 +25,11 @@ from typing import Any, Protocol
 import psycopg
 from sqlalchemy import make_url
 
-from hubgate.db.change_triggers import TABLE
+from hubgate.db.change_triggers import READ
 
 __all__ = ["ChangeSequence", "PostgresSequence", "SqliteSequence", "for_url"]
 
-_QUERY = f"SELECT seq FROM {TABLE} WHERE id = 1"
+_QUERY = READ
 
 
 class ChangeSequence(Protocol):
@@ -55,7 +55,7 @@ class SqliteSequence:
         except sqlite3.Error:
             self.close()
             return None
-        return None if row is None else int(row[0])
+        return None if row is None or row[0] is None else int(row[0])
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -113,7 +113,7 @@ class PostgresSequence:
         except psycopg.Error:
             self._forget()
             return None
-        return None if row is None else int(row[0])
+        return None if row is None or row[0] is None else int(row[0])
 
     def _forget(self) -> None:
         """Drop the connection without waiting on it (it may belong to a closed loop)."""
