@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, insert, literal, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hubgate.db.audit_sql import connection_of
-from hubgate.db.models import AuditDelivery, AuditEvent, AuditStream
+from hubgate.db.models import AuditEvent
 from hubgate.db.types import utcnow
 
 __all__ = ["Actor", "AuditFilter", "event_json", "iter_all", "new_trace_id", "query", "record"]
@@ -69,8 +69,9 @@ def record(
     """Write the event now, in the caller's transaction (it rolls back with it).
 
     A Core insert: it names plain ids, so it never waits for pending ORM rows.
-    The event is queued for every audit stream that takes it in the same
-    transaction (:mod:`hubgate.streams` delivers them later, outside any)."""
+    A trigger queues the event for every audit stream that takes it, in the same
+    transaction (migration 0019; :mod:`hubgate.streams` delivers them later,
+    outside any transaction)."""
     row = {
         "at": utcnow(),
         "org_id": org_id,
@@ -83,22 +84,10 @@ def record(
         "client_address": actor.client_address,
         "data": json.dumps(data or {}, sort_keys=True),
     }
-    connection = db.connection()
-    event_id = connection.execute(_INSERT, row).scalar_one()
-    connection.execute(_enqueue(event_id, org_id))
+    db.connection().execute(_INSERT, row)
 
 
-_INSERT = insert(AuditEvent).returning(AuditEvent.id)
-
-
-def _enqueue(event_id: int, org_id: int | None) -> Insert:
-    """One queued delivery per stream of the event's org and per operator-wide
-    stream; none (one cheap statement) when there is no stream."""
-    wanted: ColumnElement[bool] = AuditStream.org_id.is_(None)
-    if org_id is not None:
-        wanted = or_(wanted, AuditStream.org_id == org_id)
-    streams = select(AuditStream.id, literal(event_id)).where(wanted)
-    return insert(AuditDelivery).from_select(["stream_id", "event_id"], streams)
+_INSERT = insert(AuditEvent)
 
 
 def query(db: Session, where: AuditFilter) -> list[AuditEvent]:

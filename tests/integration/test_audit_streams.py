@@ -33,7 +33,7 @@ from hubgate.access import OrgRole, Principal
 from hubgate.audit import Actor
 from hubgate.cli.root import main
 from hubgate.config import Settings
-from hubgate.db.models import AuditEvent, Org
+from hubgate.db.models import AuditDelivery, AuditEvent, Org
 from hubgate.db.types import utcnow
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.streams import manage, queue
@@ -491,3 +491,49 @@ def test_the_operator_streams_follow_the_settings(database_url: str) -> None:
         ("syslog", "tls://logs.example.com:6514")
     ]
     assert synced() == []
+
+
+def test_each_event_is_queued_for_its_orgs_streams_and_the_operators(
+    database_url: str, world: World
+) -> None:
+    """The database queues an event (migration 0019's trigger): for the streams of
+    its org and the operator-wide ones, never another org's, and not at all if
+    the event's transaction rolls back."""
+    rt = build_runtime(
+        make_settings(
+            database_url, allow_private_idp_urls=True, audit_syslog_url="tcp://logs.example.com:514"
+        )
+    )
+    try:
+        Streamer(rt, "test").maintain()
+        acme = world.org("acme", world.user("admin@acme.test"))
+        globex = world.org("globex", world.user("admin@globex.test"))
+        acme_stream, _ = add_stream(rt, acme, "webhook", f"http://127.0.0.1:{free_port()}/")
+        globex_stream, _ = add_stream(rt, globex, "webhook", f"http://127.0.0.1:{free_port()}/")
+        with rt.db.transaction() as db:
+            (operator_stream,) = (s.id for s in manage.operator_streams(db))
+        queued_before = _queued(rt)
+        record(rt, acme.id, "for acme")
+        record(rt, None, "for nobody's org")
+        with pytest.raises(RuntimeError), rt.db.transaction() as db:
+            audit.record(db, Actor("ada@acme.test"), "test.event", org_id=acme.id, target="undone")
+            raise RuntimeError("roll back")
+        added = _queued(rt) - queued_before
+        assert sorted(added) == sorted(
+            [(acme_stream, "for acme"), (operator_stream, "for acme"),
+             (operator_stream, "for nobody's org")]
+        )  # fmt: skip
+        assert globex_stream not in {stream for stream, _ in added}
+    finally:
+        rt.db.engine.dispose()
+
+
+def _queued(rt: Runtime) -> set[tuple[int, str]]:
+    """(stream, event target) of every queued delivery."""
+    with rt.db.transaction() as db:
+        rows = db.execute(
+            select(AuditDelivery.stream_id, AuditEvent.target).join(
+                AuditEvent, AuditEvent.id == AuditDelivery.event_id
+            )
+        )
+        return {(stream, target) for stream, target in rows}

@@ -421,8 +421,9 @@ class AuditStream(Base):
 
 
 class AuditDelivery(Base):
-    """One event waiting for one stream, written in the event's own transaction
-    (:func:`hubgate.audit.record`) and deleted once the destination took it."""
+    """One event waiting for one stream, written by a trigger on ``audit_events`` in
+    the event's own transaction (migration 0019) and deleted once the destination
+    took it."""
 
     __tablename__ = "audit_deliveries"
     __table_args__ = (Index("ix_audit_deliveries_stream", "stream_id", "id"),)
