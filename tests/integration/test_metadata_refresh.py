@@ -209,6 +209,46 @@ def test_a_rejected_change_is_not_applied(
     assert len(audited(rt, "sso.metadata_change_rejected")) == 1
 
 
+def test_a_rejected_change_is_not_proposed_again_while_the_idp_names_it(
+    rt: Runtime, client: TestClient, acme: SsoOrg, server: FakeMetadataServer
+) -> None:
+    """Metadata that keeps naming a rejected entity id (and changes otherwise, as a
+    regenerated document does) neither brings the change back nor audits it again;
+    another change is proposed; metadata back at the connection's values forgets it."""
+    current = session_keys().idp.cert_pem
+    server.document = metadata(current, entity_id="https://evil.example")
+    sign_in(client, "admin@acme.example")
+    base = f"/api/v1/orgs/acme/sso/connections/{acme.connection_id}/metadata"
+    assert client.post(f"{base}/refresh").json()["pending"] is True
+    assert client.post(f"{base}/reject").json()["rejected"]["entity_id"] == "https://evil.example"
+
+    extra = new_key_pair("idp-extra", rt.now())[1]
+    server.document = metadata(current, extra, entity_id="https://evil.example")
+    again = refresh(rt, acme, server)
+    assert (again.result, again.pending) == ("changed", False)  # the certificate only
+    status = client.get(base).json()
+    assert status["pending"] is None
+    assert status["rejected"]["entity_id"] == "https://evil.example"
+    [refreshed] = audited(rt, "sso.metadata_refreshed")[-1:]
+    assert refreshed["pending"] is None
+    page = html.unescape(client.get("/acme/sso", headers=HTML).text)
+    assert "https://evil.example</code> and SSO URL" in page and "was rejected" in page
+    assert f"{acme.connection_id}/metadata/approve" not in page
+    assert settings(rt, acme)["idp_entity_id"] == IDP
+
+    server.document = metadata(current, extra, entity_id="https://other.example")
+    assert refresh(rt, acme, server).pending
+    assert client.get(base).json()["pending"]["entity_id"]["new"] == "https://other.example"
+    assert client.post(f"{base}/reject").status_code == 200
+
+    server.document = metadata(current, extra)  # back at the connection's own values
+    refresh(rt, acme, server)
+    assert client.get(base).json()["rejected"] is None
+    server.document = metadata(current, entity_id="https://other.example")
+    assert refresh(rt, acme, server).pending  # proposed afresh
+    assert len(audited(rt, "sso.metadata_change_rejected")) == 2
+
+
 def test_a_failed_refresh_is_audited_and_after_days_the_page_says_so(
     rt: Runtime, client: TestClient, acme: SsoOrg, server: FakeMetadataServer
 ) -> None:

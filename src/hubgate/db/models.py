@@ -497,7 +497,8 @@ class SamlMetadataSource(Base):
     ``etag`` and ``last_modified`` make the next read conditional; ``lease_until``
     lets one instance alone refresh the connection (taken by a conditional UPDATE,
     never held across the network call); ``pending_*`` is an entity id or SSO URL
-    change that waits for an admin.
+    change that waits for an admin, ``rejected_*`` the last one an admin rejected
+    (not proposed again while the IdP's metadata still names it).
     """
 
     __tablename__ = "saml_metadata_sources"
@@ -517,6 +518,8 @@ class SamlMetadataSource(Base):
     lease_until: Mapped[datetime | None]
     pending_entity_id: Mapped[str | None] = mapped_column(Text)
     pending_sso_url: Mapped[str | None] = mapped_column(Text)
+    rejected_entity_id: Mapped[str | None] = mapped_column(Text)
+    rejected_sso_url: Mapped[str | None] = mapped_column(Text)
 
 
 class SsoCertificateNotice(Base):

@@ -3,9 +3,10 @@ an entity id or SSO URL change, applied only when an admin approves it.
 
 A new entity id or SSO URL sends sign-ins somewhere else (or accepts another
 issuer), so a refresh never applies one silently
-(:mod:`hubgate.sso.metadata_refresh`). A rejected change comes back at the next
-refresh while the IdP's metadata still says so; the fix then is at the IdP, or a
-new connection.
+(:mod:`hubgate.sso.metadata_refresh`). A rejected change is remembered: refreshes
+do not propose it again (nor audit it again) while the IdP's metadata still names
+it, and the SSO page says the IdP still publishes it. A different change is
+proposed as usual; metadata back at the connection's values forgets the rejection.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hubgate.principals import require
 from hubgate.runtime import Runtime
 from hubgate.sso.connections import stored_settings
 
-__all__ = ["PendingChange", "RefreshStatus", "approve", "reject", "status"]
+__all__ = ["PendingChange", "RefreshStatus", "RejectedChange", "approve", "reject", "status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,14 @@ class PendingChange:
 
     entity_id: tuple[str, str]
     sso_url: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedChange:
+    """The entity id and SSO URL an admin rejected, which refreshes keep ignoring."""
+
+    entity_id: str
+    sso_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,7 @@ class RefreshStatus:
     failing_since: datetime | None
     failing_long: bool
     pending: PendingChange | None
+    rejected: RejectedChange | None
 
 
 def status(db: Session, rt: Runtime, connection: SsoConnection) -> RefreshStatus | None:
@@ -61,6 +71,7 @@ def status(db: Session, rt: Runtime, connection: SsoConnection) -> RefreshStatus
     return RefreshStatus(
         source.url, source.last_attempt_at, source.last_result, source.last_error,
         source.next_due_at, source.failing_since, failing_long, _pending(source, connection),
+        _rejected(source),
     )  # fmt: skip
 
 
@@ -74,6 +85,12 @@ def _pending(source: SamlMetadataSource, connection: SsoConnection) -> PendingCh
     )
 
 
+def _rejected(source: SamlMetadataSource) -> RejectedChange | None:
+    if source.rejected_entity_id is None or source.rejected_sso_url is None:
+        return None
+    return RejectedChange(source.rejected_entity_id, source.rejected_sso_url)
+
+
 def approve(db: Session, actor: Actor, principal: Principal, connection: SsoConnection) -> None:
     """Apply the pending entity id and SSO URL (audited with old and new)."""
     source, change = _held(db, principal, connection)
@@ -81,12 +98,15 @@ def approve(db: Session, actor: Actor, principal: Principal, connection: SsoConn
     settings["idp_entity_id"], settings["idp_sso_url"] = change.entity_id[1], change.sso_url[1]
     connection.settings = json.dumps(settings)
     source.pending_entity_id = source.pending_sso_url = None
+    source.rejected_entity_id = source.rejected_sso_url = None
     _audit(db, actor, connection, "sso.metadata_change_approved", change)
 
 
 def reject(db: Session, actor: Actor, principal: Principal, connection: SsoConnection) -> None:
-    """Drop the pending change; the connection keeps its entity id and SSO URL."""
+    """Drop the pending change and remember it, so refreshes do not propose it
+    again; the connection keeps its entity id and SSO URL."""
     source, change = _held(db, principal, connection)
+    source.rejected_entity_id, source.rejected_sso_url = change.entity_id[1], change.sso_url[1]
     source.pending_entity_id = source.pending_sso_url = None
     _audit(db, actor, connection, "sso.metadata_change_rejected", change)
 

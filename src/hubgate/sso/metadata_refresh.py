@@ -269,10 +269,14 @@ def _merge(source: SamlMetadataSource, connection: SsoConnection, idp: IdpMetada
 
 
 def _propose(source: SamlMetadataSource, settings: dict[str, object], idp: IdpMetadata) -> bool:
-    """Hold a new entity id or SSO URL for an admin; True if the proposal is new."""
+    """Hold a new entity id or SSO URL for an admin, unless it is the one an admin
+    rejected; True if the proposal is new."""
     same = idp.entity_id == settings["idp_entity_id"] and idp.sso_url == settings["idp_sso_url"]
-    proposal = (None, None) if same else (idp.entity_id, idp.sso_url)
-    new = proposal != (source.pending_entity_id, source.pending_sso_url) and not same
+    if same:
+        source.rejected_entity_id = source.rejected_sso_url = None
+    rejected = (idp.entity_id, idp.sso_url) == (source.rejected_entity_id, source.rejected_sso_url)
+    proposal = (None, None) if same or rejected else (idp.entity_id, idp.sso_url)
+    new = proposal != (source.pending_entity_id, source.pending_sso_url) and proposal[0] is not None
     source.pending_entity_id, source.pending_sso_url = proposal
     return new
 

@@ -31,6 +31,13 @@ class PendingChangePublic(BaseModel):
     sso_url: Change
 
 
+class RejectedChangePublic(BaseModel):
+    """The change an admin rejected; refreshes ignore it while the IdP names it."""
+
+    entity_id: str
+    sso_url: str
+
+
 class MetadataStatusPublic(BaseModel):
     url: str
     last_attempt_at: datetime | None
@@ -40,6 +47,7 @@ class MetadataStatusPublic(BaseModel):
     failing_since: datetime | None
     failing_long: bool
     pending: PendingChangePublic | None
+    rejected: RejectedChangePublic | None
 
 
 class RefreshedPublic(BaseModel):
@@ -63,6 +71,9 @@ def _public(found: metadata_changes.RefreshStatus | None) -> MetadataStatusPubli
         pending=None if pending is None else PendingChangePublic(
             entity_id=Change(old=pending.entity_id[0], new=pending.entity_id[1]),
             sso_url=Change(old=pending.sso_url[0], new=pending.sso_url[1]),
+        ),
+        rejected=None if found.rejected is None else RejectedChangePublic(
+            entity_id=found.rejected.entity_id, sso_url=found.rejected.sso_url
         ),
     )  # fmt: skip
 
