@@ -279,7 +279,7 @@ def _signed_out_at_hubgate(rt: Runtime, acme: SsoOrg, client: TestClient) -> str
     received = received_by_redirect(out.headers["location"].split("?", 1)[1])
     with rt.db.transaction() as db:
         verify_query_signature(
-            received, (db.get_one(SsoConnection, acme.connection_id).sp_certificate,)
+            received, (db.get_one(SsoConnection, acme.connection_id).sp_certificate,), rt.now()
         )
     request_id = etree.fromstring(received.document).get("ID")
     assert isinstance(request_id, str)

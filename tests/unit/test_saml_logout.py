@@ -23,6 +23,7 @@ from hubgate.sso.saml.bindings import (
     MAX_INFLATED,
     POST,
     REDIRECT,
+    Received,
     encode_post,
     encode_redirect,
     received_by_post,
@@ -30,6 +31,7 @@ from hubgate.sso.saml.bindings import (
     verify_query_signature,
 )
 from hubgate.sso.saml.config import IdpSingleLogout, SamlConfig
+from hubgate.sso.saml.keys import new_key_pair
 from hubgate.sso.saml.logout import (
     PARTIAL_LOGOUT,
     RESPONDER,
@@ -169,10 +171,34 @@ def test_what_this_sp_sends_verifies_as_the_idp_would_receive_it(config: SamlCon
     message = logout_response(config, "_a1", "_r9", NOW, LogoutStatus.SUCCESS)
     url = encode_redirect(IDP_SLO, "SAMLResponse", message, None, config.sp_private_key)
     received = received_by_redirect(urlsplit(url).query)
-    verify_query_signature(received, (config.sp_certificate,))
+    verify_query_signature(received, (config.sp_certificate,), NOW)
     assert received.parameter == "SAMLResponse" and received.relay_state is None
     with pytest.raises(errors.SignatureInvalid):
-        verify_query_signature(received, (session_keys().idp.cert_pem,))
+        verify_query_signature(received, (session_keys().idp.cert_pem,), NOW)
+
+
+def test_a_redirect_signature_by_an_expired_certificate_is_refused_as_expired(
+    config: SamlConfig,
+) -> None:
+    """As for an enveloped signature: the expired certificate verifies nothing, and
+    the refusal says "expired" (the admin adds the new certificate) rather than
+    "forged"; so does any signature once every certificate has expired."""
+    old_key, old = new_key_pair("idp-old", NOW - timedelta(days=400), years=1)
+    new_key, new = new_key_pair("idp-new", NOW - timedelta(days=1))
+    message = logout_response(config, "_a1", "_r9", NOW, LogoutStatus.SUCCESS)
+
+    def signed_by(key: str) -> Received:
+        url = encode_redirect(IDP_SLO, "SAMLResponse", message, None, key)
+        return received_by_redirect(urlsplit(url).query)
+
+    verify_query_signature(signed_by(new_key), (old, new), NOW)
+    verify_query_signature(signed_by(old_key), (old,), NOW - timedelta(days=60))  # then valid
+    with pytest.raises(errors.IdpCertificateExpired):
+        verify_query_signature(signed_by(old_key), (old, new), NOW)
+    with pytest.raises(errors.IdpCertificateExpired):
+        verify_query_signature(signed_by(new_key), (old,), NOW)
+    with pytest.raises(errors.SignatureInvalid):
+        verify_query_signature(signed_by(new_key), (session_keys().idp.cert_pem,), NOW)
 
 
 # -- what the IdP sends ----------------------------------------------------------------

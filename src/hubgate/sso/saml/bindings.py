@@ -17,6 +17,7 @@ import base64
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
@@ -31,6 +32,7 @@ from lxml import etree
 
 from hubgate.sso.saml.errors import (
     BindingInvalid,
+    IdpCertificateExpired,
     InflatedTooLarge,
     MalformedResponse,
     ResponseTooLarge,
@@ -38,6 +40,7 @@ from hubgate.sso.saml.errors import (
     SignatureInvalid,
     SignatureMissing,
 )
+from hubgate.sso.saml.keys import certificate_expiry
 from hubgate.sso.saml.xml import decode, q
 
 __all__ = [
@@ -233,20 +236,41 @@ def _inflated(encoded: str) -> bytes:
 # -- the detached signature ------------------------------------------------------------
 
 
-def verify_query_signature(received: Received, certificates: tuple[str, ...]) -> None:
+def verify_query_signature(
+    received: Received, certificates: tuple[str, ...], now: datetime
+) -> None:
     """Bindings §3.4.4.1: the signature over the received octets verifies with one
-    of ``certificates`` (never a key the message names), by an allowed SigAlg."""
+    of ``certificates`` still valid at ``now`` (never a key the message names), by
+    an allowed SigAlg. As for an enveloped signature, one that verifies only with an
+    expired certificate, or any once every certificate has expired, is
+    :class:`IdpCertificateExpired`."""
     if received.signature is None or received.signed_octets is None:
         raise SignatureMissing("The SAML message carries no query-string signature.")
     algorithm = _QUERY_SIGNATURES.get(received.sig_alg or "")
     if algorithm is None:
         raise SignatureAlgorithm(f"SigAlg {(received.sig_alg or 'none')[:80]} is not allowed.")
     kind, digest = algorithm
-    for certificate in certificates:
-        key = _public_key(certificate)
-        if _verifies(key, kind, digest(), received.signature, received.signed_octets):
-            return
+    signature, octets = received.signature, received.signed_octets
+
+    def verifying(candidates: tuple[str, ...]) -> bool:
+        return any(
+            _verifies(_public_key(pem), kind, digest(), signature, octets) for pem in candidates
+        )
+
+    current = tuple(pem for pem in certificates if not _expired(pem, now))
+    if verifying(current):
+        return
+    expired = tuple(pem for pem in certificates if pem not in current)
+    if expired and (not current or verifying(expired)):
+        raise IdpCertificateExpired()
     raise SignatureInvalid()
+
+
+def _expired(certificate_pem: str, now: datetime) -> bool:
+    """Past its notAfter (RFC 5280 §4.1.2.5); one that cannot be read fails in
+    :func:`_public_key` instead."""
+    not_after = certificate_expiry(certificate_pem)
+    return not_after is not None and not_after < now
 
 
 def _verifies(

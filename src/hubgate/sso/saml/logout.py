@@ -235,7 +235,7 @@ def _verified_message(
         raise UnexpectedStructure("The SAML message is not SAML 2.0.")
     _verify_ids_and_signature_placement(root)
     if received.binding == REDIRECT:
-        verify_query_signature(received, config.idp_certificates)
+        verify_query_signature(received, config.idp_certificates, now)
         return root
     signature = enveloped_signature(root)
     if signature is None:
