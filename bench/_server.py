@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from hubgate.access import OrgRole, Principal, ResourceKind, TeamRole, Visibility
 from hubgate.accounts import tokens, users
 from hubgate.audit import Actor
 from hubgate.config import load_settings
-from hubgate.db.engine import create_database
+from hubgate.db.engine import create_database, create_postgresql_database_if_missing
 from hubgate.db.migrate import upgrade
 from hubgate.db.models import Org, Team, User
 from hubgate.orgs import resources, service, team_tokens
@@ -84,32 +84,13 @@ def scratch_database(url: str | None) -> Iterator[str]:
 
 
 def _reset_schema(url: str) -> None:
-    _create_missing_database(url)
+    create_postgresql_database_if_missing(url)
     database = create_database(url)
     try:
         with database.engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     finally:
         database.engine.dispose()
-
-
-def _create_missing_database(url: str) -> None:
-    """Create the database ``url`` names if the server does not have it yet."""
-    target = make_url(url)
-    name = target.database
-    if not name:
-        raise ValueError("The PostgreSQL URL must name a database.")
-    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            known = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            ).first()
-            if known is None:
-                quoted = connection.dialect.identifier_preparer.quote(name)
-                connection.execute(text(f"CREATE DATABASE {quoted}"))
-    finally:
-        engine.dispose()
 
 
 # -- seed -------------------------------------------------------------------

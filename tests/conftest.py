@@ -14,14 +14,14 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url, text
 
 from hubgate.access import OrgRole
 from hubgate.accounts import users
 from hubgate.app import create_app
 from hubgate.audit import Actor
 from hubgate.config import Settings, load_settings
-from hubgate.db.engine import create_database
+from hubgate.db.engine import create_database, create_postgresql_database_if_missing
 from hubgate.db.migrate import upgrade
 from hubgate.db.models import Org, User
 from hubgate.orgs import service
@@ -36,18 +36,9 @@ def _pg_url_for_this_process(url: str) -> str:
     if not url or not worker:
         return url
     base = make_url(url)
-    own = f"{base.database}_{worker}"
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            found = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own}
-            ).first()
-            if found is None:
-                connection.execute(text(f'CREATE DATABASE "{own}"'))
-    finally:
-        engine.dispose()
-    return base.set(database=own).render_as_string(hide_password=False)
+    rendered = base.set(database=f"{base.database}_{worker}").render_as_string(hide_password=False)
+    create_postgresql_database_if_missing(rendered)
+    return rendered
 
 
 PG_URL = _pg_url_for_this_process(os.environ.get("HUBGATE_TEST_DATABASE_URL", ""))

@@ -12,7 +12,26 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hubgate.db import sqlite_writer
 
-__all__ = ["Database", "core", "create_database"]
+__all__ = ["Database", "core", "create_database", "create_postgresql_database_if_missing"]
+
+
+def create_postgresql_database_if_missing(url: str) -> None:
+    """Create the PostgreSQL database ``url`` names unless the server has it (for
+    the test suite's per-worker databases and the benches' scratch ones)."""
+    target = make_url(url)
+    if not target.database:
+        raise ValueError("The PostgreSQL URL must name a database.")
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            known = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+            ).first()
+            if known is None:
+                quoted = connection.dialect.identifier_preparer.quote(target.database)
+                connection.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
 
 
 def core(db: Session) -> Connection:
