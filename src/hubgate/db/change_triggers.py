@@ -7,17 +7,18 @@ Triggers, not application code, bump it, so no path that writes these tables (th
 API, the pages, SCIM, a sign-in, a logout, the CLI, a cascade) can forget to.
 
 Every instance reads the counter before it trusts its cache
-(:mod:`hubgate.gate.changes`). The counter is the sum of :data:`SHARDS` rows, not a
-sequence: a bump becomes visible exactly when the change does (at commit), which a
+(:mod:`hubgate.gate.changes`). The counter is a row (on PostgreSQL the sum of
+:data:`SHARDS` rows), not a sequence: a bump becomes visible exactly when the
+change does (at commit), which a
 ``nextval`` (visible at once) or a ``NOTIFY`` (delivered after the commit, racing
 the client's next request to another instance) cannot promise. Every bump adds one
 and none subtracts, so the sum moves whenever anything committed.
 
-The rows are shards because a bump holds its row's lock until commit. On
-PostgreSQL a transaction bumps the row its transaction id picks, so concurrent
-writers (sign-ins opening sessions, say) rarely wait for each other, and one
-transaction only ever locks one row (no lock-order deadlock). SQLite writes one
-at a time anyway and bumps row 1 only.
+PostgreSQL's rows are shards because a bump holds its row's lock until commit: a
+transaction bumps the row its transaction id picks, so concurrent writers
+(sign-ins opening sessions, say) rarely wait for each other, and one transaction
+only ever locks one row (no lock-order deadlock). SQLite writes one transaction at
+a time anyway: it keeps one row, ``id`` 1, which each check reads by its key.
 
 :data:`WATCHED` is the inventory: a table, and the columns whose UPDATE matters
 (``None``: any column). Inserts count only where a new row can turn a refusal
@@ -38,7 +39,6 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 __all__ = [
-    "READ",
     "SHARDS",
     "TABLE",
     "WATCHED",
@@ -46,6 +46,7 @@ __all__ = [
     "create_function",
     "drop_function",
     "expected_names",
+    "read_statement",
     "install",
     "installed",
     "uninstall",
@@ -54,14 +55,22 @@ __all__ = [
 
 TABLE = "gate_changes"
 SHARDS = 64
-"""Rows ``id`` 0 to ``SHARDS - 1``; the sequence is their sum."""
+"""PostgreSQL: rows ``id`` 0 to ``SHARDS - 1``; the sequence is their sum."""
 
-READ = (
+_READ_POSTGRESQL = (
     f"SELECT CASE WHEN count(*) = {SHARDS} THEN sum(seq) END "
     f"FROM {TABLE} WHERE id >= 0 AND id < {SHARDS}"
 )
-"""The sequence, or NULL when a shard row is missing (a bump to it would be lost,
-so the reader must not trust its cache)."""
+_READ_SQLITE = f"SELECT seq FROM {TABLE} WHERE id = 1"
+
+
+def read_statement(dialect: str) -> str:
+    """The statement that reads the sequence on ``dialect`` (``postgresql`` or
+    ``sqlite``): no row, or NULL, when a row a bump needs is missing (that bump
+    would be lost, so the reader must not trust its cache)."""
+    return _READ_POSTGRESQL if dialect == "postgresql" else _READ_SQLITE
+
+
 _FUNCTION = "hubgate_gate_bump"
 
 

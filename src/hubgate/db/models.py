@@ -870,9 +870,9 @@ class ScimGroupTeam(Base):
 
 
 class GateChange(Base):
-    """One shard of the change sequence (``id`` 0 to 63; the sequence is the sum of
-    ``seq``): triggers bump a shard whenever a row that can alter an access decision
-    changes (:mod:`hubgate.db.change_triggers`)."""
+    """The change sequence (SQLite: one row, ``id`` 1; PostgreSQL: shards ``id`` 0 to
+    63, the sequence their sum): triggers bump it whenever a row that can alter an
+    access decision changes (:mod:`hubgate.db.change_triggers`)."""
 
     __tablename__ = "gate_changes"
 

@@ -5,11 +5,12 @@ alter it has committed, on this instance or any other.
 The read must begin after the request arrived: a change that committed before
 the proxy asked is then always seen.
 
-- SQLite: one read of the counter rows on a connection of the gate's own (a few
+- SQLite: one read of the counter row on a connection of the gate's own (a few
   microseconds, no lock: WAL readers never wait for the writer).
-- PostgreSQL: a round trip per read, so concurrent checks share one: a check waits
-  for the next read to *start* after it arrived, and every check that arrived
-  meanwhile takes the same answer. Under load one read serves many checks.
+- PostgreSQL: a round trip per read (the sum of the shard rows), so concurrent
+  checks share one: a check waits for the next read to *start* after it arrived,
+  and every check that arrived meanwhile takes the same answer. Under load one
+  read serves many checks.
 
 ``None`` means "unknown" (a row is missing, the database did not answer): the
 caller must not trust its cache then (fail closed).
@@ -25,11 +26,12 @@ from typing import Any, Protocol
 import psycopg
 from sqlalchemy import make_url
 
-from hubgate.db.change_triggers import READ
+from hubgate.db.change_triggers import read_statement
 
 __all__ = ["ChangeSequence", "PostgresSequence", "SqliteSequence", "for_url"]
 
-_QUERY = READ
+_SQLITE = read_statement("sqlite")
+_POSTGRESQL = read_statement("postgresql")
 
 
 class ChangeSequence(Protocol):
@@ -51,7 +53,7 @@ class SqliteSequence:
         try:
             if self._connection is None:
                 self._connection = self._connect()
-            row = self._connection.execute(_QUERY).fetchone()
+            row = self._connection.execute(_SQLITE).fetchone()
         except sqlite3.Error:
             self.close()
             return None
@@ -108,7 +110,7 @@ class PostgresSequence:
                 self._connection = await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True, prepare_threshold=0
                 )
-            cursor = await self._connection.execute(_QUERY)
+            cursor = await self._connection.execute(_POSTGRESQL)
             row = await cursor.fetchone()
         except psycopg.Error:
             self._forget()
