@@ -427,6 +427,38 @@ def two_references_in_one_signature(forge: SamlForge) -> str:
     return encode(root)
 
 
+def _doubled(forge: SamlForge, path: str) -> str:
+    """The signed response with a copy of the element at ``path`` right after it."""
+    root = forge.tree()
+    part = find(root, path)
+    part.addnext(copy.deepcopy(part))
+    return encode(root)
+
+
+@attack(errors.SignatureReference)
+def two_signed_infos(forge: SamlForge) -> str:
+    """A second SignedInfo: the one the SP checks and the one xmlsec digests could differ."""
+    return _doubled(forge, "saml:Assertion/ds:Signature/ds:SignedInfo")
+
+
+@attack(errors.SignatureReference)
+def two_canonicalization_methods(forge: SamlForge) -> str:
+    """A second CanonicalizationMethod in SignedInfo (an allowed one, twice)."""
+    return _doubled(forge, "saml:Assertion/ds:Signature/ds:SignedInfo/ds:CanonicalizationMethod")
+
+
+@attack(errors.SignatureReference)
+def two_signature_methods(forge: SamlForge) -> str:
+    """A second SignatureMethod in SignedInfo (an allowed one, twice)."""
+    return _doubled(forge, "saml:Assertion/ds:Signature/ds:SignedInfo/ds:SignatureMethod")
+
+
+@attack(errors.SignatureReference)
+def two_digest_methods(forge: SamlForge) -> str:
+    """A second DigestMethod in the Reference (an allowed one, twice)."""
+    return _doubled(forge, "saml:Assertion/ds:Signature/ds:SignedInfo/ds:Reference/ds:DigestMethod")
+
+
 @attack(errors.SignatureReference)
 def two_signatures_on_the_assertion(forge: SamlForge) -> str:
     """A second, attacker-made signature next to the IdP's."""

@@ -30,18 +30,38 @@ from hubgate.sso.saml.xml import (
     ALLOWED_TRANSFORMS,
     EXC_C14N,
     Path,
+    q,
 )
 
 __all__ = ["enveloped_signature", "verify_enveloped"]
 
 # Paths compiled once rather than on every call (see xml.Path).
 _SIGNATURES = Path("ds:Signature")
-_SIGNED_INFO = Path("ds:SignedInfo")
-_CANONICALIZATION_METHOD = Path("ds:CanonicalizationMethod")
-_SIGNATURE_METHOD = Path("ds:SignatureMethod")
-_REFERENCES = Path("ds:Reference")
-_TRANSFORMS = Path("ds:Transforms/ds:Transform")
-_DIGEST_METHOD = Path("ds:DigestMethod")
+_SIGNED_INFO = q("ds", "SignedInfo")
+_CANONICALIZATION_METHOD = q("ds", "CanonicalizationMethod")
+_SIGNATURE_METHOD = q("ds", "SignatureMethod")
+_REFERENCE = q("ds", "Reference")
+_TRANSFORM = q("ds", "Transform")
+_DIGEST_METHOD = q("ds", "DigestMethod")
+# Every part of a signature _check_shape reads, found in one evaluation rather than
+# one per part. Each branch ends in a name no other branch ends in, so a node's tag
+# says which branch found it: the parts come out as separate paths would give them.
+_SHAPE = Path(
+    "ds:SignedInfo"
+    " | ds:SignedInfo/ds:CanonicalizationMethod"
+    " | ds:SignedInfo/ds:SignatureMethod"
+    " | ds:SignedInfo/ds:Reference"
+    " | ds:SignedInfo/ds:Reference/ds:Transforms/ds:Transform"
+    " | ds:SignedInfo/ds:Reference/ds:DigestMethod"
+)
+_SHAPE_TAGS = (
+    _SIGNED_INFO,
+    _CANONICALIZATION_METHOD,
+    _SIGNATURE_METHOD,
+    _REFERENCE,
+    _TRANSFORM,
+    _DIGEST_METHOD,
+)
 
 
 def enveloped_signature(element: etree._Element) -> etree._Element | None:
@@ -122,34 +142,41 @@ def _key(certificate_pem: str) -> xmlsec.Key:
 
 
 def _check_shape(element: etree._Element, signature: etree._Element) -> None:
-    signed_info = _only(signature, _SIGNED_INFO)
-    method = _algorithm(_only(signed_info, _CANONICALIZATION_METHOD))
+    parts: dict[str, list[etree._Element]] = {tag: [] for tag in _SHAPE_TAGS}
+    for node in _SHAPE.all(signature):
+        parts[node.tag].append(node)
+    # In this order: a part is looked at only once the one above it is single, so
+    # the parts read below come from the one SignedInfo and its one Reference.
+    _only(parts, _SIGNED_INFO)
+    method = _algorithm(_only(parts, _CANONICALIZATION_METHOD))
     if method != EXC_C14N:
         raise ForbiddenTransform("SignedInfo must use exclusive c14n without comments.")
-    if _algorithm(_only(signed_info, _SIGNATURE_METHOD)) not in ALLOWED_SIGNATURES:
+    if _algorithm(_only(parts, _SIGNATURE_METHOD)) not in ALLOWED_SIGNATURES:
         raise SignatureAlgorithm()
-    references = _REFERENCES.all(signed_info)
+    references = parts[_REFERENCE]
     if len(references) != 1:
         raise SignatureReference("The signature must carry exactly one Reference.")
-    _check_reference(element, references[0])
+    _check_reference(element, references[0], parts)
 
 
-def _check_reference(element: etree._Element, reference: etree._Element) -> None:
+def _check_reference(
+    element: etree._Element, reference: etree._Element, parts: dict[str, list[etree._Element]]
+) -> None:
     element_id = element.get("ID")
     if not element_id or reference.get("URI") != f"#{element_id}":
         raise SignatureReference()
-    transforms = _TRANSFORMS.all(reference)
+    transforms = parts[_TRANSFORM]
     if len(transforms) > 2 or any(_algorithm(t) not in ALLOWED_TRANSFORMS for t in transforms):
         raise ForbiddenTransform()
-    if _algorithm(_only(reference, _DIGEST_METHOD)) not in ALLOWED_DIGESTS:
+    if _algorithm(_only(parts, _DIGEST_METHOD)) not in ALLOWED_DIGESTS:
         raise SignatureAlgorithm()
 
 
-def _only(parent: etree._Element, path: Path) -> etree._Element:
-    found = path.all(parent)
+def _only(parts: dict[str, list[etree._Element]], tag: str) -> etree._Element:
+    found = parts[tag]
     if len(found) != 1:
         raise SignatureReference(
-            f"The signature must carry exactly one {path.expression.rsplit(':', maxsplit=1)[-1]}."
+            f"The signature must carry exactly one {tag.rsplit('}', maxsplit=1)[-1]}."
         )
     return found[0]
 

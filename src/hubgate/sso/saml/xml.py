@@ -79,16 +79,18 @@ class Path:
     ``findall`` runs ElementPath in Python and builds a tag matcher at every step;
     a path ending in ``/@Name`` reads those attribute values without building an
     element object for each. No EXSLT regular expressions: lxml would register them
-    at every call (a fifth of a call's cost)."""
+    at every call (a fifth of a call's cost). Only the prefixes the path uses are
+    given: lxml registers each one with libxml2 at every call."""
 
     __slots__ = ("_compiled", "expression")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
+        used = {prefix: uri for prefix, uri in NS.items() if f"{prefix}:" in expression}
         # Typed once here: a path of elements or of attributes gives a list.
         self._compiled: Callable[[etree._Element], list[Any]] = cast(
             "Callable[[etree._Element], list[Any]]",
-            etree.XPath(expression, namespaces=NS, smart_strings=False, regexp=False),
+            etree.XPath(expression, namespaces=used, smart_strings=False, regexp=False),
         )
 
     def all(self, node: etree._Element) -> list[etree._Element]:
@@ -127,8 +129,10 @@ def _strict_base64(raw: bytes) -> bytes:
 
 def parse(document: bytes) -> etree._Element:
     """Parse with DTDs and entities refused outright (before parsing when the bytes
-    show them, and after, from the parsed document, whatever the encoding)."""
-    if _DECLARATION.search(document):
+    show them, and after, from the parsed document, whatever the encoding). The
+    pattern runs only when a ``!`` occurs at all: a search for one byte in C is ten
+    times cheaper than the pattern's own walk, and SAML rarely carries one."""
+    if b"!" in document and _DECLARATION.search(document):
         raise ForbiddenXml()
     try:
         tree = etree.fromstring(document, _PARSER).getroottree()
