@@ -26,6 +26,7 @@ from hubgate.sso import connections, metadata_refresh
 from hubgate.sso.fetch import Fetched
 from hubgate.sso.saml.keys import certificate_fingerprint, new_key_pair
 from tests.conftest import World, sign_in
+from tests.integration.slo_world import csrf_token
 from tests.integration.sso_world import SsoOrg, person, sso_org
 from tests.integration.test_cli import Run, hubgate  # noqa: F401 - the fixture
 from tests.integration.test_saml_flow import IDP, idp_metadata
@@ -57,8 +58,11 @@ class FakeMetadataServer:
         return Fetched(self.document, self.etag, "Sun, 06 Dec 2026 10:00:00 GMT")
 
 
-def metadata(*certificates: str, entity_id: str = IDP, sso_url: str | None = None) -> bytes:
-    """The test IdP's metadata listing ``certificates``, optionally renamed or moved."""
+def metadata(
+    *certificates: str, entity_id: str = IDP, sso_url: str | None = None, slo_url: str | None = None
+) -> bytes:
+    """The test IdP's metadata listing ``certificates``, optionally renamed or moved,
+    with a Single Logout service (HTTP-Redirect) at ``slo_url`` if given."""
     root = etree.fromstring(idp_metadata(certificates[0]))
     root.set("entityID", entity_id)
     descriptor = root[0]
@@ -66,8 +70,14 @@ def metadata(*certificates: str, entity_id: str = IDP, sso_url: str | None = Non
         descriptor.insert(1, etree.fromstring(etree.tostring(descriptor[0])))
         body = "".join(line for line in certificate.splitlines() if "-----" not in line)
         next(descriptor[1].iter("{*}X509Certificate")).text = body
+    sign_on = next(descriptor.iter("{*}SingleSignOnService"))
     if sso_url is not None:
-        next(descriptor.iter("{*}SingleSignOnService")).set("Location", sso_url)
+        sign_on.set("Location", sso_url)
+    if slo_url is not None:
+        sign_on.addprevious(
+            etree.Element(sign_on.tag.replace("SingleSignOn", "SingleLogout"),
+                          Binding=sign_on.get("Binding"), Location=slo_url)
+        )  # fmt: skip
     return etree.tostring(root)
 
 
@@ -247,6 +257,37 @@ def test_a_rejected_change_is_not_proposed_again_while_the_idp_names_it(
     server.document = metadata(current, entity_id="https://other.example")
     assert refresh(rt, acme, server).pending  # proposed afresh
     assert len(audited(rt, "sso.metadata_change_rejected")) == 2
+
+
+def test_the_idps_single_logout_service_follows_its_metadata(
+    rt: Runtime, client: TestClient, acme: SsoOrg, server: FakeMetadataServer
+) -> None:
+    """Published, moved, withdrawn: each applies at once (as certificates do) and is
+    audited; a sign-out then goes where the metadata says."""
+    current, slo, moved = session_keys().idp.cert_pem, f"{IDP}/slo", f"{IDP}/logout/v2"
+    server.document = metadata(current, slo_url=slo)
+    sign_in(client, "admin@acme.example")
+    api = f"/api/v1/orgs/acme/sso/connections/{acme.connection_id}/metadata/refresh"
+    published = client.post(api).json()
+    assert (published["result"], published["single_logout_url"]) == (
+        "changed", {"old": None, "new": slo}
+    )  # fmt: skip
+    assert settings(rt, acme)["idp_slo_url"] == slo
+    acme.set_mode("managed")  # ada is signed up just in time
+    server.document = metadata(current, slo_url=moved)
+    assert refresh(rt, acme, server).single_logout == (slo, moved)
+    assert [e["single_logout"] for e in audited(rt, "sso.metadata_refreshed")] == [
+        {"from": None, "to": slo}, {"from": slo, "to": moved},
+    ]  # fmt: skip
+    assert signed_in_by(client, acme, session_keys().idp, "ada@acme.example") == 200
+    out = client.post("/logout", data={"csrf_token": csrf_token(client)}, follow_redirects=False)
+    assert out.headers["location"].startswith(f"{moved}?SAMLRequest=")
+
+    server.document = metadata(current)
+    withdrawn = refresh(rt, acme, server)
+    assert withdrawn.single_logout == (moved, None)
+    assert "idp_slo_url" not in settings(rt, acme)
+    assert refresh(rt, acme, server).single_logout is None  # 304: nothing moved
 
 
 def test_a_failed_refresh_is_audited_and_after_days_the_page_says_so(

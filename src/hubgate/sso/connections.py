@@ -41,6 +41,7 @@ from hubgate.sso.states import ConnectionKind, ConnectionState
 
 __all__ = [
     "EDITABLE",
+    "SLO_SETTINGS",
     "ConnectionRef",
     "Endpoint",
     "EndpointSource",
@@ -68,6 +69,7 @@ __all__ = [
     "saml_config",
     "shown_oidc_settings",
     "single_logout",
+    "slo_settings",
     "slo_url",
     "sp_urls",
     "stored_settings",
@@ -140,7 +142,7 @@ def create_saml(
         "idp_sso_url": idp.sso_url,
         "idp_certificates": list(idp.certificates),
         "allow_idp_initiated": allow_idp_initiated,
-        **_slo_settings(idp.single_logout),
+        **slo_settings(idp.single_logout),
     }
     key, certificate = new_key_pair(f"hubgate {org.name}", rt.now())
     connection = SsoConnection(
@@ -161,8 +163,12 @@ def create_saml(
     return connection
 
 
-def _slo_settings(service: SingleLogoutService | None) -> dict[str, str]:
-    """How the IdP's SingleLogoutService is kept in a connection's settings."""
+SLO_SETTINGS = ("idp_slo_binding", "idp_slo_url", "idp_slo_response_url")
+
+
+def slo_settings(service: SingleLogoutService | None) -> dict[str, str]:
+    """How the IdP's SingleLogoutService is kept in a connection's settings (the
+    keys of :data:`SLO_SETTINGS`, none without one)."""
     if service is None:
         return {}
     return {

@@ -72,6 +72,9 @@ class Refreshed:
     retiring: tuple[str, ...] = ()
     pending: bool = False
     reason: str | None = None
+    single_logout: tuple[str | None, str | None] | None = None
+    """The IdP's Single Logout URL before and after, when the refresh changed it
+    (``None`` on a side: the IdP had, or now has, no Single Logout)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,15 +239,17 @@ def _apply(
             db, actor, "sso.metadata_refreshed", org_id=connection.org_id,
             target=f"connection:{connection_id}",
             data={"added": list(outcome.added), "retiring": list(outcome.retiring),
-                  "pending": _pending_data(source, connection) if outcome.pending else None},
+                  "pending": _pending_data(source, connection) if outcome.pending else None,
+                  "single_logout": _moved(outcome.single_logout)},
         )  # fmt: skip
     return outcome
 
 
 def _merge(source: SamlMetadataSource, connection: SsoConnection, idp: IdpMetadata) -> Refreshed:
     """Fold the IdP's metadata into the connection's settings: certificates at once
-    (retiring, not dropping, the ones it no longer lists), the entity id and SSO
-    URL only as a pending change."""
+    (retiring, not dropping, the ones it no longer lists) and the Single Logout
+    service at once (whoever can change the metadata can already add a signing
+    certificate), the entity id and SSO URL only as a pending change."""
     settings = connections.stored_settings(connection)
     current: list[str] = settings["idp_certificates"]
     listed = list(idp.certificates)
@@ -257,15 +262,41 @@ def _merge(source: SamlMetadataSource, connection: SsoConnection, idp: IdpMetada
     if certificates_changed:
         settings["idp_certificates"] = [*kept, *added]
         settings[RETIRING] = retiring
+    single_logout = _single_logout_moved(settings, idp)
+    if certificates_changed or single_logout is not None:
         connection.settings = json.dumps(settings)
     pending = _propose(source, settings, idp)
-    changed = certificates_changed or pending
+    changed = certificates_changed or pending or single_logout is not None
     return Refreshed(
         "changed" if changed else "unchanged",
         added=tuple(map(certificate_fingerprint, added)),
         retiring=tuple(map(certificate_fingerprint, newly_retiring)),
         pending=pending,
+        single_logout=single_logout,
     )
+
+
+def _single_logout_moved(
+    settings: dict[str, object], idp: IdpMetadata
+) -> tuple[str | None, str | None] | None:
+    """Take the IdP's Single Logout service into ``settings``; its URL before and
+    after if that changed anything (``None`` if nothing)."""
+    published = connections.slo_settings(idp.single_logout)
+    kept = {key: settings[key] for key in connections.SLO_SETTINGS if key in settings}
+    if kept == published:
+        return None
+    for key in connections.SLO_SETTINGS:
+        settings.pop(key, None)
+    settings.update(published)
+    return _text_or_none(kept.get("idp_slo_url")), published.get("idp_slo_url")
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _moved(change: tuple[str | None, str | None] | None) -> dict[str, str | None] | None:
+    return None if change is None else {"from": change[0], "to": change[1]}
 
 
 def _propose(source: SamlMetadataSource, settings: dict[str, object], idp: IdpMetadata) -> bool:

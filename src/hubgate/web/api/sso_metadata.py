@@ -50,6 +50,11 @@ class MetadataStatusPublic(BaseModel):
     rejected: RejectedChangePublic | None
 
 
+class SingleLogoutMoved(BaseModel):
+    old: str | None
+    new: str | None
+
+
 class RefreshedPublic(BaseModel):
     """What a refresh did; certificates by SHA-256 fingerprint."""
 
@@ -58,6 +63,8 @@ class RefreshedPublic(BaseModel):
     retiring: list[str]
     pending: bool
     reason: str | None
+    single_logout_url: SingleLogoutMoved | None
+    """The IdP's Single Logout URL before and after, when the refresh changed it."""
 
 
 def _public(found: metadata_changes.RefreshStatus | None) -> MetadataStatusPublic:
@@ -101,6 +108,9 @@ def refresh_metadata(
     return RefreshedPublic(
         result=done.result, added=list(done.added), retiring=list(done.retiring),
         pending=done.pending, reason=done.reason,
+        single_logout_url=None if done.single_logout is None else SingleLogoutMoved(
+            old=done.single_logout[0], new=done.single_logout[1]
+        ),
     )  # fmt: skip
 
 
