@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, insert, literal, or_, select
+from sqlalchemy import ColumnElement, Insert, Integer, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from hubgate.db.audit_sql import connection_of
@@ -85,20 +85,28 @@ def record(
     }
     connection = db.connection()
     event_id = connection.execute(_INSERT, row).scalar_one()
-    connection.execute(_enqueue(event_id, org_id))
+    if org_id is None:
+        connection.execute(_ENQUEUE_OPERATOR, {"event_id": event_id})
+    else:
+        connection.execute(_ENQUEUE_ORG, {"event_id": event_id, "org_id": org_id})
 
 
 _INSERT = insert(AuditEvent).returning(AuditEvent.id)
 
 
-def _enqueue(event_id: int, org_id: int | None) -> Insert:
-    """One queued delivery per stream of the event's org and per operator-wide
-    stream; none (one cheap statement) when there is no stream."""
-    wanted: ColumnElement[bool] = AuditStream.org_id.is_(None)
-    if org_id is not None:
-        wanted = or_(wanted, AuditStream.org_id == org_id)
-    streams = select(AuditStream.id, literal(event_id)).where(wanted)
+def _enqueue(wanted: ColumnElement[bool]) -> Insert:
+    """One queued delivery per stream ``wanted`` picks; none (one cheap statement)
+    when there is no stream. Built once: building it per event cost more than
+    running it."""
+    streams = select(AuditStream.id, bindparam("event_id", type_=Integer)).where(wanted)
     return insert(AuditDelivery).from_select(["stream_id", "event_id"], streams)
+
+
+_OPERATOR_WIDE = AuditStream.org_id.is_(None)
+_ENQUEUE_OPERATOR = _enqueue(_OPERATOR_WIDE)
+"""An event of no org: the operator-wide streams."""
+_ENQUEUE_ORG = _enqueue(or_(_OPERATOR_WIDE, AuditStream.org_id == bindparam("org_id")))
+"""An org's event: its org's streams and the operator-wide ones."""
 
 
 def query(db: Session, where: AuditFilter) -> list[AuditEvent]:
