@@ -106,6 +106,7 @@ def sign_in(
     # From here the person is known: the audit names them as the one acting.
     actor = dataclasses.replace(actor, label=who, user_id=user_id)
     _apply_mappings(db, actor, here, member, identity, writing)
+    named = _named(rt, identity.idp_session)  # sealing the id_token: before the lock
     # The writes come last: on SQLite the write lock is held from the first one.
     writing()
     core(db).execute(
@@ -119,7 +120,7 @@ def sign_in(
         {
             "session_id": session_id, "user_id": user_id, "org_id": here.org_id,
             "connection_id": here.connection_id, "authenticated_at": rt.now(),
-            "idp_expires_at": identity.session_expires_at, **_named(rt, identity.idp_session),
+            "idp_expires_at": identity.session_expires_at, **named,
         },
     )  # fmt: skip
     audit.record(
