@@ -227,6 +227,38 @@ def test_role_mapping_follows_the_idp(client: TestClient, rt: Runtime, acme: Sso
     assert role_of(rt, acme.org, ada) is OrgRole.WRITE  # no match: the default role
 
 
+def test_the_verified_identity_is_the_first_record_of_each_sign_in(
+    client: TestClient, rt: Runtime, acme: SsoOrg
+) -> None:
+    """The policy reads before it writes, and ``sso.identity_verified`` still comes
+    first, ahead of the account, membership and role it wrote, ``sso.login`` last."""
+    acme.set_mode("managed")
+    with rt.db.transaction() as db:
+        mappings.set_role_mappings(
+            db, Actor.system(), _operator(acme), db.merge(acme.org),
+            [RoleRule("groups", "readers", OrgRole.READ)],
+        )  # fmt: skip
+    ada = "ada@acme.example"
+    trails = []
+    for groups in (("readers",), (), ()):
+        seen = _trail(rt)
+        assert acme.sign_in(client, **person(ada, *groups))["status"] == 200
+        trails.append(_trail(rt)[len(seen) :])
+    first, changed, same = trails
+    assert first[0] == "sso.identity_verified" and first[-1] == "sso.login"
+    assert {"sso.jit_created", "sso.linked", "member.added"} <= set(first)
+    assert changed[0] == "sso.identity_verified" and changed[-1] == "sso.login"
+    assert len(changed) > 2  # the role the mapping no longer gives, changed and audited
+    assert same == ["sso.identity_verified", "sso.login"]
+    assert role_of(rt, acme.org, ada) is OrgRole.WRITE
+
+
+def _trail(rt: Runtime) -> list[str]:
+    """Every audit record's action, in the order written."""
+    with rt.db.transaction() as db:
+        return [e.action for e in db.query(AuditEvent).order_by(AuditEvent.id)]
+
+
 def test_a_mapping_set_without_a_way_to_be_admin_is_refused(rt: Runtime, acme: SsoOrg) -> None:
     with rt.db.transaction() as db:
         db.execute(update(Membership).values(role_source="mapping"))
@@ -499,11 +531,11 @@ def test_a_sign_in_that_lost_a_race_runs_again_and_its_answer_stays_spent(
     calls: list[object] = []
     real = login.sign_in
 
-    def loses_the_first_race(*args: object) -> login.SignedIn:
+    def loses_the_first_race(*args: object, **kwargs: object) -> login.SignedIn:
         calls.append(args)
         if len(calls) == 1:
             raise login.Raced()
-        return real(*args)  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(login, "sign_in", loses_the_first_race)
     request_id, relay_state = acme.start(client)

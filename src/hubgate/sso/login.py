@@ -13,6 +13,7 @@ raises an :class:`~hubgate.sso.errors.SsoRefused` and changes nothing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -88,19 +89,26 @@ def sign_in(
     connection_id: int,
     identity: Identity,
     browser: Browser,
+    *,
+    before_writes: Callable[[], None] | None = None,
 ) -> SignedIn:
+    """``before_writes`` runs once, before the sign-in's first write (and its first
+    audit record), after the reads that decide it; none when it refuses first."""
     if len(identity.subject) > 1024:
         raise errors.SsoRefused("The identity provider's subject is too long.")
     here = _place(db, connection_id, identity.subject, _email_domain(identity))
     refused = domain_refusal(here)
     if refused is not None:
         raise refused
-    user_id, linked, created, found = _account(db, rt, actor, here, identity, browser)
-    member, who = _admit(db, actor, here, user_id, found, browser)
+    writing = _Writing(before_writes)
+    user_id, linked, created, found = _account(db, rt, actor, here, identity, browser, writing)
+    member, who = _admit(db, actor, here, user_id, found, browser, writing)
     # From here the person is known: the audit names them as the one acting.
     actor = dataclasses.replace(actor, label=who, user_id=user_id)
-    _apply_mappings(db, actor, here, member, identity)
+    _apply_mappings(db, actor, here, member, identity, writing)
+    named = _named(rt, identity.idp_session)  # sealing the id_token: before the lock
     # The writes come last: on SQLite the write lock is held from the first one.
+    writing()
     core(db).execute(
         _TOUCH_LINK,
         {"b_connection_id": here.connection_id, "b_subject": identity.subject, "b_now": rt.now()},
@@ -112,7 +120,7 @@ def sign_in(
         {
             "session_id": session_id, "user_id": user_id, "org_id": here.org_id,
             "connection_id": here.connection_id, "authenticated_at": rt.now(),
-            "idp_expires_at": identity.session_expires_at, **_named(rt, identity.idp_session),
+            "idp_expires_at": identity.session_expires_at, **named,
         },
     )  # fmt: skip
     audit.record(
@@ -120,6 +128,23 @@ def sign_in(
         data={"connection": here.connection_id, "created": created, "linked": linked},
     )  # fmt: skip
     return SignedIn(user_id, here.org_name, cookie, created, linked, review)
+
+
+class _Writing:
+    """Called before each step that may write: runs ``first`` the first time only.
+    On SQLite the write lock is held from a transaction's first write to its end,
+    so a repeat sign-in reads what decides it (its place, its mappings) before
+    the caller's first write (the ``sso.identity_verified`` record) takes it."""
+
+    __slots__ = ("_first",)
+
+    def __init__(self, first: Callable[[], None] | None) -> None:
+        self._first = first
+
+    def __call__(self) -> None:
+        first, self._first = self._first, None
+        if first is not None:
+            first()
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +295,7 @@ def _account(
     here: Place,
     identity: Identity,
     browser: Browser,
+    writing: _Writing,
 ) -> tuple[int, bool, bool, _MemberRow | None]:
     """(user id, linked now, created now, the account's membership row when it was
     linked before)."""
@@ -283,10 +309,12 @@ def _account(
     if existing is not None:
         if browser.user_id is not None and browser.user_id != existing.id:
             raise errors.AccountMismatch()
+        writing()
         _link(db, actor, here, identity, existing)
         return existing.id, True, False, None
     # No account has verified the address: whoever holds it unverified holds nothing.
     _check_unclaimed(db, here, email, browser)
+    writing()
     users.release_unverified(db, actor, email, "sso")
     user = _create(db, rt, actor, here, identity, email)
     _link(db, actor, here, identity, user)
@@ -409,6 +437,7 @@ def _admit(
     user_id: int,
     found: _MemberRow | None,
     browser: Browser,
+    writing: _Writing,
 ) -> tuple[_Member, str]:
     """The person's membership (and how the audit names them), made now when
     managed mode, an invitation (which is then spent) or the join link admits them."""
@@ -425,6 +454,7 @@ def _admit(
     invitation = _invitation(db, org, user)
     joining = browser.join_org_id == org.id
     via = admission(policy.mode, invited=invitation is not None, joining=joining)
+    writing()
     member = _join(db, org, policy, user, invitation)
     action = "sso.join" if via == "join_link" else "member.added"
     audit.record(
@@ -471,13 +501,15 @@ def _join(
 
 
 def _apply_mappings(
-    db: Session, actor: Actor, here: Place, member: _Member, identity: Identity
-) -> None:
+    db: Session, actor: Actor, here: Place, member: _Member, identity: Identity,
+    writing: _Writing,
+) -> None:  # fmt: skip
     """Role and teams as the mappings say; the membership row is loaded only when
     its role changes."""
     roles, teams, places = mappings.rules_and_places(db, here.org_id, member.user_id)
     grants = mappings.grants_for(identity, roles, teams)
     default_role = here.policy.default_role
+    writing()
     if not mappings.role_settled(member, grants.role, default_role, detail=grants.detail):
         row = db.get_one(Membership, member.id)
         mappings.apply_role(

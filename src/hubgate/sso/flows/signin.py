@@ -141,13 +141,21 @@ def policy(rt: Runtime, actor: Actor, verified: Verified, browser: Browser) -> S
     for _attempt in range(_RACE_RETRIES):
         try:
             with rt.db.transaction() as db:
-                connections.identity_verified(db, rt, actor, verified.connection, verified.identity)
                 return login.sign_in(
-                    db, rt, actor, verified.connection.id, verified.identity, browser
-                )
+                    db, rt, actor, verified.connection.id, verified.identity, browser,
+                    before_writes=_verified(db, rt, actor, verified),
+                )  # fmt: skip
         except login.RACES:
             continue
     raise Conflict("Too many sign-ins at once; try again.", code="sso_busy")
+
+
+def _verified(db: Session, rt: Runtime, actor: Actor, verified: Verified) -> Callable[[], None]:
+    """The ``sso.identity_verified`` record, the policy transaction's first write:
+    :func:`login.sign_in` writes it after the reads that decide the sign-in."""
+    return lambda: connections.identity_verified(
+        db, rt, actor, verified.connection, verified.identity
+    )
 
 
 def _refused(
