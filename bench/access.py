@@ -22,6 +22,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -428,6 +429,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
     args = parser.parse_args(argv)
+    if args.client == "auto" and shutil.which("wrk") is None:
+        print(
+            "wrk is not installed (make system-deps installs it): the load comes from a "
+            "Python client, which saturates long before hubgate, so the figures below are "
+            "the client's, not the gate's",
+            file=sys.stderr,
+        )
     plan = plan_from(args)
     decide_rate = run_decide(plan)
     floor, loads = run_http(args.database_url, plan)

@@ -4,12 +4,13 @@
 # without the system service) and SimpleSAMLphp with the PHP extensions it needs (a
 # real SAML 2.0 IdP that tests/e2e/idp.py runs under `php -S`) and chromium (the
 # browser tests/browser/ drives through Playwright: Playwright cannot download its
-# own browser here, so it runs Debian's /usr/bin/chromium) and rsyslog (a syslog server
-# that audit streaming delivers to, run unprivileged by the test). Without root or apt,
+# own browser here, so it runs Debian's /usr/bin/chromium), rsyslog (a syslog server
+# that audit streaming delivers to, run unprivileged by the test) and wrk (the load
+# generator bench/access.py measures forward-auth with). Without root or apt,
 # it says so and the tests that need these programs are skipped with a reason.
 set -euo pipefail
 
-packages=(nginx-light caddy dnsmasq-base simplesamlphp php-cli php-xml php-curl php-mbstring php-intl chromium rsyslog)
+packages=(nginx-light caddy dnsmasq-base simplesamlphp php-cli php-xml php-curl php-mbstring php-intl chromium rsyslog wrk)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
