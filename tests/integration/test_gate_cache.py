@@ -74,6 +74,26 @@ def test_a_use_of_a_session_or_token_moves_nothing_a_revocation_does(
     assert _seq(rt) > moved
 
 
+def test_a_new_sso_authentication_moves_nothing_its_end_does(rt: Runtime, world: World) -> None:
+    """Every sign-in inserts one: that must not empty every instance's cache (the
+    gate keeps no ``sso_required`` refusal, the one answer an insert can change)."""
+    user = world.user("ann@acme.test")
+    org = world.org("acme", user)
+    with rt.db.transaction() as db:
+        _, session_id = sessions.start(db, user.id, rt.lifetimes, rt.now())
+    before = _seq(rt)
+    with rt.db.transaction() as db:
+        db.execute(
+            insert(SsoAuthentication).values(
+                session_id=session_id, user_id=user.id, org_id=org.id, authenticated_at=rt.now()
+            )
+        )
+    assert _seq(rt) == before
+    with rt.db.transaction() as db:
+        db.execute(delete(SsoAuthentication))
+    assert _seq(rt) > before
+
+
 def test_a_missing_counter_row_makes_the_sequence_unknown(rt: Runtime) -> None:
     """A bump to a missing row would be lost, so the reader must fail closed."""
     sequence = for_url(rt.settings.database_url)
@@ -233,6 +253,36 @@ def _apply(rt: Runtime, change: object) -> None:
     except Exception as exc:  # a duplicate row or a constraint: the change did not happen
         if "constraint" not in str(exc).lower() and "unique" not in str(exc).lower():
             raise
+
+
+def test_an_sso_required_refusal_ends_with_the_sign_in_that_follows_it(
+    fixture: Fixture,
+) -> None:
+    """The sign-in's SSO authentication does not move the sequence, so the refusal
+    it ends must not have been kept: the next check, by the session or by the
+    person's token, is allowed."""
+    f = fixture
+    _restore(f)
+    _apply(f.rt, update(OrgSso).values(mode="basic", optional=False))
+    gate = Gate(app=None, runtime=f.rt)  # type: ignore[arg-type]
+    token, cookie = f.headers[3], f.headers[4]  # the first person's write token, session
+
+    def check(headers: dict[bytes, bytes]) -> tuple[int, str]:
+        raw = [(b"x-original-uri", b"/acme/models/weights"), (b"x-original-method", b"GET")]
+        answer = run_async(gate.answer(GateRequest([*raw, *headers.items()])))
+        return answer.status, answer.reason
+
+    try:
+        assert check(cookie) == check(cookie) == (401, "sso_required")
+        assert check(token) == (401, "sso_required")
+        _apply(f.rt, insert(SsoAuthentication).values(
+            session_id=f.session_ids[0], user_id=f.user_ids[0], org_id=f.org_id,
+            authenticated_at=f.rt.now(),
+        ))  # fmt: skip
+        assert check(cookie) == (200, "allow")
+        assert check(token) == (200, "allow")
+    finally:
+        gate.close()
 
 
 @settings(

@@ -22,8 +22,12 @@ a time anyway: it keeps one row, ``id`` 1, which each check reads by its key.
 
 :data:`WATCHED` is the inventory: a table, and the columns whose UPDATE matters
 (``None``: any column). Inserts count only where a new row can turn a refusal
-into an answer (a membership, a fresh SSO authentication); a new session or
-token cannot, since nobody could have presented its secret before. Columns that
+into an answer (a membership, a team place); a new session or token cannot,
+since nobody could have presented its secret before. A new SSO authentication
+can only end an ``sso_required`` refusal, and the gate never keeps those
+(:mod:`hubgate.gate.asgi`): every sign-in inserts one, and bumping on it would
+empty every instance's cache at each sign-in (and, on SQLite, write one more
+page per sign-in). Columns that
 change on every use (``sessions.last_seen_at``, ``tokens.last_used_at``) are left
 out on purpose: bumping on them would empty every cache on each check.
 
@@ -98,7 +102,7 @@ WATCHED: tuple[Watch, ...] = (
         inserts=False,
         updates=("revoked_at", "expires_at", "scopes", "user_id", "team_id", "org_id"),
     ),
-    Watch("sso_authentications"),
+    Watch("sso_authentications", inserts=False),
     Watch("deployment_routes"),
 )
 

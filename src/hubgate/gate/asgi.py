@@ -60,6 +60,9 @@ _WANTED = frozenset(
 _UNMAPPED = "route_unmapped"
 _AMBIGUOUS = "route_ambiguous"
 _UNAVAILABLE = "database_unavailable"
+# Refusals a new SSO authentication ends: the change sequence does not move on
+# that insert (hubgate.db.change_triggers), so these are never kept.
+_NEVER_KEPT = frozenset({"sso_required"})
 _DIFFER = b"differ"
 _ASSERTION = HEADER.lower().encode()
 
@@ -186,7 +189,8 @@ class Gate:
             answer = await to_thread.run_sync(
                 evaluate, self.runtime, request.authorization, request.cookie, route
             )
-            self.cache.put(key, answer, seq, answer.until)
+            if answer.reason not in _NEVER_KEPT:
+                self.cache.put(key, answer, seq, answer.until)
         return answer
 
     def assertion(self, answer: Answer) -> Headers:

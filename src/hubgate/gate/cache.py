@@ -4,8 +4,9 @@ could change them has changed.
 An answer is stored with the change sequence it was computed under and served
 only while the sequence read for the asking request is the same number: any
 committed change to memberships, roles, teams, resources, tokens, sessions, SSO
-settings or SSO authentications (:mod:`hubgate.db.change_triggers`) moves it, and
-the whole cache is dropped at once. An answer that depends on time carries its
+settings or SSO authentications (:mod:`hubgate.db.change_triggers`; a new SSO
+authentication only ends ``sso_required`` refusals, which are never kept) moves
+it, and the whole cache is dropped at once. An answer that depends on time carries its
 own end (a token's expiry, a session's end, an SSO authentication's freshness),
 and every answer is kept at most :data:`MAX_AGE`, so a session in use is still
 touched (its idle timeout) and a token's last use recorded.
