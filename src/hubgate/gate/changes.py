@@ -57,7 +57,7 @@ class SqliteSequence:
         except sqlite3.Error:
             self.close()
             return None
-        return None if row is None or row[0] is None else int(row[0])
+        return None if row is None else int(row[0])
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(

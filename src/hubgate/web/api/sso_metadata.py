@@ -3,14 +3,19 @@ a refresh now, and the verdict on an entity id or SSO URL change it found."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from hubgate.access import Action, OrgTarget
+from hubgate.access import Action, OrgTarget, Principal
+from hubgate.audit import Actor
+from hubgate.db.models import SsoConnection
 from hubgate.errors import NotFound
-from hubgate.principals import require
+from hubgate.principals import Credential, require
+from hubgate.runtime import Runtime
 from hubgate.sso import connections, metadata_changes, metadata_refresh
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
@@ -119,20 +124,28 @@ def approve_change(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> MetadataStatusPublic:
     """Apply the entity id and SSO URL the last refresh found."""
-    with rt.db.transaction() as db:
-        found, principal = org_scope(db, credential, org)
-        row = connections.get(db, connection_id, org_id=found.id)
-        metadata_changes.approve(db, actor_of(request, rt, credential), principal, row)
-        return _public(metadata_changes.status(db, rt, row))
+    return _verdict(org, connection_id, request, rt, credential, metadata_changes.approve)
 
 
 @router.post("/reject", response_model=MetadataStatusPublic)
 def reject_change(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> MetadataStatusPublic:
-    """Keep the connection's entity id and SSO URL; drop the change."""
+    """Keep the connection's entity id and SSO URL; drop the change (and let
+    refreshes ignore it while the IdP's metadata names it)."""
+    return _verdict(org, connection_id, request, rt, credential, metadata_changes.reject)
+
+
+Verdict = Callable[[Session, Actor, Principal, SsoConnection], None]
+
+
+def _verdict(
+    org: str, connection_id: int, request: Request, rt: Runtime, credential: Credential,
+    verdict: Verdict,
+) -> MetadataStatusPublic:  # fmt: skip
+    """The admin's verdict on the pending change, in one transaction; the status after."""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         row = connections.get(db, connection_id, org_id=found.id)
-        metadata_changes.reject(db, actor_of(request, rt, credential), principal, row)
+        verdict(db, actor_of(request, rt, credential), principal, row)
         return _public(metadata_changes.status(db, rt, row))
