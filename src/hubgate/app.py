@@ -27,6 +27,7 @@ from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
 from hubgate.web import api, errors, ops, pages
 from hubgate.web.api import docs as api_docs
+from hubgate.web.direct import DirectRoutes
 from hubgate.web.middleware import BodyLimit, Observe
 from hubgate.web.protocols import (
     forward_auth,
@@ -155,6 +156,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     api_docs.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     app.include_router(pages.router)
+    # Innermost: a sign-in's browser hops skip the routing and dependency solving
+    # (hubgate.web.direct), inside the same body limit, metrics and headers.
+    app.add_middleware(DirectRoutes, fastapi_app=app, prefix="/sso/", routes=sso.DIRECT)
     app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
     app.add_middleware(Observe)
     return app

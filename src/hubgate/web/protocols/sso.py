@@ -7,14 +7,17 @@ browser binding of the pending request stands in for it.
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.datastructures import QueryParams
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from hubgate.principals import Credential
@@ -27,11 +30,12 @@ from hubgate.sso.identity import Identity
 from hubgate.sso.saml.metadata import sp_metadata
 from hubgate.sso.states import ConnectionKind
 from hubgate.web.context import CurrentCredential, Rt, actor_of
+from hubgate.web.direct import DirectRoute, Served, serve_endpoint
 from hubgate.web.pages.kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
 from hubgate.web.session_cookie import BROWSER_COOKIE, set_browser_cookie, set_session_cookie
 
-__all__ = ["router"]
+__all__ = ["DIRECT", "router"]
 
 OptionalRowId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
@@ -51,7 +55,8 @@ def saml_metadata(connection_id: RowId, rt: Rt) -> Response:
     return Response(document, media_type="application/samlmetadata+xml")
 
 
-Address = Annotated[str, Query(max_length=320)]
+_MAX_ADDRESS = 320
+Address = Annotated[str, Query(max_length=_MAX_ADDRESS)]
 
 
 @router.get("/sso/{org}/start")
@@ -261,3 +266,48 @@ def _identity_response(
         body = jsonable_encoder({"identity": shown, "next": next_path})
         return JSONResponse(body)
     return render(request, rt, "sso_identity.html", {"identity": identity, "next": next_path})
+
+
+# -- the sign-in's browser hops, served ahead of the framework (hubgate.web.direct) --
+
+_PLAIN_ROW_ID = re.compile(r"[1-9][0-9]{0,9}")
+
+
+def _row_id(value: str | None) -> int | None:
+    """A row id written plainly (digits, no sign, no leading zero) and in range;
+    ``None`` for anything else, which the framework's validation then judges."""
+    if value is None or not _PLAIN_ROW_ID.fullmatch(value) or int(value) > MAX_ROW_ID:
+        return None
+    return int(value)
+
+
+def _direct_start(request: Request) -> Served | None:
+    query: QueryParams = request.query_params
+    chosen, email = query.get("connection"), query.get("email", "")
+    connection = _row_id(chosen)
+    if (chosen is not None and connection is None) or len(email) > _MAX_ADDRESS:
+        return None
+    org, next_path = request.path_params["org"], query.get("next", "/")
+    return serve_endpoint(
+        request, start, org=org, next=next_path, connection=connection, email=email
+    )
+
+
+def _direct_callback(request: Request) -> Served | None:
+    connection_id = _row_id(request.path_params["connection_id"])
+    if connection_id is None:
+        return None
+    return serve_endpoint(request, oidc_callback, connection_id=connection_id)
+
+
+def _route(endpoint: Callable[..., Response]) -> APIRoute:
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+
+
+DIRECT = (
+    DirectRoute(_route(start), _direct_start),
+    DirectRoute(_route(oidc_callback), _direct_callback),
+)
+"""Starting a sign-in and the OIDC callback, each two lines of parameters away
+from its endpoint above (the SAML ACS is a form POST, whose parsing is the
+framework's)."""
