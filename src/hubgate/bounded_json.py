@@ -74,6 +74,8 @@ def _text(document: bytes | str, max_bytes: int) -> str:
 
 
 def _check_depth(text: str, max_depth: int) -> None:
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # no more openings than the bound at all (strings' brackets included)
     depth = 0
     for token in _STRUCTURE.finditer(text):
         bracket = text[token.start()]

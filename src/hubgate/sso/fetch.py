@@ -37,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlencode
 
 import httpx
@@ -84,6 +84,18 @@ class Target:
 def resolve(url: str, *, allow_private: bool) -> Target:
     """Check ``url`` and resolve its host once; raises ``url_invalid``,
     ``url_private`` (any answer not global, unless allowed) or ``fetch_failed``."""
+    scheme, host, port, path = _parsed(url)
+    addresses = _addresses(host, port)
+    if not allow_private:
+        _refuse_private(host, addresses)
+    return Target(url, host, addresses, scheme, port, path)
+
+
+@lru_cache(maxsize=256)
+def _parsed(url: str) -> tuple[str, str, int, str]:
+    """The scheme, host, port and request target of an http(s) URL. Kept per URL:
+    a connection's token endpoint is parsed once, not at every sign-in; its host
+    is still resolved and checked at every request."""
     try:
         parsed = httpx.URL(url)
         host = parsed.raw_host.decode("ascii")
@@ -93,10 +105,7 @@ def resolve(url: str, *, allow_private: bool) -> Target:
     if parsed.scheme not in ("https", "http") or not host:
         raise BadRequest("Give an http(s) URL.", code="url_invalid")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = _addresses(host, port)
-    if not allow_private:
-        _refuse_private(host, addresses)
-    return Target(url, host, addresses, parsed.scheme, port, path or "/")
+    return parsed.scheme, host, port, path or "/"
 
 
 def checked_addresses(host: str, port: int, *, allow_private: bool) -> tuple[str, ...]:
