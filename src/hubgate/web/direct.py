@@ -80,7 +80,7 @@ class DirectRoutes:
             for key, handler in fastapi_app.exception_handlers.items()
             if key not in (500, Exception)  # the server error middleware's, outside
         }
-        self._handled = ExceptionMiddleware(_respond, handlers=handlers)
+        self._handled = ExceptionMiddleware(_respond, handlers=handlers, debug=fastapi_app.debug)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         served = self._served(scope) if scope["type"] == "http" else None
