@@ -16,13 +16,10 @@ from fastapi.testclient import TestClient
 from starlette.routing import Match
 
 from hubgate import metrics
-from hubgate.audit import Actor
-from hubgate.operator import operator_principal
 from hubgate.runtime import Runtime
-from hubgate.sso import connections
 from hubgate.web.protocols import sso
 from tests.conftest import World
-from tests.integration.test_oidc_flow import CLIENT, ISSUER, SECRET, Provider, install
+from tests.integration.test_oidc_flow import Provider, acme_connection, install
 
 
 @pytest.fixture
@@ -46,14 +43,7 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Provider:
 
 @pytest.fixture
 def connection_id(world: World, rt: Runtime, provider: Provider) -> int:
-    """acme's OIDC connection to :class:`Provider`."""
-    org = world.org("acme", world.user("admin@acme.test"))
-    discovered = connections.discover(rt, ISSUER)
-    with rt.db.transaction() as db:
-        return connections.create_oidc(
-            db, rt, Actor.system(), operator_principal(), db.merge(org),
-            issuer=ISSUER, client_id=CLIENT, client_secret=SECRET, provider=discovered,
-        ).id  # fmt: skip
+    return acme_connection(world, rt)
 
 
 def _requests(route: str) -> float:

@@ -110,6 +110,11 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
 
 @pytest.fixture
 def connection_id(world: World, rt: Runtime, provider: Provider) -> int:
+    return acme_connection(world, rt)
+
+
+def acme_connection(world: World, rt: Runtime) -> int:
+    """Org acme and its OIDC connection to the (installed) :class:`Provider`."""
     org = world.org("acme", world.user("admin@acme.test"))
     discovered = connections.discover(rt, ISSUER)
     with rt.db.transaction() as db:
