@@ -36,6 +36,7 @@ from hubgate.sso.saml.config import SamlConfig
 from hubgate.sso.saml.errors import SamlError
 from hubgate.sso.saml.response import ResponseContext, verify_response
 from tests.security.saml_forge import (
+    BEARER,
     GROUPS,
     NOW,
     NS,
@@ -773,6 +774,24 @@ def no_audience_restriction(forge: SamlForge) -> str:
 def holder_of_key_instead_of_bearer(forge: SamlForge) -> str:
     """The only SubjectConfirmation is holder-of-key (the browser proves nothing)."""
     return forge.response(forge.claims(method="urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"))
+
+
+@attack(errors.SubjectConfirmationInvalid)
+def bearer_confirmation_borrowing_another_confirmations_data(forge: SamlForge) -> str:
+    """An empty bearer SubjectConfirmation next to a holder-of-key one whose
+    SubjectConfirmationData names this ACS: the data belongs to the holder-of-key
+    confirmation only, so no bearer confirmation is usable (profiles §4.1.4.2: the
+    data that counts is a child of the bearer confirmation itself)."""
+
+    def add_empty_bearer(response: etree._Element) -> None:
+        holder_of_key = find(response, "saml:Assertion/saml:Subject/saml:SubjectConfirmation")
+        bearer = etree.Element(f"{{{NS['saml']}}}SubjectConfirmation", Method=BEARER)
+        holder_of_key.addprevious(bearer)
+
+    return forge.response(
+        forge.claims(method="urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"),
+        before_signing=add_empty_bearer,
+    )
 
 
 @attack(errors.SubjectConfirmationInvalid)
