@@ -9,14 +9,17 @@ request through the framework, which makes the two ways in comparable."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import APIRouter, Depends
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Match
 
 from hubgate import metrics
 from hubgate.runtime import Runtime
+from hubgate.web.direct import DirectRoute
 from hubgate.web.protocols import sso
 from tests.conftest import World
 from tests.integration.test_oidc_flow import Provider, acme_connection, install
@@ -159,3 +162,25 @@ def test_the_framework_would_pick_the_same_route(
     before = _served_as(claimed[0].path)
     client.get(through_framework, follow_redirects=False)
     assert direct == [] and _served_as(claimed[0].path) == before + 1
+
+
+def limited() -> None:
+    """A dependency of the routes below (module-level: their annotations are strings)."""
+
+
+def test_a_route_with_a_dependency_it_would_skip_is_refused() -> None:
+    """A check added to the route later (a rate limit, say) must not be skipped by
+    the direct way in without a word."""
+    router = APIRouter()
+
+    @router.get("/sso/{org}/start", dependencies=[Depends(limited)])
+    def start(org: str) -> None: ...
+
+    @router.get("/sso/{org}/other")
+    def other(org: str, checked: Annotated[None, Depends(limited)]) -> None: ...
+
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        with pytest.raises(TypeError, match="dependencies a direct route skips"):
+            DirectRoute(route, sso.DIRECT[0].handle)
+    assert DirectRoute(sso.DIRECT[0].route, sso.DIRECT[0].handle)  # rt and credential only

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -30,7 +31,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubgate.runtime import Runtime
-from hubgate.web.context import get_credential
+from hubgate.web.context import get_credential, get_runtime
 
 __all__ = ["DirectRoute", "DirectRoutes", "Served", "serve_endpoint"]
 
@@ -48,6 +49,26 @@ class DirectRoute:
     """The framework's route: its path and methods match, and it names the request
     in metrics (``scope["route"]``) as when the framework serves it."""
     handle: Handler
+
+    def __post_init__(self) -> None:
+        """A dependency added to the route later (a rate limit, a check) would be
+        skipped here without a word: refuse to start instead."""
+        extra = _dependencies(self.route.dependant) - _RESOLVED
+        if extra or self.route.dependencies:
+            raise TypeError(f"{self.route.path} has dependencies a direct route skips: {extra}")
+
+
+_RESOLVED = frozenset({get_runtime, get_credential})
+"""What :func:`serve_endpoint` resolves itself."""
+
+
+def _dependencies(dependant: Dependant) -> set[Callable[..., Any]]:
+    found: set[Callable[..., Any]] = set()
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            found.add(sub.call)
+        found |= _dependencies(sub)
+    return found
 
 
 def serve_endpoint(request: Request, endpoint: Callable[..., Response], **params: Any) -> Served:
@@ -72,6 +93,8 @@ class DirectRoutes:
     def __init__(
         self, app: ASGIApp, *, fastapi_app: FastAPI, prefix: str, routes: Sequence[DirectRoute]
     ) -> None:
+        if fastapi_app.router.dependencies:
+            raise TypeError("The app has dependencies of its own, which direct routes skip.")
         self.app = app
         self.prefix = prefix
         self.routes = tuple(routes)
