@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -302,15 +302,23 @@ def serve(database_url: str, *, workers: int = 2) -> Iterator[str]:
 
 
 @contextmanager
-def running(database_url: str, *, workers: int = 2) -> Iterator[Server]:
-    """As :func:`serve`, for benchmarks that also watch the processes.
+def running(
+    database_url: str,
+    *,
+    workers: int = 2,
+    wrapper: Sequence[str] = (),
+    ready_seconds: float = _READY_SECONDS,
+) -> Iterator[Server]:
+    """As :func:`serve`, for benchmarks that also watch the processes; ``wrapper``
+    runs the server under another program (valgrind), which may need more than
+    ``ready_seconds`` to answer.
 
     The server runs in its own process group, which is terminated (and killed if
     it lingers) however the block exits.
     """
     port = free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "hubgate.app:create_app",
+        *wrapper, sys.executable, "-m", "uvicorn", "--factory", "hubgate.app:create_app",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log",
     ]  # fmt: skip
@@ -321,14 +329,16 @@ def running(database_url: str, *, workers: int = 2) -> Iterator[Server]:
         )
         try:
             base_url = f"http://127.0.0.1:{port}"
-            _wait_ready(process, base_url, log)
+            _wait_ready(process, base_url, log, ready_seconds)
             yield Server(base_url, process.pid)
         finally:
             _stop(process)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: IO[bytes]) -> None:
-    deadline = time.monotonic() + _READY_SECONDS
+def _wait_ready(
+    process: subprocess.Popen[bytes], base_url: str, log: IO[bytes], seconds: float
+) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"hubgate exited with {process.returncode}:\n{_tail(log)}")
@@ -338,7 +348,7 @@ def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: IO[bytes])
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"hubgate did not answer /healthz in {_READY_SECONDS:.0f}s:\n{_tail(log)}")
+    raise RuntimeError(f"hubgate did not answer /healthz in {seconds:.0f}s:\n{_tail(log)}")
 
 
 def _tail(log: IO[bytes], size: int = 4000) -> str:

@@ -23,18 +23,16 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _load as load  # noqa: E402
 import oidc  # noqa: E402
 from _oidc_provider import running_provider  # noqa: E402
-from _server import free_port, scratch_database  # noqa: E402
+from _server import free_port, running, scratch_database  # noqa: E402
 from hubgate.config import load_settings  # noqa: E402
 from hubgate.runtime import build_runtime  # noqa: E402
 from login import Person, people  # noqa: E402
@@ -53,17 +51,6 @@ async def _healthz(host: str, port: int, count: int) -> None:
         await load.exchange(host, port, request)
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise SystemExit("hubgate did not start under valgrind")
-
-
 def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
@@ -77,28 +64,17 @@ def _total(dump: Path) -> int:
 
 def count(database_url: str, issuer: str, crowd: Sequence[Person], folder: Path) -> list[int]:
     """Instructions of the repeat sign-ins, then of as many ``/healthz``."""
-    port, out = free_port(), folder / "callgrind.out"
-    command = [
-        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-        sys.executable, "-m", "uvicorn", "--factory", "hubgate.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
-    ]  # fmt: skip
-    env = {**os.environ, "HUBGATE_ENV": "dev", "HUBGATE_DATABASE_URL": database_url}
-    with (folder / "valgrind.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process)
+    out = folder / "callgrind.out"
+    valgrind = ("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}")
+    with running(database_url, workers=1, wrapper=valgrind, ready_seconds=300) as server:
         for _ in range(2):  # first sign-ins, then a repeat round to warm up
-            _crowd(base, issuer, crowd)
-        _control("-i", "on", str(process.pid))
-        statuses = _crowd(base, issuer, crowd)
-        _control("-d", str(process.pid))
+            _crowd(server.base_url, issuer, crowd)
+        _control("-i", "on", str(server.pid))
+        statuses = _crowd(server.base_url, issuer, crowd)
+        _control("-d", str(server.pid))
+        port = urlsplit(server.base_url).port or 80
         load.run_loop(_healthz("127.0.0.1", port, len(crowd)))
-        _control("-d", str(process.pid))
-    finally:
-        process.terminate()
-        process.wait(timeout=120)
+        _control("-d", str(server.pid))
     if statuses != {200: len(crowd)}:
         raise SystemExit(f"the sign-ins did not all succeed: {statuses}")
     return [_total(folder / f"callgrind.out.{n}") for n in (1, 2)]
