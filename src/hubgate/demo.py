@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
@@ -386,21 +387,63 @@ dataset (403 scope_insufficient):
 """
 
 
+class Server(Protocol):
+    """What :class:`Leaving` needs of a ``uvicorn.Server``."""
+
+    should_exit: bool
+    started: bool
+
+    def run(self) -> None: ...
+
+
+STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
+
+
+@dataclass
+class Leaving:
+    """Where SIGTERM and SIGHUP take the demo (see :func:`leaving_on_signals`)."""
+
+    serving: Server | None = None
+    received: int | None = None
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # While the server runs, an exception raised here can land inside one of
+        # the event loop's callbacks, which logs it and goes on serving: a closed
+        # terminal left the demo running. The server is asked to stop instead,
+        # and :meth:`serve` leaves once it has.
+        if self.serving is None:
+            raise SystemExit(128 + signum)
+        self.received = signum
+        self.serving.should_exit = True
+
+    def serve(self, server: Server) -> None:
+        """Run ``server`` as ``uvicorn.run`` does, then leave as the signal asked."""
+        self.serving = server
+        try:
+            server.run()
+        except KeyboardInterrupt:  # Ctrl+C, raised again by uvicorn after its shutdown
+            pass
+        finally:
+            self.serving = None
+        if self.received is not None:
+            raise SystemExit(128 + self.received)
+        if not server.started:
+            raise SystemExit(STARTUP_FAILURE)
+
+
 @contextmanager
-def leaving_on_signals() -> Iterator[None]:
+def leaving_on_signals() -> Iterator[Leaving]:
     """SIGTERM and SIGHUP leave the block as an exception does, so the dev IdP is
-    stopped and its folder removed, as Ctrl+C does.
+    stopped and its folder removed, as Ctrl+C does; a server run through the
+    yielded :meth:`Leaving.serve` shuts down gracefully first.
 
     Their default action ends the process at once, running no ``finally``; and
     uvicorn, after its own graceful shutdown on SIGTERM, raises the signal again
     with whatever handler was there before it started: this one."""
-
-    def leave(signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {s: signal.signal(s, leave) for s in (signal.SIGTERM, signal.SIGHUP)}
+    leaving = Leaving()
+    previous = {s: signal.signal(s, leaving.on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        yield
+        yield leaving
     finally:
         for handled, handler in previous.items():
             signal.signal(handled, handler)

@@ -1,7 +1,9 @@
 """``hubgate demo`` stopped the ways supervisors stop it (systemd and Docker send
 SIGTERM, a closed terminal SIGHUP, Ctrl+C SIGINT): each stops its dev IdP and
 removes the IdP's temporary folder. SIGTERM used to leave the IdP running,
-orphaned, holding its port for the next ``make demo``."""
+orphaned, holding its port for the next ``make demo``; and a SIGHUP that arrived
+while a request was being served used to be swallowed by the event loop, leaving
+the demo running: the signals are sent while requests keep coming."""
 
 from __future__ import annotations
 
@@ -9,12 +11,16 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HOST, _healthy, _process, _wait_until, free_port
+from tests.e2e.conftest import HOST, STARTUP_SECONDS, _healthy, _process, _wait_until, free_port
 
 pytestmark = [
     pytest.mark.e2e,
@@ -47,6 +53,38 @@ def _gone(pid: int) -> bool:
     return state == "Z"  # exited, waiting for a parent to reap it
 
 
+@contextmanager
+def requests_coming(base_url: str, clients: int = 4, first: int = 200) -> Iterator[None]:
+    """``clients`` threads asking for ``/healthz`` over and over until the block ends;
+    the block starts once ``first`` answers have come, so requests are in flight.
+    Each closes its connection as soon as the answer's head has come: the server
+    learns of the close in one of its event loop's callbacks, where a signal
+    handler's exception used to be swallowed (with old code, this test hung in two
+    runs of three on SIGHUP)."""
+    done, answered = threading.Event(), threading.Semaphore(0)
+
+    def ask() -> None:
+        while not done.is_set():
+            with (
+                suppress(OSError),
+                urllib.request.urlopen(f"{base_url}/healthz", timeout=1.0),
+            ):
+                pass
+            answered.release()
+
+    threads = [threading.Thread(target=ask, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(first):
+            assert answered.acquire(timeout=STARTUP_SECONDS), "no answers from the demo"
+        yield
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+
+
 @pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_each_stop_signal_stops_the_dev_idp_and_removes_its_files(sent: signal.Signals) -> None:
     port, idp_port = free_port(), free_port()
@@ -61,8 +99,9 @@ def test_each_stop_signal_stops_the_dev_idp_and_removes_its_files(sent: signal.S
             (idp,) = _children(demo.pid)
             idp_folder = _idp_folder(idp)
             assert idp_folder.is_dir()
-            demo.send_signal(sent)
-            demo.wait(30)
+            with requests_coming(f"http://{HOST}:{port}"):
+                demo.send_signal(sent)
+                demo.wait(30)
             deadline = time.monotonic() + 10
             while not _gone(idp) and time.monotonic() < deadline:
                 time.sleep(0.05)

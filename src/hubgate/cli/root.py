@@ -181,12 +181,15 @@ def demo(host: str, port: int, idp_port: int, path: Path) -> None:
         _write_env(folder, rt)
         idp = demo_data.DemoIdp(f"http://{_url_host(host)}:{idp_port}")
         info = demo_data.seed(rt, idp)
-        with demo_data.leaving_on_signals(), demo_data.dev_idp_running(rt, info, idp_port):
+        config = uvicorn.Config(
+            create_app(runtime=rt), host=host, port=port, proxy_headers=False, log_level="info"
+        )
+        with (
+            demo_data.leaving_on_signals() as leaving,
+            demo_data.dev_idp_running(rt, info, idp_port),
+        ):
             click.echo(demo_data.describe(info, base_url, _command_name()))
-            uvicorn.run(
-                create_app(runtime=rt), host=host, port=port, workers=1, proxy_headers=False,
-                log_level="info",
-            )  # fmt: skip
+            leaving.serve(uvicorn.Server(config))
     finally:
         demo_data.remove_env_file(folder)
         rt.db.engine.dispose()
