@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
 
@@ -197,3 +198,18 @@ def on_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+@dataclass
+class StandInServer:
+    """Stands in for ``uvicorn.Server`` where a CLI command would serve (``hubgate
+    demo``): ``run`` hands the server's config to ``during`` and returns at once, as
+    a server stopped by Ctrl+C does."""
+
+    config: uvicorn.Config
+    during: Callable[[uvicorn.Config], object]
+    started: bool = True
+    should_exit: bool = False
+
+    def run(self) -> None:
+        self.during(self.config)

@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import click
 import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -30,7 +32,7 @@ from hubgate.orgs import queries, service
 from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, mappings, policy
 from hubgate.web.server import BoundedHttpTools
-from tests.conftest import PASSWORD, sign_in
+from tests.conftest import PASSWORD, StandInServer, sign_in
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 _FAST_HASHING = {"HUBGATE_PASSWORD_MEMORY_KIB": "1024", "HUBGATE_PASSWORD_TIME_COST": "1"}
@@ -326,9 +328,9 @@ def test_demo_command_needs_no_configuration(
 ) -> None:
     """A fresh folder, production in the environment and no secret: the demo still
     starts, with its dev IdP (a real child process, stopped when hubgate stops)."""
-    served: list[dict[str, Any]] = []
+    served: list[uvicorn.Config] = []
     idp_port = _free_port()
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: served.append(kw))
+    monkeypatch.setattr(cli.uvicorn, "Server", partial(StandInServer, during=served.append))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hubgate-demo.db").write_text("an old demo")
     runner = _runner({"HUBGATE_ENV": "production", "HUBGATE_DATABASE_URL": None, **_FAST_HASHING})
@@ -336,10 +338,9 @@ def test_demo_command_needs_no_configuration(
     result = _check(runner.invoke(main, args), ok=True)
     assert "http://127.0.0.1:8123/login" in result.stdout and "Bearer hg_" in result.stdout
     assert f"http://127.0.0.1:{idp_port}/saml/metadata" in result.stdout
-    assert served == [
-        {"host": "127.0.0.1", "port": 8123, "workers": 1, "proxy_headers": False,
-         "log_level": "info"}
-    ]  # fmt: skip
+    assert [(c.host, c.port, c.workers, c.proxy_headers, c.log_level) for c in served] == [
+        ("127.0.0.1", 8123, 1, False, "info")
+    ]
     assert (tmp_path / "hubgate-demo.db").stat().st_size > 1000
     assert _closed(idp_port)
     assert runner.invoke(main, ["demo", "--port", "9", "--idp-port", "9"]).exit_code == 2

@@ -3,17 +3,19 @@ commands (``hubgate sso setup-link``, ``mail outbox``, ``audit``) run there as
 printed: development mode, the demo's database and URL, nothing secret; removed
 when the demo stops; a ``.env`` the demo did not write is never touched.
 
-The demo runs under a CliRunner with uvicorn replaced by a function that reads the
+The demo runs under a CliRunner with uvicorn's server replaced by one that reads the
 settings, as a CLI command in the same folder would, while the demo "serves".
 """
 
 from __future__ import annotations
 
 import socket
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from click.testing import CliRunner, Result
 from dotenv import dotenv_values
 
@@ -22,6 +24,7 @@ from hubgate.cli import root as cli
 from hubgate.cli.base import load
 from hubgate.cli.root import main
 from hubgate.config import Environment
+from tests.conftest import StandInServer
 
 FAST_HASHING = {"HUBGATE_PASSWORD_MEMORY_KIB": "1024", "HUBGATE_PASSWORD_TIME_COST": "1"}
 # None of the caller's settings: what the CLI reads must come from the demo's .env.
@@ -57,13 +60,13 @@ def serving(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """What a CLI command in the demo's folder would see while the demo serves."""
     seen: list[dict[str, Any]] = []
 
-    def serve(app: object, **options: object) -> None:
+    def serve(_config: uvicorn.Config) -> None:
         env_file = Path(".env")
         seen.append(
             {"file": env_file.read_text(), "values": dotenv_values(env_file), "settings": load()}
         )
 
-    monkeypatch.setattr(cli.uvicorn, "run", serve)
+    monkeypatch.setattr(cli.uvicorn, "Server", partial(StandInServer, during=serve))
     return seen
 
 
