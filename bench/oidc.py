@@ -182,9 +182,11 @@ async def oidc_sign_in(base: str, idp: load.KeptConnection, person: Person, tall
     tally.statuses[answer.status] += 1
 
 
-async def _crowd(
+async def crowd_signs_in(
     base: str, issuer: str, crowd: Sequence[Person], concurrency: int
 ) -> tuple[float, Tally]:
+    """``concurrency`` browsers sign ``crowd`` in through hubgate at ``base`` and the
+    provider at ``issuer``, each person once; the seconds it took and the tally."""
     tally, pending = Tally(), list(reversed(crowd))
     provider = urlsplit(issuer)
 
@@ -302,7 +304,7 @@ def oidc_phase(
     label: str, base: str, issuer: str, crowd: Sequence[Person], concurrency: int
 ) -> Phase:
     return measured(
-        label, len(crowd), lambda: load.run_loop(_crowd(base, issuer, crowd, concurrency))
+        label, len(crowd), lambda: load.run_loop(crowd_signs_in(base, issuer, crowd, concurrency))
     )
 
 

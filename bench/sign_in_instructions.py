@@ -41,7 +41,7 @@ BROWSERS = 4
 
 
 def _crowd(base: str, issuer: str, crowd: Sequence[Person]) -> dict[int, int]:
-    _, tally = load.run_loop(oidc._crowd(base, issuer, crowd, BROWSERS))
+    _, tally = load.run_loop(oidc.crowd_signs_in(base, issuer, crowd, BROWSERS))
     return dict(tally.statuses)
 
 
