@@ -72,8 +72,10 @@ class Demo:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
-    """``hubgate demo`` from a clean folder, no HUBGATE_* of the caller's; killed at
-    the end if the test did not stop it."""
+    """``hubgate demo`` from a clean folder, no HUBGATE_* of the caller's; stopped
+    at the end if the test did not stop it: by SIGTERM, so that it stops its dev
+    IdP too (a SIGKILL left the IdP running, orphaned), and killed only if that
+    fails."""
     port, idp_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")} | FAST_HASHING
     log = tmp_path / "demo.log"
@@ -90,8 +92,12 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         yield started
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait(STOP_SECONDS)
+            process.terminate()
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_SECONDS)
 
 
 @dataclass(frozen=True)
