@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hubgate.devidp.process import stop
 from tests.browser.conftest import expect, screenshot
 from tests.e2e.conftest import HOST, _healthy, _listening, _wait_until, free_port
 from tests.e2e.test_saml_simplesamlphp import HUBGATE_CLI
@@ -91,13 +92,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         _wait_until(lambda: _healthy(started.base_url), process, "hubgate demo", log)
         yield started
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(STOP_SECONDS)
+        stop(process, STOP_SECONDS)
 
 
 @dataclass(frozen=True)
