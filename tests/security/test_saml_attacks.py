@@ -1290,6 +1290,33 @@ def _nest_in_name_id(response: etree._Element) -> None:
     etree.SubElement(name_id, f"{{{NS['saml']}}}NameID").text = "x"
 
 
+def _attributes(count: int, value: str = "v") -> Callable[[etree._Element], None]:
+    """``count`` more Attributes of one value each in the AttributeStatement."""
+
+    def edit(response: etree._Element) -> None:
+        statement = find(response, "saml:Assertion/saml:AttributeStatement")
+        for n in range(count):
+            attribute = etree.SubElement(statement, f"{{{NS['saml']}}}Attribute", Name=f"a{n}")
+            etree.SubElement(attribute, f"{{{NS['saml']}}}AttributeValue").text = value
+
+    return edit
+
+
+def _misplaced(path: str, *, into: str) -> Callable[[etree._Element], None]:
+    """A copy of the part at ``path``, telling another story, where SAML core does not
+    put it (first inside ``into``, so before the genuine part in document order when
+    ``into`` comes first): the verifier must not read it."""
+
+    def edit(response: etree._Element) -> None:
+        copied = copy.deepcopy(find(response, path))
+        make_evil(copied)
+        for audience in copied.iter(f"{{{NS['saml']}}}Audience"):
+            audience.text = "https://evil.example"
+        find(response, into).insert(0, copied)
+
+    return edit
+
+
 def case(name: str, expected: Any, edit: Any = None, **overrides: Any) -> Any:
     """One hostile value: claim overrides (``times`` = raw timestamp text by field),
     an edit made before the IdP signs, and "ok" or the expected error class."""
@@ -1376,7 +1403,33 @@ HOSTILE = [
     case("no-authn-statement", "ok", _drop("saml:Assertion/saml:AuthnStatement")),
     case("no-name-id", errors.MalformedResponse, _drop(NAME_ID)),
     case("name-id-with-child-element", "ok", _nest_in_name_id),
+    # 3 Attributes come with the claims: 97 more make the most allowed, 98 one too many.
+    case("a-hundred-attributes", "ok", _attributes(97)),
+    case("too-many-attributes", errors.MalformedResponse, _attributes(98)),
+    case("longest-attribute-value", "ok", _attributes(1, "v" * 1024)),
+    case("too-long-attribute-value", errors.MalformedResponse, _attributes(1, "v" * 1025)),
 ]
+
+
+@pytest.mark.parametrize(
+    ("path", "into"),
+    [
+        ("saml:Assertion/saml:Subject", "saml:Assertion/saml:Subject"),
+        ("saml:Assertion/saml:AttributeStatement", "saml:Assertion/saml:Subject"),
+        ("saml:Assertion/saml:Conditions", "saml:Assertion/saml:AuthnStatement"),
+        ("saml:Assertion/saml:Issuer", "saml:Assertion/saml:Subject"),
+    ],
+    ids=["subject", "attributes", "conditions", "issuer"],
+)
+def test_parts_where_saml_does_not_put_them_are_not_read(
+    forge: SamlForge, config: SamlConfig, path: str, into: str
+) -> None:
+    """Only the Assertion's own Subject, Conditions, Issuer and AttributeStatement
+    speak: a signed copy nested elsewhere (an extension point, say) changes nothing."""
+    encoded = forge.response(before_signing=_misplaced(path, into=into))
+    identity = verify(encoded, config)
+    assert identity.subject == "ada.lovelace@acme.example"
+    assert (identity.email, identity.groups) == ("ada.lovelace@acme.example", GROUPS)
 
 
 @pytest.mark.parametrize(("overrides", "edit", "expected"), HOSTILE)

@@ -7,7 +7,7 @@ from the element a verified signature covers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -56,22 +56,18 @@ _ENCRYPTED_ASSERTION = q("saml", "EncryptedAssertion")
 _SIGNATURE = q("ds", "Signature")
 _STATUS_CODE = Path("samlp:Status/samlp:StatusCode")
 _ISSUER = Path("saml:Issuer")
-_NAME_ID = Path("saml:Subject/saml:NameID")
-_CONFIRMATION_DATA = "saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
-_BEARER_DATA = Path(
-    f"saml:Subject/saml:SubjectConfirmation[@Method='{BEARER}']/saml:SubjectConfirmationData"
-)
-_ANSWERS = Path(f"{_CONFIRMATION_DATA}/@InResponseTo")
-_LIFETIME_ENDS = Path(f"{_CONFIRMATION_DATA}/@NotOnOrAfter | saml:Conditions/@NotOnOrAfter")
-_CONDITIONS = Path("saml:Conditions")
-_AUDIENCE_RESTRICTIONS = Path("saml:AudienceRestriction")
-_AUDIENCES = Path("saml:Audience")
-_AUTHN_STATEMENT = Path("saml:AuthnStatement")
+_ISSUER_TAG = q("saml", "Issuer")
+_SUBJECT = q("saml", "Subject")
+_NAME_ID = q("saml", "NameID")
+_CONFIRMATION = q("saml", "SubjectConfirmation")
+_DATA = q("saml", "SubjectConfirmationData")
+_CONDITIONS = q("saml", "Conditions")
+_AUDIENCE_RESTRICTION = q("saml", "AudienceRestriction")
+_AUDIENCE = q("saml", "Audience")
+_AUTHN_STATEMENT = q("saml", "AuthnStatement")
+_ATTRIBUTE_STATEMENT = q("saml", "AttributeStatement")
 _ATTRIBUTE = q("saml", "Attribute")
-_ATTRIBUTES_AND_VALUES = Path(
-    "saml:AttributeStatement/saml:Attribute"
-    " | saml:AttributeStatement/saml:Attribute/saml:AttributeValue"
-)
+_VALUE = q("saml", "AttributeValue")
 # Every ID attribute and whether any xml:id exists, each in one pass in C (walking
 # the tree from Python builds a proxy object per element).
 _IDS = Path("//@ID")
@@ -122,21 +118,85 @@ class _Verified:
     """The configured IdP certificate that verified a signature."""
 
 
+@dataclass(slots=True)
+class _Confirmation:
+    method: str | None
+    data: list[etree._Element] = field(default_factory=list)
+    """Its SubjectConfirmationData elements, in document order."""
+
+
+@dataclass(slots=True)
+class _Parts:
+    """What the checks after the signatures read of the Assertion: each kind in
+    document order, found where SAML core §2.3.3 puts it (a part anywhere else, such
+    as inside an Advice, is not read)."""
+
+    issuers: list[etree._Element] = field(default_factory=list)
+    name_ids: list[etree._Element] = field(default_factory=list)
+    """Subject/NameID."""
+    confirmations: list[_Confirmation] = field(default_factory=list)
+    """Subject/SubjectConfirmation, each with its SubjectConfirmationData."""
+    conditions: list[etree._Element] = field(default_factory=list)
+    audiences: list[set[str]] = field(default_factory=list)
+    """The Audiences of each Conditions/AudienceRestriction."""
+    statements: list[etree._Element] = field(default_factory=list)
+    """AuthnStatement."""
+    attributes: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(Name, value texts) of each AttributeStatement/Attribute, not yet bounded
+    (:func:`_attributes`)."""
+
+    def confirmation_data(self) -> list[etree._Element]:
+        return [data for confirmation in self.confirmations for data in confirmation.data]
+
+
+def _read(assertion: etree._Element) -> _Parts:
+    """The parts, in one walk down the Assertion's children (``iterchildren`` with a
+    tag builds element objects only for the children it returns). A path per part
+    cost over twice as much, and so did one path for all of them: each evaluation
+    sets up a context and sorts its nodes."""
+    parts = _Parts()
+    for child in assertion:
+        tag = child.tag
+        if tag == _ATTRIBUTE_STATEMENT:
+            parts.attributes.extend(
+                (attribute.get("Name") or "", [_text(v) for v in attribute.iterchildren(_VALUE)])
+                for attribute in child.iterchildren(_ATTRIBUTE)
+            )
+        elif tag == _SUBJECT:
+            parts.name_ids.extend(child.iterchildren(_NAME_ID))
+            parts.confirmations.extend(
+                _Confirmation(confirmation.get("Method"), list(confirmation.iterchildren(_DATA)))
+                for confirmation in child.iterchildren(_CONFIRMATION)
+            )
+        elif tag == _CONDITIONS:
+            parts.conditions.append(child)
+            parts.audiences.extend(
+                {_text(audience) for audience in restriction.iterchildren(_AUDIENCE)}
+                for restriction in child.iterchildren(_AUDIENCE_RESTRICTION)
+            )
+        elif tag == _ISSUER_TAG:
+            parts.issuers.append(child)
+        elif tag == _AUTHN_STATEMENT:
+            parts.statements.append(child)
+    return parts
+
+
 def verify_response(
     encoded: str | bytes, config: SamlConfig, context: ResponseContext, replay: ReplayCache
 ) -> Identity:
     """Verify everything about the response, then hand on the Identity it asserts."""
     root = parse(decode(encoded, config.max_response_bytes))
     verified = _verify_structure_and_signatures(root, config, context.now)
+    parts = _read(verified.assertion)
     # Right after the signatures, so a replay is named as one; the caller's
     # transaction rolls the record back if a later check refuses.
-    _verify_not_replayed(verified.assertion, config, context, replay)
-    _verify_issuer(verified, config)
+    _verify_not_replayed(verified.assertion, parts, config, context, replay)
+    _verify_issuer(verified, parts, config)
     _verify_destination(verified, config)
-    _verify_in_response_to(verified, config, context)
-    _verify_conditions(verified.assertion, config, context)
-    _verify_subject_confirmation(verified.assertion, config, context)
-    return _identity(verified.assertion, config, verified.certificate)
+    _verify_in_response_to(verified, parts, config, context)
+    _verify_conditions(parts, config, context)
+    _verify_subject_confirmation(parts, config, context)
+    return _identity(parts, config, verified.certificate)
 
 
 def _verify_structure_and_signatures(
@@ -224,8 +284,8 @@ def _verify_status(response: etree._Element) -> None:
         raise StatusNotSuccess(f"The identity provider answered with status {value[:120]}.")
 
 
-def _verify_issuer(verified: _Verified, config: SamlConfig) -> None:
-    issuer = _text(_ISSUER.first(verified.assertion))
+def _verify_issuer(verified: _Verified, parts: _Parts, config: SamlConfig) -> None:
+    issuer = _text(parts.issuers[0]) if parts.issuers else ""
     if issuer != config.idp_entity_id:
         raise IssuerMismatch()
     outer = _ISSUER.first(verified.response)
@@ -243,9 +303,13 @@ def _verify_destination(verified: _Verified, config: SamlConfig) -> None:
 
 
 def _verify_in_response_to(
-    verified: _Verified, config: SamlConfig, context: ResponseContext
+    verified: _Verified, parts: _Parts, config: SamlConfig, context: ResponseContext
 ) -> None:
-    answered = set(_ANSWERS.values(verified.assertion))
+    answered = {
+        answers
+        for data in parts.confirmation_data()
+        if (answers := data.get("InResponseTo")) is not None
+    }
     if (outer := verified.response.get("InResponseTo")) is not None:
         answered.add(outer)
     if context.request_id is None:
@@ -261,11 +325,11 @@ def _verify_in_response_to(
 
 
 def _verify_subject_confirmation(
-    assertion: etree._Element, config: SamlConfig, context: ResponseContext
+    parts: _Parts, config: SamlConfig, context: ResponseContext
 ) -> None:
     """Profiles §4.1.4.2: a bearer confirmation for this ACS, still valid; the first
     SubjectConfirmationData of a bearer SubjectConfirmation is the one that counts."""
-    data = _BEARER_DATA.first(assertion)
+    data = next((c.data[0] for c in parts.confirmations if c.method == BEARER and c.data), None)
     if data is None:
         raise SubjectConfirmationInvalid()
     if data.get("Recipient") != config.acs_url:
@@ -278,34 +342,34 @@ def _verify_subject_confirmation(
         raise SubjectConfirmationInvalid("The bearer confirmation is not valid yet.")
 
 
-def _verify_conditions(
-    assertion: etree._Element, config: SamlConfig, context: ResponseContext
-) -> None:
-    conditions = _CONDITIONS.all(assertion)
-    if len(conditions) != 1:
+def _verify_conditions(parts: _Parts, config: SamlConfig, context: ResponseContext) -> None:
+    if len(parts.conditions) != 1:
         raise UnexpectedStructure("The Assertion must carry exactly one Conditions element.")
-    since = parse_instant(conditions[0].get("NotBefore"))
+    conditions = parts.conditions[0]
+    since = parse_instant(conditions.get("NotBefore"))
     if since is not None and since > context.now + config.clock_skew:
         raise AssertionNotYetValid()
-    until = parse_instant(conditions[0].get("NotOnOrAfter"))
+    until = parse_instant(conditions.get("NotOnOrAfter"))
     if until is not None and until <= context.now - config.clock_skew:
         raise AssertionExpired()
-    restrictions = _AUDIENCE_RESTRICTIONS.all(conditions[0])
-    if not restrictions:
+    if not parts.audiences:
         raise AudienceMismatch("The Assertion names no Audience.")
-    for restriction in restrictions:
-        audiences = {_text(a) for a in _AUDIENCES.all(restriction)}
-        if config.sp_entity_id not in audiences:
-            raise AudienceMismatch()
+    if any(config.sp_entity_id not in audiences for audiences in parts.audiences):
+        raise AudienceMismatch()
 
 
 def _verify_not_replayed(
-    assertion: etree._Element, config: SamlConfig, context: ResponseContext, replay: ReplayCache
+    assertion: etree._Element,
+    parts: _Parts,
+    config: SamlConfig,
+    context: ResponseContext,
+    replay: ReplayCache,
 ) -> None:
     assertion_id = assertion.get("ID")
     if not assertion_id or len(assertion_id) > 256:
         raise UnexpectedStructure("The Assertion has no usable ID.")
-    instants = [parse_instant(value) for value in _LIFETIME_ENDS.values(assertion)]
+    ends = [*parts.confirmation_data(), *parts.conditions]
+    instants = [parse_instant(node.get("NotOnOrAfter")) for node in ends]
     latest = max((i for i in instants if i is not None), default=context.now)
     if latest > context.now + _MAX_LIFETIME:
         raise SubjectConfirmationInvalid("The assertion claims to stay valid for more than a day.")
@@ -314,16 +378,16 @@ def _verify_not_replayed(
         raise AssertionReplayed()
 
 
-def _identity(assertion: etree._Element, config: SamlConfig, certificate: str | None) -> Identity:
-    name_id = _NAME_ID.first(assertion)
+def _identity(parts: _Parts, config: SamlConfig, certificate: str | None) -> Identity:
+    name_id = parts.name_ids[0] if parts.name_ids else None
     subject = _text(name_id)
     if name_id is None or not subject or len(subject) > _MAX_VALUE_LENGTH:
         raise MalformedResponse("The Assertion names no subject (NameID).")
-    attributes = _attributes(assertion)
+    attributes = _attributes(parts)
     email = _first(attributes, config.email_attributes)
     if email is None and name_id.get("Format") == EMAIL_FORMAT:
         email = subject
-    statement = _AUTHN_STATEMENT.first(assertion)
+    statement = parts.statements[0] if parts.statements else None
     return Identity(
         connection_id=config.connection_id,
         subject=subject,
@@ -358,34 +422,20 @@ def _idp_session(
     return IdpSession(subject, **named)
 
 
-def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
-    """Each Attribute's non-empty values by Name, a Name given twice merged."""
+def _attributes(parts: _Parts) -> dict[str, tuple[str, ...]]:
+    """Each Attribute's non-empty values by Name, a Name given twice merged; bounded
+    in the number of attributes, of values of each, and in each value's length."""
+    if len(parts.attributes) > _MAX_ATTRIBUTES:
+        raise MalformedResponse("The Assertion carries too many attributes.")
     found: dict[str, tuple[str, ...]] = {}
-    for name, values in _named_values(assertion):
+    for name, values in parts.attributes:
         if len(values) > _MAX_VALUES:
             raise MalformedResponse("An attribute carries too many values.")
+        if any(len(value) > _MAX_VALUE_LENGTH for value in values):
+            raise MalformedResponse("An attribute value is too long.")
         kept = tuple(filter(None, values))
         found[name] = found[name] + kept if name in found else kept
     return found
-
-
-def _named_values(assertion: etree._Element) -> list[tuple[str, list[str]]]:
-    """(Name, value texts) of each Attribute. One path finds the Attributes and their
-    values in document order, so every value comes right after its own Attribute."""
-    named: list[tuple[str, list[str]]] = []
-    values: list[str] = []
-    for node in _ATTRIBUTES_AND_VALUES.all(assertion):
-        if node.tag == _ATTRIBUTE:
-            values = []
-            named.append((node.get("Name") or "", values))
-            if len(named) > _MAX_ATTRIBUTES:
-                raise MalformedResponse("The Assertion carries too many attributes.")
-            continue
-        value = _text(node)
-        if len(value) > _MAX_VALUE_LENGTH:
-            raise MalformedResponse("An attribute value is too long.")
-        values.append(value)
-    return named
 
 
 def _first(attributes: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> str | None:
