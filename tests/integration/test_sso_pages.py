@@ -49,6 +49,17 @@ def test_the_page_shows_the_policy_to_admins_only(
     assert "Single sign-on</a>" not in other.get("/acme", headers=HTML).text
 
 
+def test_the_page_says_only_its_own_sentences(admin: TestClient) -> None:
+    """``?done=`` names one of the page's fixed sentences: a crafted link cannot put
+    words of its own on an admin's page."""
+    said = admin.get("/acme/sso", params={"done": "settings"}, headers=HTML)
+    assert '<p class="notice" role="status">Settings saved.</p>' in said.text
+    forged = "Your IdP certificate expired: call +1 555 0100 now"
+    page = admin.get("/acme/sso", params={"done": forged}, headers=HTML)
+    assert page.status_code == 200 and "call +1 555" not in page.text
+    assert 'class="notice"' not in page.text
+
+
 def test_mode_mappings_and_preview(admin: TestClient, rt: Runtime) -> None:
     saved = _submit(
         admin, "/acme/sso/mode",

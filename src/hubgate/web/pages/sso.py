@@ -52,6 +52,34 @@ router = page_router()
 Field = Annotated[str, Form(max_length=320)]
 Lines = Annotated[str, Form(max_length=64 * 1024)]
 MODES = tuple(policy.MODE_NAMES)
+# What the page says after a change (``?done=KEY``): fixed sentences, as on the
+# Members tab, so a crafted link cannot put words of its own on an admin's page.
+DONE = {
+    "settings": "Settings saved.",
+    "enforcement": "Enforcement changed.",
+    "renamed": "Connection renamed.",
+    "deleted": "Connection deleted.",
+    "metadata-refreshed": "Metadata refreshed.",
+    "metadata-approve": "Metadata change approved.",
+    "metadata-reject": "Metadata change rejected.",
+    "connection-activated": "Connection activated.",
+    "connection-deactivated": "Connection deactivated.",
+    "setup-link": "Setup link created.",
+    "setup-link-revoked": "Setup link revoked.",
+    "domain-added": "Domain added: publish its TXT record.",
+    "domain-verify": "Domain verified.",
+    "domain-remove": "Domain removed.",
+    "role-mappings": "Role mappings saved.",
+    "team-mappings": "Team mappings saved.",
+    "invited": "Invitation made: the mail is on its way.",
+    "invitation-revoked": "Invitation revoked.",
+    "join-rotated": "Join link rotated: the old one stopped.",
+    "join-expiry": "Join link expiry set.",
+    "join-disabled": "Join link disabled.",
+    "collaborators": "Collaborators updated.",
+    "scim-token": "SCIM token created.",
+    "scim-token-revoked": "SCIM token revoked.",
+}
 
 
 def _page(
@@ -62,7 +90,8 @@ def _page(
         policy.require_admin(principal, found)
         context = org_context(found, principal, "sso") | _facts(db, rt, found)
         context["join_link"] = invitations.join_link(db, rt, principal, found)
-    context |= {"modes": MODES, "done": request.query_params.get("done", "")[:80], **extra}
+    done = DONE.get(request.query_params.get("done", ""), "") if status == 200 else ""
+    context |= {"modes": MODES, "done": done, **extra}
     return render(request, rt, "sso_settings.html", context, status)
 
 
@@ -151,7 +180,7 @@ def _attempt(
     except HubgateError as exc:
         return _page(request, rt, credential, org, exc.status, error=exc.message)
     if isinstance(shown, dict):
-        return _page(request, rt, credential, org, done=done, **shown)
+        return _page(request, rt, credential, org, done=DONE.get(done, ""), **shown)
     return see_other(f"/{org}/sso?done={quote(done)}")
 
 
@@ -174,7 +203,7 @@ def set_mode(
             default_role=_org_role(default_role), default_team=default_team or None,
         )  # fmt: skip
 
-    return _act(request, rt, credential, org, "Settings saved.", action)
+    return _act(request, rt, credential, org, "settings", action)
 
 
 def _org_role(text: str) -> OrgRole:
@@ -198,7 +227,7 @@ def set_enforcement(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         policy.set_enforcement(db, rt, actor, principal, found, enforced == "on")
 
-    return _act(request, rt, credential, org, "Enforcement changed.", action)
+    return _act(request, rt, credential, org, "enforcement", action)
 
 
 # Registered before the route below, whose ``{state}`` would take these words too.
@@ -215,7 +244,7 @@ def rename_connection(
         row = connections.get(db, connection_id, org_id=found.id)
         connection_admin.rename(db, actor, principal, row, name)
 
-    return _act(request, rt, credential, org, "Connection renamed.", action)
+    return _act(request, rt, credential, org, "renamed", action)
 
 
 @router.post("/{org}/sso/connections/{connection_id}/delete")
@@ -226,7 +255,7 @@ def delete_connection(
         row = connections.get(db, connection_id, org_id=found.id)
         connection_admin.delete(db, actor, principal, row)
 
-    return _act(request, rt, credential, org, "Connection deleted.", action)
+    return _act(request, rt, credential, org, "deleted", action)
 
 
 @router.post("/{org}/sso/connections/{connection_id}/metadata/refresh")
@@ -238,7 +267,7 @@ def refresh_metadata(
         if done.result == "failed":
             raise BadRequest(f"The metadata could not be refreshed ({done.reason}).")
 
-    return _attempt(request, rt, credential, org, "Metadata refreshed.", run)
+    return _attempt(request, rt, credential, org, "metadata-refreshed", run)
 
 
 @router.post("/{org}/sso/connections/{connection_id}/metadata/{verdict}")
@@ -252,7 +281,7 @@ def decide_metadata_change(
         decide = metadata_changes.approve if verdict == "approve" else metadata_changes.reject
         decide(db, actor, principal, row)
 
-    return _act(request, rt, credential, org, f"Metadata change: {verdict} done.", action)
+    return _act(request, rt, credential, org, f"metadata-{verdict}", action)
 
 
 @router.post("/{org}/sso/connections/{connection_id}/{state}")
@@ -268,7 +297,7 @@ def set_connection_state(
         else:
             activation.deactivate(db, actor, principal, row)
 
-    return _act(request, rt, credential, org, f"Connection {state}d.", action)
+    return _act(request, rt, credential, org, f"connection-{state}d", action)
 
 
 @router.post("/{org}/sso/setup-links")
@@ -279,7 +308,7 @@ def create_setup_link(
         _row, key = setup.create(db, rt, actor, principal, found, email)
         return {"new_setup_url": rt.url(f"/setup/{key}")}
 
-    return _act(request, rt, credential, org, "Setup link created.", action)
+    return _act(request, rt, credential, org, "setup-link", action)
 
 
 @router.post("/{org}/sso/setup-links/{link_id}/revoke")
@@ -289,7 +318,7 @@ def revoke_setup_link(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         setup.revoke(db, rt, actor, principal, found, link_id)
 
-    return _act(request, rt, credential, org, "Setup link revoked.", action)
+    return _act(request, rt, credential, org, "setup-link-revoked", action)
 
 
 @router.post("/{org}/sso/domains")
@@ -299,7 +328,7 @@ def add_domain(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         domains.add(db, rt, actor, principal, found, domain)
 
-    return _act(request, rt, credential, org, "Domain added: publish its TXT record.", action)
+    return _act(request, rt, credential, org, "domain-added", action)
 
 
 @router.post("/{org}/sso/domains/{domain}/{verb}")
@@ -314,7 +343,7 @@ def domain_action(
     def verify(actor: Actor, scope: domains.OrgScope) -> None:  # the lookup between transactions
         domains.verify_dns(rt, actor, scope, domain[:253])
 
-    done = f"Domain {domain[:64]}: {verb} done."
+    done = f"domain-{verb}"
     if verb == "verify":
         return _attempt(request, rt, credential, org, done, verify)
     return _act(request, rt, credential, org, done, action)
@@ -342,7 +371,7 @@ def set_role_mappings(
         rules = [mappings.RoleRule(a, v, _org_role(r)) for a, v, r in _parse(lines, 3)]
         scim_mappings.set_role_mappings(db, actor, principal, found, rules)
 
-    return _act(request, rt, credential, org, "Role mappings saved.", action)
+    return _act(request, rt, credential, org, "role-mappings", action)
 
 
 @router.post("/{org}/sso/team-mappings")
@@ -353,7 +382,7 @@ def set_team_mappings(
         rules = [(a, v, t, _team_role(r)) for a, v, t, r in _parse(lines, 4)]
         mappings.set_team_mappings(db, actor, principal, found, rules)
 
-    return _act(request, rt, credential, org, "Team mappings saved.", action)
+    return _act(request, rt, credential, org, "team-mappings", action)
 
 
 @router.post("/{org}/sso/preview")
@@ -381,7 +410,7 @@ def invite(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         invitations.invite(db, rt, actor, principal, found, email, _org_role(role))
 
-    return _act(request, rt, credential, org, f"Invited {email[:64]}.", action)
+    return _act(request, rt, credential, org, "invited", action)
 
 
 @router.post("/{org}/sso/invitations/revoke")
@@ -391,7 +420,7 @@ def revoke_invitation(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         invitations.revoke(db, actor, principal, found, email)
 
-    return _act(request, rt, credential, org, "Invitation revoked.", action)
+    return _act(request, rt, credential, org, "invitation-revoked", action)
 
 
 @router.post("/{org}/sso/join-link")
@@ -405,7 +434,7 @@ def rotate_join_link(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         invitations.rotate_join_link(db, rt, actor, principal, found, _days(expires_days))
 
-    return _act(request, rt, credential, org, "Join link rotated: the old one stopped.", action)
+    return _act(request, rt, credential, org, "join-rotated", action)
 
 
 def _days(days: int) -> timedelta | None:
@@ -423,7 +452,7 @@ def set_join_link_expiry(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         invitations.set_join_link_expiry(db, rt, actor, principal, found, _days(expires_days))
 
-    return _act(request, rt, credential, org, "Join link expiry set.", action)
+    return _act(request, rt, credential, org, "join-expiry", action)
 
 
 @router.post("/{org}/sso/join-link/disable")
@@ -431,7 +460,7 @@ def disable_join_link(org: str, request: Request, rt: Rt, credential: SignedIn) 
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         invitations.disable_join_link(db, actor, principal, found)
 
-    return _act(request, rt, credential, org, "Join link disabled.", action)
+    return _act(request, rt, credential, org, "join-disabled", action)
 
 
 @router.post("/{org}/sso/collaborators")
@@ -449,7 +478,7 @@ def set_collaborator(
             raise BadRequest("No account has that email.", code="unknown_email")
         members.set_collaborator(db, actor, principal, found, user, external == "on")
 
-    return _act(request, rt, credential, org, "Collaborators updated.", action)
+    return _act(request, rt, credential, org, "collaborators", action)
 
 
 @router.post("/{org}/sso/scim-tokens")
@@ -460,7 +489,7 @@ def create_scim_token(
         _row, secret = scim_tokens.create(db, actor, principal, found, name)
         return {"new_scim_token": secret}
 
-    return _act(request, rt, credential, org, "SCIM token created.", action)
+    return _act(request, rt, credential, org, "scim-token", action)
 
 
 @router.post("/{org}/sso/scim-tokens/{token_id}/revoke")
@@ -470,4 +499,4 @@ def revoke_scim_token(
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         scim_tokens.revoke(db, actor, principal, found, token_id, rt.now())
 
-    return _act(request, rt, credential, org, "SCIM token revoked.", action)
+    return _act(request, rt, credential, org, "scim-token-revoked", action)
