@@ -469,7 +469,10 @@ def test_serve_runs_the_app_factory(hubgate: Run, monkeypatch: pytest.MonkeyPatc
 def _commands(
     group: click.Group, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, (*path, name)
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))
@@ -491,3 +494,35 @@ def test_every_command_has_help_and_data_commands_have_json(hubgate: Run) -> Non
 
 def test_db_upgrade_is_idempotent(hubgate: Run) -> None:
     assert "is up to date" in hubgate("db", "upgrade").stdout
+
+
+def test_every_command_group_loads_under_its_own_name() -> None:
+    """The groups are imported only when named (HubgateGroup's ``lazy``): each name
+    loads the command of that name, and the listing shows them all."""
+    context = click.Context(main)
+    names = main.list_commands(context)
+    assert {"serve", "demo", "db", "user", "org", "sso", "scim", "dev-idp"} <= set(names)
+    for name in names:
+        command = main.get_command(context, name)
+        assert command is not None and command.name == name
+    listing = CliRunner().invoke(main, ["--help"])
+    assert listing.exit_code == 0 and "audit-stream" in listing.output
+
+
+def test_a_command_imports_only_its_own_group() -> None:
+    """``hubgate org ...`` does not pay for the SCIM models, the web app or the demo
+    (a second of imports when every group loaded up front)."""
+    probe = (
+        "import sys\n"
+        "from hubgate.cli.root import main\n"
+        "try:\n"
+        "    main(['org', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ['scim2_models', 'hubgate.demo', 'hubgate.app', 'hubgate.cli.scim', 'alembic']\n"
+        "print('loaded:', [name for name in heavy if name in sys.modules])\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert ran.stdout.splitlines()[-1] == "loaded: []", ran.stdout

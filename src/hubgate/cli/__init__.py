@@ -1,5 +1,5 @@
-"""The ``hubgate`` command: one module per command group (``root`` holds the group
-itself and ``serve``, ``db``, ``demo``)."""
+"""The ``hubgate`` command: one module per command group, imported when a command
+line names it (``root`` holds the group itself and ``serve``)."""
 
 from hubgate.cli.root import main
 

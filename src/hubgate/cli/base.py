@@ -8,8 +8,9 @@ traceback.
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,6 +25,8 @@ from hubgate.runtime import Runtime, build_runtime
 
 __all__ = [
     "HubgateGroup",
+    "host_option",
+    "port_option",
     "emit",
     "json_option",
     "load",
@@ -32,6 +35,11 @@ __all__ = [
     "table",
     "wants_json",
 ]
+
+host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+port_option = click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port."
+)
 
 _JSON = "hubgate.json"
 _RUNTIME = "hubgate.runtime"
@@ -140,7 +148,28 @@ def _database_error(exc: OperationalError | ProgrammingError) -> HubgateError:
 
 
 class HubgateGroup(click.Group):
-    """The root group: turns hubgate's own errors into one clean line and exit code 1."""
+    """The root group: turns hubgate's own errors into one clean line and exit code 1.
+
+    Its command groups are named in ``lazy`` (``name: "module:attribute"``) and
+    imported when a command line names them: each imports services, and all of
+    them together cost every ``hubgate`` command over a second of imports before
+    it did anything (a listing, ``--help``, still imports them all)."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = self.lazy[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command) or command.name != cmd_name:
+            raise TypeError(f"{self.lazy[cmd_name]} is not the {cmd_name!r} command.")
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
