@@ -509,14 +509,15 @@ def test_every_command_group_loads_under_its_own_name() -> None:
     assert listing.exit_code == 0 and "audit-stream" in listing.output
 
 
-def test_a_command_imports_only_its_own_group() -> None:
-    """``hubgate org ...`` does not pay for the SCIM models, the web app or the demo
-    (a second of imports when every group loaded up front)."""
+@pytest.mark.parametrize("group", ["org", "sso"])
+def test_a_command_imports_only_its_own_group(group: str) -> None:
+    """``hubgate org ...`` and ``hubgate sso ...`` do not pay for the SCIM models, the
+    web app or the demo (a second of imports when every group loaded up front)."""
     probe = (
         "import sys\n"
         "from hubgate.cli.root import main\n"
         "try:\n"
-        "    main(['org', '--help'])\n"
+        f"    main([{group!r}, '--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
         "heavy = ['scim2_models', 'hubgate.demo', 'hubgate.app', 'hubgate.cli.scim', 'alembic']\n"

@@ -11,7 +11,6 @@ the org's role mappings, so a member's role follows the groups they are in.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 
 from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.orm import Session
@@ -20,7 +19,6 @@ from hubgate import audit
 from hubgate.access import Action, OrgTarget, Principal, TeamRole
 from hubgate.audit import Actor
 from hubgate.db.models import (
-    Membership,
     Org,
     RoleMapping,
     ScimGroup,
@@ -31,6 +29,7 @@ from hubgate.db.models import (
 )
 from hubgate.errors import BadRequest
 from hubgate.principals import require
+from hubgate.provisioning.group_roles import recompute
 from hubgate.runtime import Runtime
 from hubgate.scim import documents
 from hubgate.scim.discovery import MAX_MEMBERS_PER_REQUEST
@@ -43,20 +42,18 @@ from hubgate.scim.errors import (
     Uniqueness,
 )
 from hubgate.scim.patch import patch_group
-from hubgate.sso import mappings, policy
+from hubgate.sso import mappings
 
 __all__ = [
     "MAX_MEMBERS_PER_REQUEST",
     "create",
     "delete_group",
     "get",
-    "grouped_users",
     "link_teams",
     "members_of",
     "patch",
     "read",
     "record",
-    "recompute",
     "replace",
 ]
 
@@ -216,62 +213,6 @@ def _grants_anything(db: Session, org: Org, row: ScimGroup) -> bool:
         RoleMapping.org_id == org.id, RoleMapping.attribute == mappings.GROUPS
     )
     return bool(db.scalar(select(exists(linked) | exists(mapped))))
-
-
-def recompute(db: Session, actor: Actor, org: Org, scim_user_ids: Iterable[str]) -> None:
-    """Each member's role (from the org's role mappings over their SCIM groups' names)
-    and SCIM-managed team places (the highest role of their linked groups)."""
-    settings = policy.policy_of(db, org.id)
-    roles, _teams = mappings.load_rules(db, org.id)
-    roles = [r for r in roles if r.attribute == mappings.GROUPS]
-    for scim_user_id in scim_user_ids:
-        user = db.get(ScimUser, scim_user_id)
-        member = _membership(db, org, user.user_id) if user else None
-        if user is None or member is None:
-            continue
-        names = _group_names(db, scim_user_id)
-        won = mappings.winning_rule(r for r in roles if r.value in names)
-        mapped, group = (won.role, won.value) if won else (None, None)
-        mappings.apply_role(db, actor, org.id, member, mapped, settings.default_role, "scim", group)
-        mappings.sync_teams(db, org.id, user.user_id, _linked_teams(db, scim_user_id), "scim")
-
-
-def grouped_users(db: Session, org: Org) -> list[str]:
-    """The ids of the org's SCIM Users that are in at least one Group."""
-    statement = (
-        select(ScimUser.id)
-        .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
-        .where(ScimUser.org_id == org.id)
-        .distinct()
-    )
-    return list(db.scalars(statement))
-
-
-def _membership(db: Session, org: Org, user_id: int) -> Membership | None:
-    return db.scalars(
-        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user_id)
-    ).first()
-
-
-def _group_names(db: Session, scim_user_id: str) -> set[str]:
-    statement = (
-        select(ScimGroup.display_name)
-        .join(ScimGroupMember, ScimGroupMember.group_id == ScimGroup.id)
-        .where(ScimGroupMember.scim_user_id == scim_user_id)
-    )
-    return set(db.scalars(statement))
-
-
-def _linked_teams(db: Session, scim_user_id: str) -> dict[int, TeamRole]:
-    statement = (
-        select(ScimGroupTeam.team_id, ScimGroupTeam.team_role)
-        .join(ScimGroupMember, ScimGroupMember.group_id == ScimGroupTeam.group_id)
-        .where(ScimGroupMember.scim_user_id == scim_user_id)
-    )
-    granted: dict[int, TeamRole] = {}
-    for team_id, role in db.execute(statement):
-        granted[team_id] = max(granted.get(team_id, TeamRole.READ), TeamRole.parse(role))
-    return granted
 
 
 def delete_group(db: Session, rt: Runtime, actor: Actor, org: Org, scim_id: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from hubgate.access import Principal
 from hubgate.audit import Actor
 from hubgate.db.models import Org
-from hubgate.provisioning import groups
+from hubgate.provisioning import group_roles
 from hubgate.sso import mappings
 
 __all__ = ["set_role_mappings"]
@@ -21,6 +21,6 @@ def set_role_mappings(
     db: Session, actor: Actor, principal: Principal, org: Org, rules: Sequence[mappings.RoleRule]
 ) -> None:
     """:func:`hubgate.sso.mappings.set_role_mappings`, then each SCIM member in a
-    Group gets the role the new mappings give (:func:`groups.recompute`)."""
+    Group gets the role the new mappings give (:func:`group_roles.recompute`)."""
     mappings.set_role_mappings(db, actor, principal, org, rules)
-    groups.recompute(db, actor, org, groups.grouped_users(db, org))
+    group_roles.recompute(db, actor, org, group_roles.grouped_users(db, org))
