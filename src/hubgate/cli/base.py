@@ -25,11 +25,11 @@ from hubgate.runtime import Runtime, build_runtime
 
 __all__ = [
     "HubgateGroup",
-    "host_option",
-    "port_option",
     "emit",
+    "host_option",
     "json_option",
     "load",
+    "port_option",
     "runtime",
     "safe_url",
     "table",
