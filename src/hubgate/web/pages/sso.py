@@ -171,7 +171,10 @@ def _attempt(
     run: Callable[[Actor, domains.OrgScope], Any],
 ) -> Response:
     """Check that the caller administers ``org``, then ``run(actor, scope)`` (which
-    opens its own transactions, so it may look something up between them)."""
+    opens its own transactions, so it may look something up between them). ``done``
+    is a key of :data:`DONE` (``""`` says nothing): a mistyped one fails here, in
+    every test that drives its form, rather than leaving the page silent."""
+    said = DONE[done] if done else ""
     with rt.db.transaction() as db:
         found, principal = org_scope(db, credential, org)
         policy.require_admin(principal, found)
@@ -180,7 +183,7 @@ def _attempt(
     except HubgateError as exc:
         return _page(request, rt, credential, org, exc.status, error=exc.message)
     if isinstance(shown, dict):
-        return _page(request, rt, credential, org, done=DONE.get(done, ""), **shown)
+        return _page(request, rt, credential, org, done=said, **shown)
     return see_other(f"/{org}/sso?done={quote(done)}")
 
 
