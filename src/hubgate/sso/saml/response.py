@@ -67,7 +67,7 @@ _AUDIENCE = q("saml", "Audience")
 _AUTHN_STATEMENT = q("saml", "AuthnStatement")
 _ATTRIBUTE_STATEMENT = q("saml", "AttributeStatement")
 _ATTRIBUTE = q("saml", "Attribute")
-_VALUE = q("saml", "AttributeValue")
+_ATTRIBUTES_AND_VALUES = Path("saml:Attribute | saml:Attribute/saml:AttributeValue")
 # Every ID attribute and whether any xml:id exists, each in one pass in C (walking
 # the tree from Python builds a proxy object per element).
 _IDS = Path("//@ID")
@@ -150,35 +150,48 @@ class _Parts:
 
 
 def _read(assertion: etree._Element) -> _Parts:
-    """The parts, in one walk down the Assertion's children (``iterchildren`` with a
-    tag builds element objects only for the children it returns). A path per part
-    cost over twice as much, and so did one path for all of them: each evaluation
-    sets up a context and sorts its nodes."""
+    """The parts, in one walk down the Assertion's children, each element's tag
+    compared as it comes. A path per part cost over twice as much, and so did one
+    path for all of them (each evaluation sets up a context and sorts its nodes);
+    ``iterchildren(tag)`` at each element cost half as much again (it builds a tag
+    matcher at each call: 20 us against 13 for the bench's response)."""
     parts = _Parts()
     for child in assertion:
         tag = child.tag
         if tag == _ATTRIBUTE_STATEMENT:
-            parts.attributes.extend(
-                (attribute.get("Name") or "", [_text(v) for v in attribute.iterchildren(_VALUE)])
-                for attribute in child.iterchildren(_ATTRIBUTE)
-            )
+            _read_attributes(child, parts.attributes)
         elif tag == _SUBJECT:
-            parts.name_ids.extend(child.iterchildren(_NAME_ID))
-            parts.confirmations.extend(
-                _Confirmation(confirmation.get("Method"), list(confirmation.iterchildren(_DATA)))
-                for confirmation in child.iterchildren(_CONFIRMATION)
-            )
+            for part in child:
+                kind = part.tag
+                if kind == _NAME_ID:
+                    parts.name_ids.append(part)
+                elif kind == _CONFIRMATION:
+                    data = [node for node in part if node.tag == _DATA]
+                    parts.confirmations.append(_Confirmation(part.get("Method"), data))
         elif tag == _CONDITIONS:
             parts.conditions.append(child)
             parts.audiences.extend(
-                {_text(audience) for audience in restriction.iterchildren(_AUDIENCE)}
-                for restriction in child.iterchildren(_AUDIENCE_RESTRICTION)
+                {_text(node) for node in restriction if node.tag == _AUDIENCE}
+                for restriction in child
+                if restriction.tag == _AUDIENCE_RESTRICTION
             )
         elif tag == _ISSUER_TAG:
             parts.issuers.append(child)
         elif tag == _AUTHN_STATEMENT:
             parts.statements.append(child)
     return parts
+
+
+def _read_attributes(statement: etree._Element, into: list[tuple[str, list[str]]]) -> None:
+    """Each Attribute with its AttributeValues' texts: one path finds both, in
+    document order, so every value comes right after its own Attribute."""
+    values: list[str] = []
+    for node in _ATTRIBUTES_AND_VALUES.all(statement):
+        if node.tag == _ATTRIBUTE:
+            values = []
+            into.append((node.get("Name") or "", values))
+        else:
+            values.append(_text(node))
 
 
 def verify_response(
@@ -431,7 +444,7 @@ def _attributes(parts: _Parts) -> dict[str, tuple[str, ...]]:
     for name, values in parts.attributes:
         if len(values) > _MAX_VALUES:
             raise MalformedResponse("An attribute carries too many values.")
-        if any(len(value) > _MAX_VALUE_LENGTH for value in values):
+        if values and max(map(len, values)) > _MAX_VALUE_LENGTH:
             raise MalformedResponse("An attribute value is too long.")
         kept = tuple(filter(None, values))
         found[name] = found[name] + kept if name in found else kept
