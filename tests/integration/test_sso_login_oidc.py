@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from hubgate.db.models import AuditEvent, Membership, SsoLink, User, WebSession
 from hubgate.runtime import Runtime
@@ -78,3 +79,43 @@ def test_a_refused_callback_stays_spent(
         reasons = [e.reason for e in events.order_by(AuditEvent.id)]
         verified = db.query(AuditEvent).filter(AuditEvent.action == "sso.identity_verified")
         assert reasons == ["email_unverified", "oidc_state_invalid"] and verified.count() == 1
+
+
+def test_a_repeat_sign_in_seals_the_id_token_before_its_first_write(
+    client: TestClient, rt: Runtime, provider: Provider, managed: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """On SQLite a transaction holds the one write lock from its first write to its
+    end, so the policy does its work (sealing the id_token kept for logout) before
+    that write; a repeat sign-in with nothing to change writes only at the end."""
+    assert _sign_in(client, provider, managed)["status"] == 200
+    trail: list[str] = []
+    seal = rt.sealer.seal
+
+    def sealing(plaintext: str) -> str:
+        trail.append("seal")
+        return seal(plaintext)
+
+    def statement(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        trail.append(sql.split(None, 1)[0].upper())
+
+    def committed(_conn: object) -> None:
+        trail.append("COMMIT")
+
+    monkeypatch.setattr(rt.sealer, "seal", sealing)
+    event.listen(rt.db.engine, "before_cursor_execute", statement)
+    event.listen(rt.db.engine, "commit", committed)
+    try:
+        assert _sign_in(client, provider, managed)["status"] == 200
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", statement)
+        event.remove(rt.db.engine, "commit", committed)
+    assert trail.count("seal") == 1
+    sealed = trail.index("seal")
+    begun = max(i for i, step in enumerate(trail[:sealed]) if step == "COMMIT") + 1
+    reads, rest = trail[begun:sealed], trail[sealed + 1 :]
+    assert reads and not _WRITES & set(reads), reads  # the policy's reads, nothing written
+    assert _WRITES & set(rest[: rest.index("COMMIT")])  # its writes come after
+
+
+_WRITES = {"INSERT", "UPDATE", "DELETE"}

@@ -105,8 +105,8 @@ def sign_in(
     member, who = _admit(db, actor, here, user_id, found, browser, writing)
     # From here the person is known: the audit names them as the one acting.
     actor = dataclasses.replace(actor, label=who, user_id=user_id)
-    _apply_mappings(db, actor, here, member, identity, writing)
     named = _named(rt, identity.idp_session)  # sealing the id_token: before the lock
+    _apply_mappings(db, actor, here, member, identity, writing)
     # The writes come last: on SQLite the write lock is held from the first one.
     writing()
     core(db).execute(
@@ -505,12 +505,16 @@ def _apply_mappings(
     writing: _Writing,
 ) -> None:  # fmt: skip
     """Role and teams as the mappings say; the membership row is loaded only when
-    its role changes."""
+    its role changes. When neither changes, nothing is written here (nor the write
+    lock taken)."""
     roles, teams, places = mappings.rules_and_places(db, here.org_id, member.user_id)
     grants = mappings.grants_for(identity, roles, teams)
     default_role = here.policy.default_role
+    settled = mappings.role_settled(member, grants.role, default_role, detail=grants.detail)
+    if settled and not any(mappings.team_changes(places, grants.teams, "mapping")):
+        return
     writing()
-    if not mappings.role_settled(member, grants.role, default_role, detail=grants.detail):
+    if not settled:
         row = db.get_one(Membership, member.id)
         mappings.apply_role(
             db, actor, here.org_id, row, grants.role, default_role, detail=grants.detail
