@@ -60,6 +60,50 @@ def test_the_page_says_only_its_own_sentences(admin: TestClient) -> None:
     assert 'class="notice"' not in page.text
 
 
+def test_each_form_says_what_it_did(admin: TestClient, rt: Runtime, acme: SsoOrg) -> None:
+    """The forms no other test here drives, in an order each can succeed in: each
+    comes back to the page with its own sentence."""
+    connection = f"/acme/sso/connections/{acme.connection_id}"
+    steps = [
+        (f"{connection}/deactivate", {}, "Connection deactivated."),
+        (f"{connection}/activate", {}, "Connection activated."),
+        ("/acme/sso/enforcement", {"enforced": "on"}, "Enforcement changed."),
+        ("/acme/sso/team-mappings", {"lines": "groups=ml:everyone:write"}, "Team mappings saved."),
+        ("/acme/sso/invitations", {"email": "ada@acme.example"}, "Invitation made: the mail"),
+        ("/acme/sso/invitations/revoke", {"email": "ada@acme.example"}, "Invitation revoked."),
+        ("/acme/sso/join-link", {"expires_days": "7"}, "Join link rotated: the old one"),
+        ("/acme/sso/join-link/expiry", {"expires_days": "3"}, "Join link expiry set."),
+        ("/acme/sso/join-link/disable", {}, "Join link disabled."),
+        ("/acme/sso/domains", {"domain": "labs.acme.example"}, "Domain added: publish"),
+        ("/acme/sso/domains/labs.acme.example/remove", {}, "Domain removed."),
+        ("/acme/sso/setup-links", {"email": "it@acme.example"}, "Setup link created."),
+    ]
+    for path, form, sentence in steps:
+        page = _submit(admin, path, form)
+        assert page.status_code == 200, (path, page.text[:300])
+        assert f'<p class="notice" role="status">{sentence}' in page.text, path
+    with rt.db.transaction() as db:
+        link_id = db.query(SetupLink).one().id
+    revoked = _submit(admin, f"/acme/sso/setup-links/{link_id}/revoke", {})
+    assert '<p class="notice" role="status">Setup link revoked.</p>' in revoked.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["connections/{id}/frobnicate", "connections/{id}/metadata/frobnicate",
+     "domains/acme.example/frobnicate"],
+)  # fmt: skip
+def test_an_action_the_page_does_not_have_is_refused(
+    admin: TestClient, rt: Runtime, acme: SsoOrg, path: str
+) -> None:
+    """The action a form's path names is one of a fixed few: any other is a 400 page
+    and changes nothing (the sentence shown afterwards is looked up by action)."""
+    before = count(rt, AuditEvent)
+    refused = _submit(admin, "/acme/sso/" + path.format(id=acme.connection_id), {})
+    assert refused.status_code == 400 and "Some fields are not valid." in refused.text
+    assert count(rt, AuditEvent) == before
+
+
 def test_mode_mappings_and_preview(admin: TestClient, rt: Runtime) -> None:
     saved = _submit(
         admin, "/acme/sso/mode",

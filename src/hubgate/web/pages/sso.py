@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Form, Request
@@ -275,12 +275,15 @@ def refresh_metadata(
 
 @router.post("/{org}/sso/connections/{connection_id}/metadata/{verdict}")
 def decide_metadata_change(
-    org: str, connection_id: RowId, verdict: str, request: Request, rt: Rt, credential: SignedIn
+    org: str,
+    connection_id: RowId,
+    verdict: Literal["approve", "reject"],
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
 ) -> Response:
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         row = connections.get(db, connection_id, org_id=found.id)
-        if verdict not in ("approve", "reject"):
-            raise BadRequest("No such metadata action.")
         decide = metadata_changes.approve if verdict == "approve" else metadata_changes.reject
         decide(db, actor, principal, row)
 
@@ -289,12 +292,15 @@ def decide_metadata_change(
 
 @router.post("/{org}/sso/connections/{connection_id}/{state}")
 def set_connection_state(
-    org: str, connection_id: RowId, state: str, request: Request, rt: Rt, credential: SignedIn
+    org: str,
+    connection_id: RowId,
+    state: Literal["activate", "deactivate"],
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
 ) -> Response:
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
         row = connections.get(db, connection_id, org_id=found.id)
-        if state not in ("activate", "deactivate"):
-            raise BadRequest("No such connection action.")
         if state == "activate":
             activation.activate(db, actor, principal, row)
         else:
@@ -336,11 +342,14 @@ def add_domain(
 
 @router.post("/{org}/sso/domains/{domain}/{verb}")
 def domain_action(
-    org: str, domain: str, verb: str, request: Request, rt: Rt, credential: SignedIn
+    org: str,
+    domain: str,
+    verb: Literal["verify", "remove"],
+    request: Request,
+    rt: Rt,
+    credential: SignedIn,
 ) -> Response:
     def action(db: Session, actor: Any, principal: Any, found: Org) -> None:
-        if verb != "remove":
-            raise BadRequest("No such domain action.")
         domains.remove(db, actor, principal, found, domain[:253])
 
     def verify(actor: Actor, scope: domains.OrgScope) -> None:  # the lookup between transactions
