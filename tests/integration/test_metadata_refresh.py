@@ -214,7 +214,9 @@ def test_a_rejected_change_is_not_applied(
     assert refreshed.status_code == 200 and refreshed.json()["pending"] is True
     pending = client.get(base).json()["pending"]
     assert pending["entity_id"] == {"old": IDP, "new": "https://evil.example"}
-    assert client.post(f"{base}/reject").json()["pending"] is None
+    rejected = _submit(client, f"/acme/sso/connections/{acme.connection_id}/metadata/reject")
+    assert "Metadata change rejected." in rejected.text  # the SSO page's form
+    assert client.get(base).json()["pending"] is None
     assert settings(rt, acme)["idp_entity_id"] == IDP
     assert len(audited(rt, "sso.metadata_change_rejected")) == 1
 
