@@ -34,8 +34,9 @@ import pytest
 
 from hubgate.devidp.process import stop
 from tests.browser.conftest import expect, screenshot
-from tests.e2e.conftest import HOST, _healthy, _listening, _wait_until, free_port
+from tests.e2e.conftest import HOST, _healthy, _listening, _wait_until
 from tests.e2e.test_saml_simplesamlphp import HUBGATE_CLI
+from tests.ports import free_port
 
 if TYPE_CHECKING:  # playwright may be missing: then the page fixture skips
     from playwright.sync_api import Locator, Page

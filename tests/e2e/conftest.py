@@ -38,6 +38,7 @@ from hubgate.accounts import tokens
 from hubgate.audit import Actor
 from hubgate.db.models import User
 from hubgate.runtime import Runtime
+from tests.ports import free_port
 
 __all__ = [
     "HUBGATE_SITE",
@@ -48,7 +49,6 @@ __all__ = [
     "bearer",
     "caddy_binary",
     "echo_upstream",
-    "free_port",
     "nginx_binary",
     "personal_token",
     "read_request",
@@ -71,14 +71,6 @@ LISTEN_PLACEHOLDER = "listen 80;"
 SITE_PLACEHOLDER = "models.example.com {"
 STARTUP_SECONDS = 60.0  # a ceiling, not a wait: a busy machine starts servers slowly
 STOP_SECONDS = 10.0
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the kernel picks it for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # -- processes -----------------------------------------------------------------

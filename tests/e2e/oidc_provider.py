@@ -44,8 +44,9 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from tests.e2e.conftest import HOST, _process, _tail, _wait_until, free_port
+from tests.e2e.conftest import HOST, _process, _tail, _wait_until
 from tests.e2e.idp import Browser, HtmlForm, parse_forms
+from tests.ports import free_port
 
 __all__ = [
     "ACCOUNTS",

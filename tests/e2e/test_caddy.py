@@ -10,8 +10,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.conftest import HOST, EchoUpstream, free_port, running_caddy
+from tests.e2e.conftest import HOST, EchoUpstream, running_caddy
 from tests.e2e.forward_auth_contract import CONFUSING_PATHS, ForwardAuthContract, raw_get
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

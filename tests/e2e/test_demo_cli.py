@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HOST, _healthy, _process, _wait_until, free_port
+from tests.e2e.conftest import HOST, _healthy, _process, _wait_until
+from tests.ports import free_port
 
 pytestmark = [
     pytest.mark.e2e,

@@ -25,7 +25,8 @@ from hubgate.audit import Actor
 from hubgate.orgs import resources
 from hubgate.upstream import HEADER, AssertionMiddleware, AssertionVerifier, identity_of
 from tests.conftest import World
-from tests.e2e.conftest import HOST, STARTUP_SECONDS, free_port, running_nginx, running_server
+from tests.e2e.conftest import HOST, STARTUP_SECONDS, running_nginx, running_server
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

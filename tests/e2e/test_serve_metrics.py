@@ -12,8 +12,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import HOST, _healthy, _hubgate_env, _process, _wait_until, free_port
+from tests.e2e.conftest import HOST, _healthy, _hubgate_env, _process, _wait_until
 from tests.e2e.test_serve import HUBGATE, serving
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e]
 

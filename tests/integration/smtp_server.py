@@ -5,7 +5,6 @@ on a self-signed certificate the test's client context trusts."""
 from __future__ import annotations
 
 import ipaddress
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -26,13 +25,6 @@ from cryptography.x509.oid import NameOID
 
 HOST = "127.0.0.1"
 USER, PASSWORD = "mailer", "s3cret-smtp-password"
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (the "server is down" case, until started)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -40,8 +40,9 @@ from hubgate.streams import manage, queue
 from hubgate.streams.deliver import Streamer
 from hubgate.streams.formats import SIGNATURE_HEADER, verify_signature
 from tests.conftest import World, make_settings, sign_in
-from tests.integration.smtp_server import Certificate, free_port, self_signed
+from tests.integration.smtp_server import Certificate, self_signed
 from tests.integration.sso_world import person, sso_org
+from tests.ports import free_port
 
 RSYSLOGD = shutil.which("rsyslogd") or shutil.which("rsyslogd", path="/usr/sbin")
 

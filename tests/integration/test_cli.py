@@ -33,6 +33,7 @@ from hubgate.runtime import Runtime
 from hubgate.sso import connections, domains, mappings, policy
 from hubgate.web.server import BoundedHttpTools
 from tests.conftest import PASSWORD, StandInServer, sign_in
+from tests.ports import free_port
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 _FAST_HASHING = {"HUBGATE_PASSWORD_MEMORY_KIB": "1024", "HUBGATE_PASSWORD_TIME_COST": "1"}
@@ -312,12 +313,6 @@ def test_demo_seed_puts_both_orgs_in_their_modes_with_active_connections(rt: Run
     assert alice.groups == ("hub-admins", "ml-research")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _closed(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
@@ -329,7 +324,7 @@ def test_demo_command_needs_no_configuration(
     """A fresh folder, production in the environment and no secret: the demo still
     starts, with its dev IdP (a real child process, stopped when hubgate stops)."""
     served: list[uvicorn.Config] = []
-    idp_port = _free_port()
+    idp_port = free_port()
     monkeypatch.setattr(cli.uvicorn, "Server", partial(StandInServer, during=served.append))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hubgate-demo.db").write_text("an old demo")
@@ -401,7 +396,7 @@ _MAIN = "from hubgate.cli.root import main; main()"
 def test_demo_serves_hubgate_and_the_dev_idp_and_the_tour_signs_alice_in(
     tmp_path: Path,
 ) -> None:
-    port, idp_port = _free_port(), _free_port()
+    port, idp_port = free_port(), free_port()
     script = Path(sys.executable).with_name("hubgate")
     command = [str(script)] if script.exists() else [sys.executable, "-c", _MAIN]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBGATE_")}

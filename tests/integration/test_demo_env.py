@@ -9,7 +9,6 @@ settings, as a CLI command in the same folder would, while the demo "serves".
 
 from __future__ import annotations
 
-import socket
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from hubgate.cli.base import load
 from hubgate.cli.root import main
 from hubgate.config import Environment
 from tests.conftest import StandInServer
+from tests.ports import free_port
 
 FAST_HASHING = {"HUBGATE_PASSWORD_MEMORY_KIB": "1024", "HUBGATE_PASSWORD_TIME_COST": "1"}
 # None of the caller's settings: what the CLI reads must come from the demo's .env.
@@ -44,9 +44,7 @@ def run_demo(idp_port: int, *args: str) -> Result:
 @pytest.fixture
 def unused_port() -> int:
     """For the dev IdP the demo starts (a real child process)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import re
-import socket
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from hubgate.runtime import Runtime, build_runtime
 from hubgate.sso import activation, connections, domains, mappings, policy
 from hubgate.sso.oidc.discovery import parse_discovery
 from tests.conftest import make_settings
+from tests.ports import free_port
 
 PASSWORD = "idp-test-password"
 IN_PROCESS_IDP = "http://127.0.0.1:8001"
@@ -80,12 +80,6 @@ client_id = "hubgate"
 client_secret = "client-secret-1"
 loopback_redirects = true
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- pages ------------------------------------------------------------------------------

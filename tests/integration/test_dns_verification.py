@@ -31,6 +31,7 @@ from hubgate.db.models import AuditEvent, OrgDomain
 from hubgate.runtime import Runtime
 from hubgate.sso import domains
 from tests.conftest import World, make_settings, sign_in
+from tests.ports import free_port
 
 HOST = "127.0.0.1"
 BASE = "/api/v1/orgs/acme/domains"
@@ -40,13 +41,6 @@ STARTUP_SECONDS = 10.0
 def dnsmasq_binary() -> str | None:
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
     return shutil.which("dnsmasq", path=path)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _answers(port: int) -> bool:

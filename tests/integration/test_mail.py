@@ -34,10 +34,10 @@ from tests.integration.smtp_server import (
     USER,
     Certificate,
     Inbox,
-    free_port,
     self_signed,
     smtp_server,
 )
+from tests.ports import free_port
 
 FROM = "hubgate <noreply@hubgate.test>"
 TO = "ada@example.com"
