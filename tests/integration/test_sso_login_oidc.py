@@ -86,8 +86,8 @@ def test_a_repeat_sign_in_seals_the_id_token_before_its_first_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """On SQLite a transaction holds the one write lock from its first write to its
-    end, so the policy does its work (sealing the id_token kept for logout) before
-    that write; a repeat sign-in with nothing to change writes only at the end."""
+    end, so the policy seals the id_token it keeps for logout before that write:
+    in the policy's transaction, only reads come before the seal."""
     assert _sign_in(client, provider, managed)["status"] == 200
     trail: list[str] = []
     seal = rt.sealer.seal
