@@ -19,6 +19,9 @@ __all__ = ["free_port"]
 
 _LOWEST = 10_000
 """Below this sit well-known services (PostgreSQL 5432, Redis 6379, RabbitMQ 5672)."""
+_PICK = random.SystemRandom()
+"""The operating system's randomness, not the module's generator: a test (or
+Hypothesis) seeding that one cannot make two test processes pick the same ports."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -26,7 +29,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     ephemeral range."""
     candidates = _candidates()
     for _ in range(200):
-        port = random.choice(candidates)
+        port = _PICK.choice(candidates)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind((host, port))
