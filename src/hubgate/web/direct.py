@@ -16,6 +16,7 @@ metrics, body limit, security headers) is the same for both ways in.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,16 +72,21 @@ def _dependencies(dependant: Dependant) -> set[Callable[..., Any]]:
     return found
 
 
-def serve_endpoint(request: Request, endpoint: Callable[..., Response], **params: Any) -> Served:
-    """What FastAPI does for a plain ``def`` route taking ``request``, ``rt`` and
-    ``credential``: resolve the credential, then run the endpoint on a worker thread."""
+def serve_endpoint(
+    request: Request, endpoint: Callable[..., Response | Awaitable[Response]], **params: Any
+) -> Served:
+    """What FastAPI does for a route taking ``request``, ``rt`` and ``credential``:
+    resolve the credential, then run the endpoint, a plain ``def`` one on a worker
+    thread."""
 
     async def served() -> Response:
         rt: Runtime = request.app.state.runtime
         credential = await get_credential(request, rt)
-        return await run_in_threadpool(
-            endpoint, request=request, rt=rt, credential=credential, **params
-        )
+        arguments = {"request": request, "rt": rt, "credential": credential, **params}
+        if inspect.iscoroutinefunction(endpoint):
+            answer: Response = await endpoint(**arguments)
+            return answer
+        return await run_in_threadpool(endpoint, **arguments)  # type: ignore[arg-type]
 
     return served()
 

@@ -6,7 +6,10 @@
    with the refusal's audit record, so nothing (a refusal, the policy's rollback, a
    lost race) can make a spent answer usable again.
 2. **Verify.** SAML verifies while spending (no network). OIDC then talks to the
-   provider (token, keys, userinfo) with no transaction open.
+   provider (token, keys, userinfo) with no transaction open: :class:`OidcSignIn`
+   splits its sign-in into these steps so that the web layer waits on the provider
+   on a thread of its own, not on one of the few request threads
+   (:mod:`hubgate.web.threads`).
 3. **The policy** runs in a transaction of its own and ends in
    :class:`~hubgate.sso.login.SignedIn`; a lost race for a unique row (twenty first
    sign-ins of one person at once) runs it again and finds the winner's rows. A
@@ -38,7 +41,7 @@ from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.login import SignedIn
 from hubgate.sso.states import ConnectionState
 
-__all__ = ["Caller", "Outcome", "oidc", "policy", "saml"]
+__all__ = ["Caller", "OidcSignIn", "Outcome", "oidc", "policy", "saml"]
 
 _RACE_RETRIES = 3
 _T = TypeVar("_T")
@@ -79,24 +82,50 @@ def saml(
     return _conclude(rt, caller.actor, verified, browser)
 
 
+@dataclass(frozen=True, slots=True)
+class OidcSignIn:
+    """The redirect URI's answer, in three steps: :meth:`spend` (the database),
+    :meth:`verify` (the provider, over the network, with no transaction open) and
+    :meth:`conclude` (the database). Each step takes what the one before returned."""
+
+    rt: Runtime
+    caller: Caller
+    connection_id: int
+    params: Mapping[str, str]
+
+    def spend(self) -> oidc_flow.Taken:
+        """The state, spent by its own browser (committed also when refused)."""
+
+        def take(db: Session) -> oidc_flow.Taken:
+            connection = connections.oidc_endpoint(db, self.connection_id)
+            return oidc_flow.take(db, self.rt, connection, self.params, self.caller.browser_key)
+
+        return _spend(self.rt, self.caller.actor, self.connection_id, take)
+
+    def verify(self, taken: oidc_flow.Taken) -> tuple[Verified, Browser]:
+        """The provider's answer, tokens, keys and userinfo (a refusal is audited),
+        and the browser that started the sign-in."""
+        try:
+            verified = oidc_flow.finish(self.rt, taken, self.params)
+        except HubgateError as exc:
+            with self.rt.db.transaction() as db:
+                _refused(db, self.caller.actor, self.connection_id, exc, None)
+            raise
+        actor, user_agent = self.caller.actor, self.caller.user_agent
+        return verified, taken.started.browser(
+            client_address=actor.client_address, user_agent=user_agent
+        )
+
+    def conclude(self, answer: tuple[Verified, Browser]) -> Outcome:
+        """The org's policy and the session (or a test sign-in's Identity)."""
+        verified, browser = answer
+        return _conclude(self.rt, self.caller.actor, verified, browser)
+
+
 def oidc(rt: Runtime, caller: Caller, connection_id: int, params: Mapping[str, str]) -> Outcome:
-    """The redirect URI: the state first, then the provider's answer and tokens."""
-
-    def spend(db: Session) -> oidc_flow.Taken:
-        connection = connections.oidc_endpoint(db, connection_id)
-        return oidc_flow.take(db, rt, connection, params, caller.browser_key)
-
-    taken = _spend(rt, caller.actor, connection_id, spend)
-    browser = taken.started.browser(
-        client_address=caller.actor.client_address, user_agent=caller.user_agent
-    )
-    try:
-        verified = oidc_flow.finish(rt, taken, params)
-    except HubgateError as exc:
-        with rt.db.transaction() as db:
-            _refused(db, caller.actor, connection_id, exc, None)
-        raise
-    return _conclude(rt, caller.actor, verified, browser)
+    """The redirect URI's three steps in a row, on the calling thread."""
+    steps = OidcSignIn(rt, caller, connection_id, params)
+    return steps.conclude(steps.verify(steps.spend()))
 
 
 def _browser(db: Session, rt: Runtime, caller: Caller, org_id: int) -> Browser:

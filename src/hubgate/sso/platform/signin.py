@@ -40,7 +40,7 @@ from hubgate.sso.oidc.flow import authorization_url, pkce
 from hubgate.sso.platform import github_flow, providers, rules
 from hubgate.sso.platform.providers import GithubConfig
 
-__all__ = ["Caller", "SignedIn", "callback", "start"]
+__all__ = ["Caller", "ProviderSignIn", "SignedIn", "callback", "start"]
 
 PENDING = "platform_state"
 STATE_TTL = timedelta(minutes=10)
@@ -109,19 +109,46 @@ def _verify(rt: Runtime, spent: _Spent, params: Mapping[str, str]) -> Identity:
     return oidc_flow.verify(rt, spent.config, params, spent.verifier, spent.nonce)
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderSignIn:
+    """The redirect URI's answer in three steps, as :class:`hubgate.sso.flows.signin.OidcSignIn`:
+    :meth:`spend` the state, :meth:`verify` the answer with the provider (the
+    network, no transaction open), :meth:`conclude` with the account. Every refusal
+    after the state is spent is audited in a transaction of its own, with the
+    Identity that arrived, if any."""
+
+    rt: Runtime
+    caller: Caller
+    provider_id: int
+    params: Mapping[str, str]
+
+    def spend(self) -> _Spent:
+        return _spend(self.rt, self.caller, self.provider_id, self.params)
+
+    def verify(self, spent: _Spent) -> tuple[_Spent, Identity]:
+        try:
+            return spent, _verify(self.rt, spent, self.params)
+        except HubgateError as exc:
+            self._refused(exc, None)
+            raise
+
+    def conclude(self, answer: tuple[_Spent, Identity]) -> SignedIn:
+        spent, identity = answer
+        try:
+            return _signed_in(self.rt, self.caller, self.provider_id, identity, spent.next)
+        except HubgateError as exc:
+            self._refused(exc, identity)
+            raise
+
+    def _refused(self, exc: HubgateError, identity: Identity | None) -> None:
+        with self.rt.db.transaction() as db:
+            _refused(db, self.caller.actor, self.provider_id, exc.code, identity)
+
+
 def callback(rt: Runtime, caller: Caller, provider_id: int, params: Mapping[str, str]) -> SignedIn:
-    """The redirect URI: spend the state, verify the answer, then the account.
-    Every refusal after the state is spent is audited in a transaction of its own,
-    with the Identity that arrived, if any."""
-    spent = _spend(rt, caller, provider_id, params)
-    identity: Identity | None = None
-    try:
-        identity = _verify(rt, spent, params)
-        return _signed_in(rt, caller, provider_id, identity, spent.next)
-    except HubgateError as exc:
-        with rt.db.transaction() as db:
-            _refused(db, caller.actor, provider_id, exc.code, identity)
-        raise
+    """The redirect URI's three steps in a row, on the calling thread."""
+    steps = ProviderSignIn(rt, caller, provider_id, params)
+    return steps.conclude(steps.verify(steps.spend()))
 
 
 def _signed_in(

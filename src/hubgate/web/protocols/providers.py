@@ -16,6 +16,7 @@ from hubgate.web.context import CurrentCredential, Rt, actor_of
 from hubgate.web.pages.kit import safe_next
 from hubgate.web.schemas import RowId
 from hubgate.web.session_cookie import BROWSER_COOKIE, set_browser_cookie, set_session_cookie
+from hubgate.web.threads import in_steps
 
 __all__ = ["router"]
 
@@ -33,16 +34,17 @@ def start(provider_id: RowId, request: Request, rt: Rt, next: str = "/") -> Resp
 
 
 @router.get("/sso/platform/{provider_id}/callback")
-def callback(
+async def callback(
     provider_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
-    """The redirect URI: the state first, then the provider's answer and tokens."""
+    """The redirect URI: the state first, then the provider's answer and tokens,
+    each step on its own kind of thread (:mod:`hubgate.web.threads`)."""
     params = {k: v[:4096] for k, v in list(request.query_params.items())[:32]}
     caller = signin.Caller(
         actor_of(request, rt, credential), request.cookies.get(BROWSER_COOKIE, ""),
         request.headers.get("user-agent"), request.cookies.get(sessions.COOKIE),
     )  # fmt: skip
-    signed = signin.callback(rt, caller, provider_id, params)
+    signed = await in_steps(signin.ProviderSignIn(rt, caller, provider_id, params))
     if "application/json" in request.headers.get("accept", ""):
         response: Response = JSONResponse({"user_id": signed.user_id, "next": signed.next})
     else:

@@ -34,6 +34,7 @@ from hubgate.web.direct import DirectRoute, Served, serve_endpoint
 from hubgate.web.pages.kit import render, safe_next
 from hubgate.web.schemas import MAX_ROW_ID, RowId
 from hubgate.web.session_cookie import BROWSER_COOKIE, set_browser_cookie, set_session_cookie
+from hubgate.web.threads import in_steps
 
 __all__ = ["DIRECT", "router"]
 
@@ -216,12 +217,14 @@ def acs(
 
 
 @router.get("/sso/oidc/{connection_id}/callback")
-def oidc_callback(
+async def oidc_callback(
     connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> Response:
-    """The redirect URI: state first, then the provider's answer, then the tokens."""
+    """The redirect URI: state first, then the provider's answer, then the tokens,
+    each step on its own kind of thread (:mod:`hubgate.web.threads`)."""
     params = {k: v[:4096] for k, v in request.query_params.items()}
-    outcome = signin.oidc(rt, _caller(request, rt, credential), connection_id, params)
+    caller = _caller(request, rt, credential)
+    outcome = await in_steps(signin.OidcSignIn(rt, caller, connection_id, params))
     return _answer(request, rt, outcome)
 
 
@@ -300,7 +303,7 @@ def _direct_callback(request: Request) -> Served | None:
     return serve_endpoint(request, oidc_callback, connection_id=connection_id)
 
 
-def _route(endpoint: Callable[..., Response]) -> APIRoute:
+def _route(endpoint: Callable[..., object]) -> APIRoute:
     return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
 
 
