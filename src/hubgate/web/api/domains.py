@@ -15,6 +15,7 @@ from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import MAX_ROW_ID, Strict
 from hubgate.web.schemas.domains import DomainPublic
+from hubgate.web.threads import on_network_thread
 
 __all__ = ["router"]
 
@@ -54,10 +55,17 @@ def add_domain(
 
 
 @router.post("/{domain}/verify", response_model=DomainPublic)
-def verify_domain(
+async def verify_domain(
     org: str, domain: DomainName, request: Request, rt: Rt, credential: CurrentCredential
 ) -> DomainPublic:
-    """Look up the TXT record at ``_hubgate.<domain>`` now (no transaction open meanwhile)."""
+    """Look up the TXT record at ``_hubgate.<domain>`` now (no transaction open
+    meanwhile, on a network thread: :mod:`hubgate.web.threads`)."""
+    return await on_network_thread(_verify, org, domain, request, rt, credential)
+
+
+def _verify(
+    org: str, domain: DomainName, request: Request, rt: Rt, credential: CurrentCredential
+) -> DomainPublic:
     actor = actor_of(request, rt, credential)
     row = domains.verify_dns(rt, actor, lambda db: org_scope(db, credential, org), domain)
     return _public(row)

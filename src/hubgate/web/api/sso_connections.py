@@ -36,6 +36,7 @@ from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import RowId, Strict
 from hubgate.web.schemas.sso import ConnectionDeleted, ConnectionPublic
+from hubgate.web.threads import on_network_thread
 
 __all__ = ["router"]
 
@@ -137,10 +138,17 @@ def list_connections(org: str, rt: Rt, credential: CurrentCredential) -> list[Co
 
 
 @router.post("/connections", status_code=201, response_model=ConnectionPublic)
-def create_connection(
+async def create_connection(
     org: str, body: ConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
 ) -> ConnectionPublic:
-    """A SAML connection (from metadata), or with ``"kind": "oidc"`` an OIDC one."""
+    """A SAML connection (from metadata), or with ``"kind": "oidc"`` an OIDC one; on
+    a network thread, as it may fetch the IdP's metadata or discovery document."""
+    return await on_network_thread(_create, org, body, request, rt, credential)
+
+
+def _create(
+    org: str, body: ConnectionCreate, request: Request, rt: Rt, credential: CurrentCredential
+) -> ConnectionPublic:
     if isinstance(body, OidcConnectionCreate):
         return _create_oidc(org, body, request, rt, credential)
     return _create_saml(org, body, request, rt, credential)

@@ -20,6 +20,7 @@ from hubgate.sso import connections, metadata_changes, metadata_refresh
 from hubgate.web.api.common import api_router
 from hubgate.web.context import CurrentCredential, Rt, actor_of, org_scope
 from hubgate.web.schemas import RowId
+from hubgate.web.threads import on_network_thread
 
 __all__ = ["router"]
 
@@ -102,10 +103,17 @@ def metadata_status(
 
 
 @router.post("/refresh", response_model=RefreshedPublic)
-def refresh_metadata(
+async def refresh_metadata(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
 ) -> RefreshedPublic:
-    """Read the metadata now (conditionally); a failure is answered and audited."""
+    """Read the metadata now (conditionally); a failure is answered and audited. On
+    a network thread (:mod:`hubgate.web.threads`)."""
+    return await on_network_thread(_refresh, org, connection_id, request, rt, credential)
+
+
+def _refresh(
+    org: str, connection_id: RowId, request: Request, rt: Rt, credential: CurrentCredential
+) -> RefreshedPublic:
     done = metadata_refresh.refresh(
         rt, actor_of(request, rt, credential), connection_id,
         scope=lambda db: org_scope(db, credential, org),

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from hubgate.db.models import SetupLink
 from hubgate.errors import BadRequest, HubgateError
@@ -30,6 +29,7 @@ from hubgate.sso.oidc.config import TokenAuth
 from hubgate.web.context import Rt, client_address, trace_id
 from hubgate.web.pages.kit import page_router, render, see_other
 from hubgate.web.schemas import RowId
+from hubgate.web.threads import on_network_thread
 
 __all__ = ["router"]
 
@@ -87,9 +87,10 @@ async def create_saml(
     idp: IdpField = "",
 ) -> Response:
     """IdP metadata pasted, uploaded, or fetched from its URL. The upload is read
-    on the event loop; the fetch and the transaction run in a worker thread."""
+    on the event loop; the fetch and the transaction run on a network thread
+    (:mod:`hubgate.web.threads`)."""
     uploaded = await metadata_file.read(_MAX_METADATA + 1) if metadata_file else b""
-    return await run_in_threadpool(
+    return await on_network_thread(
         _create_saml, request, rt, key, metadata_xml, metadata_url, uploaded, idp
     )
 
@@ -126,7 +127,7 @@ def _metadata(rt: Runtime, pasted: str, url: str, uploaded: bytes) -> bytes:
 
 
 @router.post("/setup/{key}/oidc")
-def create_oidc(
+async def create_oidc(
     key: str,
     request: Request,
     rt: Rt,
@@ -136,6 +137,17 @@ def create_oidc(
     token_auth: Annotated[str, Form(max_length=32)] = TokenAuth.CLIENT_SECRET_BASIC.value,
     idp: IdpField = "",
 ) -> Response:
+    """The provider's discovery document, then the connection: on a network thread
+    (:mod:`hubgate.web.threads`)."""
+    return await on_network_thread(
+        _create_oidc, request, rt, key, issuer, client_id, client_secret, token_auth, idp
+    )
+
+
+def _create_oidc(
+    request: Request, rt: Runtime, key: str, issuer: str, client_id: str, client_secret: str,
+    token_auth: str, idp: str,
+) -> Response:  # fmt: skip
     try:
         auth = TokenAuth(token_auth)
     except ValueError:

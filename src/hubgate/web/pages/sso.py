@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
@@ -45,6 +46,7 @@ from hubgate.web.context import Rt, actor_of
 from hubgate.web.pages import sign_in_chart
 from hubgate.web.pages.kit import SignedIn, org_context, org_scope, page_router, render, see_other
 from hubgate.web.schemas import RowId
+from hubgate.web.threads import on_network_thread
 
 __all__ = ["router"]
 
@@ -262,15 +264,19 @@ def delete_connection(
 
 
 @router.post("/{org}/sso/connections/{connection_id}/metadata/refresh")
-def refresh_metadata(
+async def refresh_metadata(
     org: str, connection_id: RowId, request: Request, rt: Rt, credential: SignedIn
 ) -> Response:
+    """Read the metadata now, on a network thread (:mod:`hubgate.web.threads`)."""
+
     def run(actor: Actor, scope: domains.OrgScope) -> None:  # the fetch between transactions
         done = metadata_refresh.refresh(rt, actor, connection_id, scope=scope)
         if done.result == "failed":
             raise BadRequest(f"The metadata could not be refreshed ({done.reason}).")
 
-    return _attempt(request, rt, credential, org, "metadata-refreshed", run)
+    return await on_network_thread(
+        _attempt, request, rt, credential, org, "metadata-refreshed", run
+    )
 
 
 @router.post("/{org}/sso/connections/{connection_id}/metadata/{verdict}")
@@ -341,7 +347,7 @@ def add_domain(
 
 
 @router.post("/{org}/sso/domains/{domain}/{verb}")
-def domain_action(
+async def domain_action(
     org: str,
     domain: str,
     verb: Literal["verify", "remove"],
@@ -356,9 +362,9 @@ def domain_action(
         domains.verify_dns(rt, actor, scope, domain[:253])
 
     done = f"domain-{verb}"
-    if verb == "verify":
-        return _attempt(request, rt, credential, org, done, verify)
-    return _act(request, rt, credential, org, done, action)
+    if verb == "verify":  # the DNS lookup, on a network thread (hubgate.web.threads)
+        return await on_network_thread(_attempt, request, rt, credential, org, done, verify)
+    return await run_in_threadpool(_act, request, rt, credential, org, done, action)
 
 
 def _parse(lines: str, parts: int) -> list[list[str]]:
