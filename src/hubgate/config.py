@@ -175,16 +175,19 @@ class Settings(BaseSettings):
         """Database connections per process, and as many request threads.
 
         Request work is mostly CPU under one GIL, so more threads than this only
-        trade the GIL back and forth. SQLite takes one writer at a time across every
-        worker: a thread holding its write lock must win its own process's GIL back
-        after each statement, and every other busy thread of that process delays it
-        (by up to the 5 ms switch interval each time), so it gets two; eight made
-        repeat sign-ins a fifth slower (bench/login.py). PostgreSQL gets four, room
-        for a slow identity provider's answer or two; eight were a tenth slower.
+        trade the GIL back and forth; waits on identity providers run on network
+        threads of their own (:mod:`hubgate.web.threads`), not on these. SQLite
+        takes one writer at a time across every worker: a thread holding its write
+        lock must win its own process's GIL back after each statement, and every
+        other busy thread of that process delays it (by up to the 5 ms switch
+        interval each time), so it gets one. Two cost complete OIDC sign-ins a
+        tenth more CPU (bench/oidc.py), eight made repeat sign-ins a fifth slower
+        (bench/login.py). PostgreSQL gets four, whose threads overlap their round
+        trips to the server; eight were a tenth slower.
         """
         if self.db_pool_size is not None:
             return self.db_pool_size
-        return 2 if self.database_url.startswith("sqlite") else 4
+        return 1 if self.database_url.startswith("sqlite") else 4
 
     @property
     def secure_cookies(self) -> bool:

@@ -33,7 +33,7 @@ def test_request_threads_follow_the_engine_unless_set(monkeypatch: pytest.Monkey
     monkeypatch.delenv("HUBGATE_DB_POOL_SIZE", raising=False)
     sqlite = Settings(env="dev", database_url="sqlite:///x.db", _env_file=None)  # type: ignore[call-arg]
     postgres = Settings(env="dev", database_url="postgresql+psycopg://h/db", _env_file=None)  # type: ignore[call-arg]
-    assert (sqlite.request_threads, postgres.request_threads) == (2, 4)
+    assert (sqlite.request_threads, postgres.request_threads) == (1, 4)
     monkeypatch.setenv("HUBGATE_DB_POOL_SIZE", "5")
     assert Settings(env="dev", database_url="sqlite:///x.db", _env_file=None).request_threads == 5  # type: ignore[call-arg]
     monkeypatch.setenv("HUBGATE_DB_POOL_SIZE", "0")
