@@ -23,6 +23,7 @@ delayed ACK (Nagle) on every request.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -45,6 +46,7 @@ __all__ = ["ACCOUNTS_VARIABLE", "CLIENT_ID", "running_provider"]
 CLIENT_ID = "hubgate-bench"
 SECRET_VARIABLE = "BENCH_OIDC_CLIENT_SECRET"
 ACCOUNTS_VARIABLE = "BENCH_OIDC_ACCOUNTS"
+LATENCY_VARIABLE = "BENCH_OIDC_TOKEN_SECONDS"
 GROUPS = [f"ml-platform-group-{n}" for n in range(10)]
 _CODE_SECONDS = 60
 
@@ -138,14 +140,17 @@ def _verifier_matches(form: dict[str, str], request: dict[str, Any]) -> bool:
 class App:
     """The provider's HTTP endpoints as a bare ASGI callable (no framework)."""
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: Provider, latency: float = 0.0) -> None:
         self.provider = provider
+        self.latency = latency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
         if method == "POST" and path == "/token":
+            if self.latency:
+                await asyncio.sleep(self.latency)
             form = dict(parse_qsl((await _body(receive)).decode()))
             headers = dict(scope["headers"])
             authorization = headers.get(b"authorization", b"").decode()
@@ -191,7 +196,8 @@ def serve(port: int, client_secret: str, accounts_path: str | None) -> None:
     if accounts_path:
         with open(accounts_path, encoding="utf-8") as file:
             accounts = json.load(file)
-    app = App(Provider(f"http://127.0.0.1:{port}", client_secret, accounts))
+    latency = float(os.environ.get(LATENCY_VARIABLE) or 0)
+    app = App(Provider(f"http://127.0.0.1:{port}", client_secret, accounts), latency)
     uvicorn.run(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
         lifespan="off", server_header=False, date_header=False,
@@ -200,12 +206,19 @@ def serve(port: int, client_secret: str, accounts_path: str | None) -> None:
 
 @contextmanager
 def running_provider(
-    port: int, client_secret: str, accounts: dict[str, list[str]] | None = None
+    port: int,
+    client_secret: str,
+    accounts: dict[str, list[str]] | None = None,
+    token_latency: float = 0.0,
 ) -> Iterator[str]:
     """The provider in a child process on ``port``, knowing ``accounts`` (email ->
-    groups); yields its issuer, always stopped."""
+    groups), its token endpoint answering ``token_latency`` seconds late (as one
+    across an ocean does, without spending CPU); yields its issuer, always stopped."""
     with _accounts_file(accounts or {}) as path:
-        env = {**os.environ, SECRET_VARIABLE: client_secret, ACCOUNTS_VARIABLE: path}
+        env = {
+            **os.environ, SECRET_VARIABLE: client_secret, ACCOUNTS_VARIABLE: path,
+            LATENCY_VARIABLE: str(token_latency),
+        }  # fmt: skip
         process = subprocess.Popen([sys.executable, __file__, str(port)], env=env)
         issuer = f"http://127.0.0.1:{port}"
         try:

@@ -27,8 +27,14 @@ run the database must hold exactly the rows its sign-ins leave in its org; a
 mismatch exits with status 1. The CPU each process spent per sign-in is printed
 too (hubgate's workers, the provider, this client).
 
+With ``--token-latency-ms`` the provider's token endpoint answers that late, as a
+real one over the internet does (50-300 ms), spending no CPU meanwhile: the figure
+then shows whether waiting on the provider holds up hubgate's workers (it must
+not: :mod:`hubgate.web.threads`). Raise ``--concurrency`` with it, since each
+browser then spends most of its sign-in waiting.
+
     .venv/bin/python bench/oidc.py [--seconds 2] [--sign-ins 1000] [--concurrency 16]
-        [--skip-validations] [--skip-saml]
+        [--skip-validations] [--skip-saml] [--token-latency-ms 0]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/hubgate_bench_oidc]
 """
 
@@ -382,6 +388,7 @@ class Run:
     sign_ins: int
     concurrency: int
     saml: bool
+    token_latency: float = 0.0
 
 
 def sign_ins(run: Run) -> bool:
@@ -393,7 +400,7 @@ def sign_ins(run: Run) -> bool:
     accounts = {p.email: list(p.groups) for p in oidc_warm + oidc_crowd}
     with (
         scratch_database(run.database_url) as url,
-        running_provider(free_port(), secret, accounts) as issuer,
+        running_provider(free_port(), secret, accounts, run.token_latency) as issuer,
     ):
         settings = load_settings(env="dev", database_url=url, allow_private_idp_urls=True)
         rt = build_runtime(settings)
@@ -407,7 +414,9 @@ def sign_ins(run: Run) -> bool:
             f"OIDC connection {connection} to bench/_oidc_provider.py on loopback "
             "(RS256 id_tokens signed per sign-in), SAML connection "
             f"{saml_connection} (IdP-initiated, responses signed beforehand)"
-        )
+            + (f"; the token endpoint answers {run.token_latency * 1000:.0f} ms late"
+               if run.token_latency else "")
+        )  # fmt: skip
         phases: dict[str, Phase] = {}
         with serve(url, workers=2) as base:
             for label, crowd in (("warm-up", oidc_warm), ("warm-up", oidc_warm)):
@@ -469,10 +478,17 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL URL to use (its schema is wiped)")
     parser.add_argument("--skip-validations", action="store_true")
     parser.add_argument("--skip-saml", action="store_true", help="no SAML figure")
+    parser.add_argument(
+        "--token-latency-ms", type=float, default=0.0,
+        help="the provider's token endpoint answers this late (no CPU spent)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not args.skip_validations:
         validations(args.seconds)
-    run = Run(args.database_url, args.sign_ins, args.concurrency, not args.skip_saml)
+    run = Run(
+        args.database_url, args.sign_ins, args.concurrency, not args.skip_saml,
+        args.token_latency_ms / 1000,
+    )  # fmt: skip
     if not sign_ins(run):
         sys.exit("the database does not hold the expected rows")
 
