@@ -83,11 +83,9 @@ def test_a_slow_token_endpoint_holds_no_request_thread(
     assert rt.settings.request_threads == 1
     connection_id = acme_connection(world, rt)
     params = provider.authorize(_start(client).headers["location"])
+    url, json_please = f"/sso/oidc/{connection_id}/callback", {"accept": "application/json"}
     callback_done, callback = _in_background(
-        lambda: client.get(
-            f"/sso/oidc/{connection_id}/callback", params=params,
-            headers={"accept": "application/json"},
-        )  # fmt: skip
+        lambda: client.get(url, params=params, headers=json_please)
     )
     assert stalled_token_endpoint.entered.wait(LIVENESS_SECONDS)
 
