@@ -41,7 +41,7 @@ from hubgate.sso.identity import Browser, Identity
 from hubgate.sso.login import SignedIn
 from hubgate.sso.states import ConnectionState
 
-__all__ = ["Caller", "OidcSignIn", "Outcome", "oidc", "policy", "saml"]
+__all__ = ["Caller", "OidcSignIn", "Outcome", "policy", "saml"]
 
 _RACE_RETRIES = 3
 _T = TypeVar("_T")
@@ -120,12 +120,6 @@ class OidcSignIn:
         """The org's policy and the session (or a test sign-in's Identity)."""
         verified, browser = answer
         return _conclude(self.rt, self.caller.actor, verified, browser)
-
-
-def oidc(rt: Runtime, caller: Caller, connection_id: int, params: Mapping[str, str]) -> Outcome:
-    """The redirect URI's three steps in a row, on the calling thread."""
-    steps = OidcSignIn(rt, caller, connection_id, params)
-    return steps.conclude(steps.verify(steps.spend()))
 
 
 def _browser(db: Session, rt: Runtime, caller: Caller, org_id: int) -> Browser:

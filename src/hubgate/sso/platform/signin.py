@@ -40,7 +40,7 @@ from hubgate.sso.oidc.flow import authorization_url, pkce
 from hubgate.sso.platform import github_flow, providers, rules
 from hubgate.sso.platform.providers import GithubConfig
 
-__all__ = ["Caller", "ProviderSignIn", "SignedIn", "callback", "start"]
+__all__ = ["Caller", "ProviderSignIn", "SignedIn", "start"]
 
 PENDING = "platform_state"
 STATE_TTL = timedelta(minutes=10)
@@ -111,11 +111,11 @@ def _verify(rt: Runtime, spent: _Spent, params: Mapping[str, str]) -> Identity:
 
 @dataclass(frozen=True, slots=True)
 class ProviderSignIn:
-    """The redirect URI's answer in three steps, as :class:`hubgate.sso.flows.signin.OidcSignIn`:
-    :meth:`spend` the state, :meth:`verify` the answer with the provider (the
-    network, no transaction open), :meth:`conclude` with the account. Every refusal
-    after the state is spent is audited in a transaction of its own, with the
-    Identity that arrived, if any."""
+    """The redirect URI's answer in three steps, as
+    :class:`hubgate.sso.flows.signin.OidcSignIn`: :meth:`spend` the state,
+    :meth:`verify` the answer with the provider (the network, no transaction open),
+    :meth:`conclude` with the account. Every refusal after the state is spent is
+    audited in a transaction of its own, with the Identity that arrived, if any."""
 
     rt: Runtime
     caller: Caller
@@ -143,12 +143,6 @@ class ProviderSignIn:
     def _refused(self, exc: HubgateError, identity: Identity | None) -> None:
         with self.rt.db.transaction() as db:
             _refused(db, self.caller.actor, self.provider_id, exc.code, identity)
-
-
-def callback(rt: Runtime, caller: Caller, provider_id: int, params: Mapping[str, str]) -> SignedIn:
-    """The redirect URI's three steps in a row, on the calling thread."""
-    steps = ProviderSignIn(rt, caller, provider_id, params)
-    return steps.conclude(steps.verify(steps.spend()))
 
 
 def _signed_in(
