@@ -22,6 +22,7 @@ from hubgate.web.context import Rt, client_address, trace_id
 from hubgate.web.pages.kit import render
 from hubgate.web.schemas import MAX_ROW_ID, RowId
 from hubgate.web.session_cookie import BROWSER_COOKIE
+from hubgate.web.threads import on_network_thread
 
 __all__ = ["router"]
 
@@ -30,7 +31,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.post("/sso/oidc/{connection_id}/backchannel-logout")
-def backchannel_logout(
+async def backchannel_logout(
     connection_id: str,
     request: Request,
     rt: Rt,
@@ -39,7 +40,13 @@ def backchannel_logout(
     """200 once a valid logout_token is taken, also when no session matched. The
     path and the field have no declared bounds so that any bad request still gets
     this JSON body, uncached: an id that is no row id names no connection, the
-    body limit bounds the field, and the flow refuses one over MAX_TOKEN first."""
+    body limit bounds the field, and the flow refuses one over MAX_TOKEN first.
+    On a network thread: the token's keys may have to be fetched
+    (:mod:`hubgate.web.threads`)."""
+    return await on_network_thread(_backchannel, connection_id, request, rt, logout_token)
+
+
+def _backchannel(connection_id: str, request: Request, rt: Rt, logout_token: str) -> Response:
     row_id = _row_id(connection_id)
     actor = Actor(
         label=f"oidc connection {row_id}",
