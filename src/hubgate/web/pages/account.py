@@ -24,6 +24,7 @@ from hubgate.web.context import trace_id as trace_of
 from hubgate.web.pages.kit import FORM_ERRORS, SignedIn, page_router, render, safe_next, see_other
 from hubgate.web.schemas import RowId
 from hubgate.web.session_cookie import set_browser_cookie
+from hubgate.web.threads import on_network_thread
 
 __all__ = ["router"]
 
@@ -172,10 +173,15 @@ def _email_first(
 
 
 @router.post("/logout")
-def logout(request: Request, rt: Rt, credential: CurrentCredential) -> Response:
+async def logout(request: Request, rt: Rt, credential: CurrentCredential) -> Response:
     """Sign out here, then on to the IdP when the session came from one that takes
     logout requests; it sends the browser back to a page that says where it was
-    signed out (:mod:`hubgate.web.protocols.logout`)."""
+    signed out (:mod:`hubgate.web.protocols.logout`). On a network thread: asking
+    the IdP may need its discovery document again (:mod:`hubgate.web.threads`)."""
+    return await on_network_thread(_logout, request, rt, credential)
+
+
+def _logout(request: Request, rt: Rt, credential: CurrentCredential) -> Response:
     response = see_other("/signed-out")
     browser_key = secrets.token_urlsafe(24)
     done = end_session(request, response, rt, credential, browser_key=browser_key)
