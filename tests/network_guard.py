@@ -1,4 +1,5 @@
-"""No network call while a database transaction is open (issue 18 item 2).
+"""No network call while a database transaction is open (issue 18 item 2), and
+none on a request thread.
 
 A slow IdP or DNS server must never hold a transaction open: on SQLite that holds
 the one writer lock of every worker. :func:`install` follows the root transaction
@@ -10,6 +11,12 @@ rest (SMTP, any other socket opened by name). While :data:`armed`, such a call
 made by a thread with a transaction open raises ``AssertionError("network call
 inside a transaction: ...")``, and is kept in :data:`violations` so that one
 swallowed by the code under test still fails the test (``tests/conftest.py``).
+
+A request thread (anyio's worker thread) may wait on the network only under
+:func:`hubgate.web.threads.network_wait`, the network threads' entry: a call made
+outside it holds one of the worker's few request threads for as long as the IdP
+or the DNS server takes, and raises ``AssertionError("network call on a request
+thread: ...")`` the same way.
 
 Test doubles that stand in for the fetcher call :func:`outbound` themselves.
 Nothing is allowed by name: the OIDC sign-in callback, the last caller that needed
@@ -75,10 +82,27 @@ def _exempt() -> bool:
     return any(module.startswith(_DRIVERS) for module, _ in _callers())
 
 
+_REQUEST_THREAD = "AnyIO worker thread"
+_NETWORK_WAIT = ("hubgate.web.threads", "network_wait")
+
+
+def on_request_thread() -> bool:
+    """Whether the calling thread serves a request outside a network step."""
+    if threading.current_thread().name != _REQUEST_THREAD:
+        return False
+    return _NETWORK_WAIT not in _callers()
+
+
 def outbound(what: str) -> None:
-    """Refuse ``what`` (a network call about to be made) if a transaction is open."""
-    if armed and in_transaction() and not _exempt():
-        message = f"network call inside a transaction: {what}"
+    """Refuse ``what`` (a network call about to be made) if a transaction is open or
+    it would hold a request thread."""
+    if not armed or _exempt():
+        return
+    where = "inside a transaction" if in_transaction() else None
+    if where is None and on_request_thread():
+        where = "on a request thread"
+    if where is not None:
+        message = f"network call {where}: {what}"
         violations.append(message)
         raise AssertionError(message)
 
