@@ -12,11 +12,11 @@ made by a thread with a transaction open raises ``AssertionError("network call
 inside a transaction: ...")``, and is kept in :data:`violations` so that one
 swallowed by the code under test still fails the test (``tests/conftest.py``).
 
-A request thread (anyio's worker thread) may wait on the network only under
-:func:`hubgate.web.threads.network_wait`, the network threads' entry: a call made
-outside it holds one of the worker's few request threads for as long as the IdP
-or the DNS server takes, and raises ``AssertionError("network call on a request
-thread: ...")`` the same way.
+A request thread (hubgate's own, or the anyio worker thread FastAPI runs a plain
+``def`` endpoint on) must not wait on the network: a call made there holds one of
+the worker's few request threads for as long as the IdP or the DNS server takes,
+and raises ``AssertionError("network call on a request thread: ...")`` the same
+way. The network threads of :mod:`hubgate.web.threads` are where such waits go.
 
 Test doubles that stand in for the fetcher call :func:`outbound` themselves.
 Nothing is allowed by name: the OIDC sign-in callback, the last caller that needed
@@ -38,6 +38,8 @@ import dns.resolver
 import httpx
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
+
+from hubgate.web.threads import REQUEST_THREAD_NAME
 
 __all__ = ["armed", "install", "outbound", "violations"]
 
@@ -82,15 +84,12 @@ def _exempt() -> bool:
     return any(module.startswith(_DRIVERS) for module, _ in _callers())
 
 
-_REQUEST_THREAD = "AnyIO worker thread"
-_NETWORK_WAIT = ("hubgate.web.threads", "network_wait")
+_REQUEST_THREADS = frozenset({REQUEST_THREAD_NAME, "AnyIO worker thread"})
 
 
 def on_request_thread() -> bool:
-    """Whether the calling thread serves a request outside a network step."""
-    if threading.current_thread().name != _REQUEST_THREAD:
-        return False
-    return _NETWORK_WAIT not in _callers()
+    """Whether the calling thread is one that serves requests."""
+    return threading.current_thread().name in _REQUEST_THREADS
 
 
 def outbound(what: str) -> None:

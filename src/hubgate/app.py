@@ -25,7 +25,7 @@ from hubgate.gate.usage import UsageCounter
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
-from hubgate.web import api, errors, ops, pages
+from hubgate.web import api, errors, ops, pages, threads
 from hubgate.web.api import docs as api_docs
 from hubgate.web.direct import DirectRoutes
 from hubgate.web.middleware import BodyLimit, Observe
@@ -64,12 +64,14 @@ class _Hubgate(FastAPI):
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run no more request threads than there are pooled connections, so threads
-    never queue for a connection while holding a request; run the instance's
-    background jobs (the mail sender, ...) on a worker thread of their own, and
-    the token usage flusher on another, so a slow mail server never holds it
-    back; at shutdown, flush the usage counted since its last run and retire this
-    worker's live gauges (:func:`hubgate.metrics.forget_this_process`).
+    """Run ``request_threads`` request threads (:mod:`hubgate.web.threads`) and as
+    many of anyio's for FastAPI's plain ``def`` routes: no more than the pool's
+    connections with its overflow, so threads never queue for a connection while
+    holding a request; run the instance's background jobs (the mail sender, ...)
+    on a worker thread of their own, and the token usage flusher on another, so a
+    slow mail server never holds it back; at shutdown, flush the usage counted
+    since its last run and retire this worker's live gauges
+    (:func:`hubgate.metrics.forget_this_process`).
 
     What start-up built (about 200,000 objects: modules, routes, templates) lives
     as long as the process, so the first app of a process freezes it out of the
@@ -78,6 +80,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _freeze_start_up()
     runtime: Runtime = app.state.runtime
     to_thread.current_default_thread_limiter().total_tokens = runtime.settings.request_threads
+    threads.set_request_threads(runtime.settings.request_threads)
     jobs = background_jobs(runtime)
     app.state.worker = Worker(jobs) if jobs else None
     flusher = _usage_flusher(runtime, app.state.usage)

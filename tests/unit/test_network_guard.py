@@ -1,6 +1,6 @@
 """The guard of tests/network_guard.py: an outbound call made while a transaction
-is open, or on a request thread outside a network step, fails; the same call
-outside them goes through."""
+is open, or on a request thread, fails; the same call outside them (on a network
+thread) goes through."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from anyio import to_thread
 from hubgate.errors import BadRequest
 from hubgate.runtime import Runtime
 from hubgate.sso import domains, fetch
-from hubgate.web.threads import network_wait
+from hubgate.web.threads import on_network_thread, on_request_thread
 from tests import network_guard
 
 
@@ -87,25 +87,30 @@ def test_a_refusal_the_code_swallows_is_still_recorded(rt: Runtime) -> None:
     network_guard.violations.clear()
 
 
-def _on_a_request_thread(call: Any) -> Any:
-    """``call()`` on one of anyio's worker threads, as FastAPI runs a ``def`` endpoint."""
-    return anyio.run(to_thread.run_sync, call)
+@pytest.mark.parametrize(
+    "request_thread",
+    [on_request_thread, to_thread.run_sync],
+    ids=["hubgate's request thread", "anyio's, as FastAPI runs a def endpoint"],
+)
+def test_the_fetcher_on_a_request_thread_fails(
+    refused_network: list[str], request_thread: Any
+) -> None:
+    def fetched() -> bytes:
+        return fetch.fetch("https://idp.example/jwks", allow_private=True)
 
-
-def test_the_fetcher_on_a_request_thread_fails(refused_network: list[str]) -> None:
     with pytest.raises(AssertionError, match="network call on a request thread: getaddrinfo"):
-        _on_a_request_thread(lambda: fetch.fetch("https://idp.example/jwks", allow_private=True))
+        anyio.run(request_thread, fetched)
     assert refused_network == []
     network_guard.violations.clear()
 
 
 def test_on_a_network_thread_the_call_goes_through(refused_network: list[str]) -> None:
-    """The same fetch under :func:`hubgate.web.threads.network_wait` reaches the
-    (refused) network: the fetcher answers its own clear error, the guard none."""
+    """The same fetch on a network thread reaches the (refused) network: the
+    fetcher answers its own clear error, the guard none."""
 
     def fetched() -> bytes:
-        return network_wait(lambda: fetch.fetch("http://127.0.0.1:9/jwks", allow_private=True))
+        return fetch.fetch("http://127.0.0.1:9/jwks", allow_private=True)
 
     with pytest.raises(BadRequest, match="Could not reach"):
-        _on_a_request_thread(fetched)
+        anyio.run(on_network_thread, fetched)
     assert refused_network == ["127.0.0.1"] and network_guard.violations == []

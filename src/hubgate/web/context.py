@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from hubgate.access import Principal
 from hubgate.accounts import sessions
@@ -18,6 +17,7 @@ from hubgate.gate import credentials
 from hubgate.orgs import service
 from hubgate.principals import ANONYMOUS, Credential, principal_for
 from hubgate.runtime import Runtime
+from hubgate.web.threads import on_request_thread
 
 __all__ = ["CurrentCredential", "CurrentUser", "Rt", "actor_of", "client_address"]
 
@@ -69,7 +69,7 @@ async def get_credential(request: Request, rt: Rt) -> Credential:
     if request.headers.get("authorization") is None and not request.cookies.get(sessions.COOKIE):
         credential = ANONYMOUS
     else:
-        credential = await run_in_threadpool(_resolve, rt, request)
+        credential = await on_request_thread(_resolve, rt, request)
     request.state.credential = credential
     return credential
 

@@ -16,6 +16,7 @@ metrics, body limit, security headers) is the same for both ways in.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubgate.runtime import Runtime
 from hubgate.web.context import get_credential, get_runtime
+from hubgate.web.threads import on_request_thread
 
 __all__ = ["DirectRoute", "DirectRoutes", "Served", "serve_endpoint"]
 
@@ -76,7 +77,7 @@ def serve_endpoint(
     request: Request, endpoint: Callable[..., Response | Awaitable[Response]], **params: Any
 ) -> Served:
     """What FastAPI does for a route taking ``request``, ``rt`` and ``credential``:
-    resolve the credential, then run the endpoint, a plain ``def`` one on a worker
+    resolve the credential, then run the endpoint, a plain ``def`` one on a request
     thread."""
 
     async def served() -> Response:
@@ -86,7 +87,7 @@ def serve_endpoint(
         if inspect.iscoroutinefunction(endpoint):
             answer: Response = await endpoint(**arguments)
             return answer
-        return await run_in_threadpool(endpoint, **arguments)  # type: ignore[arg-type]
+        return await on_request_thread(functools.partial(endpoint, **arguments))  # type: ignore[arg-type]
 
     return served()
 

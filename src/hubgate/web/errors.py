@@ -12,7 +12,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hubgate import audit
@@ -33,6 +32,7 @@ from hubgate.principals import ANONYMOUS
 from hubgate.web import csrf
 from hubgate.web.context import actor_of, trace_id
 from hubgate.web.pages.kit import viewer
+from hubgate.web.threads import on_request_thread
 
 __all__ = ["install"]
 
@@ -114,7 +114,7 @@ def respond(request: Request, error: HubgateError) -> Response:
 async def _hubgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubgateError)
     if exc.to_audit:
-        await run_in_threadpool(_audit_refusal, request, exc)
+        await on_request_thread(_audit_refusal, request, exc)
     return respond(request, exc)
 
 

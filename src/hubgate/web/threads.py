@@ -1,10 +1,12 @@
 """Where a request's blocking work runs: on a request thread, or on a network thread.
 
-Request threads run what needs the database and the CPU. FastAPI runs every plain
-``def`` endpoint and dependency on them, as many at once as
-``Settings.request_threads``: one per worker on SQLite, four on PostgreSQL. That
+Request threads run what needs the database and the CPU, as many at once per
+worker as ``Settings.request_threads``: one on SQLite, four on PostgreSQL. That
 few, because a worker's Python runs under one GIL anyway: more threads only pass
-it back and forth.
+it back and forth. hubgate's own hops (a sign-in's steps, the credential behind a
+cookie or token, the gate's decisions) go to :func:`on_request_thread`; FastAPI
+runs its plain ``def`` endpoints and dependencies on anyio's worker threads,
+limited to the same number (``hubgate.app``).
 
 Waiting on an identity provider (a token exchange, its keys and userinfo, a
 discovery or metadata document, a DNS answer) runs on a network thread instead
@@ -16,27 +18,124 @@ queued behind them (``bench/oidc.py --token-latency-ms 100``).
 
 A sign-in's callback is therefore split into steps (:class:`Steps`), and
 :func:`in_steps` runs each where it belongs.
+
+Both kinds of thread are :class:`Threads`: a queue the event loop puts a job on
+and a few threads that answer through the loop's own wake-up. anyio's
+``to_thread.run_sync`` does the same behind cancel scopes, a capacity limiter and
+a look-up of the running async library; the event loop's side of it cost a sixth
+of hubgate's CPU per OIDC sign-in (four hops), and the sign-ins ran a fifth
+faster without it (bench/oidc.py, the same two workers taking turns).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import queue
+import threading
 from collections.abc import Callable
-from typing import Protocol, TypeVar, TypeVarTuple, Unpack
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
-from anyio import CapacityLimiter, to_thread
-from anyio.lowlevel import RunVar
-
-__all__ = ["NETWORK_THREADS", "Steps", "in_steps", "network_wait", "on_network_thread"]
+__all__ = [
+    "NETWORK_THREADS",
+    "NETWORK_THREAD_NAME",
+    "REQUEST_THREAD_NAME",
+    "Steps",
+    "Threads",
+    "in_steps",
+    "on_network_thread",
+    "on_request_thread",
+    "set_request_threads",
+]
 
 NETWORK_THREADS = 32
 """Network waits at once per worker; more wait for one of these threads."""
+REQUEST_THREAD_NAME = "hubgate request thread"
+NETWORK_THREAD_NAME = "hubgate network thread"
 
-_LIMITER: RunVar[CapacityLimiter] = RunVar("hubgate_network_threads")
 _T = TypeVar("_T")
 _Args = TypeVarTuple("_Args")
 _Spent = TypeVar("_Spent")
 _Answer = TypeVar("_Answer")
 _Done_co = TypeVar("_Done_co", covariant=True)
+
+_Job = tuple[
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[Any]",
+    contextvars.Context,
+    Callable[..., Any],
+    tuple[Any, ...],
+]
+
+
+class Threads:
+    """Up to ``size`` threads of this process, started as jobs need them and kept
+    for the next ones, running jobs in the order they came.
+
+    A job runs in a copy of the caller's context (its trace id, as anyio does).
+    A caller cancelled while its job runs (the server shutting down) stops waiting;
+    the job runs to its end, as a transaction under way must.
+    """
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name
+        self.size = size
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = 0
+        self._unfinished = 0
+
+    async def run(self, function: Callable[[Unpack[_Args]], _T], *args: *_Args) -> _T:
+        """``function(*args)`` on one of these threads; its answer or its exception."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        with self._lock:
+            self._unfinished += 1
+            grow = self._unfinished > self._started and self._started < self.size
+            if grow:
+                self._started += 1
+        self._jobs.put((loop, future, contextvars.copy_context(), function, args))
+        if grow:
+            threading.Thread(target=self._serve, name=self.name, daemon=True).start()
+        return await future
+
+    def _serve(self) -> None:
+        while True:
+            loop, future, context, function, args = self._jobs.get()
+            try:
+                outcome: tuple[Callable[..., None], Any] = (_answer, context.run(function, *args))
+            except BaseException as exc:  # noqa: BLE001 -- it belongs to the caller
+                outcome = (_raise, exc)
+            try:
+                loop.call_soon_threadsafe(outcome[0], future, outcome[1])
+            except RuntimeError:  # the loop closed meanwhile: nobody is waiting
+                pass
+            del loop, future, context, function, args, outcome
+            with self._lock:
+                self._unfinished -= 1
+                if self._started > self.size:  # fewer were asked for meanwhile
+                    self._started -= 1
+                    return
+
+
+def _answer(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _raise(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(RuntimeError(exc) if isinstance(exc, StopIteration) else exc)
+
+
+_REQUEST = Threads(REQUEST_THREAD_NAME, 1)
+_NETWORK = Threads(NETWORK_THREAD_NAME, NETWORK_THREADS)
+
+
+def set_request_threads(count: int) -> None:
+    """How many request threads this process runs (its app's ``request_threads``);
+    threads beyond that end after their job."""
+    _REQUEST.size = count
 
 
 class Steps(Protocol[_Spent, _Answer, _Done_co]):
@@ -53,27 +152,16 @@ class Steps(Protocol[_Spent, _Answer, _Done_co]):
 
 async def in_steps(steps: Steps[_Spent, _Answer, _Done_co]) -> _Done_co:
     """Spend and conclude on request threads; verify on a network thread."""
-    spent = await to_thread.run_sync(steps.spend)
-    answer = await on_network_thread(steps.verify, spent)
-    return await to_thread.run_sync(steps.conclude, answer)
+    spent = await _REQUEST.run(steps.spend)
+    answer = await _NETWORK.run(steps.verify, spent)
+    return await _REQUEST.run(steps.conclude, answer)
+
+
+async def on_request_thread(function: Callable[[Unpack[_Args]], _T], *args: *_Args) -> _T:
+    """``function(*args)`` on one of this worker's request threads."""
+    return await _REQUEST.run(function, *args)
 
 
 async def on_network_thread(function: Callable[[Unpack[_Args]], _T], *args: *_Args) -> _T:
     """``function(*args)`` on one of this worker's network threads."""
-    return await to_thread.run_sync(network_wait, function, *args, limiter=_limiter())
-
-
-def network_wait(function: Callable[[Unpack[_Args]], _T], *args: *_Args) -> _T:
-    """``function(*args)``: the frame that marks a network thread's work, which the
-    test suite's guard looks for (a network call on a request thread outside it
-    fails the test, tests/network_guard.py)."""
-    return function(*args)
-
-
-def _limiter() -> CapacityLimiter:
-    try:
-        return _LIMITER.get()
-    except LookupError:
-        limiter = CapacityLimiter(NETWORK_THREADS)
-        _LIMITER.set(limiter)
-        return limiter
+    return await _NETWORK.run(function, *args)

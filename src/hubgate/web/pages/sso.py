@@ -13,7 +13,6 @@ from urllib.parse import quote
 from fastapi import Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from hubgate.access import OrgRole, TeamRole
 from hubgate.accounts import users
@@ -46,7 +45,7 @@ from hubgate.web.context import Rt, actor_of
 from hubgate.web.pages import sign_in_chart
 from hubgate.web.pages.kit import SignedIn, org_context, org_scope, page_router, render, see_other
 from hubgate.web.schemas import RowId
-from hubgate.web.threads import on_network_thread
+from hubgate.web.threads import on_network_thread, on_request_thread
 
 __all__ = ["router"]
 
@@ -364,7 +363,7 @@ async def domain_action(
     done = f"domain-{verb}"
     if verb == "verify":  # the DNS lookup, on a network thread (hubgate.web.threads)
         return await on_network_thread(_attempt, request, rt, credential, org, done, verify)
-    return await run_in_threadpool(_act, request, rt, credential, org, done, action)
+    return await on_request_thread(_act, request, rt, credential, org, done, action)
 
 
 def _parse(lines: str, parts: int) -> list[list[str]]:

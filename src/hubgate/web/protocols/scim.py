@@ -21,7 +21,6 @@ from scim2_models import (
     User,
 )
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from hubgate import bounded_json
 from hubgate.audit import Actor
@@ -32,6 +31,7 @@ from hubgate.scim import discovery, documents
 from hubgate.scim.documents import GroupRecord, UserRecord
 from hubgate.scim.errors import InvalidSyntax, InvalidValue, ScimNotFound
 from hubgate.web.context import Rt, client_address, trace_id
+from hubgate.web.threads import on_request_thread
 
 __all__ = ["MEDIA_TYPE", "router"]
 
@@ -69,11 +69,11 @@ class Call:
         self.raw = b""
 
     async def run(self, work: Callable[[Session, Org, Actor], Response]) -> Response:
-        """``work`` in a worker thread, never on the event loop, which serves every
+        """``work`` on a request thread, never on the event loop, which serves every
         other request of this process meanwhile. One SCIM transaction runs at a
         time per process; each still takes one of the request threads."""
         async with _ONE_AT_A_TIME:
-            return await run_in_threadpool(self._transaction, work)
+            return await on_request_thread(self._transaction, work)
 
     def _transaction(self, work: Callable[[Session, Org, Actor], Response]) -> Response:
         with self.rt.db.transaction() as db:
