@@ -172,7 +172,9 @@ class Settings(BaseSettings):
 
     @property
     def request_threads(self) -> int:
-        """Database connections per process, and as many request threads.
+        """Database connections per process, and as many request threads of
+        hubgate's own and of anyio's for FastAPI's ``def`` routes (the pool
+        overflows to twice this).
 
         Request work is mostly CPU under one GIL, so more threads than this only
         trade the GIL back and forth; waits on identity providers run on network

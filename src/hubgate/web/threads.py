@@ -23,8 +23,8 @@ Both kinds of thread are :class:`Threads`: a queue the event loop puts a job on
 and a few threads that answer through the loop's own wake-up. anyio's
 ``to_thread.run_sync`` does the same behind cancel scopes, a capacity limiter and
 a look-up of the running async library; the event loop's side of it cost a sixth
-of hubgate's CPU per OIDC sign-in (four hops), and the sign-ins ran a fifth
-faster without it (bench/oidc.py, the same two workers taking turns).
+of hubgate's CPU per OIDC sign-in (four hops), and complete sign-ins ran 18%
+faster without it (bench/oidc.py's sign-ins, old and new servers taking turns).
 """
 
 from __future__ import annotations
