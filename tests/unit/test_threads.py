@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import threading
 
 import anyio
@@ -167,3 +168,25 @@ def test_a_job_whose_caller_is_gone_leaves_the_thread_serving() -> None:
     anyio.run(abandon)  # its loop is closed now
     released.set()
     assert anyio.run(pool.run, str, "next") == "next"
+
+
+def test_a_forked_child_starts_threads_of_its_own() -> None:
+    """A child forked after the parent's threads started has none of them; its
+    first job must not wait for a thread that is not there."""
+    pool = Threads("forked", 1)
+    assert anyio.run(pool.run, str, "parent") == "parent"
+    child = os.fork()
+    if child == 0:  # pragma: no cover -- the child reports through its exit status
+        ok = False
+        try:
+            ok = anyio.run(_within, pool, LIVENESS_SECONDS) == "child"
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+async def _within(pool: Threads, seconds: float) -> str | None:
+    with anyio.move_on_after(seconds):
+        return await pool.run(str, "child")
+    return None

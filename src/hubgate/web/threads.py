@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -80,6 +81,11 @@ class Threads:
     def __init__(self, name: str, size: int) -> None:
         self.name = name
         self.size = size
+        self._empty()
+        os.register_at_fork(after_in_child=self._empty)
+
+    def _empty(self) -> None:
+        """No jobs and no threads: a forked child has none of its parent's threads."""
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started = 0
