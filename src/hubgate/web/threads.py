@@ -3,10 +3,10 @@
 Request threads run what needs the database and the CPU, as many at once per
 worker as ``Settings.request_threads``: one on SQLite, four on PostgreSQL. That
 few, because a worker's Python runs under one GIL anyway: more threads only pass
-it back and forth. hubgate's own hops (a sign-in's steps, the credential behind a
-cookie or token, the gate's decisions) go to :func:`on_request_thread`; FastAPI
-runs its plain ``def`` endpoints and dependencies on anyio's worker threads,
-limited to the same number (``hubgate.app``).
+it back and forth. The web layer's own hops (a sign-in's steps and routes, the
+credential behind a cookie or token, SCIM) go to :func:`on_request_thread`;
+FastAPI runs its plain ``def`` endpoints and dependencies, and the gate its
+decisions, on anyio's worker threads, limited to the same number (``hubgate.app``).
 
 Waiting on an identity provider (a token exchange, its keys and userinfo, a
 discovery or metadata document, a DNS answer) runs on a network thread instead
