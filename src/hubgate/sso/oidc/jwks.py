@@ -73,21 +73,35 @@ class JwksCache:
 
     def keys_for(self, jwks_uri: str, kid: str | None, now: datetime) -> KeySet:
         """The key set, refetched if stale, or (once per cooldown) if ``kid`` is unknown."""
+        keys = self.cached(jwks_uri, kid, now)
+        if keys is None:
+            keys = self.refreshed(jwks_uri, self._fetch(jwks_uri), now)
+        return keys
+
+    def cached(self, jwks_uri: str, kid: str | None, now: datetime) -> KeySet | None:
+        """The key set as kept, or ``None`` when it must be fetched first (then given
+        to :meth:`refreshed`): stale, or (once per cooldown) without ``kid``. The
+        fetch is the caller's, made without this cache's lock held."""
         with self._lock:
             entry = self._entries.get(jwks_uri)
             if entry is None or now - entry.fetched_at >= self._max_age:
-                return self._refresh(jwks_uri, now)
+                return None
             if kid is not None and not _has(entry.keys, kid) and self._may_retry(entry, now):
-                return self._refresh(jwks_uri, now, missed=True)
+                return None
             return entry.keys
+
+    def refreshed(self, jwks_uri: str, document: bytes, now: datetime) -> KeySet:
+        """The key set in ``document``, fetched because :meth:`cached` said so, kept;
+        a refetch of a fresh set (for an unknown kid) starts its cooldown."""
+        keys = parse_jwks(document)
+        with self._lock:
+            entry = self._entries.get(jwks_uri)
+            missed = entry is not None and now - entry.fetched_at < self._max_age
+            self._entries[jwks_uri] = _Entry(keys, now, now if missed else None)
+        return keys
 
     def _may_retry(self, entry: _Entry, now: datetime) -> bool:
         return entry.missed_at is None or now - entry.missed_at >= self._cooldown
-
-    def _refresh(self, jwks_uri: str, now: datetime, *, missed: bool = False) -> KeySet:
-        keys = parse_jwks(self._fetch(jwks_uri))
-        self._entries[jwks_uri] = _Entry(keys, now, now if missed else None)
-        return keys
 
 
 def _has(keys: KeySet, kid: str) -> bool:
