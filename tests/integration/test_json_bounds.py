@@ -27,7 +27,9 @@ from tests.integration.test_oidc_flow import (
     Provider,
     _callback,
     _start,
+    answer_fetches,
     install,
+    on_loop,
 )
 from tests.integration.test_scim import ERROR, MEDIA, Scim, scim_for, user_body
 
@@ -138,8 +140,7 @@ def _answering(monkeypatch: pytest.MonkeyPatch, idp: Provider, suffix: str, body
     def fetch(url: str, **options: Any) -> bytes:
         return body if url.endswith(suffix) else idp.fetch(url, **options)
 
-    monkeypatch.setattr(oidc_flow, "fetch", fetch)
-    monkeypatch.setattr(connections, "fetch", fetch)
+    answer_fetches(monkeypatch, fetch)
 
 
 def _refused(client: TestClient, rt: Runtime, connection: int, idp: Provider) -> str:
@@ -161,7 +162,7 @@ def test_a_nested_token_answer_is_an_audited_refusal(
     client: TestClient, rt: Runtime, idp: Provider, connection: int,
     monkeypatch: pytest.MonkeyPatch, body: bytes,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(oidc_flow, "post_form", lambda url, form, **_: body)
+    monkeypatch.setattr(oidc_flow, "post_form_on_loop", on_loop(lambda url, form, **_: body))
     assert _refused(client, rt, connection, idp) == "oidc_token_exchange_failed"
 
 
@@ -193,7 +194,7 @@ def test_an_id_token_with_a_nested_header_is_an_audited_refusal(
     header = _segment(b'{"alg":"RS256","x":' + b"[" * 5000 + b"]" * 5000 + b"}")
     token = f"{header}.{_segment(b'{}')}.c2ln"
     answer = json.dumps({"id_token": token, "access_token": "at"}).encode()
-    monkeypatch.setattr(oidc_flow, "post_form", lambda url, form, **_: answer)
+    monkeypatch.setattr(oidc_flow, "post_form_on_loop", on_loop(lambda url, form, **_: answer))
     assert _refused(client, rt, connection, idp) == "oidc_token_malformed"
 
 

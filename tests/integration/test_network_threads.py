@@ -1,10 +1,11 @@
-"""A provider's slow answer holds a network thread, never the worker's request thread
-(:mod:`hubgate.web.threads`): with one request thread, as SQLite runs, another
-browser's sign-in starts while a callback waits on the token endpoint, and an admin's
-DNS lookup does not hold it either."""
+"""A provider's slow answer is awaited on the event loop or on a network thread,
+never on the worker's request thread (:mod:`hubgate.web.threads`): with one request
+thread, as SQLite runs, another browser's sign-in starts while a callback waits on
+the token endpoint, and an admin's DNS lookup does not hold it either."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -49,14 +50,23 @@ class Stall:
             raise AssertionError("the stalled call was never released")
         return self.call(*args, **options)
 
+    async def awaited(self, *args: Any, **options: Any) -> bytes:
+        """The same stall for a call awaited on the event loop, which goes on
+        serving other requests meanwhile."""
+        self.entered.set()
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, self.released.wait, LIVENESS_SECONDS * 3):
+            raise AssertionError("the stalled call was never released")
+        return self.call(*args, **options)
+
     def release(self) -> None:
         self.released.set()
 
 
 @pytest.fixture
 def stalled_token_endpoint(provider: Provider, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stall]:
-    stall = Stall(oidc_flow.post_form)
-    monkeypatch.setattr(oidc_flow, "post_form", stall)
+    stall = Stall(oidc_flow.post_form)  # the provider's, awaited on the event loop
+    monkeypatch.setattr(oidc_flow, "post_form_on_loop", stall.awaited)
     yield stall
     stall.release()
 

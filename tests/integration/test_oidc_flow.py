@@ -8,7 +8,7 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -97,10 +97,27 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Provider:
         return fake.token(form)
 
     monkeypatch.setattr(oidc_flow, "post_form", post_form)
-    monkeypatch.setattr(oidc_flow, "fetch", fake.fetch)
-    monkeypatch.setattr(connections, "fetch", fake.fetch)
+    monkeypatch.setattr(oidc_flow, "post_form_on_loop", on_loop(post_form))
+    answer_fetches(monkeypatch, fake.fetch)
     monkeypatch.setattr(oidc_flow, "_KEYS", {})
     return fake
+
+
+def answer_fetches(monkeypatch: pytest.MonkeyPatch, fetch: Callable[..., bytes]) -> None:
+    """``fetch`` answers every GET to the provider: discovery, keys and userinfo,
+    from a network thread or awaited on the event loop."""
+    monkeypatch.setattr(oidc_flow, "fetch", fetch)
+    monkeypatch.setattr(oidc_flow, "get_on_loop", on_loop(fetch))
+    monkeypatch.setattr(connections, "fetch", fetch)
+
+
+def on_loop(call: Callable[..., bytes]) -> Callable[..., Awaitable[bytes]]:
+    """``call`` as the event loop's fetcher (:mod:`hubgate.sso.fetch_loop`) is called."""
+
+    async def awaited(*args: Any, **options: Any) -> bytes:
+        return call(*args, **options)
+
+    return awaited
 
 
 @pytest.fixture

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import os
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack, cast
 
 __all__ = [
     "NETWORK_THREADS",
@@ -147,19 +148,24 @@ def set_request_threads(count: int) -> None:
 class Steps(Protocol[_Spent, _Answer, _Done_co]):
     """A sign-in's callback: ``spend`` its one-time state (the database), ``verify``
     the answer with the provider (the network, no transaction open), ``conclude``
-    with the account and the session (the database)."""
+    with the account and the session (the database). ``verify`` is a coroutine
+    when it awaits the provider on the event loop, else a plain function."""
 
     def spend(self) -> _Spent: ...
 
-    def verify(self, spent: _Spent, /) -> _Answer: ...
+    def verify(self, spent: _Spent, /) -> _Answer | Awaitable[_Answer]: ...
 
     def conclude(self, answer: _Answer, /) -> _Done_co: ...
 
 
 async def in_steps(steps: Steps[_Spent, _Answer, _Done_co]) -> _Done_co:
-    """Spend and conclude on request threads; verify on a network thread."""
+    """Spend and conclude on request threads; verify on the event loop when it is
+    a coroutine, else on a network thread."""
     spent = await _REQUEST.run(steps.spend)
-    answer = await _NETWORK.run(steps.verify, spent)
+    if inspect.iscoroutinefunction(steps.verify):
+        answer = await cast(Callable[[_Spent], Awaitable[_Answer]], steps.verify)(spent)
+    else:
+        answer = await _NETWORK.run(cast(Callable[[_Spent], _Answer], steps.verify), spent)
     return await _REQUEST.run(steps.conclude, answer)
 
 

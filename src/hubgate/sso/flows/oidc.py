@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
 from hubgate import bounded_json, store
@@ -19,8 +20,9 @@ from hubgate.errors import BadRequest
 from hubgate.runtime import Runtime
 from hubgate.sso import connections
 from hubgate.sso.fetch import fetch, post_form
+from hubgate.sso.fetch_loop import get as get_on_loop
+from hubgate.sso.fetch_loop import post_form as post_form_on_loop
 from hubgate.sso.flows.started import Started
-from hubgate.sso.flows.verified import Verified
 from hubgate.sso.identity import Identity
 from hubgate.sso.oidc import errors
 from hubgate.sso.oidc.config import OidcConfig
@@ -34,7 +36,7 @@ from hubgate.sso.oidc.flow import (
 from hubgate.sso.oidc.id_token import Expected, protected_header, validate_id_token
 from hubgate.sso.oidc.jwks import JwksCache
 
-__all__ = ["Taken", "finish", "start", "take", "verify"]
+__all__ = ["Taken", "start", "take", "verify", "verify_on_loop"]
 
 PENDING = "oidc_state"
 STATE_TTL = timedelta(minutes=10)
@@ -99,19 +101,13 @@ def take(
     )  # fmt: skip
 
 
-def finish(rt: Runtime, taken: Taken, params: Mapping[str, str]) -> Verified:
-    """The provider's answer, then the tokens, keys and userinfo: network calls, made
-    with no transaction open."""
-    identity = verify(rt, taken.config, params, taken.verifier, taken.nonce)
-    return Verified(taken.connection, identity, taken.next)
-
-
 def verify(
     rt: Runtime, config: OidcConfig, params: Mapping[str, str], verifier: str, nonce: str
 ) -> Identity:
     """The provider's answer to a spent state: checked, exchanged for tokens, the
     id_token validated, userinfo read when claims are missing. Network calls, made
-    with no transaction open; shared by org connections and platform providers."""
+    with no transaction open, on a network thread (platform providers' sign-ins);
+    an org connection's sign-in awaits :func:`verify_on_loop` instead."""
     _check_response(config, params)
     tokens = _exchange(rt, config, params["code"], verifier)
     claims = _validate(rt, config, tokens, nonce)
@@ -145,13 +141,54 @@ def _check_response(config: OidcConfig, params: Mapping[str, str]) -> None:
         raise errors.TokenExchangeFailed("The provider sent no authorization code.")
 
 
+async def verify_on_loop(
+    rt: Runtime, config: OidcConfig, params: Mapping[str, str], verifier: str, nonce: str
+) -> Identity:
+    """:func:`verify`, awaiting the provider on the event loop
+    (:mod:`hubgate.sso.fetch_loop`): no thread waits for it. The checks are the same
+    functions, in the same order."""
+    _check_response(config, params)
+    request = token_request(config, params["code"], verifier, rt.now())
+    allow = rt.settings.allow_private_idp_urls
+    try:
+        body = await post_form_on_loop(
+            request.url, request.form, allow_private=allow, auth=request.auth
+        )
+    except BadRequest as exc:
+        raise errors.TokenExchangeFailed() from exc
+    tokens = _tokens(body)
+    token, header, kid = _id_token(tokens)
+    keys = _jwks(rt).cached(config.provider.jwks_uri, kid, rt.now())
+    if keys is None:
+        document = await get_on_loop(config.provider.jwks_uri, allow_private=allow)
+        keys = _jwks(rt).refreshed(config.provider.jwks_uri, document, rt.now())
+    claims = _claims(rt, config, token, header, keys, nonce)
+    userinfo = None
+    access, endpoint = tokens.get("access_token"), config.provider.userinfo_endpoint
+    if needs_userinfo(config, claims) and isinstance(access, str) and endpoint is not None:
+        try:
+            answer = await get_on_loop(endpoint, allow_private=allow, headers=_bearer(access))
+        except BadRequest as exc:
+            raise _userinfo_unusable() from exc
+        userinfo = _userinfo_answer(answer)
+    return identity_from(config, claims, userinfo, token)
+
+
 def _exchange(rt: Runtime, config: OidcConfig, code: str, verifier: str) -> dict[str, Any]:
     request = token_request(config, code, verifier, rt.now())
     allow = rt.settings.allow_private_idp_urls
     try:
         body = post_form(request.url, request.form, allow_private=allow, auth=request.auth)
+    except BadRequest as exc:
+        raise errors.TokenExchangeFailed() from exc
+    return _tokens(body)
+
+
+def _tokens(body: bytes) -> dict[str, Any]:
+    """The token endpoint's answer, with its id_token."""
+    try:
         answer: Any = bounded_json.loads(body)
-    except (BadRequest, ValueError) as exc:
+    except (BadRequest, ValueError) as exc:  # refused by its bounds, or not JSON
         raise errors.TokenExchangeFailed() from exc
     if not isinstance(answer, dict) or not isinstance(answer.get("id_token"), str):
         error = answer.get("error") if isinstance(answer, dict) else None
@@ -164,12 +201,28 @@ def _validate(
 ) -> dict[str, Any]:
     """The id_token's header first (a malformed token is refused before any key set
     is fetched), then the key set its ``kid`` needs, then the token."""
-    token = tokens["id_token"]
+    token, header, kid = _id_token(tokens)
+    keys = _jwks(rt).keys_for(config.provider.jwks_uri, kid, rt.now())
+    return _claims(rt, config, token, header, keys, nonce)
+
+
+def _id_token(tokens: dict[str, Any]) -> tuple[str, Mapping[str, Any], str | None]:
+    """The id_token, its protected header (checked before any key set is fetched)
+    and the ``kid`` it names."""
+    token: str = tokens["id_token"]
     header = protected_header(token)
     kid = header.get("kid")
-    keys = _jwks(rt).keys_for(
-        config.provider.jwks_uri, kid if isinstance(kid, str) else None, rt.now()
-    )
+    return token, header, kid if isinstance(kid, str) else None
+
+
+def _claims(
+    rt: Runtime,
+    config: OidcConfig,
+    token: str,
+    header: Mapping[str, Any],
+    keys: KeySet,
+    nonce: str,
+) -> dict[str, Any]:
     expected = Expected(
         config.provider.issuer, config.client_id, nonce, config.algorithms, rt.now(),
         config.clock_skew,
@@ -182,11 +235,25 @@ def _userinfo(rt: Runtime, config: OidcConfig, tokens: dict[str, Any]) -> dict[s
     endpoint = config.provider.userinfo_endpoint
     if not isinstance(access, str) or endpoint is None:
         return None
-    headers = {"Authorization": f"Bearer {access}", "Accept": "application/json"}
+    allow = rt.settings.allow_private_idp_urls
     try:
-        answer: Any = bounded_json.loads(
-            fetch(endpoint, allow_private=rt.settings.allow_private_idp_urls, headers=headers)
-        )
+        answer = fetch(endpoint, allow_private=allow, headers=_bearer(access))
+    except BadRequest as exc:
+        raise _userinfo_unusable() from exc
+    return _userinfo_answer(answer)
+
+
+def _bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+
+
+def _userinfo_answer(body: bytes) -> dict[str, Any] | None:
+    try:
+        answer: Any = bounded_json.loads(body)
     except (BadRequest, ValueError) as exc:
-        raise errors.UserinfoMismatch("The userinfo endpoint did not answer usable JSON.") from exc
+        raise _userinfo_unusable() from exc
     return answer if isinstance(answer, dict) else None
+
+
+def _userinfo_unusable() -> errors.UserinfoMismatch:
+    return errors.UserinfoMismatch("The userinfo endpoint did not answer usable JSON.")

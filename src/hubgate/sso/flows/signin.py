@@ -7,9 +7,9 @@
    lost race) can make a spent answer usable again.
 2. **Verify.** SAML verifies while spending (no network). OIDC then talks to the
    provider (token, keys, userinfo) with no transaction open: :class:`OidcSignIn`
-   splits its sign-in into these steps so that the web layer waits on the provider
-   on a thread of its own, not on one of the few request threads
-   (:mod:`hubgate.web.threads`).
+   splits its sign-in into these steps so that the web layer awaits the provider
+   on the event loop, holding none of the few request threads
+   (:mod:`hubgate.web.threads`, :mod:`hubgate.sso.fetch_loop`).
 3. **The policy** runs in a transaction of its own and ends in
    :class:`~hubgate.sso.login.SignedIn`; a lost race for a unique row (twenty first
    sign-ins of one person at once) runs it again and finds the winner's rows. A
@@ -102,22 +102,27 @@ class OidcSignIn:
 
         return _spend(self.rt, self.caller.actor, self.connection_id, take)
 
-    def verify(self, taken: oidc_flow.Taken) -> tuple[Verified, Browser]:
-        """The provider's answer, tokens, keys and userinfo (a refusal is audited),
-        and the browser that started the sign-in."""
+    async def verify(self, taken: oidc_flow.Taken) -> tuple[Verified, Browser] | HubgateError:
+        """The provider's answer, tokens, keys and userinfo, awaited on the event
+        loop, and the browser that started the sign-in; or the refusal, which
+        :meth:`conclude` audits (the event loop opens no transaction)."""
         try:
-            verified = oidc_flow.finish(self.rt, taken, self.params)
+            identity = await oidc_flow.verify_on_loop(
+                self.rt, taken.config, self.params, taken.verifier, taken.nonce
+            )
         except HubgateError as exc:
-            with self.rt.db.transaction() as db:
-                _refused(db, self.caller.actor, self.connection_id, exc, None)
-            raise
+            return exc
         actor, user_agent = self.caller.actor, self.caller.user_agent
-        return verified, taken.started.browser(
-            client_address=actor.client_address, user_agent=user_agent
-        )
+        browser = taken.started.browser(client_address=actor.client_address, user_agent=user_agent)
+        return Verified(taken.connection, identity, taken.next), browser
 
-    def conclude(self, answer: tuple[Verified, Browser]) -> Outcome:
-        """The org's policy and the session (or a test sign-in's Identity)."""
+    def conclude(self, answer: tuple[Verified, Browser] | HubgateError) -> Outcome:
+        """The org's policy and the session (or a test sign-in's Identity); a
+        refusal from :meth:`verify` audited, then raised."""
+        if isinstance(answer, HubgateError):
+            with self.rt.db.transaction() as db:
+                _refused(db, self.caller.actor, self.connection_id, answer, None)
+            raise answer
         verified, browser = answer
         return _conclude(self.rt, self.caller.actor, verified, browser)
 
