@@ -22,6 +22,19 @@ LIVENESS_SECONDS = 20
 _trace: contextvars.ContextVar[str] = contextvars.ContextVar("trace", default="none")
 
 
+class Held:
+    """A job that answers ``value`` once released, telling when it has begun."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.entered, self.released = threading.Event(), threading.Event()
+
+    def __call__(self) -> str:
+        self.entered.set()
+        assert self.released.wait(LIVENESS_SECONDS)
+        return self.value
+
+
 def test_a_job_answers_on_a_thread_of_its_kind_in_the_callers_context() -> None:
     async def call() -> tuple[str, str, str]:
         _trace.set("t-1")
@@ -77,13 +90,7 @@ def test_one_thread_runs_one_job_at_a_time_in_order() -> None:
 def test_a_waiting_job_does_not_hold_back_the_next_one() -> None:
     """A network thread waiting on a slow provider: the next job starts a thread of
     its own and finishes first."""
-    pool = Threads("network", 4)
-    entered, released = threading.Event(), threading.Event()
-
-    def slow() -> str:
-        entered.set()
-        assert released.wait(LIVENESS_SECONDS)
-        return "slow"
+    pool, slow = Threads("network", 4), Held("slow")
 
     async def both() -> list[str]:
         finished: list[str] = []
@@ -93,9 +100,9 @@ def test_a_waiting_job_does_not_hold_back_the_next_one() -> None:
 
         async with anyio.create_task_group() as group:
             group.start_soon(run, "slow")
-            await anyio.to_thread.run_sync(entered.wait, LIVENESS_SECONDS)
+            await anyio.to_thread.run_sync(slow.entered.wait, LIVENESS_SECONDS)
             await run("fast")
-            released.set()
+            slow.released.set()
         return finished
 
     assert anyio.run(both) == ["fast", "slow"]
@@ -150,23 +157,17 @@ def _wait_then_ident(gate: threading.Barrier) -> int:
 def test_a_job_whose_caller_is_gone_leaves_the_thread_serving() -> None:
     """The caller's event loop closed before the job ended (a test client that
     exited, a worker that stopped): the thread drops the answer and goes on."""
-    pool = Threads("orphaned", 1)
-    entered, released = threading.Event(), threading.Event()
-
-    def slow() -> str:
-        entered.set()
-        assert released.wait(LIVENESS_SECONDS)
-        return "late"
+    pool, slow = Threads("orphaned", 1), Held("late")
 
     async def abandon() -> None:
         with anyio.move_on_after(LIVENESS_SECONDS):
             async with anyio.create_task_group() as group:
                 group.start_soon(pool.run, slow)
-                await anyio.to_thread.run_sync(entered.wait, LIVENESS_SECONDS)
+                await anyio.to_thread.run_sync(slow.entered.wait, LIVENESS_SECONDS)
                 group.cancel_scope.cancel()
 
     anyio.run(abandon)  # its loop is closed now
-    released.set()
+    slow.released.set()
     assert anyio.run(pool.run, str, "next") == "next"
 
 

@@ -166,9 +166,16 @@ def post_form(
 ) -> bytes:
     """A bounded form POST (token endpoints); the body is returned whatever the status."""
     target = resolve(url, allow_private=allow_private)
+    headers, body = form_post(form, accept, auth)
+    return _send("POST", target, MAX_BYTES, headers=headers, body=body, errors=True)
+
+
+def form_post(
+    form: dict[str, str], accept: str, auth: tuple[str, str] | None
+) -> tuple[dict[str, str], bytes]:
+    """The headers and body of a form POST, with HTTP Basic credentials if given."""
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
-    body = urlencode(form).encode("ascii")
-    return _send("POST", target, MAX_BYTES, headers=headers, body=body, auth=auth, errors=True)
+    return _request_headers(headers, auth), urlencode(form).encode("ascii")
 
 
 @cache

@@ -22,7 +22,6 @@ threaded fetcher keeps its own.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
 import re
 import socket
@@ -31,7 +30,6 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httptools
 
@@ -78,11 +76,8 @@ async def post_form(
 ) -> bytes:
     """A bounded form POST (token endpoints); the body is returned whatever the status."""
     target = await resolve(url, allow_private=allow_private)
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
-    if auth is not None:
-        credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        headers["Authorization"] = f"Basic {credentials}"
-    return (await _exchange("POST", target, headers, urlencode(form).encode("ascii")))[1]
+    headers, body = fetch.form_post(form, accept, auth)
+    return (await _exchange("POST", target, headers, body))[1]
 
 
 async def _addresses(host: str, port: int) -> tuple[str, ...]:
