@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hubgate.errors import BadRequest
 from hubgate.sso import fetch, fetch_loop
+from tests.integration.smtp_server import self_signed
 
 Answer = Callable[[bytes], bytes | None]
 """From the request received, the bytes to answer (``None``: answer nothing)."""
@@ -60,14 +63,17 @@ class Server:
             writer.close()
 
 
-def run(server: Server, call: Callable[[str], Awaitable[Any]]) -> Any:
-    """``call(base_url)`` on a fresh event loop, ``server`` listening meanwhile."""
+def run(
+    server: Server, call: Callable[[str], Awaitable[Any]], tls: ssl.SSLContext | None = None
+) -> Any:
+    """``call(base_url)`` on a fresh event loop, ``server`` listening meanwhile
+    (over TLS with ``tls``)."""
 
     async def main() -> Any:
-        listening = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+        listening = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=tls)
         server.port = listening.sockets[0].getsockname()[1]
         async with listening:
-            return await call(f"http://127.0.0.1:{server.port}")
+            return await call(f"{'https' if tls else 'http'}://127.0.0.1:{server.port}")
 
     return asyncio.run(main())
 
@@ -243,3 +249,23 @@ def test_only_http_urls_with_a_host(url: str) -> None:
     with pytest.raises(BadRequest) as refused:
         asyncio.run(fetch_loop.get(url, allow_private=True))
     assert refused.value.code == "url_invalid"
+
+
+def test_tls_verifies_the_servers_certificate(tmp_path: Path) -> None:
+    certificate = self_signed(tmp_path)
+    server = Server(ok())
+    with pytest.raises(BadRequest, match="CERTIFICATE_VERIFY_FAILED") as refused:
+        run(server, lambda base: fetch_loop.get(f"{base}/jwks", allow_private=True),
+            tls=certificate.server_context())  # fmt: skip
+    assert refused.value.code == "fetch_failed" and server.requests == []
+
+
+def test_over_tls_to_a_trusted_certificate_the_answer_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certificate = self_signed(tmp_path)
+    monkeypatch.setattr(fetch, "_tls", certificate.client_context)
+    server = Server(ok(b'{"keys":[]}'))
+    answer = run(server, lambda base: fetch_loop.get(f"{base}/jwks", allow_private=True),
+                 tls=certificate.server_context())  # fmt: skip
+    assert answer == b'{"keys":[]}' and len(server.requests) == 1

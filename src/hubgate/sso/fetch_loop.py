@@ -43,6 +43,7 @@ MAX_HEAD_BYTES = 64 * 1024
 """The status line and headers of an answer, at most."""
 _READ = 64 * 1024
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_REQUEST_TARGET = re.compile(r"[\x21-\x7e]+")
 
 
 async def resolve(url: str, *, allow_private: bool) -> Target:
@@ -135,6 +136,8 @@ def _request(method: str, target: Target, headers: dict[str, str], body: bytes |
     fields = {"Host": host, **fetch._HEADERS, **headers}
     if body is not None:
         fields["Content-Length"] = str(len(body))
+    if not _REQUEST_TARGET.fullmatch(target.path):
+        raise BadRequest("Refused a URL path that is not plain text.", code="url_invalid")
     for name, value in fields.items():
         if not _FIELD_VALUE.fullmatch(value):  # a provider's token must not add a header
             raise BadRequest(
