@@ -8,8 +8,10 @@ credential behind a cookie or token, SCIM) go to :func:`on_request_thread`;
 FastAPI runs its plain ``def`` endpoints and dependencies, and the gate its
 decisions, on anyio's worker threads, limited to the same number (``hubgate.app``).
 
-Waiting on an identity provider (a token exchange, its keys and userinfo, a
-discovery or metadata document, a DNS answer) runs on a network thread instead
+Waiting on an identity provider never holds a request thread. An org OIDC
+sign-in awaits its token exchange, keys and userinfo on the event loop
+(:mod:`hubgate.sso.fetch_loop`); the other waits (a platform provider's sign-in, a
+discovery or metadata document, a DNS answer) run on a network thread
 (:func:`on_network_thread`). Many can wait at once and none of them holds a request
 thread, so a slow provider delays its own sign-ins and nobody else's. When the
 waits held request threads, two workers with a token endpoint 100 ms away
