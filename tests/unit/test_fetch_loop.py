@@ -192,6 +192,23 @@ def test_an_answer_that_never_comes_times_out(monkeypatch: pytest.MonkeyPatch) -
     assert refused.value.code == "fetch_failed"
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["upgrade", "not http", "two lengths", "bad chunk"],
+)
+def test_an_answer_that_is_not_plain_http_fails_cleanly(answer: bytes) -> None:
+    server = Server(lambda _: answer)
+    with pytest.raises(BadRequest) as refused:
+        run(server, lambda base: fetch_loop.post_form(f"{base}/token", {}, allow_private=True))
+    assert refused.value.code == "fetch_failed"
+
+
 def test_a_body_cut_short_fails() -> None:
     server = Server(
         lambda _: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{}"

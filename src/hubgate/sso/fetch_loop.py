@@ -120,7 +120,9 @@ async def _exchange(
     except BadRequest:
         connection.close()
         raise
-    except (OSError, TimeoutError, EOFError, httptools.HttpParserError) as exc:
+    except (
+        OSError, TimeoutError, EOFError, httptools.HttpParserError, httptools.HttpParserUpgrade
+    ) as exc:  # fmt: skip
         connection.close()
         raise BadRequest(f"Could not reach {target.url}: {exc!r}", code="fetch_failed") from exc
     if answer.keep_alive:
