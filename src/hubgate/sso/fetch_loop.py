@@ -125,6 +125,9 @@ async def _exchange(
     ) as exc:  # fmt: skip
         connection.close()
         raise BadRequest(f"Could not reach {target.url}: {exc!r}", code="fetch_failed") from exc
+    except BaseException:  # cancelled mid-answer: the connection is in no state to keep
+        connection.close()
+        raise
     if answer.keep_alive:
         _kept().keep(target, connection)
     else:
