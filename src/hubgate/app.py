@@ -25,6 +25,7 @@ from hubgate.gate.usage import UsageCounter
 from hubgate.jobs import background_jobs
 from hubgate.logs import configure_logging
 from hubgate.runtime import Runtime, build_runtime
+from hubgate.sso import fetch_loop
 from hubgate.web import api, errors, ops, pages, threads
 from hubgate.web.api import docs as api_docs
 from hubgate.web.direct import DirectRoutes
@@ -70,8 +71,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     holding a request; run the instance's background jobs (the mail sender, ...)
     on a worker thread of their own, and the token usage flusher on another, so a
     slow mail server never holds it back; at shutdown, flush the usage counted
-    since its last run and retire this worker's live gauges
-    (:func:`hubgate.metrics.forget_this_process`).
+    since its last run, close the connections kept to identity providers and
+    retire this worker's live gauges (:func:`hubgate.metrics.forget_this_process`).
 
     What start-up built (about 200,000 objects: modules, routes, templates) lives
     as long as the process, so the first app of a process freezes it out of the
@@ -95,6 +96,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gate = getattr(app.state, "gate", None)
     if gate is not None:
         gate.close()
+    fetch_loop.close_kept()
     runtime.db.engine.dispose()
     metrics.forget_this_process()
 

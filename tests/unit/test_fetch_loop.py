@@ -73,7 +73,10 @@ def run(
         listening = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=tls)
         server.port = listening.sockets[0].getsockname()[1]
         async with listening:
-            return await call(f"{'https' if tls else 'http'}://127.0.0.1:{server.port}")
+            try:
+                return await call(f"{'https' if tls else 'http'}://127.0.0.1:{server.port}")
+            finally:
+                fetch_loop.close_kept()
 
     return asyncio.run(main())
 
@@ -226,6 +229,18 @@ def test_a_body_the_close_ends_is_read_and_the_connection_not_kept() -> None:
 
     assert run(server, twice) == [b'{"sub":"1"}'] * 2
     assert server.connections == 2
+
+
+def test_closing_the_kept_connections_closes_them_at_the_server() -> None:
+    server = Server(ok(b"{}"))
+
+    async def kept_then_closed(base: str) -> tuple[int, int]:
+        await fetch_loop.get(f"{base}/jwks", allow_private=True)
+        fetch_loop.close_kept()
+        await fetch_loop.get(f"{base}/jwks", allow_private=True)
+        return server.connections, len(server.requests)
+
+    assert run(server, kept_then_closed) == (2, 2)
 
 
 def test_a_connection_is_kept_for_the_next_request_to_the_same_target() -> None:

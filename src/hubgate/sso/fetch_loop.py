@@ -38,7 +38,7 @@ from hubgate.errors import BadRequest
 from hubgate.sso import fetch
 from hubgate.sso.fetch import Target
 
-__all__ = ["MAX_HEAD_BYTES", "get", "post_form", "resolve"]
+__all__ = ["MAX_HEAD_BYTES", "close_kept", "get", "post_form", "resolve"]
 
 MAX_HEAD_BYTES = 64 * 1024
 """The status line and headers of an answer, at most."""
@@ -288,6 +288,15 @@ def _key(target: Target) -> _Key:
 
 
 _LOOPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Kept] = weakref.WeakKeyDictionary()
+
+
+def close_kept() -> None:
+    """Close the running event loop's idle connections (a worker shutting down:
+    :mod:`hubgate.app`'s lifespan), before the loop itself closes."""
+    kept = _LOOPS.pop(asyncio.get_running_loop(), None)
+    for idle in kept.idle.values() if kept else ():
+        for connection in idle:
+            connection.close()
 
 
 def _kept() -> _Kept:
