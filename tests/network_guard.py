@@ -17,6 +17,10 @@ A request thread (hubgate's own, or the anyio worker thread FastAPI runs a plain
 the worker's few request threads for as long as the IdP or the DNS server takes,
 and raises ``AssertionError("network call on a request thread: ...")`` the same
 way. The network threads of :mod:`hubgate.web.threads` are where such waits go.
+A blocking call made on the event loop's own thread would stall every request of
+the worker, and raises ``AssertionError("network call blocking the event loop:
+...")``; the loop awaits the provider through :mod:`hubgate.sso.fetch_loop`, whose
+test doubles say so with :func:`awaited`.
 
 Test doubles that stand in for the fetcher call :func:`outbound` themselves.
 Nothing is allowed by name: the OIDC sign-in callback, the last caller that needed
@@ -26,11 +30,14 @@ the one-way sign-in (issue 18 item 1).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import http.client
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -41,7 +48,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from hubgate.web.threads import REQUEST_THREAD_NAME
 
-__all__ = ["armed", "install", "outbound", "violations"]
+__all__ = ["armed", "awaited", "install", "outbound", "violations"]
 
 armed = False
 violations: list[str] = []
@@ -92,14 +99,39 @@ def on_request_thread() -> bool:
     return threading.current_thread().name in _REQUEST_THREADS
 
 
+_awaited: contextvars.ContextVar[bool] = contextvars.ContextVar("awaited", default=False)
+
+
+@contextmanager
+def awaited() -> Iterator[None]:
+    """A test double standing in for the event loop's fetcher calls :func:`outbound`
+    inside this: on the event loop, that call is awaited, not blocking."""
+    token = _awaited.set(True)
+    try:
+        yield
+    finally:
+        _awaited.reset(token)
+
+
+def blocking_the_event_loop() -> bool:
+    """Whether the calling thread runs an event loop (and the call is not awaited)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return not _awaited.get()
+
+
 def outbound(what: str) -> None:
-    """Refuse ``what`` (a network call about to be made) if a transaction is open or
-    it would hold a request thread."""
+    """Refuse ``what`` (a network call about to be made) if a transaction is open,
+    it would hold a request thread, or it would block the event loop."""
     if not armed or _exempt():
         return
     where = "inside a transaction" if in_transaction() else None
     if where is None and on_request_thread():
         where = "on a request thread"
+    if where is None and blocking_the_event_loop():
+        where = "blocking the event loop"
     if where is not None:
         message = f"network call {where}: {what}"
         violations.append(message)

@@ -19,6 +19,7 @@ from hubgate.config import Settings
 from hubgate.runtime import Runtime
 from hubgate.sso import domains
 from hubgate.sso.flows import oidc as oidc_flow
+from tests import network_guard
 from tests.conftest import World, make_settings, sign_in
 from tests.integration.test_oidc_flow import Provider, acme_connection, install
 
@@ -57,7 +58,8 @@ class Stall:
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(None, self.released.wait, LIVENESS_SECONDS * 3):
             raise AssertionError("the stalled call was never released")
-        return self.call(*args, **options)
+        with network_guard.awaited():
+            return self.call(*args, **options)
 
     def release(self) -> None:
         self.released.set()

@@ -115,7 +115,8 @@ def on_loop(call: Callable[..., bytes]) -> Callable[..., Awaitable[bytes]]:
     """``call`` as the event loop's fetcher (:mod:`hubgate.sso.fetch_loop`) is called."""
 
     async def awaited(*args: Any, **options: Any) -> bytes:
-        return call(*args, **options)
+        with network_guard.awaited():
+            return call(*args, **options)
 
     return awaited
 

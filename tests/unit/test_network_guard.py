@@ -114,3 +114,24 @@ def test_on_a_network_thread_the_call_goes_through(refused_network: list[str]) -
     with pytest.raises(BadRequest, match="Could not reach"):
         anyio.run(on_network_thread, fetched)
     assert refused_network == ["127.0.0.1"] and network_guard.violations == []
+
+
+def test_a_blocking_fetch_on_the_event_loop_fails(refused_network: list[str]) -> None:
+    """A plain fetch made from a coroutine would stall every request of the worker."""
+
+    async def fetched() -> bytes:
+        return fetch.fetch("https://idp.example/jwks", allow_private=True)
+
+    with pytest.raises(AssertionError, match="network call blocking the event loop: getaddrinfo"):
+        anyio.run(fetched)
+    assert refused_network == []
+    network_guard.violations.clear()
+
+
+def test_a_double_for_the_event_loops_fetcher_is_awaited() -> None:
+    async def fake() -> None:
+        with network_guard.awaited():
+            network_guard.outbound("fake fetch https://idp.example/jwks")
+
+    anyio.run(fake)
+    assert network_guard.violations == []

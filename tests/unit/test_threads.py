@@ -191,3 +191,20 @@ async def _within(pool: Threads, seconds: float) -> str | None:
     with anyio.move_on_after(seconds):
         return await pool.run(str, "child")
     return None
+
+
+def test_a_thread_that_cannot_start_fails_its_job_and_leaves_the_pool_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No thread to run it (the process is out of threads): the caller gets the
+    error at once instead of waiting forever, and the next job starts a thread."""
+    pool = Threads("starved", 1)
+
+    def cannot_start(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(threading.Thread, "start", cannot_start)
+        with pytest.raises(RuntimeError, match="can't start"):
+            anyio.run(pool.run, str, "lost")
+    assert anyio.run(pool.run, str, "next") == "next"

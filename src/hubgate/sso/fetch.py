@@ -50,6 +50,7 @@ __all__ = [
     "checked_addresses",
     "fetch",
     "fetch_if_changed",
+    "form_post",
     "post",
     "post_form",
     "resolve",

@@ -103,9 +103,15 @@ class Threads:
             grow = self._unfinished > self._started and self._started < self.size
             if grow:
                 self._started += 1
-        self._jobs.put((loop, future, contextvars.copy_context(), function, args))
         if grow:
-            threading.Thread(target=self._serve, name=self.name, daemon=True).start()
+            try:  # before the job is queued: a thread that cannot start leaves none waiting
+                threading.Thread(target=self._serve, name=self.name, daemon=True).start()
+            except BaseException:
+                with self._lock:
+                    self._started -= 1
+                    self._unfinished -= 1
+                raise
+        self._jobs.put((loop, future, contextvars.copy_context(), function, args))
         return await future
 
     def _serve(self) -> None:
